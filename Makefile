@@ -1,0 +1,44 @@
+# deepdescent — `make demo` trains the lecture's recipe, `make test` runs the suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+LINTED := src tests benchmarks examples
+
+.PHONY: demo test lint bench data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU wheel first: a bare `torch` requirement would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+data:
+	@if [ -e "$(FASHION)" ] || [ -e "$${DEEPDESCENT_DATA:-$$HOME/.deepdescent/datasets}/fashion-mnist/train-images-idx3-ubyte.gz" ]; then \
+	  true; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "Fashion-MNIST is not installed. Install it with 'sudo apt-get install dataset-fashion-mnist'," ; \
+	  echo "or put the four IDX files in ~/.deepdescent/datasets/fashion-mnist/ (deepdescent also"; \
+	  echo "downloads them there on first use when the machine is online)."; \
+	fi
+
+demo: $(STAMP) data
+	$(BIN)/deepdescent train
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+test: $(STAMP) data lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP) data
+	$(BIN)/python benchmarks/lecture_fit.py
+
+clean:
+	rm -rf $(VENV) .bench-venv-* runs

@@ -1,0 +1,14 @@
+"""Data sets in Keras's shape: ``load_data()`` returns ``(x_train, y_train), (x_test, y_test)``.
+
+``from deepdescent.datasets import fashion_mnist as mnist; mnist.load_data()`` works as
+the Keras line does. The IDX reader and writer and the cached, hash-checked ``get_file``
+are here too.
+"""
+
+from __future__ import annotations
+
+from deepdescent.datasets import fashion_mnist, mnist
+from deepdescent.datasets.files import get_file
+from deepdescent.datasets.idx import DatasetError, read_idx, write_idx
+
+__all__ = ["DatasetError", "fashion_mnist", "get_file", "mnist", "read_idx", "write_idx"]

@@ -1,0 +1,27 @@
+"""Keras-style layers (``deepdescent.layers.Dense`` ...), each a ``torch.nn.Module``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepdescent.layers.base import Layer
+from deepdescent.layers.core import Activation, Dense, Dropout, Flatten, Input, Reshape
+from deepdescent.utils._config import serialize
+from deepdescent.utils._lookup import lookup
+
+__all__ = [
+    "Activation", "Dense", "Dropout", "Flatten", "Input", "Layer", "Reshape",
+    "deserialize", "serialize",
+]
+
+LAYERS: dict[str, type[Layer]] = {
+    cls.__name__: cls for cls in (Activation, Dense, Dropout, Flatten, Input, Reshape)
+}
+
+
+def deserialize(spec: dict[str, Any]) -> Layer:
+    """Rebuild a layer from ``{"class_name", "config"}``; only known layer classes."""
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise ValueError(f"layer config must be a dict with 'class_name', got {spec!r}")
+    cls = lookup("layer", spec["class_name"], LAYERS)
+    return cls(**dict(spec.get("config") or {}))

@@ -1,0 +1,193 @@
+"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from deepdescent import activations, initializers, regularizers
+from deepdescent.layers.base import Layer, Shape, batch_shape
+
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "Reshape"]
+
+
+class Input(Layer):
+    """Declares the per-sample input shape, as ``keras.Input(shape=...)``; passes data on."""
+
+    def __init__(self, shape: Any = None, *, name: str | None = None, **kwargs: Any) -> None:
+        shape = kwargs.pop("input_shape", shape)
+        if shape is None:
+            raise ValueError("Input needs shape, the per-sample input shape, e.g. (784,)")
+        super().__init__(name=name, input_shape=shape, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.build_input_shape[1:])}
+
+
+class _ActivatedLayer(Layer):
+    """A layer whose output goes through an activation function.
+
+    The trainer may ask for the pre-activation output (:meth:`call_pre_activation`) to
+    fuse a final softmax or sigmoid with the cross-entropy that follows it.
+    """
+
+    def __init__(self, activation: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self.activation_name = activations.serialize(self.activation)
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.call_pre_activation(inputs))
+
+
+class Activation(_ActivatedLayer):
+    """Applies an activation function: ``Activation("relu")``."""
+
+    def __init__(self, activation: Any, **kwargs: Any) -> None:
+        super().__init__(activation, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": self.activation_name}
+
+
+class Dense(_ActivatedLayer):
+    """Fully connected layer: ``output = activation(inputs @ kernel + bias)``.
+
+    The kernel has Keras's layout ``(input_dim, units)``, so ``get_weights`` returns what
+    Keras returns. Defaults as Keras: Glorot-uniform kernel, zero bias.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Invalid units: {units!r} (expected a positive int)")
+        super().__init__(activation, **kwargs)
+        self.units = units
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel: torch.nn.Parameter | None = None
+        self.bias: torch.nn.Parameter | None = None
+        if self.build_input_shape is not None:
+            self.build(self.build_input_shape)
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"Dense needs inputs with a known last axis, got shape {input_shape}")
+        fan_in = input_shape[-1]
+        self.kernel = torch.nn.Parameter(self.kernel_initializer((fan_in, self.units)))
+        if self.use_bias:
+            self.bias = torch.nn.Parameter(self.bias_initializer((self.units,)))
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.units)
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.dim() == 2 and self.bias is not None:
+            return torch.addmm(self.bias, inputs, self.kernel)
+        outputs = inputs @ self.kernel
+        return outputs if self.bias is None else outputs + self.bias
+
+    def regularization_losses(self) -> list[torch.Tensor]:
+        terms = []
+        if self.kernel_regularizer is not None:
+            terms.append(self.kernel_regularizer(self.kernel))
+        if self.bias_regularizer is not None and self.bias is not None:
+            terms.append(self.bias_regularizer(self.bias))
+        return terms
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation_name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize_optional(regularizers, self.kernel_regularizer),
+            "bias_regularizer": _serialize_optional(regularizers, self.bias_regularizer),
+        }
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, units={self.units}, activation={self.activation_name!r}"
+
+
+def _serialize_optional(module: Any, obj: Any) -> Any:
+    return None if obj is None else module.serialize(obj)
+
+
+class Dropout(Layer):
+    """Zeroes each input with probability ``rate`` while training, scaling the rest by
+    ``1 / (1 − rate)`` (inverted dropout); the identity at inference."""
+
+    def __init__(self, rate: float, **kwargs: Any) -> None:
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Invalid rate: {rate!r} (expected 0 <= rate < 1)")
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.dropout(inputs, self.rate, self.training)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate}
+
+
+class Flatten(Layer):
+    """Flattens every axis but the batch axis: ``(n, 28, 28) → (n, 784)``."""
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.flatten(1)
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1)."""
+
+    def __init__(self, target_shape: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        shape = tuple(target_shape)
+        if not shape or sum(d == -1 for d in shape) > 1 or any(
+            not isinstance(d, int) or (d <= 0 and d != -1) for d in shape
+        ):
+            raise ValueError(f"Invalid target_shape: {target_shape!r} "
+                             "(expected positive ints, at most one -1)")
+        self.target_shape = shape
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if -1 not in self.target_shape:
+            return (input_shape[0], *self.target_shape)
+        rest = input_shape[1:]
+        if any(d is None for d in rest):
+            return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
+        known = math.prod(d for d in self.target_shape if d != -1)
+        return (input_shape[0], *(math.prod(rest) // known if d == -1 else d
+                                  for d in self.target_shape))
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.reshape(inputs.shape[0], *self.target_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "target_shape": list(self.target_shape)}

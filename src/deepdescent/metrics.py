@@ -1,0 +1,492 @@
+"""Stateful metrics that accumulate on the device, with Keras 3's names and semantics.
+
+A metric keeps running sums as tensors on the inputs' device: ``update_state`` adds to them
+in place and never reads a value back to the host, so it can run every step; ``result()``
+returns a 0-d tensor that the caller reads when it wants (once per epoch, say). The state's
+dtype is the input's floating dtype promoted to at least float32 (float64 stays float64,
+half precision accumulates in float32).
+
+Besides Keras's metrics this module has :class:`ZeroOneLoss`, the 0-1 loss (error rate,
+1 − accuracy): the quantity one actually cares about in classification, which training
+replaces by a differentiable surrogate such as the negative log-likelihood because its
+gradient is zero almost everywhere (Goodfellow et al., *Deep Learning*, §8.1.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from deepdescent import losses as _losses
+from deepdescent.losses import _match_rank, _snake_case
+from deepdescent.utils._config import deserialize as _deserialize
+from deepdescent.utils._config import serialize as _serialize
+from deepdescent.utils._lookup import lookup
+
+__all__ = [
+    "ACCURACY_KINDS",
+    "Accuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "Mean",
+    "MeanAbsoluteError",
+    "MeanMetricWrapper",
+    "MeanSquaredError",
+    "Metric",
+    "SparseCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "ZeroOneLoss",
+    "accuracy",
+    "accuracy_kind",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "deserialize",
+    "get",
+    "serialize",
+    "sparse_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "zero_one_loss",
+]
+
+Shape = tuple[int, ...]
+MetricFunction = Callable[..., torch.Tensor]
+
+ACCURACY_KINDS = ("binary", "categorical", "sparse_categorical")
+"""The target encodings an accuracy adapts to: 0/1 labels against a probability
+(``binary``), one-hot rows (``categorical``) or integer labels (``sparse_categorical``)."""
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def _float_dtype(t: torch.Tensor) -> torch.dtype:
+    return t.dtype if t.is_floating_point() else torch.get_default_dtype()
+
+
+def _matches(equal: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A boolean tensor as 1.0/0.0 in ``like``'s floating dtype."""
+    return equal.to(_float_dtype(like))
+
+
+def accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
+    """Element-wise 1[y == ŷ] (exact equality)."""
+    y_pred = torch.as_tensor(y_pred)
+    y_true = torch.as_tensor(y_true, dtype=y_pred.dtype, device=y_pred.device)
+    y_true, y_pred = _match_rank(y_true, y_pred)
+    return _matches(y_true == y_pred, y_pred)
+
+
+def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> torch.Tensor:
+    """Element-wise 1[y == 1[ŷ > threshold]] for 0/1 labels."""
+    y_pred = torch.as_tensor(y_pred)
+    y_true = torch.as_tensor(y_true, device=y_pred.device)
+    y_true, y_pred = _match_rank(y_true, y_pred)
+    return _matches(y_true == (y_pred > threshold).to(y_true.dtype), y_pred)
+
+
+def categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
+    """Per-sample 1[argmax y == argmax ŷ] for one-hot ``y_true``."""
+    y_pred = torch.as_tensor(y_pred)
+    y_true = torch.as_tensor(y_true, device=y_pred.device)
+    return _matches(y_true.argmax(dim=-1) == y_pred.argmax(dim=-1), y_pred)
+
+
+def _class_labels(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
+    """Integer labels shaped like ``y_pred`` without its class axis (a trailing 1 dropped)."""
+    y_true = torch.as_tensor(y_true, device=y_pred.device)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true.squeeze(-1)
+    return y_true.long()
+
+
+def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
+    """Per-sample 1[y == argmax ŷ] for integer labels ``y_true``."""
+    y_pred = torch.as_tensor(y_pred)
+    return _matches(_class_labels(y_true, y_pred) == y_pred.argmax(dim=-1), y_pred)
+
+
+def _in_top_k(labels: torch.Tensor, y_pred: torch.Tensor, k: int) -> torch.Tensor:
+    """1[ŷ_label ≥ k-th largest ŷ]: ties with the k-th score count as hits, as in Keras."""
+    k = min(k, y_pred.shape[-1])
+    kth = y_pred.topk(k, dim=-1).values[..., -1]
+    picked = y_pred.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    return _matches(picked >= kth, y_pred)
+
+
+def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> torch.Tensor:
+    """Per-sample 1[argmax y is among the k highest scores of ŷ], for one-hot ``y_true``."""
+    y_pred = torch.as_tensor(y_pred)
+    labels = torch.as_tensor(y_true, device=y_pred.device).argmax(dim=-1)
+    return _in_top_k(labels, y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> torch.Tensor:
+    """Per-sample 1[y is among the k highest scores of ŷ], for integer labels ``y_true``."""
+    y_pred = torch.as_tensor(y_pred)
+    return _in_top_k(_class_labels(y_true, y_pred), y_pred, k)
+
+
+def accuracy_kind(
+    loss: Any = None,
+    y_true_shape: Shape | None = None,
+    output_shape: Shape | None = None,
+) -> str:
+    """Which accuracy ``"accuracy"`` means, as Keras's ``compile`` decides it.
+
+    The loss decides first: binary cross-entropy → ``"binary"``, sparse categorical
+    cross-entropy → ``"sparse_categorical"``, categorical cross-entropy → ``"categorical"``.
+    Otherwise the shapes do: an output width of 1 → ``"binary"``; targets of lower rank than
+    the outputs, or ending in 1 against wider outputs → ``"sparse_categorical"``; else
+    ``"categorical"``.
+    """
+    if loss is not None and not isinstance(loss, _losses.Loss):
+        loss = _losses.get(loss)
+    if isinstance(loss, _losses.BinaryCrossentropy):
+        return "binary"
+    if isinstance(loss, _losses.SparseCategoricalCrossentropy):
+        return "sparse_categorical"
+    if isinstance(loss, _losses.CategoricalCrossentropy):
+        return "categorical"
+    if output_shape is not None and len(output_shape) > 0:
+        if output_shape[-1] == 1:
+            return "binary"
+        if y_true_shape is not None and (
+            len(y_true_shape) < len(output_shape) or y_true_shape[-1] == 1
+        ):
+            return "sparse_categorical"
+    return "categorical"
+
+
+def _shape_kind(y_true: torch.Tensor, y_pred: torch.Tensor) -> str:
+    return accuracy_kind(None, tuple(y_true.shape), tuple(y_pred.shape))
+
+
+_ACCURACY_OF_KIND: dict[str, MetricFunction] = {
+    "binary": binary_accuracy,
+    "categorical": categorical_accuracy,
+    "sparse_categorical": sparse_categorical_accuracy,
+}
+
+
+def zero_one_loss(
+    y_true: Any, y_pred: Any, kind: str = "auto", threshold: float = 0.5
+) -> torch.Tensor:
+    """The 0-1 loss 1 − accuracy: 1 where the prediction is wrong, 0 where it is right.
+
+    ``kind`` is one of :data:`ACCURACY_KINDS`, or ``"auto"`` to pick it from the shapes as
+    :func:`accuracy_kind` does; ``threshold`` applies to the binary kind.
+    """
+    y_pred = torch.as_tensor(y_pred)
+    y_true = torch.as_tensor(y_true, device=y_pred.device)
+    if kind == "auto":
+        kind = _shape_kind(y_true, y_pred)
+    if kind == "binary":
+        return 1.0 - binary_accuracy(y_true, y_pred, threshold)
+    return 1.0 - _ACCURACY_OF_KIND[kind](y_true, y_pred)
+
+
+# --------------------------------------------------------------------------- classes
+
+
+class Metric:
+    """Base class: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name or _snake_case(type(self).__name__)
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state")
+
+    def result(self) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement result")
+
+    def reset_state(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement reset_state")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Update with one batch and return the running result."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Metric:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Mean(Metric):
+    """Running weighted mean Σᵢ wᵢ vᵢ / Σᵢ wᵢ of the values passed to ``update_state``.
+
+    Values of rank > 1 are first averaged over their non-batch axes (one value per sample);
+    a 0-d value counts as one sample. ``sample_weight`` may be a number (every sample gets
+    it: the trainer's ``update_state(batch_mean_loss, sample_weight=batch_size)``) or a
+    tensor broadcastable to the per-sample values. ``result()`` is 0 before any update.
+    """
+
+    def __init__(self, name: str = "mean"):
+        super().__init__(name=name)
+        self.total: torch.Tensor | None = None
+        self.count: torch.Tensor | None = None
+
+    def _states_for(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (total, count) states, created (or moved) to ``values``' device on demand."""
+        if self.total is None or self.count is None:
+            dtype = torch.promote_types(_float_dtype(values), torch.float32)
+            self.total = torch.zeros((), dtype=dtype, device=values.device)
+            self.count = torch.zeros((), dtype=dtype, device=values.device)
+        elif self.total.device != values.device:
+            self.total = self.total.to(values.device)
+            self.count = self.count.to(values.device)
+        return self.total, self.count
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        self._accumulate(torch.as_tensor(values), sample_weight)
+
+    def _accumulate(self, values: torch.Tensor, sample_weight: Any) -> None:
+        total, count = self._states_for(values)
+        values = values.to(total.dtype)
+        if sample_weight is None or isinstance(sample_weight, int | float):
+            if values.ndim > 1:
+                values = values.mean(dim=tuple(range(1, values.ndim)))
+            weight = 1.0 if sample_weight is None else float(sample_weight)
+            total.add_(values.sum(), alpha=weight)
+            count.add_(weight * (values.shape[0] if values.ndim else 1))
+            return
+        weight = torch.as_tensor(sample_weight, dtype=total.dtype, device=total.device)
+        values, weight = _match_rank(values, weight)
+        if values.ndim > weight.ndim:
+            values = values.mean(dim=tuple(range(weight.ndim, values.ndim)))
+        weight = torch.broadcast_to(weight, torch.broadcast_shapes(weight.shape, values.shape))
+        total.add_((values * weight).sum())
+        count.add_(weight.sum())
+
+    def result(self) -> torch.Tensor:
+        if self.total is None or self.count is None:
+            return torch.zeros(())
+        return torch.where(
+            self.count != 0, self.total / self.count, torch.zeros_like(self.total)
+        )
+
+    def reset_state(self) -> None:
+        if self.total is not None and self.count is not None:
+            self.total.zero_()
+            self.count.zero_()
+
+
+class MeanMetricWrapper(Mean):
+    """The running mean of ``fn(y_true, y_pred, **kwargs)``, per-sample values weighted by
+    ``sample_weight``. ``fn`` may be the name of one of this module's functions."""
+
+    def __init__(self, fn: MetricFunction | str, name: str | None = None, **kwargs: Any):
+        if isinstance(fn, str):
+            fn = lookup("metric function", fn, _FUNCTIONS)
+        if not callable(fn):
+            raise TypeError(f"fn must be a callable (y_true, y_pred) -> Tensor, got {fn!r}")
+        fn_name = getattr(fn, "name", None) or getattr(fn, "__name__", None)
+        super().__init__(name=name or fn_name or _snake_case(type(fn).__name__))
+        self.fn = fn
+        self.fn_kwargs = kwargs
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        values = torch.as_tensor(self.fn(y_true, y_pred, **self.fn_kwargs))
+        self._accumulate(values, sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        if type(self) is not MeanMetricWrapper:
+            return {**super().get_config(), **self.fn_kwargs}
+        fn_name = next((name for name, fn in _FUNCTIONS.items() if fn is self.fn), None)
+        if fn_name is None:
+            raise ValueError(
+                f"metric function {self.fn!r} is not registered and cannot be saved; write "
+                "a Metric subclass with get_config, or use a built-in metric"
+            )
+        return {**super().get_config(), "fn": fn_name, **self.fn_kwargs}
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return k
+
+
+class Accuracy(MeanMetricWrapper):
+    """How often predictions equal the labels exactly (see :func:`accuracy`)."""
+
+    def __init__(self, name: str = "accuracy"):
+        super().__init__(accuracy, name=name)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """How often 1[ŷ > threshold] equals the 0/1 label (see :func:`binary_accuracy`)."""
+
+    def __init__(self, name: str = "binary_accuracy", threshold: float = 0.5):
+        super().__init__(binary_accuracy, name=name, threshold=float(threshold))
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    """How often argmax ŷ equals argmax of the one-hot label."""
+
+    def __init__(self, name: str = "categorical_accuracy"):
+        super().__init__(categorical_accuracy, name=name)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    """How often argmax ŷ equals the integer label."""
+
+    def __init__(self, name: str = "sparse_categorical_accuracy"):
+        super().__init__(sparse_categorical_accuracy, name=name)
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot label's class is among the ``k`` highest scores."""
+
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy"):
+        super().__init__(top_k_categorical_accuracy, name=name, k=_check_k(k))
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the integer label is among the ``k`` highest scores."""
+
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy"):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, k=_check_k(k))
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    """Running mean of the per-sample mean squared error."""
+
+    def __init__(self, name: str = "mean_squared_error"):
+        super().__init__(_losses.mean_squared_error, name=name)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """Running mean of the per-sample mean absolute error."""
+
+    def __init__(self, name: str = "mean_absolute_error"):
+        super().__init__(_losses.mean_absolute_error, name=name)
+
+
+class ZeroOneLoss(MeanMetricWrapper):
+    """The 0-1 loss (error rate) 1 − accuracy: the classification loss that training
+    replaces by a differentiable surrogate (Goodfellow et al., §8.1.2).
+
+    ``kind`` is one of :data:`ACCURACY_KINDS` or ``"auto"`` (decided from each batch's shapes
+    like Keras's ``"accuracy"``); ``threshold`` applies to binary targets.
+    """
+
+    def __init__(self, name: str = "zero_one_loss", kind: str = "auto", threshold: float = 0.5):
+        if kind not in ("auto", *ACCURACY_KINDS):
+            raise ValueError(f"kind must be 'auto' or one of {ACCURACY_KINDS}, got {kind!r}")
+        super().__init__(zero_one_loss, name=name, kind=kind, threshold=float(threshold))
+
+
+# --------------------------------------------------------------------------- look-up
+
+_FUNCTIONS: dict[str, MetricFunction] = {
+    "accuracy": accuracy,
+    "binary_accuracy": binary_accuracy,
+    "categorical_accuracy": categorical_accuracy,
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    "top_k_categorical_accuracy": top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
+    "mean_squared_error": _losses.mean_squared_error,
+    "mean_absolute_error": _losses.mean_absolute_error,
+    "zero_one_loss": zero_one_loss,
+}
+
+_CLASSES: dict[str, type[Metric]] = {
+    cls.__name__: cls
+    for cls in (
+        Accuracy,
+        BinaryAccuracy,
+        CategoricalAccuracy,
+        Mean,
+        MeanAbsoluteError,
+        MeanMetricWrapper,
+        MeanSquaredError,
+        SparseCategoricalAccuracy,
+        SparseTopKCategoricalAccuracy,
+        TopKCategoricalAccuracy,
+        ZeroOneLoss,
+    )
+}
+
+_ACCURACY_CLASS_OF_KIND: dict[str, type[MeanMetricWrapper]] = {
+    "binary": BinaryAccuracy,
+    "categorical": CategoricalAccuracy,
+    "sparse_categorical": SparseCategoricalAccuracy,
+}
+
+# Names whose meaning depends on the loss and shapes; the rest map to one class each.
+_ADAPTIVE = {"accuracy": "accuracy", "acc": "accuracy"}
+_ADAPTIVE.update(dict.fromkeys(("zero_one_loss", "zero_one", "error_rate"), "zero_one_loss"))
+
+_BY_NAME: dict[str, type[Metric] | str] = {
+    **_ADAPTIVE,
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "mean": Mean,
+}
+
+
+def get(
+    identifier: str | Mapping[str, Any] | Metric | MetricFunction,
+    loss: Any = None,
+    *,
+    y_true_shape: Shape | None = None,
+    output_shape: Shape | None = None,
+) -> Metric:
+    """Resolve a metric identifier to a :class:`Metric`.
+
+    A name builds that metric and keeps the name as given, so History keys read
+    ``"accuracy"``/``"val_accuracy"``, ``"mse"``, ... ``"accuracy"``/``"acc"`` resolve like
+    Keras's ``compile`` (:func:`accuracy_kind` on ``loss`` and the optional shapes) to
+    binary, sparse categorical or categorical accuracy; ``"zero_one_loss"``/``"error_rate"``
+    to the matching :class:`ZeroOneLoss` (``kind="auto"`` when neither loss nor shapes are
+    given). A config dict → :func:`deserialize`; a ``Metric``
+    → itself; a callable ``fn(y_true, y_pred)`` → :class:`MeanMetricWrapper`.
+    """
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, str):
+        found = lookup("metric", identifier, _BY_NAME)
+        if isinstance(found, type):
+            return found(name=identifier)
+        kind = accuracy_kind(loss, y_true_shape, output_shape)
+        if found == "accuracy":
+            return _ACCURACY_CLASS_OF_KIND[kind](name=identifier)
+        undecided = loss is None and output_shape is None
+        return ZeroOneLoss(name=identifier, kind="auto" if undecided else kind)
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier)
+    if callable(identifier):
+        return MeanMetricWrapper(identifier)
+    raise TypeError(
+        "metric must be a name such as 'accuracy', a config dict, a Metric or a callable "
+        f"(y_true, y_pred) -> Tensor; got {type(identifier).__name__}: {identifier!r}"
+    )
+
+
+def serialize(metric: Metric) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}`` of a metric (JSON-safe)."""
+    return _serialize(metric)
+
+
+def deserialize(config: Mapping[str, Any]) -> Metric:
+    """Rebuild a metric from :func:`serialize`'s output; only this module's classes are built."""
+    return _deserialize("metric", config, _CLASSES)

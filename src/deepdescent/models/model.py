@@ -1,0 +1,287 @@
+"""``Model``: Keras's ``compile`` / ``fit`` / ``evaluate`` / ``predict`` around any
+``torch.nn.Module``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepdescent import losses, optimizers
+from deepdescent import metrics as metrics_lib
+from deepdescent.callbacks import History
+from deepdescent.models import training
+
+Shape = tuple[int | None, ...]
+
+
+class Model(torch.nn.Module):
+    """A trainable model with Keras's methods.
+
+    ``Model(module)`` wraps any ``torch.nn.Module`` (its outputs are what the loss sees);
+    :class:`~deepdescent.models.Sequential` is the Keras stack of layers.
+
+    Example:
+        >>> import torch, deepdescent
+        >>> model = deepdescent.models.Model(torch.nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+    """
+
+    def __init__(self, module: torch.nn.Module | None = None, *, name: str = "model") -> None:
+        super().__init__()
+        if module is not None and not isinstance(module, torch.nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        self.module = module
+        self.name = name
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.loss: losses.Loss | None = None
+        self.compiled_metrics: list[metrics_lib.Metric] = []
+        self._metric_identifiers: list[Any] = []
+        self.stop_training = False
+        self.history: History | None = None
+
+    # -- structure ---------------------------------------------------------------------
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.module is None:
+            raise RuntimeError("Model has no module: pass one, Model(module), or use Sequential")
+        return self.module(inputs)
+
+    def output_activation(self) -> str | None:
+        """Name of the final activation that a loss may fuse with, or ``None``."""
+        return None
+
+    def forward_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Outputs before the final activation named by :meth:`output_activation`."""
+        return self.forward(inputs)
+
+    @property
+    def input_shape(self) -> Shape | None:
+        """Expected input shape with batch axis ``None``, when known."""
+        return None
+
+    def build(self, input_shape: Shape) -> None:
+        """Create any lazily built weights by running the model on zeros of that shape."""
+        with torch.no_grad():
+            was_training = self.training
+            self.eval()
+            self(torch.zeros((1, *input_shape[1:]), device=self.device, dtype=self.dtype))
+            self.train(was_training)
+
+    @property
+    def built(self) -> bool:
+        return any(True for _ in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        first = next(iter(self.parameters()), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        first = next((p for p in self.parameters() if p.is_floating_point()), None)
+        return first.dtype if first is not None else torch.get_default_dtype()
+
+    def has_regularizers(self) -> bool:
+        return any(_layer_penalties(module) for module in self.modules())
+
+    def regularization_loss(self) -> torch.Tensor:
+        """Σ of every layer's penalty (``kernel_regularizer`` ...): the cost's Ω(θ) term."""
+        terms = [t for module in self.modules() for t in _layer_penalties(module)]
+        return torch.stack(terms).sum()
+
+    # -- compile / fit / evaluate / predict -------------------------------------------------
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
+                metrics: Sequence[Any] | None = None) -> None:
+        """Choose the optimization procedure, the cost and the metrics to report.
+
+        ``optimizer`` is a name (``"sgd"``), a config, or an optimizer — unbound (Keras:
+        ``SGD(learning_rate=0.01)``) or already bound to this model's parameters (PyTorch).
+        """
+        if loss is None:
+            raise ValueError("compile needs loss, e.g. loss='categorical_crossentropy'")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        if metrics is not None and (isinstance(metrics, (str, dict))
+                                    or not isinstance(metrics, Sequence)):
+            raise TypeError("metrics must be a list, e.g. metrics=['accuracy']")
+        self._metric_identifiers = list(metrics or [])
+        self.compiled_metrics = [metrics_lib.get(m, loss=self.loss) for m in self._metric_identifiers]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return ["loss", *(m.name for m in self.compiled_metrics)]
+
+    def _require_compiled(self, method: str) -> None:
+        if self.loss is None or self.optimizer is None:
+            raise RuntimeError(f"You must call compile(optimizer=..., loss=...) before {method}()")
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: list | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+        validation_batch_size: int | None = None,
+    ) -> History:
+        """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History."""
+        self._require_compiled("fit")
+        return training.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                            callbacks=callbacks, validation_split=validation_split,
+                            validation_data=validation_data, shuffle=shuffle,
+                            initial_epoch=initial_epoch,
+                            validation_batch_size=validation_batch_size)
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 verbose: Any = "auto", callbacks: list | None = None,
+                 return_dict: bool = False) -> float | list[float] | dict[str, float]:
+        """Loss (and metrics) on ``(x, y)``: a float, ``[loss, *metrics]`` or a dict."""
+        self._require_compiled("evaluate")
+        logs = training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
+                                 callbacks=callbacks)
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto") -> np.ndarray:
+        """The model's outputs on ``x`` as a NumPy array."""
+        training.verbose_level(verbose)
+        return training.predict(self, x, batch_size=batch_size)
+
+    # -- data checks -------------------------------------------------------------------
+
+    def prepare_inputs(self, x: Any, argument: str = "x") -> torch.Tensor:
+        """``x`` as a tensor on the model's device, checked against the input shape."""
+        if x is None:
+            raise ValueError(f"{argument} is required")
+        tensor = training.as_tensor(x, argument)
+        if len(tensor) == 0:
+            raise ValueError(f"{argument} is empty: at least one sample is needed")
+        if not self.built:
+            self.build((None, *tensor.shape[1:]))
+        tensor = tensor.to(device=self.device, dtype=self.dtype)
+        expected = self.input_shape
+        if expected is not None and tuple(tensor.shape[1:]) != tuple(expected[1:]):
+            raise ValueError(
+                f"{argument} has shape {tuple(tensor.shape)} but the model expects inputs of "
+                f"shape {expected} (per sample {tuple(expected[1:])}); reshape {argument}, "
+                f"e.g. {argument}.reshape(len({argument}), -1), or change the input layer"
+            )
+        return tensor
+
+    def prepare_data(self, x: Any, y: Any,
+                     names: tuple[str, str] = ("x", "y")) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets as device tensors, checked against each other and the loss."""
+        if y is None:
+            raise ValueError(f"{names[1]} is required to compute the loss")
+        x_t = self.prepare_inputs(x, names[0])
+        if len(x_t) != len(np.shape(y) if not isinstance(y, torch.Tensor) else y):
+            raise ValueError(f"{names[0]} and {names[1]} must have the same number of samples, "
+                             f"got {len(x_t)} and {len(y)}")
+        y_t = training.as_tensor(y, names[1], self.loss.target_dtype, self.device)
+        self.loss.validate_targets(tuple(y_t.shape), self._output_shape(x_t))
+        self._bind_optimizer()
+        return x_t, y_t
+
+    def _output_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        with torch.no_grad():
+            was_training = self.training
+            self.eval()
+            try:
+                out = self(x[:1])
+            except RuntimeError as error:
+                raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model: {error}"
+                                 ) from error
+            finally:
+                self.train(was_training)
+        return (len(x), *out.shape[1:])
+
+    def _bind_optimizer(self) -> None:
+        optimizer = self.optimizer
+        if isinstance(optimizer, optimizers.Optimizer) and not optimizer.is_bound:
+            optimizer.bind([(n, p) for n, p in self.named_parameters() if p.requires_grad])
+
+    # -- weights -----------------------------------------------------------------------
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Every weight (parameters and buffers) as NumPy arrays, in layer order."""
+        return [t.detach().cpu().numpy().copy() for t in self.state_dict().values()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set every weight from arrays shaped as :meth:`get_weights` returns them."""
+        targets = self.state_dict()
+        if len(weights) != len(targets):
+            raise ValueError(f"set_weights expected {len(targets)} arrays, got {len(weights)}")
+        with torch.no_grad():
+            for (name, target), value in zip(targets.items(), weights, strict=True):
+                source = torch.as_tensor(np.asarray(value))
+                if tuple(source.shape) != tuple(target.shape):
+                    raise ValueError(f"weight {name!r} has shape {tuple(target.shape)}, "
+                                     f"the array given has shape {tuple(source.shape)}")
+                target.copy_(source)
+
+    def count_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def summary(self, print_fn: Callable[[str], Any] | None = None) -> str:
+        """Keras's table of layers, output shapes and parameter counts; returns it too."""
+        from deepdescent.models.summary import format_summary
+
+        text = format_summary(self)
+        if print_fn is None:
+            import sys
+
+            sys.stdout.write(text + "\n")
+        else:
+            print_fn(text)
+        return text
+
+    # -- saving --------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def compile_config(self) -> dict[str, Any] | None:
+        if self.loss is None or self.optimizer is None:
+            return None
+        return {
+            "optimizer": optimizers.serialize(self.optimizer)
+            if isinstance(self.optimizer, optimizers.Optimizer) else None,
+            "loss": losses.serialize(self.loss),
+            "metrics": [m if isinstance(m, str) else metrics_lib.serialize(m)
+                        for m in self._metric_identifiers],
+        }
+
+    def save(self, filepath: str, include_optimizer: bool = True) -> None:
+        """Write the model (config, weights, optimizer state) to one file, atomically."""
+        from deepdescent.models.saving import save_model
+
+        save_model(self, filepath, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: str) -> None:
+        """Write the weights to a ``.safetensors`` file, atomically."""
+        from deepdescent.models.saving import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath: str) -> None:
+        """Load weights written by :meth:`save_weights` (or a model file)."""
+        from deepdescent.models.saving import load_weights
+
+        load_weights(self, filepath)
+
+
+def _layer_penalties(module: torch.nn.Module) -> list[torch.Tensor]:
+    penalties = getattr(module, "regularization_losses", None)
+    return penalties() if callable(penalties) else []
+

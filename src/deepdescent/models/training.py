@@ -1,0 +1,269 @@
+"""The trainer: the one loop behind ``fit``, ``evaluate`` and ``predict``.
+
+Data are moved to the model's device once; each epoch draws minibatches by a fresh
+permutation (the chapter's shuffling, Goodfellow et al. §8.1.3); losses and metrics
+accumulate on the device, so a step never waits for the host; the optimizer always gets a
+closure, so methods that re-evaluate the loss (line searches, L-BFGS) work unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from deepdescent import activations, metrics
+from deepdescent.callbacks import CallbackList, History, LazyLogs
+
+if TYPE_CHECKING:
+    from deepdescent.models.model import Model
+
+DEFAULT_BATCH_SIZE = 32
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class Objective:
+    """How a model's outputs become the cost and the predictions the metrics see.
+
+    When the model ends in the activation that the loss can take as logits (softmax
+    before categorical cross-entropy, sigmoid before binary cross-entropy) the cost is
+    computed from the pre-activation outputs with the stable log-softmax/log-sigmoid form,
+    as Keras does; predictions are the activation of those outputs.
+    """
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    to_prediction: Callable[[torch.Tensor], torch.Tensor]
+    penalty: Callable[[], torch.Tensor] | None
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = self.forward(x)
+        cost = self.loss(y, outputs)
+        if self.penalty is not None:
+            cost = cost + self.penalty()
+        return cost, outputs
+
+
+def make_objective(model: Model) -> Objective:
+    loss = model.loss
+    fused = model.output_activation()
+    if fused is not None and fused == getattr(loss, "output_activation", None) and not getattr(
+        loss, "from_logits", True
+    ):
+        activation = activations.get(fused)
+        return Objective(model.forward_pre_activation, loss.with_logits(), activation,
+                         model.regularization_loss if model.has_regularizers() else None)
+    return Objective(model.forward, loss, _identity,
+                     model.regularization_loss if model.has_regularizers() else None)
+
+
+def _identity(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+def as_tensor(value: Any, argument: str, dtype: torch.dtype | None = None,
+              device: torch.device | None = None) -> torch.Tensor:
+    """``value`` (array-like or tensor) as a tensor of ``dtype`` on ``device`` (``None``:
+    as it is)."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+    else:
+        array = np.asarray(value)
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                         or array.dtype == bool):
+            raise TypeError(f"{argument} must be a numeric array, got dtype {array.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.dim() == 0:
+        raise ValueError(f"{argument} must have a batch axis, got a scalar")
+    if dtype is not None and not dtype.is_floating_point and tensor.dtype.is_floating_point:
+        if not torch.equal(tensor, tensor.round()):
+            raise ValueError(f"{argument} must hold integer class labels for this loss")
+    return tensor.to(device=device, dtype=dtype)
+
+
+def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
+    if batch_size is None:
+        return DEFAULT_BATCH_SIZE
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or (
+        batch_size <= 0
+    ):
+        raise ValueError(f"Invalid {argument}: {batch_size!r} (expected a positive int)")
+    return int(batch_size)
+
+
+def split_validation(x: torch.Tensor, y: torch.Tensor, fraction: float) -> tuple[
+    tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None
+]:
+    """Keras's ``validation_split``: the *last* ``fraction`` of the samples, before shuffling."""
+    if not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
+        raise ValueError(f"Invalid validation_split: {fraction!r} (expected 0 <= value < 1)")
+    if fraction == 0:
+        return (x, y), None
+    split_at = int(math.floor(len(x) * (1.0 - fraction)))
+    if split_at == 0 or split_at == len(x):
+        raise ValueError(f"validation_split={fraction} of {len(x)} samples leaves an empty "
+                         "training or validation set")
+    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+
+
+# -- the loop --------------------------------------------------------------------------
+
+
+class Trainer:
+    """Runs epochs of minibatch optimization for one compiled model."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.objective = make_objective(model)
+        self.loss_tracker = metrics.Mean(name="loss")
+        self.metrics = model.compiled_metrics
+
+    def trackers(self) -> list[metrics.Metric]:
+        return [self.loss_tracker, *self.metrics]
+
+    def reset(self) -> None:
+        for tracker in self.trackers():
+            tracker.reset_state()
+
+    def results(self, prefix: str = "") -> dict[str, float]:
+        return {prefix + t.name: float(t.result()) for t in self.trackers()}
+
+    def lazy_results(self) -> LazyLogs:
+        return LazyLogs({t.name: (lambda t=t: float(t.result())) for t in self.trackers()})
+
+    def record(self, y: torch.Tensor, cost: torch.Tensor, outputs: torch.Tensor) -> None:
+        self.loss_tracker.update_state(cost, sample_weight=len(y))
+        if self.metrics:
+            predictions = self.objective.to_prediction(outputs)
+            for metric in self.metrics:
+                metric.update_state(y, predictions)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        optimizer = self.model.optimizer
+        first: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            cost, outputs = self.objective(x, y)
+            cost.backward()
+            if not first:
+                first.append((cost.detach(), outputs.detach()))
+            return cost
+
+        optimizer.step(closure)
+        self.record(y, *first[0])
+
+    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool,
+                    callbacks: CallbackList) -> None:
+        self.model.train()
+        self.reset()
+        order = torch.randperm(len(x), device=x.device) if shuffle else None
+        for batch, start in enumerate(range(0, len(x), batch_size)):
+            callbacks.on_train_batch_begin(batch)
+            if order is None:
+                xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            else:
+                index = order[start:start + batch_size]
+                xb, yb = x.index_select(0, index), y.index_select(0, index)
+            self.train_step(xb, yb)
+            callbacks.on_train_batch_end(batch, self.lazy_results())
+            if self.model.stop_training:
+                break
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                 callbacks: CallbackList | None = None, prefix: str = "") -> dict[str, float]:
+        self.model.eval()
+        self.reset()
+        for batch, start in enumerate(range(0, len(x), batch_size)):
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(batch)
+            yb = y[start:start + batch_size]
+            cost, outputs = self.objective(x[start:start + batch_size], yb)
+            self.record(yb, cost, outputs)
+            if callbacks is not None:
+                callbacks.on_test_batch_end(batch, self.lazy_results())
+        return self.results(prefix)
+
+
+def fit(model: Model, x: Any, y: Any, *, batch_size: int | None, epochs: int, verbose: Any,
+        callbacks: list | None, validation_split: float, validation_data: Any, shuffle: bool,
+        initial_epoch: int, validation_batch_size: int | None) -> History:
+    batch_size = check_batch_size(batch_size)
+    validation_batch_size = check_batch_size(validation_batch_size or batch_size,
+                                             "validation_batch_size")
+    for argument, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"Invalid {argument}: {value!r} (expected an int >= 0)")
+    x_all, y_all = model.prepare_data(x, y)
+    if validation_data is not None:
+        train, validation = (x_all, y_all), model.prepare_data(*_unpack_validation(validation_data),
+                                                              names=("x_val", "y_val"))
+    else:
+        train, validation = split_validation(x_all, y_all, validation_split)
+    trainer = Trainer(model)
+    steps = math.ceil(len(train[0]) / batch_size)
+    callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose_level(verbose) > 0,
+                                 model=model, verbose=verbose_level(verbose), epochs=epochs,
+                                 steps=steps)
+    model.stop_training = False
+    callback_list.on_train_begin()
+    logs: dict[str, float] = {}
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        trainer.train_epoch(*train, batch_size, shuffle, callback_list)
+        logs = trainer.results()
+        if validation is not None:
+            logs.update(trainer.evaluate(*validation, validation_batch_size, prefix="val_"))
+        if hasattr(model.optimizer, "learning_rate"):
+            logs["learning_rate"] = float(model.optimizer.learning_rate)
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    return model.history
+
+
+def _unpack_validation(validation_data: Any) -> tuple[Any, Any]:
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValueError("validation_data must be a tuple (x_val, y_val)")
+    return validation_data[0], validation_data[1]
+
+
+def verbose_level(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose in (0, 1, 2, False, True):
+        return int(verbose)
+    raise ValueError(f"Invalid verbose: {verbose!r} (expected 'auto', 0, 1 or 2)")
+
+
+def evaluate(model: Model, x: Any, y: Any, *, batch_size: int | None, verbose: Any,
+             callbacks: list | None) -> dict[str, float]:
+    batch_size = check_batch_size(batch_size)
+    x_t, y_t = model.prepare_data(x, y)
+    level = verbose_level(verbose)
+    callback_list = CallbackList(callbacks, add_history=False, add_progbar=level > 0, model=model,
+                                 verbose=level, epochs=1, steps=math.ceil(len(x_t) / batch_size))
+    callback_list.on_test_begin()
+    logs = Trainer(model).evaluate(x_t, y_t, batch_size, callback_list)
+    callback_list.on_test_end(logs)
+    return logs
+
+
+@torch.no_grad()
+def predict(model: Model, x: Any, *, batch_size: int | None) -> np.ndarray:
+    batch_size = check_batch_size(batch_size)
+    x_t = model.prepare_inputs(x)
+    model.eval()
+    outputs = [model(x_t[start:start + batch_size]) for start in range(0, len(x_t), batch_size)]
+    return torch.cat(outputs).cpu().numpy()

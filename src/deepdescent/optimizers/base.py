@@ -1,0 +1,273 @@
+"""The optimizer base: everything deepdescent's optimizers share, written once.
+
+Every optimizer is a :class:`torch.optim.Optimizer` and so works in a plain PyTorch loop.
+Constructed without parameters it is a *specification* (Keras's door): ``compile`` binds
+it to a model's parameters later with :meth:`Optimizer.bind`.
+
+Shared here: the ``learning_rate`` alias of ``lr`` and learning-rate schedules, Keras-style
+gradient clipping (``clipvalue``, ``clipnorm`` per tensor, ``global_clipnorm``), coupled
+(L2) or decoupled weight decay, the step counter kept in ``state_dict``, configs for saving,
+and the choice between a subclass's fused, multi-tensor (``torch._foreach_*``) and
+per-tensor update bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import torch
+
+Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, torch.Tensor]]
+LearningRate = float | Callable[[int], float]
+
+_FUSED_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
+
+def check_hyperparameter(name: str, value: Any, ok: bool, rule: str) -> None:
+    """Raise ``ValueError("Invalid <name>: <value> (expected <rule>)")`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"Invalid {name}: {value!r} (expected {rule})")
+
+
+def resolve_learning_rate(lr: LearningRate | None, learning_rate: LearningRate | None,
+                          default: float) -> LearningRate:
+    """Accept torch's ``lr`` or Keras's ``learning_rate`` (not both)."""
+    if lr is not None and learning_rate is not None:
+        raise ValueError("Pass either lr or learning_rate (its Keras name), not both")
+    chosen = lr if lr is not None else learning_rate
+    return default if chosen is None else chosen
+
+
+def _check_optional_positive(name: str, value: float | None) -> None:
+    if value is not None:
+        check_hyperparameter(name, value, isinstance(value, (int, float)) and value > 0,
+                             "a positive number or None")
+
+
+class Optimizer(torch.optim.Optimizer):
+    """Base class of every deepdescent optimizer.
+
+    Subclasses pass their hyperparameters as ``defaults`` (keys named as their
+    constructor's arguments, ``lr`` among them) and implement :meth:`_update_loop`, the
+    readable per-tensor update, and optionally :meth:`_update_foreach` and
+    :meth:`_update_fused`. ``step`` then does the shared work around them.
+
+    Args:
+        params: parameters, parameter groups or ``named_parameters()``; ``None`` makes a
+            specification to :meth:`bind` later.
+        defaults: the subclass's hyperparameters.
+        clipvalue: clip every gradient element to ``[-clipvalue, clipvalue]``.
+        clipnorm: rescale each gradient tensor whose norm exceeds ``clipnorm``.
+        global_clipnorm: rescale all gradients together when their joint norm exceeds it.
+        weight_decay: λ; with ``decoupled_weight_decay`` the step first sets
+            ``θ ← θ − ελθ`` (Loshchilov & Hutter), otherwise ``λθ`` is added to the
+            gradient (an L2 penalty, torch.optim's convention).
+        foreach, fused: force or forbid the multi-tensor / fused bodies (``None``: fastest
+            available).
+    """
+
+    requires_closure: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        params: Params | None,
+        defaults: dict[str, Any],
+        *,
+        clipvalue: float | None = None,
+        clipnorm: float | None = None,
+        global_clipnorm: float | None = None,
+    ) -> None:
+        _check_optional_positive("clipvalue", clipvalue)
+        _check_optional_positive("clipnorm", clipnorm)
+        _check_optional_positive("global_clipnorm", global_clipnorm)
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError("Pass at most one of clipnorm and global_clipnorm")
+        defaults = dict(defaults)
+        defaults.setdefault("weight_decay", 0.0)
+        defaults.setdefault("decoupled_weight_decay", False)
+        defaults.setdefault("foreach", None)
+        defaults.setdefault("fused", None)
+        check_hyperparameter("weight_decay", defaults["weight_decay"],
+                             defaults["weight_decay"] >= 0, "weight_decay >= 0")
+        self.learning_rate_schedule: Callable[[int], float] | None = None
+        defaults["lr"] = self._accept_learning_rate(defaults["lr"])
+        self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
+        self.iterations = 0
+        self._spec_defaults = defaults
+        if params is not None:
+            self.bind(params)
+
+    # -- the two doors -------------------------------------------------------------
+
+    @property
+    def is_bound(self) -> bool:
+        """Whether the optimizer holds parameters (``False`` for a Keras-style spec)."""
+        return "param_groups" in self.__dict__
+
+    def bind(self, params: Params) -> Optimizer:
+        """Give a specification its parameters; returns ``self``."""
+        if self.is_bound:
+            raise RuntimeError(f"{type(self).__name__} is already bound to parameters")
+        params = list(params)
+        if not params:
+            raise ValueError("params is empty: the model has no trainable parameters")
+        super().__init__(params, self._spec_defaults)
+        return self
+
+    def __repr__(self) -> str:
+        if self.is_bound:
+            return super().__repr__()
+        options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({options})  # not bound to parameters yet"
+
+    # -- learning rate ---------------------------------------------------------------
+
+    def _accept_learning_rate(self, value: LearningRate) -> float:
+        if callable(value):
+            self.learning_rate_schedule = value
+            return float(value(0))
+        check_hyperparameter("lr", value, isinstance(value, (int, float)) and value >= 0,
+                             "a number >= 0 or a schedule")
+        return float(value)
+
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate ε (of the first parameter group), as Keras reads it."""
+        groups = self.param_groups if self.is_bound else [self._spec_defaults]
+        return float(groups[0]["lr"])
+
+    @learning_rate.setter
+    def learning_rate(self, value: LearningRate) -> None:
+        self.learning_rate_schedule = None
+        lr = self._accept_learning_rate(value)
+        self._spec_defaults["lr"] = lr
+        for group in self.param_groups if self.is_bound else []:
+            group["lr"] = lr
+
+    # -- the step -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+        """One update of every parameter that has a gradient; returns the closure's loss."""
+        if not self.is_bound:
+            raise RuntimeError(f"{type(self).__name__} has no parameters: call bind(params) "
+                               "or pass it to Model.compile first")
+        loss = self._evaluate(closure)
+        if self.learning_rate_schedule is not None:
+            lr = float(self.learning_rate_schedule(self.iterations))
+            for group in self.param_groups:
+                group["lr"] = lr
+        work = [(group, *self._params_with_grads(group)) for group in self.param_groups]
+        self._clip_gradients([grad for _, _, grads in work for grad in grads])
+        for group, params, grads in work:
+            if params:
+                self._update(group, params, self._apply_weight_decay(group, params, grads))
+        self.iterations += 1
+        return loss
+
+    def _evaluate(self, closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
+        if closure is None:
+            if self.requires_closure:
+                raise RuntimeError(f"{type(self).__name__} re-evaluates the loss: call "
+                                   "step(closure) with a closure that returns the loss")
+            return None
+        with torch.enable_grad():
+            return closure()
+
+    @staticmethod
+    def _params_with_grads(group: dict[str, Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        params = [p for p in group["params"] if p.grad is not None]
+        return params, [p.grad for p in params]
+
+    def _clip_gradients(self, grads: list[torch.Tensor]) -> None:
+        """Keras's clipping, in place on the gradients (section 8.2.4: cliffs)."""
+        if not grads:
+            return
+        if self.clipvalue is not None:
+            torch._foreach_clamp_min_(grads, -self.clipvalue)
+            torch._foreach_clamp_max_(grads, self.clipvalue)
+        if self.clipnorm is not None:
+            norms = torch._foreach_norm(grads)
+            torch._foreach_mul_(grads, [self.clipnorm / n.clamp(min=self.clipnorm) for n in norms])
+        if self.global_clipnorm is not None:
+            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            torch._foreach_mul_(grads, self.global_clipnorm / total.clamp(min=self.global_clipnorm))
+
+    @staticmethod
+    def _apply_weight_decay(group: dict[str, Any], params: list[torch.Tensor],
+                            grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        decay = group["weight_decay"]
+        if decay == 0:
+            return grads
+        if group["decoupled_weight_decay"]:
+            torch._foreach_mul_(params, 1.0 - group["lr"] * decay)
+            return grads
+        return torch._foreach_add(grads, params, alpha=decay)
+
+    def _update(self, group: dict[str, Any], params: list[torch.Tensor],
+                grads: list[torch.Tensor]) -> None:
+        if group["fused"] is not False and self._fused_applies(params, grads):
+            self._update_fused(group, params, grads)
+        elif group["foreach"] is not False and type(self)._update_foreach is not (
+            Optimizer._update_foreach
+        ):
+            self._update_foreach(group, params, grads)
+        else:
+            self._update_loop(group, params, grads)
+
+    def _fused_applies(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> bool:
+        if type(self)._update_fused is Optimizer._update_fused:
+            return False
+        first = params[0]
+        return (first.device.type in _FUSED_DEVICES and first.dtype.is_floating_point
+                and all(p.device == first.device and p.dtype == first.dtype for p in params)
+                and not any(g.is_sparse for g in grads))
+
+    def _update_loop(self, group: dict[str, Any], params: list[torch.Tensor],
+                     grads: list[torch.Tensor]) -> None:
+        """The specification: the algorithm's update, one tensor at a time."""
+        raise NotImplementedError(f"{type(self).__name__} must define _update_loop")
+
+    def _update_foreach(self, group: dict[str, Any], params: list[torch.Tensor],
+                        grads: list[torch.Tensor]) -> None:
+        """The same update with multi-tensor (``torch._foreach_*``) kernels."""
+
+    def _update_fused(self, group: dict[str, Any], params: list[torch.Tensor],
+                      grads: list[torch.Tensor]) -> None:
+        """The same update with one of torch's fused kernels."""
+
+    # -- state and config -----------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's state dict plus the update counter ``iterations``."""
+        state = super().state_dict()
+        state["iterations"] = self.iterations
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        self.iterations = int(state_dict.pop("iterations", 0))
+        super().load_state_dict(state_dict)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this optimizer (JSON-safe)."""
+        config = {k: v for k, v in self._spec_defaults.items() if k not in ("foreach", "fused")}
+        if self.learning_rate_schedule is not None:
+            from deepdescent.schedules import serialize as serialize_schedule
+
+            config["lr"] = serialize_schedule(self.learning_rate_schedule)
+        for name in ("clipvalue", "clipnorm", "global_clipnorm"):
+            if getattr(self, name) is not None:
+                config[name] = getattr(self, name)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        config = dict(config)
+        if isinstance(config.get("lr"), dict):
+            from deepdescent.schedules import deserialize as deserialize_schedule
+
+            config["lr"] = deserialize_schedule(config["lr"])
+        return cls(**config)
+

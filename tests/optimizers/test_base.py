@@ -1,0 +1,155 @@
+"""The optimizer base's shared behaviour: both doors, clipping, weight decay, state."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from deepdescent import optimizers
+from deepdescent.optimizers import SGD
+
+
+def _params(seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    return [torch.randn(4, 3, dtype=dtype, requires_grad=True),
+            torch.randn(3, dtype=dtype, requires_grad=True)]
+
+
+def _set_grads(params, grads):
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g.clone()
+
+
+def test_spec_binds_later_and_refuses_to_step_before():
+    spec = SGD(learning_rate=0.1)
+    assert not spec.is_bound and "not bound" in repr(spec)
+    with pytest.raises(RuntimeError, match="bind"):
+        spec.step()
+    params = _params()
+    spec.bind(params)
+    _set_grads(params, [torch.ones(4, 3), torch.ones(3)])
+    before = params[1].detach().clone()
+    spec.step()
+    torch.testing.assert_close(params[1].detach(), before - 0.1)
+    with pytest.raises(RuntimeError, match="already bound"):
+        spec.bind(params)
+
+
+def test_lr_and_learning_rate_together_are_refused():
+    with pytest.raises(ValueError, match="either lr or learning_rate"):
+        SGD(lr=0.1, learning_rate=0.1)
+
+
+def test_get_by_name_suggests_the_closest():
+    assert isinstance(optimizers.get("SGD"), SGD)
+    with pytest.raises(ValueError, match=r"Did you mean 'sgd'\?.*Valid names"):
+        optimizers.get("sdg")
+    with pytest.raises(TypeError, match="optimizer must be"):
+        optimizers.get(3)
+
+
+def test_clipvalue_clamps_every_element():
+    params = _params()
+    grads = [torch.linspace(-3, 3, 12).reshape(4, 3), torch.tensor([0.1, -5.0, 2.0])]
+    _set_grads(params, grads)
+    before = [p.detach().clone() for p in params]
+    SGD(params, lr=1.0, clipvalue=1.0).step()
+    for p, b, g in zip(params, before, grads, strict=True):
+        torch.testing.assert_close(p.detach(), b - g.clamp(-1, 1))
+
+
+def test_clipnorm_rescales_each_tensor_like_keras():
+    params = _params()
+    grads = [torch.full((4, 3), 2.0), torch.tensor([0.1, 0.2, 0.2])]
+    _set_grads(params, grads)
+    before = [p.detach().clone() for p in params]
+    SGD(params, lr=1.0, clipnorm=1.0).step()
+    # Keras: g * clipnorm / max(‖g‖, clipnorm), per tensor.
+    for p, b, g in zip(params, before, grads, strict=True):
+        expected = g * 1.0 / max(np.linalg.norm(g.numpy()), 1.0)
+        torch.testing.assert_close(p.detach(), b - expected)
+
+
+def test_global_clipnorm_matches_torch_clip_grad_norm():
+    ours, theirs = _params(), _params()
+    grads = [torch.randn(4, 3) * 10, torch.randn(3) * 10]
+    _set_grads(ours, grads)
+    _set_grads(theirs, grads)
+    SGD(ours, lr=0.5, global_clipnorm=2.0).step()
+    torch.nn.utils.clip_grad_norm_(theirs, 2.0)
+    torch.optim.SGD(theirs, lr=0.5).step()
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_decoupled_weight_decay_shrinks_before_the_step():
+    params = _params()
+    grads = [torch.randn(4, 3), torch.randn(3)]
+    _set_grads(params, grads)
+    before = [p.detach().clone() for p in params]
+    SGD(params, lr=0.1, weight_decay=0.5, decoupled_weight_decay=True).step()
+    for p, b, g in zip(params, before, grads, strict=True):
+        torch.testing.assert_close(p.detach(), b * (1 - 0.1 * 0.5) - 0.1 * g)
+
+
+def _run(optimizer, params, steps):
+    for _ in range(steps):
+        optimizer.zero_grad()
+        sum((p.sin() * p).sum() for p in params).backward()
+        optimizer.step()
+
+
+def test_state_dict_round_trip_continues_identically():
+    params = _params()
+    optimizer = SGD(params, lr=0.05, momentum=0.9)
+    _run(optimizer, params, 5)
+    saved_params = [p.detach().clone().requires_grad_() for p in params]
+    saved_state = copy.deepcopy(optimizer.state_dict())
+    assert saved_state["iterations"] == 5
+    _run(optimizer, params, 5)
+    resumed = SGD(saved_params, lr=0.05, momentum=0.9)
+    resumed.load_state_dict(saved_state)
+    assert resumed.iterations == 5
+    _run(resumed, saved_params, 5)
+    for a, b in zip(params, saved_params, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_param_groups_dtype_and_missing_gradients():
+    a = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    b = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    frozen = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    optimizer = SGD([{"params": [a], "lr": 0.1}, {"params": [b, frozen], "lr": 1.0}])
+    a.grad, b.grad = torch.ones(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    optimizer.step()
+    assert a.dtype == torch.float64
+    torch.testing.assert_close(a.detach(), torch.full((3,), 0.9, dtype=torch.float64))
+    torch.testing.assert_close(b.detach(), torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(frozen.detach(), torch.ones(3, dtype=torch.float64))
+
+
+def test_learning_rate_setter_updates_every_group():
+    optimizer = SGD([{"params": [torch.zeros(1, requires_grad=True)]},
+                     {"params": [torch.zeros(1, requires_grad=True)], "lr": 3.0}])
+    optimizer.learning_rate = 0.5
+    assert [g["lr"] for g in optimizer.param_groups] == [0.5, 0.5]
+    assert optimizer.learning_rate == 0.5
+
+
+def test_config_round_trip_rebuilds_the_same_optimizer():
+    optimizer = SGD(learning_rate=0.2, momentum=0.8, nesterov=True, clipnorm=1.5)
+    rebuilt = optimizers.get(optimizers.serialize(optimizer))
+    assert rebuilt.get_config() == optimizer.get_config()
+    assert rebuilt.clipnorm == 1.5
+
+
+def test_closure_is_required_by_closure_methods():
+    class NeedsClosure(SGD):
+        requires_closure = True
+
+    optimizer = NeedsClosure([torch.zeros(1, requires_grad=True)])
+    with pytest.raises(RuntimeError, match="closure"):
+        optimizer.step()

@@ -1,0 +1,131 @@
+"""SGD, momentum and Nesterov (Algorithms 8.1–8.3) against the book and torch.optim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from reference import chapter8
+
+from deepdescent.optimizers import SGD
+from deepdescent.schedules import LinearDecay
+
+IMPLEMENTATIONS = [
+    pytest.param({"foreach": False, "fused": False}, id="per-tensor"),
+    pytest.param({"fused": False}, id="foreach"),
+    pytest.param({}, id="fused"),
+]
+STEPS = 100
+
+
+def _net_problem():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
+    f = chapter8.tiny_network(x, y, hidden=4)
+    theta0 = rng.normal(scale=0.5, size=3 * 4 + 4 + 4 * 2 + 2)
+    return f, theta0
+
+
+def _problems():
+    theta0 = np.linspace(-1.0, 1.2, 6)
+    yield "ill_conditioned", chapter8.ill_conditioned, theta0, 0.009
+    f, theta0 = _net_problem()
+    yield "tiny_network", f, theta0, 0.1
+
+
+PROBLEMS = [pytest.param(f, t, lr, id=name) for name, f, t, lr in _problems()]
+
+
+def _run_ours(f, theta0, steps, **options):
+    """Iterates of deepdescent's SGD on f, with the gradient from the same hand-derived
+    formula as the reference (so only the update rule is under test)."""
+    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
+    optimizer = SGD([theta], **options)
+    path = [theta.detach().numpy().copy()]
+    for _ in range(steps):
+        theta.grad = torch.from_numpy(f(theta.detach().numpy())[1])
+        optimizer.step()
+        path.append(theta.detach().numpy().copy())
+    return path
+
+
+def _assert_paths_close(ours, reference, rtol=1e-10):
+    for k, (a, b) in enumerate(zip(ours, reference, strict=True)):
+        scale = max(np.abs(b).max(), 1e-12)
+        assert np.abs(a - b).max() <= rtol * scale, f"iterate {k} differs"
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+def test_algorithm_8_1_sgd_follows_the_book(f, theta0, lr, impl):
+    reference = chapter8.sgd(theta0, lambda t: f(t)[1], lambda k: lr, STEPS)
+    _assert_paths_close(_run_ours(f, theta0, STEPS, lr=lr, **impl), reference)
+    assert f(reference[-1])[0] < 0.5 * f(theta0)[0]
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+def test_algorithm_8_2_momentum_follows_the_book(f, theta0, lr, impl):
+    reference = chapter8.momentum(theta0, lambda t: f(t)[1], lr, 0.9, STEPS)
+    _assert_paths_close(_run_ours(f, theta0, STEPS, lr=lr, momentum=0.9, **impl), reference)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+def test_algorithm_8_3_nesterov_stores_the_look_ahead_point(f, theta0, lr, impl):
+    path, velocities = chapter8.nesterov(theta0, lambda t: f(t)[1], lr, 0.9, STEPS)
+    look_ahead = [t + 0.9 * v for t, v in zip(path, velocities, strict=True)]
+    ours = _run_ours(f, theta0, STEPS, lr=lr, momentum=0.9, nesterov=True, **impl)
+    _assert_paths_close(ours, look_ahead)
+
+
+def test_the_book_schedule_drives_sgd():
+    f, theta0, _ = chapter8.ill_conditioned, np.linspace(-1.0, 1.2, 6), None
+    schedule = chapter8.linear_decay(0.009, 0.0009, 40)
+    reference = chapter8.sgd(theta0, lambda t: f(t)[1], schedule, STEPS)
+    ours = _run_ours(f, theta0, STEPS, lr=LinearDecay(0.009, 40, 0.0009))
+    _assert_paths_close(ours, reference)
+
+
+CONFIGS = [
+    {"lr": 0.05},
+    {"lr": 0.05, "momentum": 0.9},
+    {"lr": 0.05, "momentum": 0.9, "dampening": 0.3},
+    {"lr": 0.05, "momentum": 0.9, "nesterov": True},
+    {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1},
+]
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("config", CONFIGS, ids=str)
+def test_matches_torch_optim(config, impl):
+    torch.manual_seed(0)
+    shapes = [(5, 3), (3,), (2, 2, 2)]
+    ours = [torch.randn(s, requires_grad=True) for s in shapes]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    opt_ours = SGD(ours, **config, **impl)
+    opt_theirs = torch.optim.SGD(theirs, **config)
+    for _ in range(30):
+        for params, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            sum((torch.sin(p) * p.pow(2)).sum() for p in params).backward()
+            opt.step()
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_keras_defaults_and_names():
+    optimizer = SGD(learning_rate=0.05, momentum=0.9)
+    assert optimizer.learning_rate == 0.05
+    assert SGD().learning_rate == 0.01
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [({"momentum": -0.1}, "momentum"), ({"momentum": 1.0}, "momentum"),
+     ({"dampening": 2.0}, "dampening"), ({"nesterov": True}, "nesterov"),
+     ({"lr": -1.0}, "lr"), ({"weight_decay": -1.0}, "weight_decay")],
+)
+def test_invalid_hyperparameters_name_the_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=f"Invalid {argument}"):
+        SGD(**kwargs)
