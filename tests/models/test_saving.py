@@ -1,0 +1,146 @@
+"""Model files: round trips, atomic writes, and refusal of damaged or foreign files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from deepdescent.layers import Dense, Dropout
+from deepdescent.models import Model, Sequential, load_model
+from deepdescent.models.saving import ModelFileError
+from deepdescent.optimizers import SGD
+from deepdescent.utils import set_random_seed
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    return x, (x[:, :1] > 0).astype("float32")
+
+
+def trained(epochs=2):
+    set_random_seed(0)
+    model = Sequential([Dense(6, activation="relu", input_shape=(4,), kernel_regularizer="l2"),
+                        Dropout(0.1), Dense(1, activation="sigmoid")])
+    model.compile(optimizer=SGD(learning_rate=0.1, momentum=0.9), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(*data(), batch_size=16, epochs=epochs, verbose=0)
+    return model
+
+
+def test_round_trip_restores_architecture_weights_and_compile(tmp_path):
+    model = trained()
+    path = tmp_path / "m.deepdescent"
+    model.save(path)
+    loaded = load_model(path)
+    x, y = data()
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.get_config() == model.get_config()
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0))
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+
+
+def test_training_resumes_identically_from_a_saved_optimizer_state(tmp_path):
+    model = trained()
+    model.save(tmp_path / "m.deepdescent")
+    resumed = load_model(tmp_path / "m.deepdescent")
+    assert resumed.optimizer.iterations == model.optimizer.iterations == 8
+    x, y = data()
+    for m in (model, resumed):
+        set_random_seed(1)
+        m.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    for a, b in zip(model.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_save_weights_and_load_weights(tmp_path):
+    model = trained()
+    model.save_weights(tmp_path / "w.safetensors")
+    other = Sequential([Dense(6, activation="relu", input_shape=(4,)), Dropout(0.1),
+                        Dense(1, activation="sigmoid")])
+    other.load_weights(tmp_path / "w.safetensors")
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "m.deepdescent"
+    trained(epochs=1).save(path)
+    before = path.read_bytes()
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", broken)
+    with pytest.raises(OSError, match="disk full"):
+        trained(epochs=2).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.deepdescent"]
+
+
+def test_a_file_that_is_not_a_model(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(ModelFileError, match="not a deepdescent model file"):
+        load_model(path)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.deepdescent")
+
+
+def test_a_tampered_file_is_refused(tmp_path):
+    path = tmp_path / "m.deepdescent"
+    trained(epochs=1).save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][0]["config"]["units"] = 7
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, blob in members.items():
+            archive.writestr(name, blob)
+    with pytest.raises(ModelFileError, match="modified or damaged"):
+        load_model(path)
+
+
+def test_a_truncated_file_is_refused(tmp_path):
+    path = tmp_path / "m.deepdescent"
+    trained(epochs=1).save(path)
+    path.write_bytes(path.read_bytes()[:-200])
+    with pytest.raises(ModelFileError):
+        load_model(path)
+
+
+def test_config_cannot_name_arbitrary_classes(tmp_path):
+    path = tmp_path / "m.deepdescent"
+    trained(epochs=1).save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][0]["class_name"] = "os.system"
+    members["config.json"] = json.dumps(config).encode()
+    manifest = json.loads(members["manifest.json"])
+
+    manifest["config.json"] = hashlib.sha256(members["config.json"]).hexdigest()
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, blob in members.items():
+            archive.writestr(name, blob)
+    with pytest.raises(ModelFileError, match="Unknown layer 'os.system'"):
+        load_model(path)
+
+
+def test_a_wrapped_torch_module_saves_weights_and_says_how_to_load(tmp_path):
+    model = Model(torch.nn.Linear(3, 2))
+    model.compile(optimizer="sgd", loss="mse")
+    model.save(tmp_path / "m.deepdescent")
+    with pytest.raises(ModelFileError, match="load_weights"):
+        load_model(tmp_path / "m.deepdescent")
+    other = Model(torch.nn.Linear(3, 2))
+    other.load_weights(tmp_path / "m.deepdescent")
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

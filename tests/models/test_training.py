@@ -1,0 +1,170 @@
+"""The trainer against a hand-written PyTorch computation of the same math."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepdescent import callbacks, losses
+from deepdescent.layers import Dense
+from deepdescent.models import Model, Sequential
+from deepdescent.optimizers import SGD
+from deepdescent.utils import set_random_seed, to_categorical
+
+
+def blobs(n=200, d=5, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=3.0, size=(classes, d))
+    labels = rng.integers(0, classes, size=n)
+    x = (centers[labels] + rng.normal(size=(n, d))).astype("float32")
+    return x, labels
+
+
+def small_model(d=5, classes=3, **compile_args):
+    set_random_seed(0)
+    model = Sequential([Dense(8, activation="sigmoid", input_shape=(d,)),
+                        Dense(classes, activation="softmax")])
+    model.compile(**{"optimizer": SGD(learning_rate=0.1), "loss": "categorical_crossentropy",
+                     "metrics": ["accuracy"], **compile_args})
+    return model
+
+
+def test_fit_follows_a_hand_written_sgd_loop():
+    """shuffle=False, so minibatches are in order: the weights after fit must equal plain
+    torch SGD on softmax cross-entropy computed from the logits."""
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    w1, b1, w2, b2 = (torch.tensor(w, requires_grad=True) for w in model.get_weights())
+    model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
+    for _ in range(3):
+        for start in range(0, 40, 16):
+            xb, yb = xt[start:start + 16], yt[start:start + 16]
+            loss = F.cross_entropy(torch.sigmoid(xb @ w1 + b1) @ w2 + b2, yb)
+            grads = torch.autograd.grad(loss, [w1, b1, w2, b2])
+            with torch.no_grad():
+                for w, g in zip((w1, b1, w2, b2), grads, strict=True):
+                    w -= 0.1 * g
+    for got, want in zip(model.get_weights(), (w1, b1, w2, b2), strict=True):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_fit_learns_and_reports_keras_history():
+    x, labels = blobs()
+    model = small_model()
+    history = model.fit(x, to_categorical(labels, 3), batch_size=32, epochs=15, verbose=0,
+                        validation_split=0.2)
+    assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history.history["loss"]) == 15 and history.epoch == list(range(15))
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert history.history["val_accuracy"][-1] > 0.9
+
+
+def test_validation_split_holds_out_the_last_samples():
+    x, labels = blobs(n=100)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    history = model.fit(x, y, batch_size=10, epochs=1, verbose=0, validation_split=0.3)
+    val_loss, val_acc = model.evaluate(x[70:], y[70:], verbose=0)
+    assert history.history["val_loss"][-1] == pytest.approx(val_loss, rel=1e-5)
+    assert history.history["val_accuracy"][-1] == pytest.approx(val_acc, rel=1e-6)
+
+
+def test_reported_loss_is_the_sample_weighted_mean_over_the_epoch():
+    x, labels = blobs(n=50)
+    y = to_categorical(labels, 3)
+    model = small_model(optimizer=SGD(learning_rate=0.0))
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    logits = torch.from_numpy(model.predict(x, verbose=0)).log()
+    expected = F.nll_loss(logits, torch.from_numpy(labels)).item()
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_softmax_cross_entropy_is_computed_from_logits():
+    """Saturated softmax: the clipped probability form would cap the loss near
+    -log(1e-7) ≈ 16.1; the fused form gives the exact cross-entropy of the logits."""
+    model = Sequential([Dense(2, activation="softmax", input_shape=(1,),
+                              kernel_initializer="ones")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    with torch.no_grad():
+        model.layers[0].kernel.copy_(torch.tensor([[50.0, -50.0]]))
+    x = np.array([[1.0]], dtype="float32")
+    loss = model.evaluate(x, np.array([[0.0, 1.0]], dtype="float32"), verbose=0)
+    assert loss == pytest.approx(100.0, rel=1e-5)
+
+
+def test_regularizer_penalty_is_added_to_the_cost():
+    x, labels = blobs(n=30)
+    y = to_categorical(labels, 3)
+    set_random_seed(0)
+    model = Sequential([Dense(3, activation="softmax", input_shape=(5,),
+                              kernel_regularizer="l2")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    kernel, bias = model.get_weights()
+    logits = torch.from_numpy(x @ kernel + bias)
+    expected = F.cross_entropy(logits, torch.from_numpy(labels)).item() + 0.01 * np.sum(kernel**2)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_sparse_labels_and_model_of_a_torch_module():
+    x, labels = blobs()
+    torch.manual_seed(0)
+    model = Model(torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(),
+                                      torch.nn.Linear(16, 3)))
+    model.compile(optimizer=SGD(learning_rate=0.1, momentum=0.9),
+                  loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(x, labels, batch_size=32, epochs=10, verbose=0)
+    _, accuracy = model.evaluate(x, labels, verbose=0)
+    assert accuracy > 0.9
+
+
+def test_torch_door_optimizer_bound_by_the_user():
+    x, labels = blobs()
+    model = small_model()
+    model.compile(optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+                  loss="categorical_crossentropy")
+    history = model.fit(x, to_categorical(labels, 3), epochs=5, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_evaluate_return_forms_and_predict():
+    x, labels = blobs(n=20)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    assert isinstance(model.evaluate(x, y, verbose=0), list)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "accuracy"}
+    probabilities = model.predict(x, batch_size=7, verbose=0)
+    assert probabilities.shape == (20, 3)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
+
+
+def test_callbacks_early_stopping_restores_best_weights():
+    x, labels = blobs(n=60)
+    y = to_categorical(labels, 3)
+    model = small_model(optimizer=SGD(learning_rate=50.0))
+    stopper = callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+    history = model.fit(x, y, batch_size=60, epochs=30, verbose=0, callbacks=[stopper])
+    assert len(history.history["loss"]) < 30
+    best = int(np.argmin(history.history["loss"]))
+    assert stopper.best == pytest.approx(history.history["loss"][best])
+
+
+def test_initial_epoch_and_learning_rate_in_logs():
+    x, labels = blobs(n=20)
+    history = small_model().fit(x, to_categorical(labels, 3), epochs=3, initial_epoch=1,
+                                verbose=0)
+    assert history.epoch == [1, 2]
+    assert history.history["learning_rate"] == [pytest.approx(0.1)] * 2
+
+
+def test_progress_bar_prints_keras_lines(capsys):
+    x, labels = blobs(n=64)
+    small_model().fit(x, to_categorical(labels, 3), batch_size=32, epochs=2, verbose=2)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "loss:" in out and "accuracy:" in out
