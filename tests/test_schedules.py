@@ -118,7 +118,9 @@ def test_piecewise_constant_decay_boundaries_belong_to_the_left_piece(k, expecte
 def test_cosine_decay_without_warmup(k):
     alpha, tau = 0.1, 100
     cosine = 0.5 * (1 + math.cos(math.pi * min(k, tau) / tau))
-    assert CosineDecay(2.0, tau, alpha=alpha)(k) == pytest.approx(2.0 * ((1 - alpha) * cosine + alpha))
+    assert CosineDecay(2.0, tau, alpha=alpha)(k) == pytest.approx(
+        2.0 * ((1 - alpha) * cosine + alpha)
+    )
 
 
 @pytest.mark.parametrize(

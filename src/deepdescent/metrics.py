@@ -272,9 +272,7 @@ class Mean(Metric):
     def result(self) -> torch.Tensor:
         if self.total is None or self.count is None:
             return torch.zeros(())
-        return torch.where(
-            self.count != 0, self.total / self.count, torch.zeros_like(self.total)
-        )
+        return torch.where(self.count != 0, self.total / self.count, torch.zeros_like(self.total))
 
     def reset_state(self) -> None:
         if self.total is not None and self.count is not None:

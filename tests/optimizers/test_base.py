@@ -153,3 +153,14 @@ def test_closure_is_required_by_closure_methods():
     optimizer = NeedsClosure([torch.zeros(1, requires_grad=True)])
     with pytest.raises(RuntimeError, match="closure"):
         optimizer.step()
+
+
+def test_a_scheduled_learning_rate_is_not_overwritten_by_a_number():
+    from deepdescent.schedules import ExponentialDecay
+
+    optimizer = SGD([torch.zeros(1, requires_grad=True)],
+                    learning_rate=ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5))
+    with pytest.raises(TypeError, match="schedule"):
+        optimizer.learning_rate = 0.3
+    optimizer.learning_rate = ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)
+    assert optimizer.learning_rate == 1.0

@@ -167,6 +167,7 @@ class Trainer:
         self.model.train()
         self.reset()
         order = torch.randperm(len(x), device=x.device) if shuffle else None
+        wants_logs = callbacks.listens("on_train_batch_end")
         for batch, start in enumerate(range(0, len(x), batch_size)):
             callbacks.on_train_batch_begin(batch)
             if order is None:
@@ -175,7 +176,7 @@ class Trainer:
                 index = order[start:start + batch_size]
                 xb, yb = x.index_select(0, index), y.index_select(0, index)
             self.train_step(xb, yb)
-            callbacks.on_train_batch_end(batch, self.lazy_results())
+            callbacks.on_train_batch_end(batch, self.lazy_results() if wants_logs else None)
             if self.model.stop_training:
                 break
 
@@ -184,6 +185,7 @@ class Trainer:
                  callbacks: CallbackList | None = None, prefix: str = "") -> dict[str, float]:
         self.model.eval()
         self.reset()
+        wants_logs = callbacks is not None and callbacks.listens("on_test_batch_end")
         for batch, start in enumerate(range(0, len(x), batch_size)):
             if callbacks is not None:
                 callbacks.on_test_batch_begin(batch)
@@ -191,7 +193,7 @@ class Trainer:
             cost, outputs = self.objective(x[start:start + batch_size], yb)
             self.record(yb, cost, outputs)
             if callbacks is not None:
-                callbacks.on_test_batch_end(batch, self.lazy_results())
+                callbacks.on_test_batch_end(batch, self.lazy_results() if wants_logs else None)
         return self.results(prefix)
 
 

@@ -139,6 +139,9 @@ class Optimizer(torch.optim.Optimizer):
 
     @learning_rate.setter
     def learning_rate(self, value: LearningRate) -> None:
+        if self.learning_rate_schedule is not None and not callable(value):
+            raise TypeError("This optimizer's learning rate follows a schedule, so a number "
+                            "cannot be set; set a new schedule, or build it with a number")
         self.learning_rate_schedule = None
         lr = self._accept_learning_rate(value)
         self._spec_defaults["lr"] = lr

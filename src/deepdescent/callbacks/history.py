@@ -1,0 +1,34 @@
+"""History: the per-epoch logs of ``fit``, which ``fit`` returns."""
+
+from __future__ import annotations
+
+from deepdescent.callbacks.callback import Callback, Logs
+
+__all__ = ["History"]
+
+
+class History(Callback):
+    """Records every epoch's logs; added to every ``fit`` and returned by it.
+
+    Attributes:
+        history: metric name → one float per epoch (``"loss"``, ``"val_loss"``, ...).
+        epoch: the indices of the recorded epochs (from 0).
+
+    Like Keras, ``history`` keeps growing across several ``fit`` calls with the same
+    callback, while ``epoch`` restarts at each ``fit``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.epoch = []
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        self.epoch.append(epoch)
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        if self.model is not None:
+            self.model.history = self

@@ -1,0 +1,87 @@
+"""`deepdescent train`: the recipe end to end, on tiny IDX files and on the real data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepdescent.cli import main
+from deepdescent.datasets import write_idx
+from deepdescent.models import load_model
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture
+def tiny_fashion(tmp_path):
+    """A 300-sample IDX data set whose classes differ by brightness of a stripe."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "idx"
+
+    def split(n, prefix):
+        labels = rng.integers(0, 10, size=n).astype(np.uint8)
+        images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, label * 2:label * 2 + 3, :] = 250
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+
+    split(300, "train")
+    split(100, "t10k")
+    return folder
+
+
+def test_train_writes_a_run_folder(tiny_fashion, tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "--data-dir", str(tiny_fashion), "--epochs", "8", "--batch-size", "16",
+          "--lr", "0.5", "--output", str(out), "--verbose", "2"])
+    printed = capsys.readouterr().out
+    assert "Epoch 8/8" in printed and "test accuracy:" in printed
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["results"]["test_accuracy"] > 0.5
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = load_model(out / "model.deepdescent")
+    assert [w.shape for w in model.get_weights()] == [(784, 32), (32,), (32, 10), (10,)]
+
+
+def test_flags_change_the_recipe(tiny_fashion, tmp_path):
+    out = tmp_path / "run"
+    main(["train", "--data-dir", str(tiny_fashion), "--epochs", "1", "--hidden", "16", "8",
+          "--activation", "relu", "--output", str(out), "--verbose", "0", "--raw-pixels"])
+    model = load_model(out / "model.deepdescent")
+    assert [w.shape for w in model.get_weights()][::2] == [(784, 16), (16, 8), (8, 10)]
+    assert json.loads((out / "metrics.json").read_text())["config"]["raw_pixels"] is True
+
+
+def test_bad_flags_are_reported(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--epochs", "0"])
+    assert "expected a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--validation-split", "1.5"])
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        main(["train", "--optimizer", "nope", "--data-dir", "/nonexistent", "--verbose", "0"])
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")
+def test_console_script_on_real_fashion_mnist(tmp_path):
+    """The installed `deepdescent` command, briefly, on the real files."""
+    out = tmp_path / "run"
+    env = {**os.environ, "DEEPDESCENT_DATA": str(tmp_path / "nothing-here")}
+    done = subprocess.run(
+        [sys.executable, "-m", "deepdescent.cli", "train", "--epochs", "1", "--limit", "6000",
+         "--lr", "0.5", "--output", str(out), "--verbose", "1"],
+        capture_output=True, text=True, env=env, timeout=300, check=True,
+    )
+    assert "━" in done.stdout and "test accuracy:" in done.stdout
+    results = json.loads((out / "metrics.json").read_text())["results"]
+    assert results["test_accuracy"] > 0.6

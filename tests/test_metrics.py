@@ -1,0 +1,251 @@
+"""Metrics against NumPy on whole batches, streamed over several updates, with weights,
+and the rules that resolve "accuracy" and the 0-1 loss."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from deepdescent import losses, metrics
+
+N, K = 60, 7
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, K, N)
+    scores = rng.normal(size=(N, K))
+    scores[:10] = np.round(scores[:10])  # ties, resolved like NumPy/Keras argmax
+    probs01 = rng.uniform(size=(N, 1))
+    y01 = rng.integers(0, 2, (N, 1)).astype(float)
+    reg_true, reg_pred = rng.normal(size=(N, 3)), rng.normal(size=(N, 3))
+    exact_pred = np.where(rng.uniform(size=N) < 0.5, labels, (labels + 1) % K).astype(float)
+    return labels, scores, probs01, y01, reg_true, reg_pred, exact_pred
+
+
+def _top_k_hits(labels, scores, k):
+    kth = -np.sort(-scores, axis=1)[:, min(k, K) - 1]
+    return (scores[np.arange(len(labels)), labels] >= kth).astype(float)
+
+
+def _table():
+    labels, scores, probs01, y01, reg_true, reg_pred, exact_pred = _data()
+    one_hot = np.eye(K)[labels]
+    argmax_hit = (scores.argmax(1) == labels).astype(float)
+    binary_hit = ((probs01 > 0.5) == y01).astype(float)[:, 0]
+    binary_hit_07 = ((probs01 > 0.7) == y01).astype(float)[:, 0]
+    return [
+        ("accuracy", metrics.Accuracy(), labels, exact_pred, (exact_pred == labels) * 1.0),
+        ("binary", metrics.BinaryAccuracy(), y01, probs01, binary_hit),
+        ("binary_0.7", metrics.BinaryAccuracy(threshold=0.7), y01, probs01, binary_hit_07),
+        ("categorical", metrics.CategoricalAccuracy(), one_hot, scores, argmax_hit),
+        ("sparse", metrics.SparseCategoricalAccuracy(), labels, scores, argmax_hit),
+        ("sparse_n_by_1", metrics.SparseCategoricalAccuracy(), labels[:, None], scores, argmax_hit),
+        ("top5", metrics.TopKCategoricalAccuracy(), one_hot, scores, _top_k_hits(labels, scores, 5)),
+        (
+            "top2",
+            metrics.TopKCategoricalAccuracy(k=2),
+            one_hot,
+            scores,
+            _top_k_hits(labels, scores, 2),
+        ),
+        (
+            "sparse_top3",
+            metrics.SparseTopKCategoricalAccuracy(k=3),
+            labels,
+            scores,
+            _top_k_hits(labels, scores, 3),
+        ),
+        ("mse", metrics.MeanSquaredError(), reg_true, reg_pred, ((reg_true - reg_pred) ** 2).mean(1)),
+        ("mae", metrics.MeanAbsoluteError(), reg_true, reg_pred, np.abs(reg_true - reg_pred).mean(1)),
+        ("zero_one_sparse", metrics.ZeroOneLoss(), labels, scores, 1 - argmax_hit),
+        ("zero_one_one_hot", metrics.ZeroOneLoss(), one_hot, scores, 1 - argmax_hit),
+        ("zero_one_binary", metrics.ZeroOneLoss(), y01, probs01, 1 - binary_hit),
+    ]
+
+
+TABLE = _table()
+IDS = [row[0] for row in TABLE]
+
+
+@pytest.mark.parametrize(("case", "metric", "y_true", "y_pred", "per_sample"), TABLE, ids=IDS)
+def test_streaming_equals_whole_batch_numpy(case, metric, y_true, y_pred, per_sample):
+    metric = copy.deepcopy(metric)
+    for chunk in np.array_split(np.arange(N), [7, 20, 21, 45]):
+        metric.update_state(torch.as_tensor(y_true[chunk]), torch.as_tensor(y_pred[chunk]))
+    np.testing.assert_allclose(metric.result().item(), per_sample.mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("case", "metric", "y_true", "y_pred", "per_sample"), TABLE, ids=IDS)
+def test_sample_weights_give_the_weighted_mean(case, metric, y_true, y_pred, per_sample):
+    weights = np.random.default_rng(1).uniform(0.0, 3.0, N)
+    metric = copy.deepcopy(metric)
+    for chunk in np.array_split(np.arange(N), 3):
+        metric.update_state(
+            torch.as_tensor(y_true[chunk]),
+            torch.as_tensor(y_pred[chunk]),
+            sample_weight=torch.as_tensor(weights[chunk]),
+        )
+    expected = (weights * per_sample).sum() / weights.sum()
+    np.testing.assert_allclose(metric.result().item(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("case", "metric", "y_true", "y_pred", "per_sample"), TABLE, ids=IDS)
+def test_reset_clears_and_config_round_trips(case, metric, y_true, y_pred, per_sample):
+    metric = copy.deepcopy(metric)
+    metric.update_state(torch.as_tensor(y_true[:5]), torch.as_tensor(y_pred[:5]))
+    metric.reset_state()
+    assert metric.result().item() == 0.0
+    metric.update_state(torch.as_tensor(y_true[5:9]), torch.as_tensor(y_pred[5:9]))
+    np.testing.assert_allclose(metric.result().item(), per_sample[5:9].mean(), rtol=1e-12)
+    rebuilt = metrics.deserialize(json.loads(json.dumps(metrics.serialize(metric))))
+    assert type(rebuilt) is type(metric) and rebuilt.get_config() == metric.get_config()
+
+
+def test_top_k_counts_ties_with_the_kth_score_as_hits():
+    scores = torch.tensor([[0.5, 0.5, 0.1], [0.1, 0.5, 0.5]])
+    labels = torch.tensor([1, 2])
+    np.testing.assert_allclose(metrics.sparse_top_k_categorical_accuracy(labels, scores, k=1), 1)
+
+
+def test_mean_tracks_the_trainers_batch_losses():
+    batch_means, sizes = [0.9, 0.5, 0.25], [32, 32, 7]
+    tracker = metrics.Mean(name="loss")
+    assert tracker.result().item() == 0.0
+    for value, size in zip(batch_means, sizes, strict=True):
+        tracker.update_state(torch.tensor(value, dtype=torch.float64), sample_weight=size)
+    expected = np.dot(batch_means, sizes) / sum(sizes)
+    np.testing.assert_allclose(tracker.result().item(), expected, rtol=1e-12)
+    assert tracker.name == "loss"
+
+
+def test_mean_averages_higher_rank_values_per_sample():
+    values = np.random.default_rng(2).normal(size=(5, 3, 2))
+    weights = np.array([1.0, 0.0, 2.0, 1.0, 3.0])
+    mean = metrics.Mean()
+    mean.update_state(torch.tensor(values), sample_weight=torch.tensor(weights))
+    per_sample = values.mean(axis=(1, 2))
+    np.testing.assert_allclose(mean.result().item(), (weights * per_sample).sum() / weights.sum())
+    mean.reset_state()
+    mean.update_state(torch.tensor(values))
+    np.testing.assert_allclose(mean.result().item(), values.mean())
+
+
+@pytest.mark.parametrize(
+    ("dtype", "state_dtype"),
+    [(torch.float64, torch.float64), (torch.float32, torch.float32), (torch.float16, torch.float32)],
+)
+def test_states_follow_the_inputs_dtype(dtype, state_dtype):
+    metric = metrics.CategoricalAccuracy()
+    metric.update_state(torch.eye(3, dtype=dtype), torch.eye(3, dtype=dtype))
+    assert metric.total.dtype == state_dtype and metric.result().dtype == state_dtype
+    assert metric.result().item() == 1.0
+
+
+def test_update_state_stays_on_the_device_without_host_reads():
+    """On the meta device every .item()/float()/bool() raises, so this proves no sync."""
+    meta = torch.device("meta")
+    y, p = torch.zeros(8, K, device=meta), torch.zeros(8, K, device=meta)
+    labels = torch.zeros(8, dtype=torch.long, device=meta)
+    for _, shared, y_true, _, _ in TABLE:
+        metric = copy.deepcopy(shared)
+        sparse = isinstance(metric, metrics.SparseCategoricalAccuracy | metrics.Accuracy)
+        target = labels if sparse or y_true.ndim == 1 else y
+        prediction = p if not isinstance(metric, metrics.Accuracy) else labels.double()
+        metric.update_state(target, prediction, sample_weight=torch.ones(8, device=meta))
+        metric.update_state(target, prediction)
+        assert metric.total.device == meta and metric.result().device == meta
+    tracker = metrics.Mean()
+    tracker.update_state(torch.zeros((), device=meta), sample_weight=32)
+    assert tracker.count.device == meta
+
+
+# ------------------------------------------------------------- resolution of names
+
+ACCURACY_RESOLUTION = [
+    ({"loss": "binary_crossentropy"}, metrics.BinaryAccuracy),
+    ({"loss": losses.BinaryCrossentropy(from_logits=True)}, metrics.BinaryAccuracy),
+    ({"loss": "sparse_categorical_crossentropy"}, metrics.SparseCategoricalAccuracy),
+    ({"loss": "categorical_crossentropy"}, metrics.CategoricalAccuracy),
+    ({"loss": "mse", "output_shape": (None, 1)}, metrics.BinaryAccuracy),
+    ({"loss": None, "y_true_shape": (100,), "output_shape": (100, 10)}, metrics.SparseCategoricalAccuracy),
+    ({"y_true_shape": (100, 1), "output_shape": (100, 10)}, metrics.SparseCategoricalAccuracy),
+    ({"y_true_shape": (100, 10), "output_shape": (100, 10)}, metrics.CategoricalAccuracy),
+    ({"loss": "mse"}, metrics.CategoricalAccuracy),
+    ({}, metrics.CategoricalAccuracy),
+]
+
+
+@pytest.mark.parametrize(("context", "cls"), ACCURACY_RESOLUTION)
+@pytest.mark.parametrize("name", ["accuracy", "acc"])
+def test_accuracy_resolves_like_keras_compile_and_keeps_the_name(context, cls, name):
+    metric = metrics.get(name, **context)
+    assert type(metric) is cls and metric.name == name
+
+
+@pytest.mark.parametrize(
+    ("loss", "kind"),
+    [
+        ("binary_crossentropy", "binary"),
+        ("sparse_categorical_crossentropy", "sparse_categorical"),
+        ("categorical_crossentropy", "categorical"),
+        (None, "auto"),
+    ],
+)
+@pytest.mark.parametrize("name", ["zero_one_loss", "error_rate"])
+def test_zero_one_loss_resolves_with_the_loss(loss, kind, name):
+    metric = metrics.get(name, loss=loss)
+    assert type(metric) is metrics.ZeroOneLoss and metric.name == name
+    assert metric.fn_kwargs["kind"] == kind
+
+
+def test_zero_one_loss_is_one_minus_accuracy():
+    labels, scores, *_ = _data(3)
+    accuracy, error = metrics.get("accuracy", "sparse_categorical_crossentropy"), metrics.get(
+        "error_rate", "sparse_categorical_crossentropy"
+    )
+    accuracy.update_state(torch.tensor(labels), torch.tensor(scores))
+    error.update_state(torch.tensor(labels), torch.tensor(scores))
+    np.testing.assert_allclose(error.result().item(), 1 - accuracy.result().item(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("mse", metrics.MeanSquaredError),
+        ("mean_squared_error", metrics.MeanSquaredError),
+        ("mae", metrics.MeanAbsoluteError),
+        ("binary_accuracy", metrics.BinaryAccuracy),
+        ("categorical_accuracy", metrics.CategoricalAccuracy),
+        ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
+        ("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy),
+        ("sparse_top_k_categorical_accuracy", metrics.SparseTopKCategoricalAccuracy),
+    ],
+)
+def test_get_keeps_the_users_name(name, cls):
+    metric = metrics.get(name)
+    assert type(metric) is cls and metric.name == name
+
+
+def test_get_other_identifiers_and_errors():
+    metric = metrics.Mean()
+    assert metrics.get(metric) is metric
+    wrapped = metrics.get(losses.mean_absolute_error)
+    assert isinstance(wrapped, metrics.MeanMetricWrapper) and wrapped.name == "mean_absolute_error"
+    spec = metrics.serialize(metrics.TopKCategoricalAccuracy(k=3, name="top3"))
+    rebuilt = metrics.get(spec)
+    assert rebuilt.name == "top3" and rebuilt.fn_kwargs == {"k": 3}
+    with pytest.raises(ValueError, match=r"Unknown metric 'acuracy'.*Valid names:.*accuracy"):
+        metrics.get("acuracy")
+    with pytest.raises(TypeError, match="metric must be"):
+        metrics.get(42)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        metrics.TopKCategoricalAccuracy(k=0)
+    with pytest.raises(ValueError, match="kind must be"):
+        metrics.ZeroOneLoss(kind="multilabel")
+    with pytest.raises(ValueError, match="cannot be saved"):
+        metrics.serialize(metrics.MeanMetricWrapper(lambda y, p: y - p, name="diff"))
