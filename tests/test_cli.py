@@ -28,7 +28,7 @@ def tiny_fashion(tmp_path):
         labels = rng.integers(0, 10, size=n).astype(np.uint8)
         images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
         for i, label in enumerate(labels):
-            images[i, label * 2:label * 2 + 3, :] = 250
+            images[i, label * 2 : label * 2 + 3, :] = 250
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
 
@@ -39,8 +39,23 @@ def tiny_fashion(tmp_path):
 
 def test_train_writes_a_run_folder(tiny_fashion, tmp_path, capsys):
     out = tmp_path / "run"
-    main(["train", "--data-dir", str(tiny_fashion), "--epochs", "8", "--batch-size", "16",
-          "--lr", "0.5", "--output", str(out), "--verbose", "2"])
+    main(
+        [
+            "train",
+            "--data-dir",
+            str(tiny_fashion),
+            "--epochs",
+            "8",
+            "--batch-size",
+            "16",
+            "--lr",
+            "0.5",
+            "--output",
+            str(out),
+            "--verbose",
+            "2",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "Epoch 8/8" in printed and "test accuracy:" in printed
     history = json.loads((out / "history.json").read_text())
@@ -54,8 +69,25 @@ def test_train_writes_a_run_folder(tiny_fashion, tmp_path, capsys):
 
 def test_flags_change_the_recipe(tiny_fashion, tmp_path):
     out = tmp_path / "run"
-    main(["train", "--data-dir", str(tiny_fashion), "--epochs", "1", "--hidden", "16", "8",
-          "--activation", "relu", "--output", str(out), "--verbose", "0", "--raw-pixels"])
+    main(
+        [
+            "train",
+            "--data-dir",
+            str(tiny_fashion),
+            "--epochs",
+            "1",
+            "--hidden",
+            "16",
+            "8",
+            "--activation",
+            "relu",
+            "--output",
+            str(out),
+            "--verbose",
+            "0",
+            "--raw-pixels",
+        ]
+    )
     model = load_model(out / "model.deepdescent")
     assert [w.shape for w in model.get_weights()][::2] == [(784, 16), (16, 8), (8, 10)]
     assert json.loads((out / "metrics.json").read_text())["config"]["raw_pixels"] is True
@@ -78,9 +110,27 @@ def test_console_script_on_real_fashion_mnist(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "DEEPDESCENT_DATA": str(tmp_path / "nothing-here")}
     done = subprocess.run(
-        [sys.executable, "-m", "deepdescent.cli", "train", "--epochs", "1", "--limit", "6000",
-         "--lr", "0.5", "--output", str(out), "--verbose", "1"],
-        capture_output=True, text=True, env=env, timeout=300, check=True,
+        [
+            sys.executable,
+            "-m",
+            "deepdescent.cli",
+            "train",
+            "--epochs",
+            "1",
+            "--limit",
+            "6000",
+            "--lr",
+            "0.5",
+            "--output",
+            str(out),
+            "--verbose",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
     )
     assert "━" in done.stdout and "test accuracy:" in done.stdout
     results = json.loads((out / "metrics.json").read_text())["results"]

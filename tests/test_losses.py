@@ -73,8 +73,9 @@ def _case_table():
             losses.SparseCategoricalCrossentropy(),
             labels,
             p,
-            F.nll_loss(_t(np.log(np.clip(p, EPS, 1 - EPS))), torch.tensor(labels), reduction="none")
-            .numpy(),
+            F.nll_loss(
+                _t(np.log(np.clip(p, EPS, 1 - EPS))), torch.tensor(labels), reduction="none"
+            ).numpy(),
         ),
         (
             "scce_logits_labels_n_by_1",

@@ -45,7 +45,13 @@ def _table():
         ("categorical", metrics.CategoricalAccuracy(), one_hot, scores, argmax_hit),
         ("sparse", metrics.SparseCategoricalAccuracy(), labels, scores, argmax_hit),
         ("sparse_n_by_1", metrics.SparseCategoricalAccuracy(), labels[:, None], scores, argmax_hit),
-        ("top5", metrics.TopKCategoricalAccuracy(), one_hot, scores, _top_k_hits(labels, scores, 5)),
+        (
+            "top5",
+            metrics.TopKCategoricalAccuracy(),
+            one_hot,
+            scores,
+            _top_k_hits(labels, scores, 5),
+        ),
         (
             "top2",
             metrics.TopKCategoricalAccuracy(k=2),
@@ -60,8 +66,20 @@ def _table():
             scores,
             _top_k_hits(labels, scores, 3),
         ),
-        ("mse", metrics.MeanSquaredError(), reg_true, reg_pred, ((reg_true - reg_pred) ** 2).mean(1)),
-        ("mae", metrics.MeanAbsoluteError(), reg_true, reg_pred, np.abs(reg_true - reg_pred).mean(1)),
+        (
+            "mse",
+            metrics.MeanSquaredError(),
+            reg_true,
+            reg_pred,
+            ((reg_true - reg_pred) ** 2).mean(1),
+        ),
+        (
+            "mae",
+            metrics.MeanAbsoluteError(),
+            reg_true,
+            reg_pred,
+            np.abs(reg_true - reg_pred).mean(1),
+        ),
         ("zero_one_sparse", metrics.ZeroOneLoss(), labels, scores, 1 - argmax_hit),
         ("zero_one_one_hot", metrics.ZeroOneLoss(), one_hot, scores, 1 - argmax_hit),
         ("zero_one_binary", metrics.ZeroOneLoss(), y01, probs01, 1 - binary_hit),
@@ -123,6 +141,13 @@ def test_mean_tracks_the_trainers_batch_losses():
     assert tracker.name == "loss"
 
 
+def test_states_do_not_hold_the_autograd_graph():
+    z = torch.randn(4, 3, requires_grad=True)
+    metric = metrics.MeanSquaredError()
+    metric.update_state(torch.zeros(4, 3), z * 2)
+    assert not metric.total.requires_grad and not metric.result().requires_grad
+
+
 def test_mean_averages_higher_rank_values_per_sample():
     values = np.random.default_rng(2).normal(size=(5, 3, 2))
     weights = np.array([1.0, 0.0, 2.0, 1.0, 3.0])
@@ -137,7 +162,11 @@ def test_mean_averages_higher_rank_values_per_sample():
 
 @pytest.mark.parametrize(
     ("dtype", "state_dtype"),
-    [(torch.float64, torch.float64), (torch.float32, torch.float32), (torch.float16, torch.float32)],
+    [
+        (torch.float64, torch.float64),
+        (torch.float32, torch.float32),
+        (torch.float16, torch.float32),
+    ],
 )
 def test_states_follow_the_inputs_dtype(dtype, state_dtype):
     metric = metrics.CategoricalAccuracy()
@@ -172,7 +201,10 @@ ACCURACY_RESOLUTION = [
     ({"loss": "sparse_categorical_crossentropy"}, metrics.SparseCategoricalAccuracy),
     ({"loss": "categorical_crossentropy"}, metrics.CategoricalAccuracy),
     ({"loss": "mse", "output_shape": (None, 1)}, metrics.BinaryAccuracy),
-    ({"loss": None, "y_true_shape": (100,), "output_shape": (100, 10)}, metrics.SparseCategoricalAccuracy),
+    (
+        {"loss": None, "y_true_shape": (100,), "output_shape": (100, 10)},
+        metrics.SparseCategoricalAccuracy,
+    ),
     ({"y_true_shape": (100, 1), "output_shape": (100, 10)}, metrics.SparseCategoricalAccuracy),
     ({"y_true_shape": (100, 10), "output_shape": (100, 10)}, metrics.CategoricalAccuracy),
     ({"loss": "mse"}, metrics.CategoricalAccuracy),
@@ -205,8 +237,9 @@ def test_zero_one_loss_resolves_with_the_loss(loss, kind, name):
 
 def test_zero_one_loss_is_one_minus_accuracy():
     labels, scores, *_ = _data(3)
-    accuracy, error = metrics.get("accuracy", "sparse_categorical_crossentropy"), metrics.get(
-        "error_rate", "sparse_categorical_crossentropy"
+    accuracy, error = (
+        metrics.get("accuracy", "sparse_categorical_crossentropy"),
+        metrics.get("error_rate", "sparse_categorical_crossentropy"),
     )
     accuracy.update_state(torch.tensor(labels), torch.tensor(scores))
     error.update_state(torch.tensor(labels), torch.tensor(scores))

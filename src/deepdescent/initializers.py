@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -556,7 +556,7 @@ def get(
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     if callable(identifier):
-        return identifier
+        return cast(InitializerFunction, identifier)
     raise TypeError(
         "initializer must be None, a name such as 'glorot_uniform', a config dict, an "
         f"Initializer or a callable; got {type(identifier).__name__}: {identifier!r}"

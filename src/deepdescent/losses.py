@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -777,7 +777,7 @@ def get(identifier: str | Mapping[str, Any] | Loss | LossFunction | None) -> Los
         for name, fn in _FUNCTIONS.items():
             if fn is identifier:
                 return lookup("loss", name, _BY_NAME)()
-        return LossFunctionWrapper(identifier)
+        return LossFunctionWrapper(cast(LossFunction, identifier))
     raise TypeError(
         "loss must be None, a name such as 'mse', a config dict, a Loss or a callable "
         f"(y_true, y_pred) -> Tensor; got {type(identifier).__name__}: {identifier!r}"

@@ -223,16 +223,16 @@ class Metric:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-class Mean(Metric):
-    """Running weighted mean Σᵢ wᵢ vᵢ / Σᵢ wᵢ of the values passed to ``update_state``.
+class _RunningMean(Metric):
+    """Shared state of :class:`Mean` and :class:`MeanMetricWrapper`: the running weighted
+    mean Σᵢ wᵢ vᵢ / Σᵢ wᵢ, held as two tensors on the values' device.
 
     Values of rank > 1 are first averaged over their non-batch axes (one value per sample);
-    a 0-d value counts as one sample. ``sample_weight`` may be a number (every sample gets
-    it: the trainer's ``update_state(batch_mean_loss, sample_weight=batch_size)``) or a
+    a 0-d value counts as one sample. A weight may be a number (every sample gets it) or a
     tensor broadcastable to the per-sample values. ``result()`` is 0 before any update.
     """
 
-    def __init__(self, name: str = "mean"):
+    def __init__(self, name: str | None = None):
         super().__init__(name=name)
         self.total: torch.Tensor | None = None
         self.count: torch.Tensor | None = None
@@ -248,20 +248,18 @@ class Mean(Metric):
             self.count = self.count.to(values.device)
         return self.total, self.count
 
-    def update_state(self, values: Any, sample_weight: Any = None) -> None:
-        self._accumulate(torch.as_tensor(values), sample_weight)
-
     def _accumulate(self, values: torch.Tensor, sample_weight: Any) -> None:
         total, count = self._states_for(values)
-        values = values.to(total.dtype)
+        # Detached: a metric must not chain every step's graph onto its running sums.
+        values = values.detach().to(total.dtype)
         if sample_weight is None or isinstance(sample_weight, int | float):
             if values.ndim > 1:
                 values = values.mean(dim=tuple(range(1, values.ndim)))
-            weight = 1.0 if sample_weight is None else float(sample_weight)
-            total.add_(values.sum(), alpha=weight)
-            count.add_(weight * (values.shape[0] if values.ndim else 1))
+            scale = 1.0 if sample_weight is None else float(sample_weight)
+            total.add_(values.sum(), alpha=scale)
+            count.add_(scale * (values.shape[0] if values.ndim else 1))
             return
-        weight = torch.as_tensor(sample_weight, dtype=total.dtype, device=total.device)
+        weight = torch.as_tensor(sample_weight, dtype=total.dtype, device=total.device).detach()
         values, weight = _match_rank(values, weight)
         if values.ndim > weight.ndim:
             values = values.mean(dim=tuple(range(weight.ndim, values.ndim)))
@@ -280,7 +278,22 @@ class Mean(Metric):
             self.count.zero_()
 
 
-class MeanMetricWrapper(Mean):
+class Mean(_RunningMean):
+    """Running weighted mean of the values passed to ``update_state``.
+
+    The trainer tracks its loss with ``Mean(name="loss").update_state(batch_mean_loss,
+    sample_weight=batch_size)``: the epoch's sample-weighted mean loss.
+    """
+
+    def __init__(self, name: str = "mean"):
+        super().__init__(name=name)
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        """Add ``values`` (per-sample, or a 0-d batch value) with weight ``sample_weight``."""
+        self._accumulate(torch.as_tensor(values), sample_weight)
+
+
+class MeanMetricWrapper(_RunningMean):
     """The running mean of ``fn(y_true, y_pred, **kwargs)``, per-sample values weighted by
     ``sample_weight``. ``fn`` may be the name of one of this module's functions."""
 
@@ -295,6 +308,7 @@ class MeanMetricWrapper(Mean):
         self.fn_kwargs = kwargs
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add the batch's per-sample values ``fn(y_true, y_pred)``, weighted."""
         values = torch.as_tensor(self.fn(y_true, y_pred, **self.fn_kwargs))
         self._accumulate(values, sample_weight)
 
@@ -417,7 +431,7 @@ _CLASSES: dict[str, type[Metric]] = {
     )
 }
 
-_ACCURACY_CLASS_OF_KIND: dict[str, type[MeanMetricWrapper]] = {
+_ACCURACY_CLASS_OF_KIND: dict[str, Callable[..., Metric]] = {
     "binary": BinaryAccuracy,
     "categorical": CategoricalAccuracy,
     "sparse_categorical": SparseCategoricalAccuracy,
@@ -427,7 +441,7 @@ _ACCURACY_CLASS_OF_KIND: dict[str, type[MeanMetricWrapper]] = {
 _ADAPTIVE = {"accuracy": "accuracy", "acc": "accuracy"}
 _ADAPTIVE.update(dict.fromkeys(("zero_one_loss", "zero_one", "error_rate"), "zero_one_loss"))
 
-_BY_NAME: dict[str, type[Metric] | str] = {
+_BY_NAME: dict[str, Callable[..., Metric] | str] = {
     **_ADAPTIVE,
     "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
@@ -463,7 +477,7 @@ def get(
         return identifier
     if isinstance(identifier, str):
         found = lookup("metric", identifier, _BY_NAME)
-        if isinstance(found, type):
+        if not isinstance(found, str):
             return found(name=identifier)
         kind = accuracy_kind(loss, y_true_shape, output_shape)
         if found == "accuracy":

@@ -164,3 +164,33 @@ def test_a_scheduled_learning_rate_is_not_overwritten_by_a_number():
         optimizer.learning_rate = 0.3
     optimizer.learning_rate = ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)
     assert optimizer.learning_rate == 1.0
+
+
+def test_param_group_errors():
+    shared = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        SGD([{"params": [shared]}, {"params": [shared]}])
+    with pytest.raises(TypeError, match="ordered collection"):
+        SGD({shared})
+    with pytest.raises(ValueError, match="non-leaf"):
+        SGD([shared * 2])
+
+
+def test_fitting_never_imports_dynamo():
+    """torch.optim's decorated helpers import torch._dynamo (about 1.5 s) on first use;
+    the base's own add_param_group and zero_grad keep training free of that cost."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from deepdescent.layers import Dense\n"
+        "from deepdescent.models import Sequential\n"
+        "m = Sequential([Dense(3, activation='softmax', input_shape=(4,))])\n"
+        "m.compile(optimizer='sgd', loss='sparse_categorical_crossentropy')\n"
+        "m.fit(np.ones((8, 4), 'float32'), np.zeros(8, 'int64'), epochs=2, verbose=0)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "False"
