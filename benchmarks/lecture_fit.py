@@ -153,18 +153,25 @@ def available(variant: str) -> bool:
     return all(importlib.util.find_spec(name) is not None for name in needs)
 
 
-def measure(variant: str, repeats: int) -> dict:
+def run_once(variant: str) -> dict:
     env = dict(os.environ)
     if variant in BACKENDS:
         env["KERAS_BACKEND"] = BACKENDS[variant]
-    runs = []
+    out = subprocess.run([sys.executable, __file__, "--child", variant], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(variants: list[str], repeats: int) -> list[dict]:
+    """Runs the variants in turn, ``repeats`` rounds, so that drifts in the machine's load
+    fall on all of them alike."""
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, __file__, "--child", variant], env=env,
-                             capture_output=True, text=True, check=True)
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {"variant": variant, "median_s": statistics.median(r["seconds"] for r in runs),
-            "runs_s": [round(r["seconds"], 3) for r in runs],
-            "accuracy": statistics.median(r["accuracy"] for r in runs)}
+        for variant in variants:
+            runs[variant].append(run_once(variant))
+    return [{"variant": v, "median_s": statistics.median(r["seconds"] for r in rs),
+             "runs_s": [round(r["seconds"], 3) for r in rs],
+             "accuracy": statistics.median(r["accuracy"] for r in rs)} for v, rs in runs.items()]
 
 
 def main() -> None:
@@ -176,11 +183,11 @@ def main() -> None:
     if args.child:
         run_child(args.child)
         return
-    results = [measure(v, args.repeats) for v in args.variants if available(v)]
+    results = measure([v for v in args.variants if available(v)], args.repeats)
     skipped = [v for v in args.variants if not available(v)]
     ours = next((r["median_s"] for r in results if r["variant"] == "deepdescent"), None)
     print(f"lecture fit: {EPOCHS} epochs, batch {BATCH}, {os.cpu_count()} CPUs, "
-          f"median of {args.repeats} fresh processes")
+          f"median of {args.repeats} fresh processes, interleaved")
     print(f"{'variant':<18}{'median s':>10}{'vs deepdescent':>16}{'test acc':>10}  runs")
     for r in results:
         ratio = f"{r['median_s'] / ours:.2f}x" if ours else "-"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from deepdescent import activations, initializers, regularizers
 from deepdescent.layers.base import Layer, Shape, batch_shape
@@ -27,6 +27,24 @@ class Input(Layer):
         return {"name": self.name, "shape": list(self.build_input_shape[1:])}
 
 
+# dL/dz from dL/da and the activation's output a = f(z), for the activations whose
+# derivative is a function of their output (Goodfellow et al. §6.3): in place on grad.
+_DERIVATIVE_FROM_OUTPUT: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "linear": lambda grad, _out: grad,
+    "sigmoid": lambda grad, out: grad.mul_(out).mul_(1.0 - out),
+    "tanh": lambda grad, out: grad.mul_(1.0 - out * out),
+    "relu": lambda grad, out: grad.mul_(out > 0),
+    "softmax": lambda grad, out: grad.sub_((grad * out).sum(-1, keepdim=True)).mul_(out),
+}
+
+
+def _registered_name(activation: Callable[..., torch.Tensor]) -> str | None:
+    try:
+        return activations.serialize(activation)
+    except ValueError:
+        return None
+
+
 class _ActivatedLayer(Layer):
     """A layer whose output goes through an activation function.
 
@@ -37,13 +55,39 @@ class _ActivatedLayer(Layer):
     def __init__(self, activation: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
-        self.activation_name = activations.serialize(self.activation)
+        self.activation_name = _registered_name(self.activation)
+
+    @property
+    def supports_backprop(self) -> bool:
+        return self.activation_name in _DERIVATIVE_FROM_OUTPUT
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.activation(self.call_pre_activation(inputs))
+
+    def backprop_forward(self, inputs: torch.Tensor, activate: bool = True) -> tuple[
+        torch.Tensor, Any
+    ]:
+        outputs = self.call_pre_activation(inputs)
+        if activate:
+            outputs = self.activation(outputs)
+        return outputs, (inputs, outputs if activate else None)
+
+    def activation_backward(self, grad: torch.Tensor, outputs: torch.Tensor | None
+                            ) -> torch.Tensor:
+        """dL/dz from dL/da (``outputs`` is ``None`` when the activation was skipped)."""
+        if outputs is None:
+            return grad
+        return _DERIVATIVE_FROM_OUTPUT[self.activation_name](grad, outputs)
+
+    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+                          ) -> torch.Tensor | None:
+        return self.activation_backward(grad, cache[1]) if need_input_grad else None
+
+    def _config_activation(self) -> str:
+        return activations.serialize(self.activation)
 
 
 class Activation(_ActivatedLayer):
@@ -53,7 +97,7 @@ class Activation(_ActivatedLayer):
         super().__init__(activation, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "activation": self.activation_name}
+        return {**super().get_config(), "activation": self._config_activation()}
 
 
 class Dense(_ActivatedLayer):
@@ -106,6 +150,22 @@ class Dense(_ActivatedLayer):
         outputs = inputs @ self.kernel
         return outputs if self.bias is None else outputs + self.bias
 
+    @property
+    def supports_backprop(self) -> bool:
+        shape = self.build_input_shape
+        return super().supports_backprop and shape is not None and len(shape) == 2
+
+    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+                          ) -> torch.Tensor | None:
+        """Writes dL/dW = xᵀ δ and dL/db = Σ δ into ``.grad`` (δ = dL/dz) and returns
+        dL/dx = δ Wᵀ when asked."""
+        inputs, outputs = cache
+        delta = self.activation_backward(grad, outputs)
+        _write_grad(self.kernel, lambda out: torch.mm(inputs.t(), delta, out=out))
+        if self.bias is not None:
+            _write_grad(self.bias, lambda out: torch.sum(delta, 0, out=out))
+        return delta.mm(self.kernel.t()) if need_input_grad else None
+
     def regularization_losses(self) -> list[torch.Tensor]:
         terms = []
         if self.kernel_regularizer is not None:
@@ -118,7 +178,7 @@ class Dense(_ActivatedLayer):
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": self.activation_name,
+            "activation": self._config_activation(),
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
@@ -128,6 +188,13 @@ class Dense(_ActivatedLayer):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, units={self.units}, activation={self.activation_name!r}"
+
+
+def _write_grad(param: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Compute a parameter's gradient into its existing ``.grad`` buffer when it has one."""
+    if param.grad is None or param.grad.shape != param.shape:
+        param.grad = torch.empty_like(param)
+    compute(param.grad)
 
 
 def _serialize_optional(module: Any, obj: Any) -> Any:
@@ -144,14 +211,51 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         self.rate = float(rate)
 
+    supports_backprop = True
+
+    def _scaled_mask(self, inputs: torch.Tensor) -> torch.Tensor:
+        keep = 1.0 - self.rate
+        return torch.empty_like(inputs).bernoulli_(keep).div_(keep)
+
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return F.dropout(inputs, self.rate, self.training)
+        if not self.training or self.rate == 0:
+            return inputs
+        return inputs * self._scaled_mask(inputs)
+
+    def backprop_forward(self, inputs: torch.Tensor, activate: bool = True) -> tuple[
+        torch.Tensor, Any
+    ]:
+        if not self.training or self.rate == 0:
+            return inputs, None
+        scaled_mask = self._scaled_mask(inputs)
+        return inputs * scaled_mask, scaled_mask
+
+    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+                          ) -> torch.Tensor | None:
+        if not need_input_grad:
+            return None
+        return grad if cache is None else grad.mul_(cache)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}
 
 
-class Flatten(Layer):
+class _ReshapingLayer(Layer):
+    """A layer that only changes the shape of each sample."""
+
+    supports_backprop = True
+
+    def backprop_forward(self, inputs: torch.Tensor, activate: bool = True) -> tuple[
+        torch.Tensor, Any
+    ]:
+        return self.call(inputs), inputs.shape
+
+    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+                          ) -> torch.Tensor | None:
+        return grad.reshape(cache) if need_input_grad else None
+
+
+class Flatten(_ReshapingLayer):
     """Flattens every axis but the batch axis: ``(n, 28, 28) → (n, 784)``."""
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -163,7 +267,7 @@ class Flatten(Layer):
         return inputs.flatten(1)
 
 
-class Reshape(Layer):
+class Reshape(_ReshapingLayer):
     """Reshapes each sample to ``target_shape`` (one entry may be -1)."""
 
     def __init__(self, target_shape: Any, **kwargs: Any) -> None:

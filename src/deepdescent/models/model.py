@@ -41,6 +41,9 @@ class Model(torch.nn.Module):
         self._metric_identifiers: list[Any] = []
         self.stop_training = False
         self.history: History | None = None
+        #: How fit computes gradients: "auto" (the layers' hand-written back-propagation
+        #: when every layer has one, else autograd), "autograd" or "manual".
+        self.backprop = "auto"
 
     # -- structure ---------------------------------------------------------------------
 

@@ -37,30 +37,53 @@ class Objective:
     as Keras does; predictions are the activation of those outputs.
     """
 
+    model: Model
     forward: Callable[[torch.Tensor], torch.Tensor]
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     to_prediction: Callable[[torch.Tensor], torch.Tensor]
     penalty: Callable[[], torch.Tensor] | None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cost J(θ) on ``(x, y)`` and the model's (pre-activation) outputs."""
         outputs = self.forward(x)
         cost = self.loss(y, outputs)
         if self.penalty is not None:
             cost = cost + self.penalty()
         return cost, outputs
 
+    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
+                                                                         torch.Tensor]:
+        """The cost and outputs (detached), with ∇θJ left in the parameters' ``.grad``."""
+        self.model.zero_grad(set_to_none=True)
+        cost, outputs = self(x, y)
+        cost.backward()
+        return cost.detach(), outputs.detach()
 
-def make_objective(model: Model) -> Objective:
+
+def make_objective(model: Model, backprop: str = "auto") -> Objective:
+    """The model's objective; ``backprop`` is ``"autograd"``, ``"manual"`` (the layers'
+    hand-written backward passes, see :mod:`deepdescent.models.backprop`) or ``"auto"``
+    (manual when every layer supports it)."""
+    from deepdescent.models.backprop import BackpropObjective, supports_backprop
+
+    if backprop not in ("auto", "autograd", "manual"):
+        raise ValueError(f"Invalid backprop: {backprop!r} (expected 'auto', 'autograd' or "
+                         "'manual')")
     loss = model.loss
     fused = model.output_activation()
-    if fused is not None and fused == getattr(loss, "output_activation", None) and not getattr(
-        loss, "from_logits", True
-    ):
-        activation = activations.get(fused)
-        return Objective(model.forward_pre_activation, loss.with_logits(), activation,
-                         model.regularization_loss if model.has_regularizers() else None)
-    return Objective(model.forward, loss, _identity,
-                     model.regularization_loss if model.has_regularizers() else None)
+    fold = fused is not None and fused == getattr(loss, "output_activation", None) and not (
+        getattr(loss, "from_logits", True))
+    penalty = model.regularization_loss if model.has_regularizers() else None
+    parts = (model, model.forward_pre_activation if fold else model.forward,
+             loss.with_logits() if fold else loss,
+             activations.get(fused) if fold else _identity, penalty)
+    manual = backprop == "manual" or (backprop == "auto" and supports_backprop(model))
+    if manual:
+        if not supports_backprop(model):
+            raise ValueError("backprop='manual' needs a Sequential whose layers all have "
+                             "hand-written backward passes and no regularizers")
+        return BackpropObjective(*parts, fold=fold)
+    return Objective(*parts)
 
 
 def _identity(tensor: torch.Tensor) -> torch.Tensor:
@@ -123,7 +146,7 @@ class Trainer:
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self.objective = make_objective(model)
+        self.objective = make_objective(model, model.backprop)
         self.loss_tracker = metrics.Mean(name="loss")
         self.metrics = model.compiled_metrics
 
@@ -152,11 +175,9 @@ class Trainer:
         first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def closure() -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            cost, outputs = self.objective(x, y)
-            cost.backward()
+            cost, outputs = self.objective.value_and_grad(x, y)
             if not first:
-                first.append((cost.detach(), outputs.detach()))
+                first.append((cost, outputs))
             return cost
 
         optimizer.step(closure)
