@@ -42,8 +42,9 @@ def run_deepdescent(x, y, xt, yt) -> tuple[float, float]:
     from deepdescent.models import Sequential
 
     keras.utils.set_random_seed(0)
-    model = Sequential([Dense(HIDDEN, activation="sigmoid", input_shape=(784,)),
-                        Dense(10, activation="softmax")])
+    model = Sequential(
+        [Dense(HIDDEN, activation="sigmoid", input_shape=(784,)), Dense(10, activation="softmax")]
+    )
     model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, validation_split=SPLIT)
@@ -55,8 +56,9 @@ def _torch_model():
     import torch
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN), torch.nn.Sigmoid(),
-                                torch.nn.Linear(HIDDEN, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, HIDDEN), torch.nn.Sigmoid(), torch.nn.Linear(HIDDEN, 10)
+    )
     for layer in (model[0], model[2]):
         torch.nn.init.xavier_uniform_(layer.weight)
         torch.nn.init.zeros_(layer.bias)
@@ -85,7 +87,7 @@ def run_torch_loop(x, y, xt, yt) -> tuple[float, float]:
     for _ in range(EPOCHS):
         order = torch.randperm(len(x))
         for i in range(0, len(x), BATCH):
-            index = order[i:i + BATCH]
+            index = order[i : i + BATCH]
             loss = loss_fn(model(x[index]), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -103,8 +105,9 @@ def run_torch_dataloader(x, y, xt, yt) -> tuple[float, float]:
 
     split = int(len(x) * (1 - SPLIT))
     labels = torch.from_numpy(y.argmax(1))
-    train = DataLoader(TensorDataset(torch.from_numpy(x[:split]), labels[:split]),
-                       batch_size=BATCH, shuffle=True)
+    train = DataLoader(
+        TensorDataset(torch.from_numpy(x[:split]), labels[:split]), batch_size=BATCH, shuffle=True
+    )
     x_val, y_val = torch.from_numpy(x[split:]), labels[split:]
     model = _torch_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
@@ -125,9 +128,13 @@ def run_keras(x, y, xt, yt) -> tuple[float, float]:
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input(shape=(784,)),
-                              keras.layers.Dense(HIDDEN, activation="sigmoid"),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Dense(HIDDEN, activation="sigmoid"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, validation_split=SPLIT)
@@ -135,9 +142,13 @@ def run_keras(x, y, xt, yt) -> tuple[float, float]:
     return seconds, float(model.evaluate(xt, yt, verbose=0)[1])
 
 
-RUNNERS = {"deepdescent": run_deepdescent, "torch_loop": run_torch_loop,
-           "torch_dataloader": run_torch_dataloader, "keras_torch": run_keras,
-           "keras_jax": run_keras}
+RUNNERS = {
+    "deepdescent": run_deepdescent,
+    "torch_loop": run_torch_loop,
+    "torch_dataloader": run_torch_dataloader,
+    "keras_torch": run_keras,
+    "keras_jax": run_keras,
+}
 BACKENDS = {"keras_torch": "torch", "keras_jax": "jax"}
 
 
@@ -157,8 +168,13 @@ def run_once(variant: str) -> dict:
     env = dict(os.environ)
     if variant in BACKENDS:
         env["KERAS_BACKEND"] = BACKENDS[variant]
-    out = subprocess.run([sys.executable, __file__, "--child", variant], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", variant],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -169,9 +185,15 @@ def measure(variants: list[str], repeats: int) -> list[dict]:
     for _ in range(repeats):
         for variant in variants:
             runs[variant].append(run_once(variant))
-    return [{"variant": v, "median_s": statistics.median(r["seconds"] for r in rs),
-             "runs_s": [round(r["seconds"], 3) for r in rs],
-             "accuracy": statistics.median(r["accuracy"] for r in rs)} for v, rs in runs.items()]
+    return [
+        {
+            "variant": v,
+            "median_s": statistics.median(r["seconds"] for r in rs),
+            "runs_s": [round(r["seconds"], 3) for r in rs],
+            "accuracy": statistics.median(r["accuracy"] for r in rs),
+        }
+        for v, rs in runs.items()
+    ]
 
 
 def main() -> None:
@@ -186,13 +208,17 @@ def main() -> None:
     results = measure([v for v in args.variants if available(v)], args.repeats)
     skipped = [v for v in args.variants if not available(v)]
     ours = next((r["median_s"] for r in results if r["variant"] == "deepdescent"), None)
-    print(f"lecture fit: {EPOCHS} epochs, batch {BATCH}, {os.cpu_count()} CPUs, "
-          f"median of {args.repeats} fresh processes, interleaved")
+    print(
+        f"lecture fit: {EPOCHS} epochs, batch {BATCH}, {os.cpu_count()} CPUs, "
+        f"median of {args.repeats} fresh processes, interleaved"
+    )
     print(f"{'variant':<18}{'median s':>10}{'vs deepdescent':>16}{'test acc':>10}  runs")
     for r in results:
         ratio = f"{r['median_s'] / ours:.2f}x" if ours else "-"
-        print(f"{r['variant']:<18}{r['median_s']:>10.2f}{ratio:>16}{r['accuracy']:>10.4f}"
-              f"  {r['runs_s']}")
+        print(
+            f"{r['variant']:<18}{r['median_s']:>10.2f}{ratio:>16}{r['accuracy']:>10.4f}"
+            f"  {r['runs_s']}"
+        )
     for variant in skipped:
         print(f"{variant:<18}{'not installed':>10}")
 

@@ -16,10 +16,12 @@ y_train = keras.utils.to_categorical(y_train, num_classes)
 y_test = keras.utils.to_categorical(y_test, num_classes)
 image_size = 784
 model = Sequential()
-model.add(Dense(units=32, activation='sigmoid', input_shape=(image_size,)))
-model.add(Dense(units=num_classes, activation='softmax'))
-model.compile(optimizer='sgd', loss='categorical_crossentropy', metrics=['accuracy'])
-history = model.fit(x_train, y_train, batch_size=128, epochs=10, verbose=False, validation_split=.1)
+model.add(Dense(units=32, activation="sigmoid", input_shape=(image_size,)))
+model.add(Dense(units=num_classes, activation="softmax"))
+model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+history = model.fit(
+    x_train, y_train, batch_size=128, epochs=10, verbose=False, validation_split=0.1
+)
 loss, accuracy = model.evaluate(x_test, y_test, verbose=False)
 
 if __name__ == "__main__":

@@ -134,4 +134,4 @@ def test_console_script_on_real_fashion_mnist(tmp_path):
     )
     assert "━" in done.stdout and "test accuracy:" in done.stdout
     results = json.loads((out / "metrics.json").read_text())["results"]
-    assert results["test_accuracy"] > 0.6
+    assert results["test_accuracy"] > 0.5

@@ -35,22 +35,36 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
     train.add_argument("--data-dir", default=None, help="folder holding the IDX files")
     train.add_argument("--optimizer", default="sgd", help="optimizer name (default: sgd)")
-    train.add_argument("--lr", type=float, default=None,
-                       help="learning rate (default: the optimizer's, 0.01 for SGD)")
+    train.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: the optimizer's, 0.01 for SGD)",
+    )
     train.add_argument("--epochs", type=_positive_int, default=10)
     train.add_argument("--batch-size", type=_positive_int, default=128)
-    train.add_argument("--hidden", type=_positive_int, nargs="+", default=[32],
-                       help="hidden layer widths (default: 32)")
+    train.add_argument(
+        "--hidden",
+        type=_positive_int,
+        nargs="+",
+        default=[32],
+        help="hidden layer widths (default: 32)",
+    )
     train.add_argument("--activation", default="sigmoid", help="hidden activation")
     train.add_argument("--validation-split", type=float, default=0.1)
-    train.add_argument("--raw-pixels", action="store_true",
-                       help="feed 0-255 pixels as the lecture's slide does (default: scale to [0, 1])")
-    train.add_argument("--limit", type=_positive_int, default=None,
-                       help="use only the first N training samples")
+    train.add_argument(
+        "--raw-pixels",
+        action="store_true",
+        help="feed 0-255 pixels as the lecture's slide does (default: scale to [0, 1])",
+    )
+    train.add_argument(
+        "--limit", type=_positive_int, default=None, help="use only the first N training samples"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... or auto")
-    train.add_argument("--output", default=None,
-                       help="run folder (default: runs/DATASET-OPTIMIZER-TIMESTAMP)")
+    train.add_argument(
+        "--output", default=None, help="run folder (default: runs/DATASET-OPTIMIZER-TIMESTAMP)"
+    )
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     return parser
 
@@ -92,37 +106,52 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     from deepdescent.utils import set_random_seed
     from deepdescent.viz import plot_history
 
+    optimizer = optimizers.get(args.optimizer)
+    if args.lr is not None:
+        optimizer.learning_rate = args.lr
     set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = _load(args.dataset, args.data_dir, args.raw_pixels,
-                                                 args.limit)
+    (x_train, y_train), (x_test, y_test) = _load(
+        args.dataset, args.data_dir, args.raw_pixels, args.limit
+    )
     model = Sequential(name=f"{args.dataset}_mlp")
     for index, units in enumerate(args.hidden):
         shape = {"input_shape": (x_train.shape[1],)} if index == 0 else {}
         model.add(Dense(units, activation=args.activation, **shape))
     model.add(Dense(10, activation="softmax"))
     model.to(_device(args.device))
-    optimizer = optimizers.get(args.optimizer)
-    if args.lr is not None:
-        optimizer.learning_rate = args.lr
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy",
-                  metrics=["accuracy", "zero_one_loss"])
-    out = Path(args.output or f"runs/{args.dataset}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}")
+    model.compile(
+        optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy", "zero_one_loss"]
+    )
+    out = Path(
+        args.output or f"runs/{args.dataset}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     out.mkdir(parents=True, exist_ok=True)
     if args.verbose:
         model.summary()
     started = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-                        verbose=args.verbose, validation_split=args.validation_split)
+    history = model.fit(
+        x_train,
+        y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=args.verbose,
+        validation_split=args.validation_split,
+    )
     seconds = time.perf_counter() - started
     test = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
     results = {f"test_{k}": v for k, v in test.items()} | {"fit_seconds": seconds}
     _write_json(out / "history.json", history.history)
     _write_json(out / "metrics.json", {"config": vars(args), "results": results})
-    plot_history(history.history, out / "curves.png",
-                 title=f"{args.dataset}: {args.optimizer}, batch {args.batch_size}")
+    plot_history(
+        history.history,
+        out / "curves.png",
+        title=f"{args.dataset}: {args.optimizer}, batch {args.batch_size}",
+    )
     model.save(out / "model.deepdescent")
-    sys.stdout.write(f"test loss: {test['loss']:.4f} - test accuracy: {test['accuracy']:.4f}\n"
-                     f"run folder: {out}\n")
+    sys.stdout.write(
+        f"test loss: {test['loss']:.4f} - test accuracy: {test['accuracy']:.4f}\n"
+        f"run folder: {out}\n"
+    )
     return results
 
 

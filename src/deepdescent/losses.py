@@ -435,9 +435,9 @@ class Loss:
         """Per-sample loss values; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred)")
 
-    def value_and_grad(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[
-        torch.Tensor, torch.Tensor
-    ]:
+    def value_and_grad(
+        self, y_true: torch.Tensor, y_pred: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The reduced loss and its gradient with respect to ``y_pred``, for the trainer's
         hand-written back-propagation. This default differentiates :meth:`__call__` with
         autograd; losses with a short closed form override it."""
@@ -449,8 +449,11 @@ class Loss:
 
     def _closed_form_applies(self, y_pred: torch.Tensor) -> bool:
         """Whether a subclass's closed-form gradient of the batch mean applies."""
-        return (getattr(self, "from_logits", False) and y_pred.ndim == 2
-                and self.reduction in ("sum_over_batch_size", "mean"))
+        return (
+            getattr(self, "from_logits", False)
+            and y_pred.ndim == 2
+            and self.reduction in ("sum_over_batch_size", "mean")
+        )
 
     def _valid_mask(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor | None:
         """Entries to keep in the reduction (``None``: all of them)."""
@@ -548,9 +551,9 @@ class CategoricalCrossentropy(Loss):
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         return categorical_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
 
-    def value_and_grad(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[
-        torch.Tensor, torch.Tensor
-    ]:
+    def value_and_grad(
+        self, y_true: torch.Tensor, y_pred: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """From logits z: J = −(1/n) Σᵢ Σₖ yᵢₖ log softmax(zᵢ)ₖ and
         ∂J/∂zᵢ = (softmax(zᵢ) Σₖ yᵢₖ − yᵢ) / n."""
         if not self._closed_form_applies(y_pred) or y_true.shape != y_pred.shape:
@@ -558,7 +561,8 @@ class CategoricalCrossentropy(Loss):
         targets = y_true.to(y_pred.dtype)
         if self.label_smoothing:
             targets = targets * (1.0 - self.label_smoothing) + (
-                self.label_smoothing / y_pred.shape[-1])
+                self.label_smoothing / y_pred.shape[-1]
+            )
         count = y_pred.shape[0]
         log_probs = torch.log_softmax(y_pred, dim=-1)
         value = torch.mul(targets, log_probs).sum().div_(-count)
@@ -600,20 +604,24 @@ class SparseCategoricalCrossentropy(Loss):
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits, self.ignore_class)
 
-    def value_and_grad(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[
-        torch.Tensor, torch.Tensor
-    ]:
+    def value_and_grad(
+        self, y_true: torch.Tensor, y_pred: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """From logits z and labels c: J = −(1/n) Σᵢ log softmax(zᵢ)_{cᵢ} and
         ∂J/∂zᵢ = (softmax(zᵢ) − e_{cᵢ}) / n."""
-        if (not self._closed_form_applies(y_pred) or self.ignore_class is not None
-                or y_true.ndim != 1):
+        if (
+            not self._closed_form_applies(y_pred)
+            or self.ignore_class is not None
+            or y_true.ndim != 1
+        ):
             return super().value_and_grad(y_true, y_pred)
         count = y_pred.shape[0]
         labels = y_true.long().unsqueeze(1)
         log_probs = torch.log_softmax(y_pred, dim=-1)
         value = log_probs.gather(1, labels).sum().div_(-count)
-        grad = log_probs.exp_().scatter_add_(1, labels, torch.full_like(labels, -1,
-                                                                         dtype=y_pred.dtype))
+        grad = log_probs.exp_().scatter_add_(
+            1, labels, torch.full_like(labels, -1, dtype=y_pred.dtype)
+        )
         return value, grad.div_(count)
 
     def _valid_mask(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor | None:

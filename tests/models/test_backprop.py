@@ -15,15 +15,32 @@ from deepdescent.models.training import make_objective
 
 
 def _architectures():
-    yield "sigmoid-softmax", [Dense(7, activation="sigmoid", input_shape=(6,)),
-                              Dense(4, activation="softmax")]
-    yield "tanh-relu-linear", [Dense(5, activation="tanh", input_shape=(6,)),
-                               Dense(5, activation="relu"), Dense(4)]
-    yield "activation-dropout", [Dense(5, input_shape=(6,)), Activation("tanh"), Dropout(0.4),
-                                 Dense(4, activation="softmax")]
+    yield (
+        "sigmoid-softmax",
+        [Dense(7, activation="sigmoid", input_shape=(6,)), Dense(4, activation="softmax")],
+    )
+    yield (
+        "tanh-relu-sigmoid",
+        [
+            Dense(5, activation="tanh", input_shape=(6,)),
+            Dense(5, activation="relu"),
+            Dense(4, activation="sigmoid"),
+        ],
+    )
+    yield (
+        "activation-dropout",
+        [
+            Dense(5, input_shape=(6,)),
+            Activation("tanh"),
+            Dropout(0.4),
+            Dense(4, activation="softmax"),
+        ],
+    )
     yield "softmax-unfused", [Dense(4, activation="softmax", input_shape=(6,))]
-    yield "reshape-flatten", [Input(shape=(6,)), Reshape((2, 3)), Flatten(),
-                              Dense(4, activation="sigmoid")]
+    yield (
+        "reshape-flatten",
+        [Input(shape=(6,)), Reshape((2, 3)), Flatten(), Dense(4, activation="sigmoid")],
+    )
 
 
 LOSSES = {
@@ -55,8 +72,9 @@ def _gradients(model, objective, x, y, seed):
 
 
 @pytest.mark.parametrize("loss_name", list(LOSSES))
-@pytest.mark.parametrize(("name", "layers"), list(_architectures()), ids=lambda v: v
-                         if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "layers"), list(_architectures()), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_hand_written_backprop_equals_autograd(name, layers, loss_name):
     torch.manual_seed(0)
     model = Sequential(layers).double()
@@ -96,8 +114,9 @@ def test_fit_is_the_same_with_either_backprop():
     weights = []
     for backprop in ("manual", "autograd"):
         torch.manual_seed(0)
-        model = Sequential([Dense(8, activation="sigmoid", input_shape=(6,)),
-                            Dense(4, activation="softmax")])
+        model = Sequential(
+            [Dense(8, activation="sigmoid", input_shape=(6,)), Dense(4, activation="softmax")]
+        )
         model.compile(optimizer="sgd", loss="categorical_crossentropy")
         model.backprop = backprop
         model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False)

@@ -11,8 +11,9 @@ from deepdescent.models import Sequential
 
 
 def model(compiled=True):
-    m = Sequential([Dense(8, activation="sigmoid", input_shape=(784,)),
-                    Dense(10, activation="softmax")])
+    m = Sequential(
+        [Dense(8, activation="sigmoid", input_shape=(784,)), Dense(10, activation="softmax")]
+    )
     if compiled:
         m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
     return m
@@ -23,13 +24,16 @@ Y = np.eye(10, dtype="float32")[np.arange(20) % 10]
 
 
 def test_input_of_the_wrong_width():
-    with pytest.raises(ValueError, match=r"x has shape \(20, 28, 28\).*expects inputs of shape "
-                                         r"\(None, 784\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"x has shape \(20, 28, 28\).*expects inputs of shape "
+        r"\(None, 784\)",
+    ):
         model().fit(X.reshape(20, 28, 28), Y, verbose=0)
 
 
 def test_integer_labels_with_categorical_crossentropy():
-    with pytest.raises(ValueError, match="sparse_categorical_crossentropy|to_categorical"):
+    with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy|to_categorical"):
         model().fit(X, np.arange(20) % 10, verbose=0)
 
 
@@ -52,9 +56,11 @@ def test_fit_before_compile():
 
 @pytest.mark.parametrize(
     ("kwargs", "kind", "suggestion"),
-    [({"optimizer": "sgdd"}, "optimizer", "sgd"),
-     ({"loss": "categorical_crossentropyy"}, "loss", "categorical_crossentropy"),
-     ({"metrics": ["acuracy"]}, "metric", "accuracy")],
+    [
+        ({"optimizer": "sgdd"}, "optimizer", "sgd"),
+        ({"loss": "categorical_crossentropyy"}, "loss", "categorical_crossentropy"),
+        ({"metrics": ["acuracy"]}, "metric", "accuracy"),
+    ],
 )
 def test_unknown_names_list_valid_ones_and_suggest(kwargs, kind, suggestion):
     arguments = {"optimizer": "sgd", "loss": "categorical_crossentropy", **kwargs}

@@ -25,10 +25,18 @@ def data():
 
 def trained(epochs=2):
     set_random_seed(0)
-    model = Sequential([Dense(6, activation="relu", input_shape=(4,), kernel_regularizer="l2"),
-                        Dropout(0.1), Dense(1, activation="sigmoid")])
-    model.compile(optimizer=SGD(learning_rate=0.1, momentum=0.9), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model = Sequential(
+        [
+            Dense(6, activation="relu", input_shape=(4,), kernel_regularizer="l2"),
+            Dropout(0.1),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(
+        optimizer=SGD(learning_rate=0.1, momentum=0.9),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
     model.fit(*data(), batch_size=16, epochs=epochs, verbose=0)
     return model
 
@@ -61,8 +69,13 @@ def test_training_resumes_identically_from_a_saved_optimizer_state(tmp_path):
 def test_save_weights_and_load_weights(tmp_path):
     model = trained()
     model.save_weights(tmp_path / "w.safetensors")
-    other = Sequential([Dense(6, activation="relu", input_shape=(4,)), Dropout(0.1),
-                        Dense(1, activation="sigmoid")])
+    other = Sequential(
+        [
+            Dense(6, activation="relu", input_shape=(4,)),
+            Dropout(0.1),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
     other.load_weights(tmp_path / "w.safetensors")
     for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -130,7 +143,7 @@ def test_config_cannot_name_arbitrary_classes(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         for name, blob in members.items():
             archive.writestr(name, blob)
-    with pytest.raises(ModelFileError, match="Unknown layer 'os.system'"):
+    with pytest.raises(ModelFileError, match=r"Unknown layer 'os\.system'"):
         load_model(path)
 
 

@@ -43,8 +43,17 @@ def test_summary_is_keras_table():
 
 
 def test_list_constructor_input_layer_and_shape_layers():
-    model = Sequential([Input(shape=(28, 28)), Flatten(), Dense(16, activation="relu"),
-                        Dropout(0.5), Reshape((4, 4)), Flatten(), Activation("tanh")])
+    model = Sequential(
+        [
+            Input(shape=(28, 28)),
+            Flatten(),
+            Dense(16, activation="relu"),
+            Dropout(0.5),
+            Reshape((4, 4)),
+            Flatten(),
+            Activation("tanh"),
+        ]
+    )
     assert model.input_shape == (None, 28, 28)
     out = model.predict(np.zeros((3, 28, 28), dtype="float32"), verbose=0)
     assert out.shape == (3, 16)
@@ -64,8 +73,9 @@ def test_duplicate_layer_names_are_refused():
 
 
 def test_forward_is_the_layers_math():
-    model = Sequential([Dense(3, activation="tanh", input_shape=(2,)),
-                       Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [Dense(3, activation="tanh", input_shape=(2,)), Dense(1, activation="sigmoid")]
+    )
     x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
     w1, b1, w2, b2 = model.get_weights()
     expected = 1 / (1 + np.exp(-(np.tanh(x @ w1 + b1) @ w2 + b2)))
@@ -85,7 +95,8 @@ def test_set_weights_round_trip_and_shape_errors():
 
 
 def test_model_wraps_any_torch_module():
-    model = Model(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
-                                      torch.nn.Linear(4, 1)))
+    model = Model(
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    )
     assert model.count_params() == 3 * 4 + 4 + 4 + 1
     assert model.predict(np.zeros((2, 3), dtype="float32"), verbose=0).shape == (2, 1)

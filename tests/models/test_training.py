@@ -24,10 +24,17 @@ def blobs(n=200, d=5, classes=3, seed=0):
 
 def small_model(d=5, classes=3, **compile_args):
     set_random_seed(0)
-    model = Sequential([Dense(8, activation="sigmoid", input_shape=(d,)),
-                        Dense(classes, activation="softmax")])
-    model.compile(**{"optimizer": SGD(learning_rate=0.1), "loss": "categorical_crossentropy",
-                     "metrics": ["accuracy"], **compile_args})
+    model = Sequential(
+        [Dense(8, activation="sigmoid", input_shape=(d,)), Dense(classes, activation="softmax")]
+    )
+    model.compile(
+        **{
+            "optimizer": SGD(learning_rate=0.1),
+            "loss": "categorical_crossentropy",
+            "metrics": ["accuracy"],
+            **compile_args,
+        }
+    )
     return model
 
 
@@ -42,7 +49,7 @@ def test_fit_follows_a_hand_written_sgd_loop():
     xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
     for _ in range(3):
         for start in range(0, 40, 16):
-            xb, yb = xt[start:start + 16], yt[start:start + 16]
+            xb, yb = xt[start : start + 16], yt[start : start + 16]
             loss = F.cross_entropy(torch.sigmoid(xb @ w1 + b1) @ w2 + b2, yb)
             grads = torch.autograd.grad(loss, [w1, b1, w2, b2])
             with torch.no_grad():
@@ -55,8 +62,9 @@ def test_fit_follows_a_hand_written_sgd_loop():
 def test_fit_learns_and_reports_keras_history():
     x, labels = blobs()
     model = small_model()
-    history = model.fit(x, to_categorical(labels, 3), batch_size=32, epochs=15, verbose=0,
-                        validation_split=0.2)
+    history = model.fit(
+        x, to_categorical(labels, 3), batch_size=32, epochs=15, verbose=0, validation_split=0.2
+    )
     assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert len(history.history["loss"]) == 15 and history.epoch == list(range(15))
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
@@ -86,8 +94,9 @@ def test_reported_loss_is_the_sample_weighted_mean_over_the_epoch():
 def test_softmax_cross_entropy_is_computed_from_logits():
     """Saturated softmax: the clipped probability form would cap the loss near
     -log(1e-7) ≈ 16.1; the fused form gives the exact cross-entropy of the logits."""
-    model = Sequential([Dense(2, activation="softmax", input_shape=(1,),
-                              kernel_initializer="ones")])
+    model = Sequential(
+        [Dense(2, activation="softmax", input_shape=(1,), kernel_initializer="ones")]
+    )
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     with torch.no_grad():
         model.layers[0].kernel.copy_(torch.tensor([[50.0, -50.0]]))
@@ -100,8 +109,7 @@ def test_regularizer_penalty_is_added_to_the_cost():
     x, labels = blobs(n=30)
     y = to_categorical(labels, 3)
     set_random_seed(0)
-    model = Sequential([Dense(3, activation="softmax", input_shape=(5,),
-                              kernel_regularizer="l2")])
+    model = Sequential([Dense(3, activation="softmax", input_shape=(5,), kernel_regularizer="l2")])
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     kernel, bias = model.get_weights()
     logits = torch.from_numpy(x @ kernel + bias)
@@ -112,11 +120,14 @@ def test_regularizer_penalty_is_added_to_the_cost():
 def test_sparse_labels_and_model_of_a_torch_module():
     x, labels = blobs()
     torch.manual_seed(0)
-    model = Model(torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(),
-                                      torch.nn.Linear(16, 3)))
-    model.compile(optimizer=SGD(learning_rate=0.1, momentum=0.9),
-                  loss=losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = Model(
+        torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    )
+    model.compile(
+        optimizer=SGD(learning_rate=0.1, momentum=0.9),
+        loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     model.fit(x, labels, batch_size=32, epochs=10, verbose=0)
     _, accuracy = model.evaluate(x, labels, verbose=0)
     assert accuracy > 0.9
@@ -125,8 +136,9 @@ def test_sparse_labels_and_model_of_a_torch_module():
 def test_torch_door_optimizer_bound_by_the_user():
     x, labels = blobs()
     model = small_model()
-    model.compile(optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
-                  loss="categorical_crossentropy")
+    model.compile(
+        optimizer=torch.optim.Adam(model.parameters(), lr=0.01), loss="categorical_crossentropy"
+    )
     history = model.fit(x, to_categorical(labels, 3), epochs=5, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
 
@@ -156,8 +168,7 @@ def test_callbacks_early_stopping_restores_best_weights():
 
 def test_initial_epoch_and_learning_rate_in_logs():
     x, labels = blobs(n=20)
-    history = small_model().fit(x, to_categorical(labels, 3), epochs=3, initial_epoch=1,
-                                verbose=0)
+    history = small_model().fit(x, to_categorical(labels, 3), epochs=3, initial_epoch=1, verbose=0)
     assert history.epoch == [1, 2]
     assert history.history["learning_rate"] == [pytest.approx(0.1)] * 2
 

@@ -14,8 +14,10 @@ from deepdescent.optimizers import SGD
 
 def _params(seed=0, dtype=torch.float32):
     torch.manual_seed(seed)
-    return [torch.randn(4, 3, dtype=dtype, requires_grad=True),
-            torch.randn(3, dtype=dtype, requires_grad=True)]
+    return [
+        torch.randn(4, 3, dtype=dtype, requires_grad=True),
+        torch.randn(3, dtype=dtype, requires_grad=True),
+    ]
 
 
 def _set_grads(params, grads):
@@ -132,8 +134,12 @@ def test_param_groups_dtype_and_missing_gradients():
 
 
 def test_learning_rate_setter_updates_every_group():
-    optimizer = SGD([{"params": [torch.zeros(1, requires_grad=True)]},
-                     {"params": [torch.zeros(1, requires_grad=True)], "lr": 3.0}])
+    optimizer = SGD(
+        [
+            {"params": [torch.zeros(1, requires_grad=True)]},
+            {"params": [torch.zeros(1, requires_grad=True)], "lr": 3.0},
+        ]
+    )
     optimizer.learning_rate = 0.5
     assert [g["lr"] for g in optimizer.param_groups] == [0.5, 0.5]
     assert optimizer.learning_rate == 0.5
@@ -158,8 +164,10 @@ def test_closure_is_required_by_closure_methods():
 def test_a_scheduled_learning_rate_is_not_overwritten_by_a_number():
     from deepdescent.schedules import ExponentialDecay
 
-    optimizer = SGD([torch.zeros(1, requires_grad=True)],
-                    learning_rate=ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5))
+    optimizer = SGD(
+        [torch.zeros(1, requires_grad=True)],
+        learning_rate=ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5),
+    )
     with pytest.raises(TypeError, match="schedule"):
         optimizer.learning_rate = 0.3
     optimizer.learning_rate = ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)
@@ -191,6 +199,7 @@ def test_fitting_never_imports_dynamo():
         "m.fit(np.ones((8, 4), 'float32'), np.zeros(8, 'int64'), epochs=2, verbose=0)\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.strip() == "False"

@@ -41,12 +41,12 @@ def test_ill_conditioned_gradient():
     theta0 = np.linspace(-1.0, 1.2, 6)
     lam = torch.tensor(np.geomspace(1.0, 100.0, theta0.size))
     theta = torch.tensor(theta0, requires_grad=True)
-    value = (0.5 * (lam * theta**2).sum() + torch.log(torch.cosh(theta)).sum()
-             + theta[0] * theta[1] / 4)
+    value = (
+        0.5 * (lam * theta**2).sum() + torch.log(torch.cosh(theta)).sum() + theta[0] * theta[1] / 4
+    )
     value.backward()
     assert chapter8.ill_conditioned(theta0)[0] == pytest.approx(value.item(), rel=1e-12)
-    np.testing.assert_allclose(chapter8.ill_conditioned(theta0)[1], theta.grad.numpy(),
-                               rtol=1e-12)
+    np.testing.assert_allclose(chapter8.ill_conditioned(theta0)[1], theta.grad.numpy(), rtol=1e-12)
 
 
 def test_tiny_network_gradient():
@@ -146,9 +146,14 @@ def test_keras_defaults_and_names():
 
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
-    [({"momentum": -0.1}, "momentum"), ({"momentum": 1.0}, "momentum"),
-     ({"dampening": 2.0}, "dampening"), ({"nesterov": True}, "nesterov"),
-     ({"lr": -1.0}, "lr"), ({"weight_decay": -1.0}, "weight_decay")],
+    [
+        ({"momentum": -0.1}, "momentum"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"dampening": 2.0}, "dampening"),
+        ({"nesterov": True}, "nesterov"),
+        ({"lr": -1.0}, "lr"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+    ],
 )
 def test_invalid_hyperparameters_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=f"Invalid {argument}"):

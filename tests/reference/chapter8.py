@@ -76,7 +76,7 @@ def ill_conditioned(theta: np.ndarray) -> tuple[float, np.ndarray]:
 def tiny_network(x: np.ndarray, y: np.ndarray, hidden: int) -> Callable:
     """Mean squared error of ``tanh(x W1 + b1) W2 + b2`` against ``y``; θ is the
     concatenation of W1 (d×h), b1 (h), W2 (h×o), b2 (o). Backpropagation by hand."""
-    n, d = x.shape
+    d = x.shape[1]
     o = y.shape[1]
 
     def unpack(theta: np.ndarray) -> tuple:
@@ -92,8 +92,9 @@ def tiny_network(x: np.ndarray, y: np.ndarray, hidden: int) -> Callable:
         value = np.mean(err**2)
         d_out = 2 * err / err.size
         d_h = d_out @ w2.T * (1 - h**2)
-        grad = np.concatenate([(x.T @ d_h).ravel(), d_h.sum(0), (h.T @ d_out).ravel(),
-                               d_out.sum(0)])
+        grad = np.concatenate(
+            [(x.T @ d_h).ravel(), d_h.sum(0), (h.T @ d_out).ravel(), d_out.sum(0)]
+        )
         return float(value), grad
 
     return loss_and_grad

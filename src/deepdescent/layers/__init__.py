@@ -10,8 +10,15 @@ from deepdescent.utils._config import serialize
 from deepdescent.utils._lookup import lookup
 
 __all__ = [
-    "Activation", "Dense", "Dropout", "Flatten", "Input", "Layer", "Reshape",
-    "deserialize", "serialize",
+    "Activation",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Input",
+    "Layer",
+    "Reshape",
+    "deserialize",
+    "serialize",
 ]
 
 LAYERS: dict[str, type[Layer]] = {

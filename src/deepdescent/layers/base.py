@@ -28,8 +28,9 @@ class Layer(torch.nn.Module):
     ``input_shape`` (per sample, as in Keras) lets a model build before seeing data.
     """
 
-    def __init__(self, *, name: str | None = None, input_shape: Any = None,
-                 input_dim: int | None = None) -> None:
+    def __init__(
+        self, *, name: str | None = None, input_shape: Any = None, input_dim: int | None = None
+    ) -> None:
         super().__init__()
         if input_dim is not None:
             input_shape = (input_dim,)
@@ -62,15 +63,16 @@ class Layer(torch.nn.Module):
     #: when every layer of a model supports it.
     supports_backprop: bool = False
 
-    def backprop_forward(self, inputs: torch.Tensor, activate: bool = True) -> tuple[
-        torch.Tensor, Any
-    ]:
+    def backprop_forward(
+        self, inputs: torch.Tensor, activate: bool = True
+    ) -> tuple[torch.Tensor, Any]:
         """The forward pass and what the backward pass needs (``activate=False`` skips a
         final activation that the loss takes over)."""
         raise NotImplementedError(f"{type(self).__name__} has no hand-written backward pass")
 
-    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-                          ) -> torch.Tensor | None:
+    def backprop_backward(
+        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+    ) -> torch.Tensor | None:
         """Given dL/d(output) (which it may overwrite), store the parameters' gradients in
         their ``.grad`` and return dL/d(input) when ``need_input_grad``."""
         raise NotImplementedError(f"{type(self).__name__} has no hand-written backward pass")

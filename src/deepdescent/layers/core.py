@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from deepdescent import activations, initializers, regularizers
-from deepdescent.layers.base import Layer, Shape, batch_shape
+from deepdescent.layers.base import Layer, Shape
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "Reshape"]
 
@@ -67,23 +67,23 @@ class _ActivatedLayer(Layer):
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.activation(self.call_pre_activation(inputs))
 
-    def backprop_forward(self, inputs: torch.Tensor, activate: bool = True) -> tuple[
-        torch.Tensor, Any
-    ]:
+    def backprop_forward(
+        self, inputs: torch.Tensor, activate: bool = True
+    ) -> tuple[torch.Tensor, Any]:
         outputs = self.call_pre_activation(inputs)
         if activate:
             outputs = self.activation(outputs)
         return outputs, (inputs, outputs if activate else None)
 
-    def activation_backward(self, grad: torch.Tensor, outputs: torch.Tensor | None
-                            ) -> torch.Tensor:
+    def activation_backward(self, grad: torch.Tensor, outputs: torch.Tensor | None) -> torch.Tensor:
         """dL/dz from dL/da (``outputs`` is ``None`` when the activation was skipped)."""
         if outputs is None:
             return grad
         return _DERIVATIVE_FROM_OUTPUT[self.activation_name](grad, outputs)
 
-    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-                          ) -> torch.Tensor | None:
+    def backprop_backward(
+        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+    ) -> torch.Tensor | None:
         return self.activation_backward(grad, cache[1]) if need_input_grad else None
 
     def _config_activation(self) -> str:
@@ -155,8 +155,9 @@ class Dense(_ActivatedLayer):
         shape = self.build_input_shape
         return super().supports_backprop and shape is not None and len(shape) == 2
 
-    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-                          ) -> torch.Tensor | None:
+    def backprop_backward(
+        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+    ) -> torch.Tensor | None:
         """Writes dL/dW = xᵀ δ and dL/db = Σ δ into ``.grad`` (δ = dL/dz) and returns
         dL/dx = δ Wᵀ when asked."""
         inputs, outputs = cache
@@ -222,16 +223,17 @@ class Dropout(Layer):
             return inputs
         return inputs * self._scaled_mask(inputs)
 
-    def backprop_forward(self, inputs: torch.Tensor, activate: bool = True) -> tuple[
-        torch.Tensor, Any
-    ]:
+    def backprop_forward(
+        self, inputs: torch.Tensor, activate: bool = True
+    ) -> tuple[torch.Tensor, Any]:
         if not self.training or self.rate == 0:
             return inputs, None
         scaled_mask = self._scaled_mask(inputs)
         return inputs * scaled_mask, scaled_mask
 
-    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-                          ) -> torch.Tensor | None:
+    def backprop_backward(
+        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+    ) -> torch.Tensor | None:
         if not need_input_grad:
             return None
         return grad if cache is None else grad.mul_(cache)
@@ -245,13 +247,14 @@ class _ReshapingLayer(Layer):
 
     supports_backprop = True
 
-    def backprop_forward(self, inputs: torch.Tensor, activate: bool = True) -> tuple[
-        torch.Tensor, Any
-    ]:
+    def backprop_forward(
+        self, inputs: torch.Tensor, activate: bool = True
+    ) -> tuple[torch.Tensor, Any]:
         return self.call(inputs), inputs.shape
 
-    def backprop_backward(self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-                          ) -> torch.Tensor | None:
+    def backprop_backward(
+        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
+    ) -> torch.Tensor | None:
         return grad.reshape(cache) if need_input_grad else None
 
 
@@ -273,11 +276,14 @@ class Reshape(_ReshapingLayer):
     def __init__(self, target_shape: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         shape = tuple(target_shape)
-        if not shape or sum(d == -1 for d in shape) > 1 or any(
-            not isinstance(d, int) or (d <= 0 and d != -1) for d in shape
+        if (
+            not shape
+            or sum(d == -1 for d in shape) > 1
+            or any(not isinstance(d, int) or (d <= 0 and d != -1) for d in shape)
         ):
-            raise ValueError(f"Invalid target_shape: {target_shape!r} "
-                             "(expected positive ints, at most one -1)")
+            raise ValueError(
+                f"Invalid target_shape: {target_shape!r} (expected positive ints, at most one -1)"
+            )
         self.target_shape = shape
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -287,8 +293,10 @@ class Reshape(_ReshapingLayer):
         if any(d is None for d in rest):
             return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
         known = math.prod(d for d in self.target_shape if d != -1)
-        return (input_shape[0], *(math.prod(rest) // known if d == -1 else d
-                                  for d in self.target_shape))
+        return (
+            input_shape[0],
+            *(math.prod(rest) // known if d == -1 else d for d in self.target_shape),
+        )
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs.reshape(inputs.shape[0], *self.target_shape)

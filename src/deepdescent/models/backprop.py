@@ -43,8 +43,7 @@ class BackpropObjective(Objective):
 
     fold: bool = False
 
-    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
-                                                                         torch.Tensor]:
+    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         layers = self.model.layers
         last = len(layers) - 1
         caches: list[Any] = []
@@ -52,10 +51,12 @@ class BackpropObjective(Objective):
             outputs = x
             for index, layer in enumerate(layers):
                 outputs, cache = layer.backprop_forward(
-                    outputs, activate=not (self.fold and index == last))
+                    outputs, activate=not (self.fold and index == last)
+                )
                 caches.append(cache)
             cost, grad = self.loss.value_and_grad(y, outputs)
             for index in range(last, -1, -1):
-                grad = layers[index].backprop_backward(caches[index], grad,
-                                                       need_input_grad=index > 0)
+                grad = layers[index].backprop_backward(
+                    caches[index], grad, need_input_grad=index > 0
+                )
         return cost, outputs

@@ -97,8 +97,9 @@ class Model(torch.nn.Module):
 
     # -- compile / fit / evaluate / predict -------------------------------------------------
 
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
-                metrics: Sequence[Any] | None = None) -> None:
+    def compile(
+        self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Sequence[Any] | None = None
+    ) -> None:
         """Choose the optimization procedure, the cost and the metrics to report.
 
         ``optimizer`` is a name (``"sgd"``), a config, or an optimizer — unbound (Keras:
@@ -108,11 +109,14 @@ class Model(torch.nn.Module):
             raise ValueError("compile needs loss, e.g. loss='categorical_crossentropy'")
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
-        if metrics is not None and (isinstance(metrics, (str, dict))
-                                    or not isinstance(metrics, Sequence)):
+        if metrics is not None and (
+            isinstance(metrics, (str, dict)) or not isinstance(metrics, Sequence)
+        ):
             raise TypeError("metrics must be a list, e.g. metrics=['accuracy']")
         self._metric_identifiers = list(metrics or [])
-        self.compiled_metrics = [metrics_lib.get(m, loss=self.loss) for m in self._metric_identifiers]
+        self.compiled_metrics = [
+            metrics_lib.get(m, loss=self.loss) for m in self._metric_identifiers
+        ]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -138,19 +142,35 @@ class Model(torch.nn.Module):
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History."""
         self._require_compiled("fit")
-        return training.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                            callbacks=callbacks, validation_split=validation_split,
-                            validation_data=validation_data, shuffle=shuffle,
-                            initial_epoch=initial_epoch,
-                            validation_batch_size=validation_batch_size)
+        return training.fit(
+            self,
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            initial_epoch=initial_epoch,
+            validation_batch_size=validation_batch_size,
+        )
 
-    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
-                 verbose: Any = "auto", callbacks: list | None = None,
-                 return_dict: bool = False) -> float | list[float] | dict[str, float]:
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        callbacks: list | None = None,
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) on ``(x, y)``: a float, ``[loss, *metrics]`` or a dict."""
         self._require_compiled("evaluate")
-        logs = training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
-                                 callbacks=callbacks)
+        logs = training.evaluate(
+            self, x, y, batch_size=batch_size, verbose=verbose, callbacks=callbacks
+        )
         if return_dict:
             return logs
         values = [logs[name] for name in self.metrics_names]
@@ -182,16 +202,19 @@ class Model(torch.nn.Module):
             )
         return tensor
 
-    def prepare_data(self, x: Any, y: Any,
-                     names: tuple[str, str] = ("x", "y")) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare_data(
+        self, x: Any, y: Any, names: tuple[str, str] = ("x", "y")
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets as device tensors, checked against each other and the loss."""
         if y is None:
             raise ValueError(f"{names[1]} is required to compute the loss")
         x_t = self.prepare_inputs(x, names[0])
         y_t = training.as_tensor(y, names[1], self.loss.target_dtype, self.device)
         if len(x_t) != len(y_t):
-            raise ValueError(f"{names[0]} and {names[1]} must have the same number of samples, "
-                             f"got {len(x_t)} and {len(y_t)}")
+            raise ValueError(
+                f"{names[0]} and {names[1]} must have the same number of samples, "
+                f"got {len(x_t)} and {len(y_t)}"
+            )
         self.loss.validate_targets(tuple(y_t.shape), self._output_shape(x_t))
         self._bind_optimizer()
         return x_t, y_t
@@ -203,8 +226,9 @@ class Model(torch.nn.Module):
             try:
                 out = self(x[:1])
             except RuntimeError as error:
-                raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model: {error}"
-                                 ) from error
+                raise ValueError(
+                    f"x of shape {tuple(x.shape)} does not fit the model: {error}"
+                ) from error
             finally:
                 self.train(was_training)
         return (len(x), *out.shape[1:])
@@ -229,8 +253,10 @@ class Model(torch.nn.Module):
             for (name, target), value in zip(targets.items(), weights, strict=True):
                 source = torch.as_tensor(np.asarray(value))
                 if tuple(source.shape) != tuple(target.shape):
-                    raise ValueError(f"weight {name!r} has shape {tuple(target.shape)}, "
-                                     f"the array given has shape {tuple(source.shape)}")
+                    raise ValueError(
+                        f"weight {name!r} has shape {tuple(target.shape)}, "
+                        f"the array given has shape {tuple(source.shape)}"
+                    )
                 target.copy_(source)
 
     def count_params(self) -> int:
@@ -259,10 +285,13 @@ class Model(torch.nn.Module):
             return None
         return {
             "optimizer": optimizers.serialize(self.optimizer)
-            if isinstance(self.optimizer, optimizers.Optimizer) else None,
+            if isinstance(self.optimizer, optimizers.Optimizer)
+            else None,
             "loss": losses.serialize(self.loss),
-            "metrics": [m if isinstance(m, str) else metrics_lib.serialize(m)
-                        for m in self._metric_identifiers],
+            "metrics": [
+                m if isinstance(m, str) else metrics_lib.serialize(m)
+                for m in self._metric_identifiers
+            ],
         }
 
     def save(self, filepath: str, include_optimizer: bool = True) -> None:
@@ -287,4 +316,3 @@ class Model(torch.nn.Module):
 def _layer_penalties(module: torch.nn.Module) -> list[torch.Tensor]:
     penalties = getattr(module, "regularization_losses", None)
     return penalties() if callable(penalties) else []
-

@@ -24,7 +24,10 @@ from deepdescent.utils.io import atomic_path, atomic_write_bytes
 FORMAT = "deepdescent.model"
 VERSION = 1
 _CONFIG, _WEIGHTS, _OPT_STATE, _OPT_META, _MANIFEST = (
-    "config.json", "model.safetensors", "optimizer.safetensors", "optimizer.json",
+    "config.json",
+    "model.safetensors",
+    "optimizer.safetensors",
+    "optimizer.json",
     "manifest.json",
 )
 
@@ -48,13 +51,17 @@ def _optimizer_members(optimizer: optimizers.Optimizer) -> dict[str, bytes]:
                 tensors[f"{index}/{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(index), {})[key] = value
-    meta = {"param_groups": state["param_groups"], "iterations": state["iterations"],
-            "scalars": scalars}
+    meta = {
+        "param_groups": state["param_groups"],
+        "iterations": state["iterations"],
+        "scalars": scalars,
+    }
     return {_OPT_STATE: save_tensors(tensors), _OPT_META: json.dumps(meta).encode()}
 
 
-def save_model(model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
-               ) -> None:
+def save_model(
+    model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
+) -> None:
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -62,15 +69,19 @@ def save_model(model: Any, filepath: str | os.PathLike[str], include_optimizer: 
         "config": model.get_config(),
         "compile": model.compile_config(),
     }
-    members = {_CONFIG: json.dumps(config, indent=2).encode(),
-               _WEIGHTS: save_tensors(_weights(model))}
+    members = {
+        _CONFIG: json.dumps(config, indent=2).encode(),
+        _WEIGHTS: save_tensors(_weights(model)),
+    }
     optimizer = model.optimizer
     if include_optimizer and isinstance(optimizer, optimizers.Optimizer) and optimizer.is_bound:
         members.update(_optimizer_members(optimizer))
     manifest = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
     members[_MANIFEST] = json.dumps(manifest, indent=2).encode()
-    with atomic_path(filepath) as temporary, zipfile.ZipFile(temporary, "w",
-                                                             zipfile.ZIP_DEFLATED) as archive:
+    with (
+        atomic_path(filepath) as temporary,
+        zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
         for name, data in members.items():
             archive.writestr(name, data)
 
@@ -86,17 +97,22 @@ def _read_members(filepath: str | os.PathLike[str]) -> dict[str, bytes]:
         with zipfile.ZipFile(filepath) as archive:
             members = {name: archive.read(name) for name in archive.namelist()}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
-        raise ModelFileError(f"{os.fspath(filepath)!r} is not a deepdescent model file "
-                             f"(not a readable zip archive: {error})") from error
+        raise ModelFileError(
+            f"{os.fspath(filepath)!r} is not a deepdescent model file "
+            f"(not a readable zip archive: {error})"
+        ) from error
     for required in (_CONFIG, _WEIGHTS, _MANIFEST):
         if required not in members:
-            raise ModelFileError(f"{os.fspath(filepath)!r} is not a deepdescent model file "
-                                 f"(it has no {required})")
+            raise ModelFileError(
+                f"{os.fspath(filepath)!r} is not a deepdescent model file (it has no {required})"
+            )
     manifest = _parse_json(members[_MANIFEST], filepath, _MANIFEST)
     for name, data in members.items():
         if name != _MANIFEST and manifest.get(name) != hashlib.sha256(data).hexdigest():
-            raise ModelFileError(f"{os.fspath(filepath)!r} was modified or damaged: the "
-                                 f"checksum of {name} does not match its manifest")
+            raise ModelFileError(
+                f"{os.fspath(filepath)!r} was modified or damaged: the "
+                f"checksum of {name} does not match its manifest"
+            )
     return members
 
 
@@ -118,8 +134,10 @@ def _load_state(model: torch.nn.Module, data: bytes, source: str) -> None:
     missing = set(model.state_dict()) - set(tensors)
     unexpected = set(tensors) - set(model.state_dict())
     if missing or unexpected:
-        raise ModelFileError(f"the weights in {source!r} do not fit the model: missing "
-                             f"{sorted(missing)}, unexpected {sorted(unexpected)}")
+        raise ModelFileError(
+            f"the weights in {source!r} do not fit the model: missing "
+            f"{sorted(missing)}, unexpected {sorted(unexpected)}"
+        )
     try:
         model.load_state_dict(tensors)
     except RuntimeError as error:
@@ -130,8 +148,9 @@ def _build_model(config: dict[str, Any], filepath: Any) -> Any:
     from deepdescent.models.sequential import Sequential
 
     if config.get("format") != FORMAT or config.get("version") != VERSION:
-        raise ModelFileError(f"{os.fspath(filepath)!r} is not a deepdescent model file of "
-                             f"version {VERSION}")
+        raise ModelFileError(
+            f"{os.fspath(filepath)!r} is not a deepdescent model file of version {VERSION}"
+        )
     if config.get("class_name") != "Sequential":
         raise ModelFileError(
             f"{os.fspath(filepath)!r} holds a {config.get('class_name')} wrapping a custom torch "
@@ -141,8 +160,9 @@ def _build_model(config: dict[str, Any], filepath: Any) -> Any:
     try:
         return Sequential.from_config(config["config"])
     except (TypeError, ValueError, KeyError) as error:
-        raise ModelFileError(f"the architecture in {os.fspath(filepath)!r} is invalid: {error}"
-                             ) from error
+        raise ModelFileError(
+            f"the architecture in {os.fspath(filepath)!r} is invalid: {error}"
+        ) from error
 
 
 def _restore_optimizer(model: Any, members: dict[str, bytes], filepath: Any) -> None:
@@ -155,8 +175,13 @@ def _restore_optimizer(model: Any, members: dict[str, bytes], filepath: Any) -> 
     for index, entries in meta.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(entries)
     model._bind_optimizer()
-    model.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"],
-                                     "iterations": meta.get("iterations", 0)})
+    model.optimizer.load_state_dict(
+        {
+            "state": state,
+            "param_groups": meta["param_groups"],
+            "iterations": meta.get("iterations", 0),
+        }
+    )
 
 
 def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
@@ -168,9 +193,11 @@ def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
     _load_state(model, members[_WEIGHTS], os.fspath(filepath))
     compile_config = config.get("compile")
     if compile and compile_config and compile_config.get("optimizer"):
-        model.compile(optimizer=optimizers.get(compile_config["optimizer"]),
-                      loss=losses.deserialize(compile_config["loss"]),
-                      metrics=compile_config.get("metrics") or None)
+        model.compile(
+            optimizer=optimizers.get(compile_config["optimizer"]),
+            loss=losses.deserialize(compile_config["loss"]),
+            metrics=compile_config.get("metrics") or None,
+        )
         if _OPT_META in members and _OPT_STATE in members:
             _restore_optimizer(model, members, filepath)
     return model

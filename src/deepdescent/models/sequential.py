@@ -25,8 +25,9 @@ class Sequential(Model):
     deepdescent layers or any ``torch.nn.Module``.
     """
 
-    def __init__(self, layers: Iterable[torch.nn.Module] | None = None, *,
-                 name: str = "sequential") -> None:
+    def __init__(
+        self, layers: Iterable[torch.nn.Module] | None = None, *, name: str = "sequential"
+    ) -> None:
         super().__init__(name=name)
         self._input_shape: Shape | None = None
         for layer in layers or []:
@@ -39,8 +40,9 @@ class Sequential(Model):
     def add(self, layer: torch.nn.Module) -> None:
         """Append a layer; an ``Input`` only sets the input shape."""
         if not isinstance(layer, torch.nn.Module):
-            raise TypeError(f"layer must be a deepdescent layer or torch.nn.Module, "
-                            f"got {type(layer).__name__}")
+            raise TypeError(
+                f"layer must be a deepdescent layer or torch.nn.Module, got {type(layer).__name__}"
+            )
         if isinstance(layer, layers_lib.Input):
             self._declare_input(layer.build_input_shape)
             return
@@ -63,8 +65,10 @@ class Sequential(Model):
         requested = getattr(layer, "name", None)
         if requested:
             if requested in taken:
-                raise ValueError(f"A layer named {requested!r} is already in the model; "
-                                 "layer names must be unique")
+                raise ValueError(
+                    f"A layer named {requested!r} is already in the model; "
+                    "layer names must be unique"
+                )
             return requested
         base = _snake_case(type(layer).__name__)
         name, count = base, 0
@@ -86,8 +90,9 @@ class Sequential(Model):
     def build(self, input_shape: Shape) -> None:
         """Build every layer for inputs of ``input_shape`` (batch axis first)."""
         if self._input_shape is not None and tuple(input_shape[1:]) != self._input_shape[1:]:
-            raise ValueError(f"input_shape {tuple(input_shape)} differs from the model's "
-                             f"{self._input_shape}")
+            raise ValueError(
+                f"input_shape {tuple(input_shape)} differs from the model's {self._input_shape}"
+            )
         self._input_shape = (None, *input_shape[1:])
         shape = self._input_shape
         for layer in self.layers:
@@ -111,9 +116,11 @@ class Sequential(Model):
     def get_config(self) -> dict[str, Any]:
         for layer in self.layers:
             if not isinstance(layer, Layer):
-                raise ValueError(f"Layer {type(layer).__name__} is a plain torch module; only "
-                                 "deepdescent layers can be saved with their architecture. "
-                                 "Use save_weights instead.")
+                raise ValueError(
+                    f"Layer {type(layer).__name__} is a plain torch module; only "
+                    "deepdescent layers can be saved with their architecture. "
+                    "Use save_weights instead."
+                )
         return {
             "name": self.name,
             "input_shape": None if self._input_shape is None else list(self._input_shape[1:]),

@@ -47,8 +47,10 @@ def _format_bytes(count: int) -> str:
 
 def _row(cells: tuple[str, str, str], left: str = "│", mid: str = "│", right: str = "│") -> str:
     name, shape, params = cells
-    return (f"{left} {name:<{_WIDTHS[0] - 2}} {mid} {shape:<{_WIDTHS[1] - 2}} {mid} "
-            f"{params:>{_WIDTHS[2] - 2}} {right}")
+    return (
+        f"{left} {name:<{_WIDTHS[0] - 2}} {mid} {shape:<{_WIDTHS[1] - 2}} {mid} "
+        f"{params:>{_WIDTHS[2] - 2}} {right}"
+    )
 
 
 def _rule(left: str, mid: str, right: str, fill: str) -> str:
@@ -57,14 +59,18 @@ def _rule(left: str, mid: str, right: str, fill: str) -> str:
 
 def format_summary(model: Model) -> str:
     shapes = _output_shapes(model)
-    lines = [f'Model: "{model.name}"', _rule("┏", "┳", "┓", "━"),
-             _row(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
-             _rule("┡", "╇", "┩", "━")]
+    lines = [
+        f'Model: "{model.name}"',
+        _rule("┏", "┳", "┓", "━"),
+        _row(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
+        _rule("┡", "╇", "┩", "━"),
+    ]
     children = list(model.named_children())
     for index, (name, child) in enumerate(children):
         count = sum(p.numel() for p in child.parameters())
-        lines.append(_row((f"{name} ({type(child).__name__})", shapes.get(name, "?"),
-                           f"{count:,}")))
+        lines.append(
+            _row((f"{name} ({type(child).__name__})", shapes.get(name, "?"), f"{count:,}"))
+        )
         if index < len(children) - 1:
             lines.append(_rule("├", "┼", "┤", "─"))
     lines.append(_rule("└", "┴", "┘", "─"))

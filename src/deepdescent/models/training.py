@@ -51,8 +51,7 @@ class Objective:
             cost = cost + self.penalty()
         return cost, outputs
 
-    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
-                                                                         torch.Tensor]:
+    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The cost and outputs (detached), with ∇θJ left in the parameters' ``.grad``."""
         self.model.zero_grad(set_to_none=True)
         cost, outputs = self(x, y)
@@ -67,21 +66,31 @@ def make_objective(model: Model, backprop: str = "auto") -> Objective:
     from deepdescent.models.backprop import BackpropObjective, supports_backprop
 
     if backprop not in ("auto", "autograd", "manual"):
-        raise ValueError(f"Invalid backprop: {backprop!r} (expected 'auto', 'autograd' or "
-                         "'manual')")
+        raise ValueError(
+            f"Invalid backprop: {backprop!r} (expected 'auto', 'autograd' or 'manual')"
+        )
     loss = model.loss
     fused = model.output_activation()
-    fold = fused is not None and fused == getattr(loss, "output_activation", None) and not (
-        getattr(loss, "from_logits", True))
+    fold = (
+        fused is not None
+        and fused == getattr(loss, "output_activation", None)
+        and not (getattr(loss, "from_logits", True))
+    )
     penalty = model.regularization_loss if model.has_regularizers() else None
-    parts = (model, model.forward_pre_activation if fold else model.forward,
-             loss.with_logits() if fold else loss,
-             activations.get(fused) if fold else _identity, penalty)
+    parts = (
+        model,
+        model.forward_pre_activation if fold else model.forward,
+        loss.with_logits() if fold else loss,
+        activations.get(fused) if fold else _identity,
+        penalty,
+    )
     manual = backprop == "manual" or (backprop == "auto" and supports_backprop(model))
     if manual:
         if not supports_backprop(model):
-            raise ValueError("backprop='manual' needs a Sequential whose layers all have "
-                             "hand-written backward passes and no regularizers")
+            raise ValueError(
+                "backprop='manual' needs a Sequential whose layers all have "
+                "hand-written backward passes and no regularizers"
+            )
         return BackpropObjective(*parts, fold=fold)
     return Objective(*parts)
 
@@ -93,48 +102,58 @@ def _identity(tensor: torch.Tensor) -> torch.Tensor:
 # -- data ------------------------------------------------------------------------------
 
 
-def as_tensor(value: Any, argument: str, dtype: torch.dtype | None = None,
-              device: torch.device | None = None) -> torch.Tensor:
+def as_tensor(
+    value: Any, argument: str, dtype: torch.dtype | None = None, device: torch.device | None = None
+) -> torch.Tensor:
     """``value`` (array-like or tensor) as a tensor of ``dtype`` on ``device`` (``None``:
     as it is)."""
     if isinstance(value, torch.Tensor):
         tensor = value.detach()
     else:
         array = np.asarray(value)
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                         or array.dtype == bool):
+        if array.dtype == object or not (
+            np.issubdtype(array.dtype, np.number) or array.dtype == bool
+        ):
             raise TypeError(f"{argument} must be a numeric array, got dtype {array.dtype}")
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.dim() == 0:
         raise ValueError(f"{argument} must have a batch axis, got a scalar")
-    if dtype is not None and not dtype.is_floating_point and tensor.dtype.is_floating_point:
-        if not torch.equal(tensor, tensor.round()):
-            raise ValueError(f"{argument} must hold integer class labels for this loss")
+    if (
+        dtype is not None
+        and not dtype.is_floating_point
+        and tensor.dtype.is_floating_point
+        and not torch.equal(tensor, tensor.round())
+    ):
+        raise ValueError(f"{argument} must hold integer class labels for this loss")
     return tensor.to(device=device, dtype=dtype)
 
 
 def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
     if batch_size is None:
         return DEFAULT_BATCH_SIZE
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or (
-        batch_size <= 0
+    if (
+        not isinstance(batch_size, (int, np.integer))
+        or isinstance(batch_size, bool)
+        or (batch_size <= 0)
     ):
         raise ValueError(f"Invalid {argument}: {batch_size!r} (expected a positive int)")
     return int(batch_size)
 
 
-def split_validation(x: torch.Tensor, y: torch.Tensor, fraction: float) -> tuple[
-    tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None
-]:
+def split_validation(
+    x: torch.Tensor, y: torch.Tensor, fraction: float
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
     """Keras's ``validation_split``: the *last* ``fraction`` of the samples, before shuffling."""
     if not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
         raise ValueError(f"Invalid validation_split: {fraction!r} (expected 0 <= value < 1)")
     if fraction == 0:
         return (x, y), None
-    split_at = int(math.floor(len(x) * (1.0 - fraction)))
+    split_at = math.floor(len(x) * (1.0 - fraction))
     if split_at == 0 or split_at == len(x):
-        raise ValueError(f"validation_split={fraction} of {len(x)} samples leaves an empty "
-                         "training or validation set")
+        raise ValueError(
+            f"validation_split={fraction} of {len(x)} samples leaves an empty "
+            "training or validation set"
+        )
     return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
 
 
@@ -183,8 +202,14 @@ class Trainer:
         optimizer.step(closure)
         self.record(y, *first[0])
 
-    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool,
-                    callbacks: CallbackList) -> None:
+    def train_epoch(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        callbacks: CallbackList,
+    ) -> None:
         self.model.train()
         self.reset()
         order = torch.randperm(len(x), device=x.device) if shuffle else None
@@ -192,9 +217,9 @@ class Trainer:
         for batch, start in enumerate(range(0, len(x), batch_size)):
             callbacks.on_train_batch_begin(batch)
             if order is None:
-                xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+                xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             else:
-                index = order[start:start + batch_size]
+                index = order[start : start + batch_size]
                 xb, yb = x.index_select(0, index), y.index_select(0, index)
             self.train_step(xb, yb)
             callbacks.on_train_batch_end(batch, self.lazy_results() if wants_logs else None)
@@ -202,42 +227,69 @@ class Trainer:
                 break
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                 callbacks: CallbackList | None = None, prefix: str = "") -> dict[str, float]:
+    def evaluate(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        callbacks: CallbackList | None = None,
+        prefix: str = "",
+    ) -> dict[str, float]:
         self.model.eval()
         self.reset()
         wants_logs = callbacks is not None and callbacks.listens("on_test_batch_end")
         for batch, start in enumerate(range(0, len(x), batch_size)):
             if callbacks is not None:
                 callbacks.on_test_batch_begin(batch)
-            yb = y[start:start + batch_size]
-            cost, outputs = self.objective(x[start:start + batch_size], yb)
+            yb = y[start : start + batch_size]
+            cost, outputs = self.objective(x[start : start + batch_size], yb)
             self.record(yb, cost, outputs)
             if callbacks is not None:
                 callbacks.on_test_batch_end(batch, self.lazy_results() if wants_logs else None)
         return self.results(prefix)
 
 
-def fit(model: Model, x: Any, y: Any, *, batch_size: int | None, epochs: int, verbose: Any,
-        callbacks: list | None, validation_split: float, validation_data: Any, shuffle: bool,
-        initial_epoch: int, validation_batch_size: int | None) -> History:
+def fit(
+    model: Model,
+    x: Any,
+    y: Any,
+    *,
+    batch_size: int | None,
+    epochs: int,
+    verbose: Any,
+    callbacks: list | None,
+    validation_split: float,
+    validation_data: Any,
+    shuffle: bool,
+    initial_epoch: int,
+    validation_batch_size: int | None,
+) -> History:
     batch_size = check_batch_size(batch_size)
-    validation_batch_size = check_batch_size(validation_batch_size or batch_size,
-                                             "validation_batch_size")
+    validation_batch_size = check_batch_size(
+        validation_batch_size or batch_size, "validation_batch_size"
+    )
     for argument, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"Invalid {argument}: {value!r} (expected an int >= 0)")
     x_all, y_all = model.prepare_data(x, y)
     if validation_data is not None:
-        train, validation = (x_all, y_all), model.prepare_data(*_unpack_validation(validation_data),
-                                                              names=("x_val", "y_val"))
+        train, validation = (
+            (x_all, y_all),
+            model.prepare_data(*_unpack_validation(validation_data), names=("x_val", "y_val")),
+        )
     else:
         train, validation = split_validation(x_all, y_all, validation_split)
     trainer = Trainer(model)
     steps = math.ceil(len(train[0]) / batch_size)
-    callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose_level(verbose) > 0,
-                                 model=model, verbose=verbose_level(verbose), epochs=epochs,
-                                 steps=steps)
+    callback_list = CallbackList(
+        callbacks,
+        add_history=True,
+        add_progbar=verbose_level(verbose) > 0,
+        model=model,
+        verbose=verbose_level(verbose),
+        epochs=epochs,
+        steps=steps,
+    )
     model.stop_training = False
     callback_list.on_train_begin()
     logs: dict[str, float] = {}
@@ -270,13 +322,21 @@ def verbose_level(verbose: Any) -> int:
     raise ValueError(f"Invalid verbose: {verbose!r} (expected 'auto', 0, 1 or 2)")
 
 
-def evaluate(model: Model, x: Any, y: Any, *, batch_size: int | None, verbose: Any,
-             callbacks: list | None) -> dict[str, float]:
+def evaluate(
+    model: Model, x: Any, y: Any, *, batch_size: int | None, verbose: Any, callbacks: list | None
+) -> dict[str, float]:
     batch_size = check_batch_size(batch_size)
     x_t, y_t = model.prepare_data(x, y)
     level = verbose_level(verbose)
-    callback_list = CallbackList(callbacks, add_history=False, add_progbar=level > 0, model=model,
-                                 verbose=level, epochs=1, steps=math.ceil(len(x_t) / batch_size))
+    callback_list = CallbackList(
+        callbacks,
+        add_history=False,
+        add_progbar=level > 0,
+        model=model,
+        verbose=level,
+        epochs=1,
+        steps=math.ceil(len(x_t) / batch_size),
+    )
     callback_list.on_test_begin()
     logs = Trainer(model).evaluate(x_t, y_t, batch_size, callback_list)
     callback_list.on_test_end(logs)
@@ -288,5 +348,5 @@ def predict(model: Model, x: Any, *, batch_size: int | None) -> np.ndarray:
     batch_size = check_batch_size(batch_size)
     x_t = model.prepare_inputs(x)
     model.eval()
-    outputs = [model(x_t[start:start + batch_size]) for start in range(0, len(x_t), batch_size)]
+    outputs = [model(x_t[start : start + batch_size]) for start in range(0, len(x_t), batch_size)]
     return torch.cat(outputs).cpu().numpy()

@@ -9,7 +9,6 @@ import torch
 
 from deepdescent.optimizers.base import Optimizer
 from deepdescent.optimizers.sgd import SGD
-from deepdescent.utils._config import deserialize
 from deepdescent.utils._lookup import lookup
 
 __all__ = ["SGD", "Optimizer", "deserialize_optimizer", "get", "serialize"]
@@ -30,8 +29,9 @@ def get(identifier: str | dict[str, Any] | torch.optim.Optimizer) -> torch.optim
         return lookup("optimizer", identifier, CATALOGUE)()
     if isinstance(identifier, dict):
         return deserialize_optimizer(identifier)
-    raise TypeError(f"optimizer must be a name, a config dict or an Optimizer, "
-                    f"got {type(identifier).__name__}")
+    raise TypeError(
+        f"optimizer must be a name, a config dict or an Optimizer, got {type(identifier).__name__}"
+    )
 
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:

@@ -13,6 +13,7 @@ per-tensor update bodies.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -30,8 +31,9 @@ def check_hyperparameter(name: str, value: Any, ok: bool, rule: str) -> None:
         raise ValueError(f"Invalid {name}: {value!r} (expected {rule})")
 
 
-def resolve_learning_rate(lr: LearningRate | None, learning_rate: LearningRate | None,
-                          default: float) -> LearningRate:
+def resolve_learning_rate(
+    lr: LearningRate | None, learning_rate: LearningRate | None, default: float
+) -> LearningRate:
     """Accept torch's ``lr`` or Keras's ``learning_rate`` (not both)."""
     if lr is not None and learning_rate is not None:
         raise ValueError("Pass either lr or learning_rate (its Keras name), not both")
@@ -41,8 +43,9 @@ def resolve_learning_rate(lr: LearningRate | None, learning_rate: LearningRate |
 
 def _check_optional_positive(name: str, value: float | None) -> None:
     if value is not None:
-        check_hyperparameter(name, value, isinstance(value, (int, float)) and value > 0,
-                             "a positive number or None")
+        check_hyperparameter(
+            name, value, isinstance(value, (int, float)) and value > 0, "a positive number or None"
+        )
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -88,13 +91,20 @@ class Optimizer(torch.optim.Optimizer):
         defaults.setdefault("decoupled_weight_decay", False)
         defaults.setdefault("foreach", None)
         defaults.setdefault("fused", None)
-        check_hyperparameter("weight_decay", defaults["weight_decay"],
-                             defaults["weight_decay"] >= 0, "weight_decay >= 0")
+        check_hyperparameter(
+            "weight_decay",
+            defaults["weight_decay"],
+            defaults["weight_decay"] >= 0,
+            "weight_decay >= 0",
+        )
         self.learning_rate_schedule: Callable[[int], float] | None = None
         defaults["lr"] = self._accept_learning_rate(defaults["lr"])
         self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
         self.iterations = 0
         self._spec_defaults = defaults
+        # torch.optim wraps ``step`` with hooks read from these; bind() sets them anew.
+        self._optimizer_step_pre_hooks: OrderedDict[int, Any] = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict[int, Any] = OrderedDict()
         if params is not None:
             self.bind(params)
 
@@ -110,8 +120,10 @@ class Optimizer(torch.optim.Optimizer):
         if self.is_bound:
             raise RuntimeError(f"{type(self).__name__} is already bound to parameters")
         if isinstance(params, (set, torch.Tensor)):
-            raise TypeError("params must be an ordered collection (a list) of tensors or "
-                            f"parameter groups, got a {type(params).__name__}")
+            raise TypeError(
+                "params must be an ordered collection (a list) of tensors or "
+                f"parameter groups, got a {type(params).__name__}"
+            )
         params = list(params)
         if not params:
             raise ValueError("params is empty: the model has no trainable parameters")
@@ -178,8 +190,12 @@ class Optimizer(torch.optim.Optimizer):
         if callable(value):
             self.learning_rate_schedule = value
             return float(value(0))
-        check_hyperparameter("lr", value, isinstance(value, (int, float)) and value >= 0,
-                             "a number >= 0 or a schedule")
+        check_hyperparameter(
+            "lr",
+            value,
+            isinstance(value, (int, float)) and value >= 0,
+            "a number >= 0 or a schedule",
+        )
         return float(value)
 
     @property
@@ -191,8 +207,10 @@ class Optimizer(torch.optim.Optimizer):
     @learning_rate.setter
     def learning_rate(self, value: LearningRate) -> None:
         if self.learning_rate_schedule is not None and not callable(value):
-            raise TypeError("This optimizer's learning rate follows a schedule, so a number "
-                            "cannot be set; set a new schedule, or build it with a number")
+            raise TypeError(
+                "This optimizer's learning rate follows a schedule, so a number "
+                "cannot be set; set a new schedule, or build it with a number"
+            )
         self.learning_rate_schedule = None
         lr = self._accept_learning_rate(value)
         self._spec_defaults["lr"] = lr
@@ -205,8 +223,10 @@ class Optimizer(torch.optim.Optimizer):
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         """One update of every parameter that has a gradient; returns the closure's loss."""
         if not self.is_bound:
-            raise RuntimeError(f"{type(self).__name__} has no parameters: call bind(params) "
-                               "or pass it to Model.compile first")
+            raise RuntimeError(
+                f"{type(self).__name__} has no parameters: call bind(params) "
+                "or pass it to Model.compile first"
+            )
         loss = self._evaluate(closure)
         if self.learning_rate_schedule is not None:
             lr = float(self.learning_rate_schedule(self.iterations))
@@ -223,8 +243,10 @@ class Optimizer(torch.optim.Optimizer):
     def _evaluate(self, closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
         if closure is None:
             if self.requires_closure:
-                raise RuntimeError(f"{type(self).__name__} re-evaluates the loss: call "
-                                   "step(closure) with a closure that returns the loss")
+                raise RuntimeError(
+                    f"{type(self).__name__} re-evaluates the loss: call "
+                    "step(closure) with a closure that returns the loss"
+                )
             return None
         with torch.enable_grad():
             return closure()
@@ -249,8 +271,9 @@ class Optimizer(torch.optim.Optimizer):
             torch._foreach_mul_(grads, self.global_clipnorm / total.clamp(min=self.global_clipnorm))
 
     @staticmethod
-    def _apply_weight_decay(group: dict[str, Any], params: list[torch.Tensor],
-                            grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _apply_weight_decay(
+        group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> list[torch.Tensor]:
         decay = group["weight_decay"]
         if decay == 0:
             return grads
@@ -259,8 +282,9 @@ class Optimizer(torch.optim.Optimizer):
             return grads
         return torch._foreach_add(grads, params, alpha=decay)
 
-    def _update(self, group: dict[str, Any], params: list[torch.Tensor],
-                grads: list[torch.Tensor]) -> None:
+    def _update(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
         if group["fused"] is not False and self._fused_applies(params, grads):
             self._update_fused(group, params, grads)
         elif group["foreach"] is not False and type(self)._update_foreach is not (
@@ -274,21 +298,27 @@ class Optimizer(torch.optim.Optimizer):
         if type(self)._update_fused is Optimizer._update_fused:
             return False
         first = params[0]
-        return (first.device.type in _FUSED_DEVICES and first.dtype.is_floating_point
-                and all(p.device == first.device and p.dtype == first.dtype for p in params)
-                and not any(g.is_sparse for g in grads))
+        return (
+            first.device.type in _FUSED_DEVICES
+            and first.dtype.is_floating_point
+            and all(p.device == first.device and p.dtype == first.dtype for p in params)
+            and not any(g.is_sparse for g in grads)
+        )
 
-    def _update_loop(self, group: dict[str, Any], params: list[torch.Tensor],
-                     grads: list[torch.Tensor]) -> None:
+    def _update_loop(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
         """The specification: the algorithm's update, one tensor at a time."""
         raise NotImplementedError(f"{type(self).__name__} must define _update_loop")
 
-    def _update_foreach(self, group: dict[str, Any], params: list[torch.Tensor],
-                        grads: list[torch.Tensor]) -> None:
+    def _update_foreach(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
         """The same update with multi-tensor (``torch._foreach_*``) kernels."""
 
-    def _update_fused(self, group: dict[str, Any], params: list[torch.Tensor],
-                      grads: list[torch.Tensor]) -> None:
+    def _update_fused(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
         """The same update with one of torch's fused kernels."""
 
     # -- state and config -----------------------------------------------------------
@@ -324,4 +354,3 @@ class Optimizer(torch.optim.Optimizer):
 
             config["lr"] = deserialize_schedule(config["lr"])
         return cls(**config)
-

@@ -76,10 +76,13 @@ class SGD(Optimizer):
         **clipping: Any,
     ) -> None:
         check_hyperparameter("momentum", momentum, 0.0 <= momentum < 1.0, "0 <= momentum < 1")
-        check_hyperparameter("dampening", dampening, 0.0 <= dampening <= 1.0,
-                             "0 <= dampening <= 1")
-        check_hyperparameter("nesterov", nesterov, not nesterov or (momentum > 0 and dampening == 0),
-                             "nesterov=True only with momentum > 0 and dampening == 0")
+        check_hyperparameter("dampening", dampening, 0.0 <= dampening <= 1.0, "0 <= dampening <= 1")
+        check_hyperparameter(
+            "nesterov",
+            nesterov,
+            not nesterov or (momentum > 0 and dampening == 0),
+            "nesterov=True only with momentum > 0 and dampening == 0",
+        )
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=0.01),
             "momentum": momentum,
@@ -95,8 +98,9 @@ class SGD(Optimizer):
     def _buffers(self, params: list[torch.Tensor]) -> list[torch.Tensor | None]:
         return [self.state[p].get("momentum_buffer") for p in params]
 
-    def _update_loop(self, group: dict[str, Any], params: list[torch.Tensor],
-                     grads: list[torch.Tensor]) -> None:
+    def _update_loop(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
         lr, momentum = group["lr"], group["momentum"]
         for param, grad in zip(params, grads, strict=True):
             step = grad
@@ -110,8 +114,9 @@ class SGD(Optimizer):
                 step = grad.add(buffer, alpha=momentum) if group["nesterov"] else buffer
             param.add_(step, alpha=-lr)
 
-    def _update_foreach(self, group: dict[str, Any], params: list[torch.Tensor],
-                        grads: list[torch.Tensor]) -> None:
+    def _update_foreach(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
         lr, momentum = group["lr"], group["momentum"]
         if momentum == 0:
             torch._foreach_add_(params, grads, alpha=-lr)
@@ -125,8 +130,9 @@ class SGD(Optimizer):
         steps = torch._foreach_add(grads, buffers, alpha=momentum) if group["nesterov"] else buffers
         torch._foreach_add_(params, steps, alpha=-lr)
 
-    def _update_fused(self, group: dict[str, Any], params: list[torch.Tensor],
-                      grads: list[torch.Tensor]) -> None:
+    def _update_fused(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
         momentum = group["momentum"]
         buffers = self._buffers(params)
         first_step = momentum != 0 and any(buffer is None for buffer in buffers)
@@ -135,8 +141,14 @@ class SGD(Optimizer):
             for param, buffer in zip(params, buffers, strict=True):
                 self.state[param]["momentum_buffer"] = buffer
         torch._fused_sgd_(
-            params, grads, [] if momentum == 0 else buffers,
-            weight_decay=0.0, momentum=momentum, lr=group["lr"],
-            dampening=group["dampening"], nesterov=group["nesterov"], maximize=False,
+            params,
+            grads,
+            [] if momentum == 0 else buffers,
+            weight_decay=0.0,
+            momentum=momentum,
+            lr=group["lr"],
+            dampening=group["dampening"],
+            nesterov=group["nesterov"],
+            maximize=False,
             is_first_step=first_step,
         )

@@ -17,8 +17,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     it is removed and ``path`` is left as it was."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                         dir=target.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".part", dir=target.parent
+    )
     os.close(handle)
     try:
         yield Path(temporary)

@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from deepdescent.utils.io import atomic_path
 
 
-def plot_history(history: Mapping[str, Sequence[float]], path: str | os.PathLike[str],
-                 title: str | None = None) -> None:
+def plot_history(
+    history: Mapping[str, Sequence[float]], path: str | os.PathLike[str], title: str | None = None
+) -> None:
     """Save a PNG with one panel per quantity (loss first), train and ``val_`` curves
     together. ``history`` is ``History.history`` (name → value per epoch)."""
     import matplotlib
