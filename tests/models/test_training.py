@@ -179,3 +179,21 @@ def test_progress_bar_prints_keras_lines(capsys):
     out = capsys.readouterr().out
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "loss:" in out and "accuracy:" in out
+
+
+def test_validation_data_and_accuracy_resolved_from_shapes():
+    """A single sigmoid unit trained with MSE: "accuracy" must be binary accuracy, which
+    Keras picks from the output width once it sees the data."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 2)).astype("float32")
+    y = (x[:, :1] + x[:, 1:] > 0).astype("float32")
+    set_random_seed(0)
+    model = Sequential([Dense(1, activation="sigmoid", input_shape=(2,))])
+    model.compile(optimizer=SGD(learning_rate=0.5), loss="mse", metrics=["accuracy"])
+    history = model.fit(x[:60], y[:60], epochs=20, verbose=0, validation_data=(x[60:], y[60:]))
+    predicted = model.predict(x[60:], verbose=0) > 0.5
+    expected = float(np.mean(predicted == (y[60:] > 0.5)))
+    assert history.history["val_accuracy"][-1] == pytest.approx(expected)
+    assert expected > 0.8
+    with pytest.raises(ValueError, match="validation_data must be a tuple"):
+        model.fit(x, y, validation_data=x, verbose=0)

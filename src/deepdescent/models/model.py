@@ -215,7 +215,15 @@ class Model(torch.nn.Module):
                 f"{names[0]} and {names[1]} must have the same number of samples, "
                 f"got {len(x_t)} and {len(y_t)}"
             )
-        self.loss.validate_targets(tuple(y_t.shape), self._output_shape(x_t))
+        output_shape = self._output_shape(x_t)
+        self.loss.validate_targets(tuple(y_t.shape), output_shape)
+        # Keras resolves "accuracy" once the shapes are known (binary for one output unit).
+        self.compiled_metrics = [
+            metrics_lib.get(
+                m, loss=self.loss, y_true_shape=tuple(y_t.shape), output_shape=output_shape
+            )
+            for m in self._metric_identifiers
+        ]
         self._bind_optimizer()
         return x_t, y_t
 
