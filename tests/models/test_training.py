@@ -197,3 +197,11 @@ def test_validation_data_and_accuracy_resolved_from_shapes():
     assert expected > 0.8
     with pytest.raises(ValueError, match="validation_data must be a tuple"):
         model.fit(x, y, validation_data=x, verbose=0)
+
+
+def test_fit_ends_on_the_polyak_average_when_use_ema():
+    x, labels = blobs(n=40)
+    model = small_model(optimizer=SGD(learning_rate=0.1, use_ema=True, ema_momentum=0.9))
+    model.fit(x, to_categorical(labels, 3), batch_size=8, epochs=2, verbose=0)
+    for param in model.parameters():
+        torch.testing.assert_close(param.detach(), model.optimizer.state[param]["ema"])

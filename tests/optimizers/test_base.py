@@ -203,3 +203,92 @@ def test_fitting_never_imports_dynamo():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "False"
+
+
+def _quadratic_grads(params):
+    return [2.0 * p.detach() + 1.0 for p in params]
+
+
+def test_gradient_accumulation_updates_once_with_the_mean_gradient():
+    params, reference = _params(), _params()
+    accumulating = SGD(params, lr=0.1, momentum=0.5, gradient_accumulation_steps=3)
+    plain = SGD(reference, lr=0.1, momentum=0.5)
+    for round_ in range(4):
+        grads = [[torch.randn_like(p) for p in params] for _ in range(3)]
+        for k, g in enumerate(grads):
+            _set_grads(params, g)
+            accumulating.step()
+            assert accumulating.iterations == round_ + (k == 2)
+        _set_grads(reference, [sum(gs) / 3 for gs in zip(*grads, strict=True)])
+        plain.step()
+        for a, b in zip(params, reference, strict=True):
+            torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("momentum", [0.9, None])
+def test_polyak_averaging_of_the_iterates(momentum):
+    """θ̂ after t updates: Keras's EMA (first update copies θ) or the arithmetic mean
+    (1/t) Σ θ(i) of §8.7.3, against the iterates recorded here."""
+    params = _params(dtype=torch.float64)
+    optimizer = SGD(params, lr=0.1, use_ema=True, ema_momentum=momentum)
+    iterates = []
+    for _ in range(6):
+        _set_grads(params, _quadratic_grads(params))
+        optimizer.step()
+        iterates.append([p.detach().clone() for p in params])
+    for index, param in enumerate(params):
+        path = [step[index] for step in iterates]
+        if momentum is None:
+            expected = sum(path) / len(path)
+        else:
+            expected = path[0]
+            for theta in path[1:]:
+                expected = momentum * expected + (1 - momentum) * theta
+        torch.testing.assert_close(optimizer.state[param]["ema"], expected)
+    optimizer.finalize_variable_values()
+    torch.testing.assert_close(params[0].detach(), optimizer.state[params[0]]["ema"])
+
+
+def test_ema_overwrite_frequency_copies_the_average_in():
+    params = _params()
+    optimizer = SGD(params, lr=0.1, use_ema=True, ema_overwrite_frequency=2)
+    for _ in range(2):
+        _set_grads(params, _quadratic_grads(params))
+        optimizer.step()
+    torch.testing.assert_close(params[1].detach(), optimizer.state[params[1]]["ema"])
+
+
+def test_state_dict_is_matched_by_parameter_name():
+    """A checkpoint taken with parameters in one order loads into an optimizer built with
+    them in another, and training continues identically."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    x = torch.randn(8, 3)
+    optimizer = SGD(list(model.named_parameters()), lr=0.1, momentum=0.9)
+
+    def train(opt, steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+
+    train(optimizer, 3)
+    saved_weights = copy.deepcopy(model.state_dict())
+    saved_state = copy.deepcopy(optimizer.state_dict())
+    train(optimizer, 3)
+    expected = copy.deepcopy(model.state_dict())
+    model.load_state_dict(saved_weights)
+    reordered = SGD(list(reversed(list(model.named_parameters()))), lr=0.1, momentum=0.9)
+    reordered.load_state_dict(saved_state)
+    train(reordered, 3)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[name], rtol=0, atol=0)
+
+
+def test_invalid_base_options_name_the_argument():
+    for kwargs, argument in [
+        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps"),
+        ({"ema_momentum": 1.5}, "ema_momentum"),
+        ({"clipnorm": -1.0}, "clipnorm"),
+    ]:
+        with pytest.raises(ValueError, match=f"Invalid {argument}"):
+            SGD(**kwargs)

@@ -304,6 +304,8 @@ def fit(
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
+    if getattr(model.optimizer, "use_ema", False):
+        model.optimizer.finalize_variable_values()
     callback_list.on_train_end(logs)
     return model.history
 

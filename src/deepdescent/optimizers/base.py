@@ -41,6 +41,15 @@ def resolve_learning_rate(
     return default if chosen is None else chosen
 
 
+def _check_count(name: str, value: Any) -> None:
+    check_hyperparameter(
+        name,
+        value,
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+        "an int >= 1",
+    )
+
+
 def _check_optional_positive(name: str, value: float | None) -> None:
     if value is not None:
         check_hyperparameter(
@@ -68,6 +77,15 @@ class Optimizer(torch.optim.Optimizer):
             gradient (an L2 penalty, torch.optim's convention).
         foreach, fused: force or forbid the multi-tensor / fused bodies (``None``: fastest
             available).
+        gradient_accumulation_steps: k > 1 sums the gradients of k calls of ``step`` and
+            updates once, with their mean, on the k-th (a k-times larger batch in memory
+            of one); ``iterations`` counts updates.
+        use_ema, ema_momentum, ema_overwrite_frequency: Polyak averaging (Goodfellow et
+            al. §8.7.3), as Keras names it. After each update the average θ̂ of the
+            iterates is kept: ``θ̂ ← αθ̂ + (1 − α)θ`` with α = ``ema_momentum`` (0.99), or,
+            with ``ema_momentum=None``, the arithmetic mean ``θ̂(t) = (1/t) Σᵢ θ(i)``.
+            :meth:`finalize_variable_values` copies θ̂ into the parameters (``fit`` does at
+            the end of training); ``ema_overwrite_frequency=n`` does it every n updates.
     """
 
     requires_closure: ClassVar[bool] = False
@@ -80,7 +98,25 @@ class Optimizer(torch.optim.Optimizer):
         clipvalue: float | None = None,
         clipnorm: float | None = None,
         global_clipnorm: float | None = None,
+        gradient_accumulation_steps: int = 1,
+        use_ema: bool = False,
+        ema_momentum: float | None = 0.99,
+        ema_overwrite_frequency: int | None = None,
     ) -> None:
+        _check_count("gradient_accumulation_steps", gradient_accumulation_steps)
+        if ema_momentum is not None:
+            check_hyperparameter(
+                "ema_momentum",
+                ema_momentum,
+                0.0 <= ema_momentum < 1.0,
+                "0 <= ema_momentum < 1, or None for the arithmetic mean",
+            )
+        if ema_overwrite_frequency is not None:
+            _check_count("ema_overwrite_frequency", ema_overwrite_frequency)
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.use_ema, self.ema_momentum = use_ema, ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._accumulated = 0
         _check_optional_positive("clipvalue", clipvalue)
         _check_optional_positive("clipnorm", clipnorm)
         _check_optional_positive("global_clipnorm", global_clipnorm)
@@ -228,6 +264,8 @@ class Optimizer(torch.optim.Optimizer):
                 "or pass it to Model.compile first"
             )
         loss = self._evaluate(closure)
+        if self.gradient_accumulation_steps > 1 and not self._accumulate_gradients():
+            return loss
         if self.learning_rate_schedule is not None:
             lr = float(self.learning_rate_schedule(self.iterations))
             for group in self.param_groups:
@@ -238,7 +276,48 @@ class Optimizer(torch.optim.Optimizer):
             if params:
                 self._update(group, params, self._apply_weight_decay(group, params, grads))
         self.iterations += 1
+        if self.use_ema:
+            self._update_average()
         return loss
+
+    def _accumulate_gradients(self) -> bool:
+        """Add this call's gradients to the running sums; on the k-th call put their mean
+        in ``.grad`` and return True (time to update)."""
+        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        sums = [self.state[p].setdefault("accumulated_grad", torch.zeros_like(p)) for p in params]
+        torch._foreach_add_(sums, [p.grad for p in params])
+        self._accumulated += 1
+        if self._accumulated < self.gradient_accumulation_steps:
+            return False
+        for param, total in zip(params, sums, strict=True):
+            param.grad.copy_(total).div_(self._accumulated)
+        torch._foreach_zero_(sums)
+        self._accumulated = 0
+        return True
+
+    def _update_average(self) -> None:
+        """Polyak averaging of the iterates, after the update numbered ``iterations``."""
+        params = [p for group in self.param_groups for p in group["params"]]
+        averages = [self.state[p].get("ema") for p in params]
+        if any(a is None for a in averages):
+            for param in params:
+                self.state[param]["ema"] = param.detach().clone()
+            return
+        momentum = self.ema_momentum
+        weight = 1.0 / self.iterations if momentum is None else 1.0 - momentum
+        torch._foreach_lerp_(averages, [p.detach() for p in params], weight)
+        frequency = self.ema_overwrite_frequency
+        if frequency is not None and self.iterations % frequency == 0:
+            self.finalize_variable_values()
+
+    @torch.no_grad()
+    def finalize_variable_values(self) -> None:
+        """Copy the Polyak average θ̂ into the parameters (no-op without ``use_ema``)."""
+        for group in self.param_groups if self.is_bound else []:
+            for param in group["params"]:
+                average = self.state[param].get("ema")
+                if average is not None:
+                    param.copy_(average)
 
     def _evaluate(self, closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
         if closure is None:
@@ -330,9 +409,37 @@ class Optimizer(torch.optim.Optimizer):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's loading, matching parameters by name when both sides were built from
+        ``named_parameters()``, so a checkpoint survives a reordering of parameters."""
         state_dict = dict(state_dict)
         self.iterations = int(state_dict.pop("iterations", 0))
-        super().load_state_dict(state_dict)
+        super().load_state_dict(self._align_by_name(state_dict))
+
+    def _align_by_name(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups) or not all(
+            "param_names" in group for group in [*saved_groups, *self.param_groups]
+        ):
+            return state_dict
+        saved_index = {
+            name: index
+            for group in saved_groups
+            for name, index in zip(group["param_names"], group["params"], strict=True)
+        }
+        state: dict[int, Any] = {}
+        groups = []
+        position = 0
+        for group, saved in zip(self.param_groups, saved_groups, strict=True):
+            indices = []
+            for name in group["param_names"]:
+                if name not in saved_index:
+                    raise ValueError(f"The optimizer state has no entry for parameter {name!r}")
+                if saved_index[name] in state_dict["state"]:
+                    state[position] = state_dict["state"][saved_index[name]]
+                indices.append(position)
+                position += 1
+            groups.append({**saved, "params": indices, "param_names": list(group["param_names"])})
+        return {**state_dict, "state": state, "param_groups": groups}
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this optimizer (JSON-safe)."""
@@ -341,9 +448,13 @@ class Optimizer(torch.optim.Optimizer):
             from deepdescent.schedules import serialize as serialize_schedule
 
             config["lr"] = serialize_schedule(self.learning_rate_schedule)
-        for name in ("clipvalue", "clipnorm", "global_clipnorm"):
+        for name in ("clipvalue", "clipnorm", "global_clipnorm", "ema_overwrite_frequency"):
             if getattr(self, name) is not None:
                 config[name] = getattr(self, name)
+        if self.gradient_accumulation_steps > 1:
+            config["gradient_accumulation_steps"] = self.gradient_accumulation_steps
+        if self.use_ema:
+            config.update(use_ema=True, ema_momentum=self.ema_momentum)
         return config
 
     @classmethod

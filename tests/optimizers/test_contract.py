@@ -1,0 +1,128 @@
+"""The contract every optimizer of the catalogue keeps, driven by one table."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from deepdescent import optimizers
+
+# name → constructor kwargs that make the loss fall on the test problems in 200 steps.
+CONTRACT: dict[str, dict] = {
+    "sgd": {"lr": 0.01},
+    "sgd_momentum": {"lr": 0.003, "momentum": 0.9},
+    "sgd_nesterov": {"lr": 0.003, "momentum": 0.9, "nesterov": True},
+}
+_CLASS = {"sgd_momentum": "sgd", "sgd_nesterov": "sgd"}
+
+
+def make(name: str, params, **overrides):
+    cls = optimizers.CATALOGUE[_CLASS.get(name, name)]
+    return cls(params, **{**CONTRACT[name], **overrides})
+
+
+CASES = list(CONTRACT)
+
+
+def quadratic(params):
+    (x,) = params
+    scales = torch.linspace(1.0, 10.0, x.numel(), dtype=x.dtype)
+    return 0.5 * (scales * x**2).sum()
+
+
+def rosenbrock(params):
+    (x,) = params
+    return ((1 - x[:-1]) ** 2 + 10.0 * (x[1:] - x[:-1] ** 2) ** 2).sum()
+
+
+def run(optimizer, params, loss_fn, steps):
+    for _ in range(steps):
+
+        def closure():
+            optimizer.zero_grad()
+            value = loss_fn(params)
+            value.backward()
+            return value
+
+        optimizer.step(closure)
+    return loss_fn(params).item()
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize(
+    ("loss_fn", "start"), [(quadratic, 1.0), (rosenbrock, -0.5)], ids=["quadratic", "rosenbrock"]
+)
+def test_loss_goes_down(name, loss_fn, start):
+    params = [torch.full((10,), start, requires_grad=True)]
+    before = loss_fn(params).item()
+    after = run(make(name, params), params, loss_fn, 200)
+    assert after < 0.5 * before
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_multi_tensor_body_equals_per_tensor_body(name):
+    results = []
+    for flags in ({"foreach": False, "fused": False}, {"fused": False}, {}):
+        torch.manual_seed(0)
+        params = [torch.randn(10, dtype=torch.float64, requires_grad=True)]
+        run(make(name, params, **flags), params, rosenbrock, 30)
+        results.append(params[0].detach())
+    for other in results[1:]:
+        torch.testing.assert_close(other, results[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_state_dict_round_trip_continues_identically(name):
+    params = [torch.linspace(-1, 1, 10, requires_grad=True)]
+    optimizer = make(name, params)
+    run(optimizer, params, rosenbrock, 10)
+    state = copy.deepcopy(optimizer.state_dict())
+    twin = [params[0].detach().clone().requires_grad_()]
+    run(optimizer, params, rosenbrock, 10)
+    resumed = make(name, twin)
+    resumed.load_state_dict(state)
+    run(resumed, twin, rosenbrock, 10)
+    torch.testing.assert_close(twin[0], params[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtype_and_device_are_kept(name, dtype):
+    params = [torch.linspace(-1, 1, 10, dtype=dtype, requires_grad=True)]
+    optimizer = make(name, params)
+    run(optimizer, params, rosenbrock, 3)
+    assert params[0].dtype == dtype
+    for value in optimizer.state[params[0]].values():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim():
+            assert value.dtype == dtype and value.device == params[0].device
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_param_groups_and_parameters_without_gradients(name):
+    moving = torch.ones(10, requires_grad=True)
+    fixed = torch.ones(10, requires_grad=True)
+    idle = torch.ones(10, requires_grad=True)
+    lr = CONTRACT[name].get("lr", 0.01)
+    optimizer = make(
+        name, [{"params": [moving]}, {"params": [fixed], "lr": 0.0}, {"params": [idle]}]
+    )
+    for _ in range(3):
+        optimizer.zero_grad()
+        quadratic([moving]).backward()
+        (fixed**2).sum().backward()
+        optimizer.step()
+    assert not torch.equal(moving.detach(), torch.ones(10)) and lr > 0
+    torch.testing.assert_close(fixed.detach(), torch.ones(10))
+    torch.testing.assert_close(idle.detach(), torch.ones(10))
+    assert idle not in optimizer.state or not optimizer.state[idle]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_keras_door_spec_binds_later(name):
+    spec = make(name, None)
+    assert not spec.is_bound
+    params = [torch.full((10,), 1.0, requires_grad=True)]
+    spec.bind(params)
+    assert run(spec, params, quadratic, 50) < quadratic(params).item() + 1e-12
