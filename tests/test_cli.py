@@ -135,3 +135,31 @@ def test_console_script_on_real_fashion_mnist(tmp_path):
     assert "━" in done.stdout and "test accuracy:" in done.stdout
     results = json.loads((out / "metrics.json").read_text())["results"]
     assert results["test_accuracy"] > 0.5
+
+
+def test_optimizer_args_reach_the_optimizer(tiny_fashion, tmp_path):
+    out = tmp_path / "run"
+    main(
+        [
+            "train",
+            "--data-dir",
+            str(tiny_fashion),
+            "--epochs",
+            "1",
+            "--optimizer",
+            "sgd",
+            "--optimizer-args",
+            '{"momentum": 0.9, "nesterov": true}',
+            "--lr",
+            "0.05",
+            "--output",
+            str(out),
+            "--verbose",
+            "0",
+        ]
+    )
+    model = load_model(out / "model.deepdescent")
+    config = model.optimizer.get_config()
+    assert config["momentum"] == 0.9 and config["nesterov"] is True and config["lr"] == 0.05
+    with pytest.raises(ValueError, match="do not fit SGD"):
+        main(["train", "--optimizer-args", '{"betas": [0.9, 0.99]}', "--verbose", "0"])

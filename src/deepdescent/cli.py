@@ -28,6 +28,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def make_optimizer(name: str, lr: float | None, options: dict[str, Any]) -> Any:
+    """The optimizer named ``name`` (a catalogue string) with ``options`` and ``lr``."""
+    from deepdescent import optimizers
+    from deepdescent.utils import lookup
+
+    cls = lookup("optimizer", name, optimizers.CATALOGUE)
+    try:
+        return cls(**options, **({} if lr is None else {"lr": lr}))
+    except TypeError as error:
+        raise ValueError(f"--optimizer-args do not fit {cls.__name__}: {error}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepdescent", description=__doc__.split("\n\n")[0])
     verbs = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="learning rate (default: the optimizer's, 0.01 for SGD)",
+    )
+    train.add_argument(
+        "--optimizer-args",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help='other hyperparameters by name, e.g. \'{"momentum": 0.9, "nesterov": true}\'',
     )
     train.add_argument("--epochs", type=_positive_int, default=10)
     train.add_argument("--batch-size", type=_positive_int, default=128)
@@ -100,15 +129,12 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 def train(args: argparse.Namespace) -> dict[str, float]:
-    from deepdescent import optimizers
     from deepdescent.layers import Dense
     from deepdescent.models import Sequential
     from deepdescent.utils import set_random_seed
     from deepdescent.viz import plot_history
 
-    optimizer = optimizers.get(args.optimizer)
-    if args.lr is not None:
-        optimizer.learning_rate = args.lr
+    optimizer = make_optimizer(args.optimizer, args.lr, args.optimizer_args)
     set_random_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = _load(
         args.dataset, args.data_dir, args.raw_pixels, args.limit
