@@ -33,6 +33,7 @@ demo: $(STAMP) data
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy src/deepdescent
 
 test: $(STAMP) data lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from deepdescent.utils.io import atomic_write_bytes
 
@@ -141,7 +141,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     )
     model = Sequential(name=f"{args.dataset}_mlp")
     for index, units in enumerate(args.hidden):
-        shape = {"input_shape": (x_train.shape[1],)} if index == 0 else {}
+        shape: dict[str, Any] = {"input_shape": (x_train.shape[1],)} if index == 0 else {}
         model.add(Dense(units, activation=args.activation, **shape))
     model.add(Dense(10, activation="softmax"))
     model.to(_device(args.device))
@@ -164,7 +164,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         validation_split=args.validation_split,
     )
     seconds = time.perf_counter() - started
-    test = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
+    test = cast(dict[str, float], model.evaluate(x_test, y_test, verbose=0, return_dict=True))
     results = {f"test_{k}": v for k, v in test.items()} | {"fit_seconds": seconds}
     _write_json(out / "history.json", history.history)
     _write_json(out / "metrics.json", {"config": vars(args), "results": results})

@@ -58,10 +58,12 @@ class Layer(torch.nn.Module):
             self.to(inputs.device)
         return self.call(inputs)
 
-    #: Whether the layer implements :meth:`backprop_forward` / :meth:`backprop_backward`,
-    #: back-propagation written out by hand, which the trainer uses instead of autograd
-    #: when every layer of a model supports it.
-    supports_backprop: bool = False
+    @property
+    def supports_backprop(self) -> bool:
+        """Whether the layer implements :meth:`backprop_forward` / :meth:`backprop_backward`,
+        back-propagation written out by hand, which the trainer uses instead of autograd
+        when every layer of a model supports it."""
+        return False
 
     def backprop_forward(
         self, inputs: torch.Tensor, activate: bool = True

@@ -24,7 +24,7 @@ class Input(Layer):
         super().__init__(name=name, input_shape=shape, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.build_input_shape[1:])}
+        return {"name": self.name, "shape": list((self.build_input_shape or (None,))[1:])}
 
 
 # dL/dz from dL/da and the activation's output a = f(z), for the activations whose
@@ -77,7 +77,7 @@ class _ActivatedLayer(Layer):
 
     def activation_backward(self, grad: torch.Tensor, outputs: torch.Tensor | None) -> torch.Tensor:
         """dL/dz from dL/da (``outputs`` is ``None`` when the activation was skipped)."""
-        if outputs is None:
+        if outputs is None or self.activation_name is None:
             return grad
         return _DERIVATIVE_FROM_OUTPUT[self.activation_name](grad, outputs)
 
@@ -101,6 +101,8 @@ class Activation(_ActivatedLayer):
 
 
 class Dense(_ActivatedLayer):
+    kernel: torch.nn.Parameter
+
     """Fully connected layer: ``output = activation(inputs @ kernel + bias)``.
 
     The kernel has Keras's layout ``(input_dim, units)``, so ``get_weights`` returns what
@@ -127,7 +129,6 @@ class Dense(_ActivatedLayer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel: torch.nn.Parameter | None = None
         self.bias: torch.nn.Parameter | None = None
         if self.build_input_shape is not None:
             self.build(self.build_input_shape)
@@ -136,9 +137,9 @@ class Dense(_ActivatedLayer):
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"Dense needs inputs with a known last axis, got shape {input_shape}")
         fan_in = input_shape[-1]
-        self.kernel = torch.nn.Parameter(self.kernel_initializer((fan_in, self.units)))
+        self.kernel = torch.nn.Parameter(_initialize(self.kernel_initializer, (fan_in, self.units)))
         if self.use_bias:
-            self.bias = torch.nn.Parameter(self.bias_initializer((self.units,)))
+            self.bias = torch.nn.Parameter(_initialize(self.bias_initializer, (self.units,)))
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -181,14 +182,20 @@ class Dense(_ActivatedLayer):
             "units": self.units,
             "activation": self._config_activation(),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_initializer": _serialize_optional(initializers, self.kernel_initializer),
+            "bias_initializer": _serialize_optional(initializers, self.bias_initializer),
             "kernel_regularizer": _serialize_optional(regularizers, self.kernel_regularizer),
             "bias_regularizer": _serialize_optional(regularizers, self.bias_regularizer),
         }
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, units={self.units}, activation={self.activation_name!r}"
+
+
+def _initialize(initializer: Any, shape: tuple[int, ...]) -> torch.Tensor:
+    if initializer is None:
+        raise ValueError("Dense needs kernel_initializer and bias_initializer, got None")
+    return initializer(shape)
 
 
 def _write_grad(param: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> None:
@@ -212,7 +219,9 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         self.rate = float(rate)
 
-    supports_backprop = True
+    @property
+    def supports_backprop(self) -> bool:
+        return True
 
     def _scaled_mask(self, inputs: torch.Tensor) -> torch.Tensor:
         keep = 1.0 - self.rate
@@ -245,7 +254,9 @@ class Dropout(Layer):
 class _ReshapingLayer(Layer):
     """A layer that only changes the shape of each sample."""
 
-    supports_backprop = True
+    @property
+    def supports_backprop(self) -> bool:
+        return True
 
     def backprop_forward(
         self, inputs: torch.Tensor, activate: bool = True
@@ -263,7 +274,7 @@ class Flatten(_ReshapingLayer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         rest = input_shape[1:]
-        size = None if any(d is None for d in rest) else math.prod(rest)
+        size = None if any(d is None for d in rest) else math.prod(d or 0 for d in rest)
         return (input_shape[0], size)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -295,7 +306,10 @@ class Reshape(_ReshapingLayer):
         known = math.prod(d for d in self.target_shape if d != -1)
         return (
             input_shape[0],
-            *(math.prod(rest) // known if d == -1 else d for d in self.target_shape),
+            *(
+                math.prod(d or 0 for d in rest) // known if d == -1 else d
+                for d in self.target_shape
+            ),
         )
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:

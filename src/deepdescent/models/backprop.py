@@ -14,8 +14,8 @@ compare every supported layer and loss with autograd).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -30,7 +30,7 @@ def supports_backprop(model: Model) -> bool:
     """Whether every layer of ``model`` has a hand-written backward pass (and nothing —
     a regularizer, a frozen parameter — needs autograd)."""
     layers = getattr(model, "layers", None)
-    if not layers or model.has_regularizers():
+    if not isinstance(layers, list) or not layers or model.has_regularizers():
         return False
     if not all(isinstance(layer, Layer) and layer.supports_backprop for layer in layers):
         return False
@@ -42,9 +42,13 @@ class BackpropObjective(Objective):
     """The objective of a ``Sequential``, differentiated layer by layer without autograd."""
 
     fold: bool = False
+    layers: list[Layer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.layers = list(cast(Any, self.model).layers)
 
     def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        layers = self.model.layers
+        layers = self.layers
         last = len(layers) - 1
         caches: list[Any] = []
         with torch.no_grad():
@@ -55,8 +59,10 @@ class BackpropObjective(Objective):
                 )
                 caches.append(cache)
             cost, grad = self.loss.value_and_grad(y, outputs)
-            for index in range(last, -1, -1):
-                grad = layers[index].backprop_backward(
-                    caches[index], grad, need_input_grad=index > 0
+            for index in range(last, 0, -1):
+                grad = cast(
+                    torch.Tensor,
+                    layers[index].backprop_backward(caches[index], grad, need_input_grad=True),
                 )
+            layers[0].backprop_backward(caches[0], grad, need_input_grad=False)
         return cost, outputs

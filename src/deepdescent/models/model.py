@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -70,7 +71,8 @@ class Model(torch.nn.Module):
         with torch.no_grad():
             was_training = self.training
             self.eval()
-            self(torch.zeros((1, *input_shape[1:]), device=self.device, dtype=self.dtype))
+            sample_shape = cast(tuple[int, ...], input_shape[1:])
+            self(torch.zeros((1, *sample_shape), device=self.device, dtype=self.dtype))
             self.train(was_training)
 
     @property
@@ -122,9 +124,11 @@ class Model(torch.nn.Module):
     def metrics_names(self) -> list[str]:
         return ["loss", *(m.name for m in self.compiled_metrics)]
 
-    def _require_compiled(self, method: str) -> None:
+    def require_compiled(self, method: str) -> tuple[losses.Loss, torch.optim.Optimizer]:
+        """The compiled loss and optimizer; a clear error when ``compile`` was not called."""
         if self.loss is None or self.optimizer is None:
             raise RuntimeError(f"You must call compile(optimizer=..., loss=...) before {method}()")
+        return self.loss, self.optimizer
 
     def fit(
         self,
@@ -141,7 +145,7 @@ class Model(torch.nn.Module):
         validation_batch_size: int | None = None,
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History."""
-        self._require_compiled("fit")
+        self.require_compiled("fit")
         return training.fit(
             self,
             x,
@@ -167,7 +171,7 @@ class Model(torch.nn.Module):
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) on ``(x, y)``: a float, ``[loss, *metrics]`` or a dict."""
-        self._require_compiled("evaluate")
+        self.require_compiled("evaluate")
         logs = training.evaluate(
             self, x, y, batch_size=batch_size, verbose=verbose, callbacks=callbacks
         )
@@ -208,20 +212,19 @@ class Model(torch.nn.Module):
         """Inputs and targets as device tensors, checked against each other and the loss."""
         if y is None:
             raise ValueError(f"{names[1]} is required to compute the loss")
+        loss, _ = self.require_compiled("fit")
         x_t = self.prepare_inputs(x, names[0])
-        y_t = training.as_tensor(y, names[1], self.loss.target_dtype, self.device)
+        y_t = training.as_tensor(y, names[1], loss.target_dtype, self.device)
         if len(x_t) != len(y_t):
             raise ValueError(
                 f"{names[0]} and {names[1]} must have the same number of samples, "
                 f"got {len(x_t)} and {len(y_t)}"
             )
         output_shape = self._output_shape(x_t)
-        self.loss.validate_targets(tuple(y_t.shape), output_shape)
+        loss.validate_targets(tuple(y_t.shape), output_shape)
         # Keras resolves "accuracy" once the shapes are known (binary for one output unit).
         self.compiled_metrics = [
-            metrics_lib.get(
-                m, loss=self.loss, y_true_shape=tuple(y_t.shape), output_shape=output_shape
-            )
+            metrics_lib.get(m, loss=loss, y_true_shape=tuple(y_t.shape), output_shape=output_shape)
             for m in self._metric_identifiers
         ]
         self._bind_optimizer()
@@ -302,19 +305,19 @@ class Model(torch.nn.Module):
             ],
         }
 
-    def save(self, filepath: str, include_optimizer: bool = True) -> None:
+    def save(self, filepath: str | os.PathLike[str], include_optimizer: bool = True) -> None:
         """Write the model (config, weights, optimizer state) to one file, atomically."""
         from deepdescent.models.saving import save_model
 
         save_model(self, filepath, include_optimizer=include_optimizer)
 
-    def save_weights(self, filepath: str) -> None:
+    def save_weights(self, filepath: str | os.PathLike[str]) -> None:
         """Write the weights to a ``.safetensors`` file, atomically."""
         from deepdescent.models.saving import save_weights
 
         save_weights(self, filepath)
 
-    def load_weights(self, filepath: str) -> None:
+    def load_weights(self, filepath: str | os.PathLike[str]) -> None:
         """Load weights written by :meth:`save_weights` (or a model file)."""
         from deepdescent.models.saving import load_weights
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -43,11 +43,11 @@ class Sequential(Model):
             raise TypeError(
                 f"layer must be a deepdescent layer or torch.nn.Module, got {type(layer).__name__}"
             )
+        declared = getattr(layer, "build_input_shape", None)
+        if isinstance(layer, layers_lib.Input) or (not self.layers and declared is not None):
+            self._declare_input(declared)
         if isinstance(layer, layers_lib.Input):
-            self._declare_input(layer.build_input_shape)
             return
-        if not self.layers and getattr(layer, "build_input_shape", None) is not None:
-            self._declare_input(layer.build_input_shape)
         name = self._unique_name(layer)
         if isinstance(layer, Layer):
             layer.name = name
@@ -55,7 +55,7 @@ class Sequential(Model):
         if self._input_shape is not None:
             self.build(self._input_shape)
 
-    def _declare_input(self, shape: Shape) -> None:
+    def _declare_input(self, shape: Any) -> None:
         if self.layers:
             raise ValueError("An input shape can only be given before the first layer")
         self._input_shape = tuple(shape)
@@ -111,7 +111,7 @@ class Sequential(Model):
         *body, last = self.layers
         for layer in body:
             inputs = layer(inputs)
-        return last.call_pre_activation(inputs)
+        return cast(Any, last).call_pre_activation(inputs)
 
     def get_config(self) -> dict[str, Any]:
         for layer in self.layers:
@@ -146,5 +146,5 @@ def _build_layer(layer: torch.nn.Module, shape: Shape) -> Shape:
     with torch.no_grad():
         first = next(iter(layer.parameters()), None)
         device = first.device if first is not None else None
-        out = layer(torch.zeros((1, *shape[1:]), device=device))
+        out = layer(torch.zeros((1, *cast(tuple[int, ...], shape[1:])), device=device))
     return (None, *out.shape[1:])

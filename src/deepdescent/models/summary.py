@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 
@@ -28,7 +28,13 @@ def _output_shapes(model: Model) -> dict[str, str]:
         with torch.no_grad():
             was_training = model.training
             model.eval()
-            model(torch.zeros((1, *model.input_shape[1:]), device=model.device, dtype=model.dtype))
+            model(
+                torch.zeros(
+                    (1, *cast(tuple[int, ...], model.input_shape[1:])),
+                    device=model.device,
+                    dtype=model.dtype,
+                )
+            )
             model.train(was_training)
     finally:
         for handle in handles:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
-from deepdescent import activations, metrics
+from deepdescent import activations, losses, metrics
 from deepdescent.callbacks import CallbackList, History, LazyLogs
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Objective:
 
     model: Model
     forward: Callable[[torch.Tensor], torch.Tensor]
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    loss: losses.Loss
     to_prediction: Callable[[torch.Tensor], torch.Tensor]
     penalty: Callable[[], torch.Tensor] | None
 
@@ -69,7 +69,7 @@ def make_objective(model: Model, backprop: str = "auto") -> Objective:
         raise ValueError(
             f"Invalid backprop: {backprop!r} (expected 'auto', 'autograd' or 'manual')"
         )
-    loss = model.loss
+    loss, _ = model.require_compiled("fit")
     fused = model.output_activation()
     fold = (
         fused is not None
@@ -97,6 +97,10 @@ def make_objective(model: Model, backprop: str = "auto") -> Objective:
 
 def _identity(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
+
+
+def _reader(metric: metrics.Metric) -> Callable[[], float]:
+    return lambda: float(metric.result())
 
 
 # -- data ------------------------------------------------------------------------------
@@ -180,7 +184,7 @@ class Trainer:
         return {prefix + t.name: float(t.result()) for t in self.trackers()}
 
     def lazy_results(self) -> LazyLogs:
-        return LazyLogs({t.name: (lambda t=t: float(t.result())) for t in self.trackers()})
+        return LazyLogs({t.name: _reader(t) for t in self.trackers()})
 
     def record(self, y: torch.Tensor, cost: torch.Tensor, outputs: torch.Tensor) -> None:
         self.loss_tracker.update_state(cost, sample_weight=len(y))
@@ -190,7 +194,7 @@ class Trainer:
                 metric.update_state(y, predictions)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        optimizer = self.model.optimizer
+        _, optimizer = self.model.require_compiled("fit")
         first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def closure() -> torch.Tensor:
@@ -199,7 +203,7 @@ class Trainer:
                 first.append((cost, outputs))
             return cost
 
-        optimizer.step(closure)
+        optimizer.step(cast(Any, closure))
         self.record(y, *first[0])
 
     def train_epoch(
@@ -271,11 +275,13 @@ def fit(
     for argument, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"Invalid {argument}: {value!r} (expected an int >= 0)")
+    _, optimizer = model.require_compiled("fit")
     x_all, y_all = model.prepare_data(x, y)
+    validation: tuple[torch.Tensor, torch.Tensor] | None
     if validation_data is not None:
-        train, validation = (
-            (x_all, y_all),
-            model.prepare_data(*_unpack_validation(validation_data), names=("x_val", "y_val")),
+        train = (x_all, y_all)
+        validation = model.prepare_data(
+            *_unpack_validation(validation_data), names=("x_val", "y_val")
         )
     else:
         train, validation = split_validation(x_all, y_all, validation_split)
@@ -299,15 +305,15 @@ def fit(
         logs = trainer.results()
         if validation is not None:
             logs.update(trainer.evaluate(*validation, validation_batch_size, prefix="val_"))
-        if hasattr(model.optimizer, "learning_rate"):
-            logs["learning_rate"] = float(model.optimizer.learning_rate)
+        if hasattr(optimizer, "learning_rate"):
+            logs["learning_rate"] = float(optimizer.learning_rate)
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
-    if getattr(model.optimizer, "use_ema", False):
-        model.optimizer.finalize_variable_values()
+    if getattr(optimizer, "use_ema", False):
+        cast(Any, optimizer).finalize_variable_values()
     callback_list.on_train_end(logs)
-    return model.history
+    return cast(History, model.history)
 
 
 def _unpack_validation(validation_data: Any) -> tuple[Any, Any]:

@@ -13,7 +13,7 @@ from deepdescent.utils._lookup import lookup
 
 __all__ = ["SGD", "Optimizer", "deserialize_optimizer", "get", "serialize"]
 
-CATALOGUE: dict[str, type[Optimizer]] = {
+CATALOGUE: dict[str, Any] = {
     "sgd": SGD,
 }
 

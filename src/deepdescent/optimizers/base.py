@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 
@@ -160,10 +160,10 @@ class Optimizer(torch.optim.Optimizer):
                 "params must be an ordered collection (a list) of tensors or "
                 f"parameter groups, got a {type(params).__name__}"
             )
-        params = list(params)
-        if not params:
+        entries: list[Any] = list(params)
+        if not entries:
             raise ValueError("params is empty: the model has no trainable parameters")
-        super().__init__(params, dict(self._spec_defaults))
+        super().__init__(entries, dict(self._spec_defaults))
         return self
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -256,7 +256,9 @@ class Optimizer(torch.optim.Optimizer):
     # -- the step -------------------------------------------------------------------
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+    def step(  # type: ignore[override]  # torch types the closure's loss as a float
+        self, closure: Callable[[], torch.Tensor] | None = None
+    ) -> torch.Tensor | None:
         """One update of every parameter that has a gradient; returns the closure's loss."""
         if not self.is_bound:
             raise RuntimeError(
@@ -359,7 +361,7 @@ class Optimizer(torch.optim.Optimizer):
         if group["decoupled_weight_decay"]:
             torch._foreach_mul_(params, 1.0 - group["lr"] * decay)
             return grads
-        return torch._foreach_add(grads, params, alpha=decay)
+        return list(torch._foreach_add(grads, params, alpha=decay))
 
     def _update(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
@@ -447,7 +449,7 @@ class Optimizer(torch.optim.Optimizer):
         if self.learning_rate_schedule is not None:
             from deepdescent.schedules import serialize as serialize_schedule
 
-            config["lr"] = serialize_schedule(self.learning_rate_schedule)
+            config["lr"] = serialize_schedule(cast(Any, self.learning_rate_schedule))
         for name in ("clipvalue", "clipnorm", "global_clipnorm", "ema_overwrite_frequency"):
             if getattr(self, name) is not None:
                 config[name] = getattr(self, name)

@@ -24,7 +24,7 @@ Warning:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -95,8 +95,17 @@ class SGD(Optimizer):
         }
         super().__init__(params, defaults, **clipping)
 
-    def _buffers(self, params: list[torch.Tensor]) -> list[torch.Tensor | None]:
-        return [self.state[p].get("momentum_buffer") for p in params]
+    def _buffers(self, params: list[torch.Tensor]) -> list[torch.Tensor] | None:
+        """The momentum buffers, or ``None`` before the first momentum step."""
+        buffers = [self.state[p].get("momentum_buffer") for p in params]
+        return None if any(b is None for b in buffers) else cast(list[torch.Tensor], buffers)
+
+    def _new_buffers(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Uninitialised buffers; the fused kernel's first step fills them with g."""
+        buffers = [torch.empty_like(p) for p in params]
+        for param, buffer in zip(params, buffers, strict=True):
+            self.state[param]["momentum_buffer"] = buffer
+        return buffers
 
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
@@ -122,7 +131,7 @@ class SGD(Optimizer):
             torch._foreach_add_(params, grads, alpha=-lr)
             return
         buffers = self._buffers(params)
-        if any(buffer is None for buffer in buffers):
+        if buffers is None:
             self._update_loop(group, params, grads)
             return
         torch._foreach_mul_(buffers, momentum)
@@ -134,16 +143,16 @@ class SGD(Optimizer):
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
         momentum = group["momentum"]
-        buffers = self._buffers(params)
-        first_step = momentum != 0 and any(buffer is None for buffer in buffers)
-        if first_step:
-            buffers = [torch.empty_like(p) for p in params]
-            for param, buffer in zip(params, buffers, strict=True):
-                self.state[param]["momentum_buffer"] = buffer
+        buffers: list[torch.Tensor] = []
+        first_step = False
+        if momentum != 0:
+            existing = self._buffers(params)
+            first_step = existing is None
+            buffers = existing if existing is not None else self._new_buffers(params)
         torch._fused_sgd_(
             params,
             grads,
-            [] if momentum == 0 else buffers,
+            buffers,
             weight_decay=0.0,
             momentum=momentum,
             lr=group["lr"],
