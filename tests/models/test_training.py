@@ -205,3 +205,21 @@ def test_fit_ends_on_the_polyak_average_when_use_ema():
     model.fit(x, to_categorical(labels, 3), batch_size=8, epochs=2, verbose=0)
     for param in model.parameters():
         torch.testing.assert_close(param.detach(), model.optimizer.state[param]["ema"])
+
+
+def test_closure_methods_train_full_batch_by_default():
+    """An optimizer that requires a closure gets the whole training set per step when
+    batch_size is None (one step per epoch), and the model it was bound to."""
+
+    class FullBatchSGD(SGD):
+        requires_closure = True
+        attached = None
+
+        def attach_model(self, model):
+            self.attached = model
+
+    x, labels = blobs(n=50)
+    model = small_model(optimizer=FullBatchSGD(learning_rate=0.1))
+    model.fit(x, to_categorical(labels, 3), epochs=3, verbose=0)
+    assert model.optimizer.iterations == 3
+    assert model.optimizer.attached is model

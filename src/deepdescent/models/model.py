@@ -144,7 +144,12 @@ class Model(torch.nn.Module):
         initial_epoch: int = 0,
         validation_batch_size: int | None = None,
     ) -> History:
-        """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History."""
+        """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History.
+
+        ``batch_size=None`` means Keras's 32, except for optimizers that re-evaluate the
+        loss (``requires_closure``: L-BFGS, Newton ...), which then take the whole training
+        set at each step.
+        """
         self.require_compiled("fit")
         return training.fit(
             self,
@@ -248,6 +253,10 @@ class Model(torch.nn.Module):
         optimizer = self.optimizer
         if isinstance(optimizer, optimizers.Optimizer) and not optimizer.is_bound:
             optimizer.bind([(n, p) for n, p in self.named_parameters() if p.requires_grad])
+            # Curvature methods that read layer activations (K-FAC) need the modules too.
+            attach = getattr(optimizer, "attach_model", None)
+            if callable(attach):
+                attach(self)
 
     # -- weights -----------------------------------------------------------------------
 

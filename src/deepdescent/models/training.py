@@ -268,6 +268,8 @@ def fit(
     initial_epoch: int,
     validation_batch_size: int | None,
 ) -> History:
+    _, optimizer = model.require_compiled("fit")
+    full_batch = batch_size is None and getattr(optimizer, "requires_closure", False)
     batch_size = check_batch_size(batch_size)
     validation_batch_size = check_batch_size(
         validation_batch_size or batch_size, "validation_batch_size"
@@ -275,7 +277,6 @@ def fit(
     for argument, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"Invalid {argument}: {value!r} (expected an int >= 0)")
-    _, optimizer = model.require_compiled("fit")
     x_all, y_all = model.prepare_data(x, y)
     validation: tuple[torch.Tensor, torch.Tensor] | None
     if validation_data is not None:
@@ -285,6 +286,10 @@ def fit(
         )
     else:
         train, validation = split_validation(x_all, y_all, validation_split)
+    if full_batch:
+        # Methods that re-evaluate the loss (line searches, (L-)BFGS, Newton) default to
+        # the whole training set per step: the batch method of §8.1.3.
+        batch_size = len(train[0])
     trainer = Trainer(model)
     steps = math.ceil(len(train[0]) / batch_size)
     callback_list = CallbackList(
