@@ -14,8 +14,21 @@ CONTRACT: dict[str, dict] = {
     "sgd": {"lr": 0.01},
     "sgd_momentum": {"lr": 0.003, "momentum": 0.9},
     "sgd_nesterov": {"lr": 0.003, "momentum": 0.9, "nesterov": True},
+    "adagrad": {"lr": 0.1},
+    "rmsprop": {"lr": 0.01},
+    "rmsprop_nesterov": {"lr": 0.01, "momentum": 0.9, "nesterov": True},
+    "rmsprop_centered": {"lr": 0.01, "centered": True, "momentum": 0.5},
+    "adam": {"lr": 0.01},
+    "adam_amsgrad": {"lr": 0.01, "amsgrad": True},
+    "adamw": {"lr": 0.01},
 }
-_CLASS = {"sgd_momentum": "sgd", "sgd_nesterov": "sgd"}
+_CLASS = {
+    "sgd_momentum": "sgd",
+    "sgd_nesterov": "sgd",
+    "rmsprop_nesterov": "rmsprop",
+    "rmsprop_centered": "rmsprop",
+    "adam_amsgrad": "adam",
+}
 
 
 def make(name: str, params, **overrides):

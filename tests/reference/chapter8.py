@@ -98,3 +98,75 @@ def tiny_network(x: np.ndarray, y: np.ndarray, hidden: int) -> Callable:
         return float(value), grad
 
     return loss_and_grad
+
+
+# -- section 8.5: algorithms with adaptive learning rates ------------------------------
+
+
+def adagrad(theta: np.ndarray, grad: Grad, lr: float, delta: float, steps: int) -> list:
+    """Algorithm 8.4: r ← r + g⊙g; Δθ ← −ε/(δ + √r) ⊙ g; θ ← θ + Δθ (r starts at 0)."""
+    r = np.zeros_like(theta)
+    path = [theta.copy()]
+    for _ in range(steps):
+        g = grad(theta)
+        r = r + g * g
+        theta = theta - lr / (delta + np.sqrt(r)) * g
+        path.append(theta.copy())
+    return path
+
+
+def rmsprop(theta: np.ndarray, grad: Grad, lr: float, rho: float, delta: float, steps: int) -> list:
+    """Algorithm 8.5: r ← ρr + (1 − ρ) g⊙g; Δθ = −ε/√(δ + r) ⊙ g; θ ← θ + Δθ."""
+    r = np.zeros_like(theta)
+    path = [theta.copy()]
+    for _ in range(steps):
+        g = grad(theta)
+        r = rho * r + (1 - rho) * g * g
+        theta = theta - lr / np.sqrt(delta + r) * g
+        path.append(theta.copy())
+    return path
+
+
+def rmsprop_nesterov(
+    theta: np.ndarray, grad: Grad, lr: float, rho: float, alpha: float, steps: int
+) -> tuple:
+    """Algorithm 8.6: θ̃ ← θ + αv; g at θ̃; r ← ρr + (1 − ρ) g⊙g; v ← αv − ε/√r ⊙ g;
+    θ ← θ + v (v and r start at 0; the book has no δ here).
+
+    Returns the iterates θ and the velocities v.
+    """
+    r, v = np.zeros_like(theta), np.zeros_like(theta)
+    path, velocities = [theta.copy()], [v.copy()]
+    for _ in range(steps):
+        g = grad(theta + alpha * v)
+        r = rho * r + (1 - rho) * g * g
+        v = alpha * v - lr / np.sqrt(r) * g
+        theta = theta + v
+        path.append(theta.copy())
+        velocities.append(v.copy())
+    return path, velocities
+
+
+def adam(
+    theta: np.ndarray,
+    grad: Grad,
+    steps: int,
+    lr: float = 0.001,
+    rho1: float = 0.9,
+    rho2: float = 0.999,
+    delta: float = 1e-8,
+) -> list:
+    """Algorithm 8.7 (defaults as the book suggests): t ← t + 1;
+    s ← ρ₁s + (1 − ρ₁)g; r ← ρ₂r + (1 − ρ₂)g⊙g; ŝ ← s/(1 − ρ₁ᵗ); r̂ ← r/(1 − ρ₂ᵗ);
+    Δθ = −ε ŝ/(√r̂ + δ); θ ← θ + Δθ."""
+    s, r = np.zeros_like(theta), np.zeros_like(theta)
+    path = [theta.copy()]
+    for t in range(1, steps + 1):
+        g = grad(theta)
+        s = rho1 * s + (1 - rho1) * g
+        r = rho2 * r + (1 - rho2) * g * g
+        s_hat = s / (1 - rho1**t)
+        r_hat = r / (1 - rho2**t)
+        theta = theta - lr * s_hat / (np.sqrt(r_hat) + delta)
+        path.append(theta.copy())
+    return path

@@ -7,13 +7,30 @@ from typing import Any
 
 import torch
 
+from deepdescent.optimizers.adagrad import Adagrad
+from deepdescent.optimizers.adam import Adam, AdamW
 from deepdescent.optimizers.base import Optimizer
+from deepdescent.optimizers.rmsprop import RMSprop
 from deepdescent.optimizers.sgd import SGD
 from deepdescent.utils._lookup import lookup
 
-__all__ = ["SGD", "Optimizer", "deserialize_optimizer", "get", "serialize"]
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSprop",
+    "deserialize_optimizer",
+    "get",
+    "serialize",
+]
 
 CATALOGUE: dict[str, Any] = {
+    "adagrad": Adagrad,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
     "sgd": SGD,
 }
 

@@ -41,6 +41,16 @@ def resolve_learning_rate(
     return default if chosen is None else chosen
 
 
+def step_tensors(steps: list[int], device: torch.device) -> list[torch.Tensor]:
+    """Step counts t as torch's fused kernels read them: float32 scalars on ``device``.
+
+    deepdescent keeps t as a Python int (reading a tensor would cost a host sync per step);
+    the kernels' tensors are made here, one per distinct count (a fill, not a host copy).
+    """
+    made = {t: torch.full((), float(t), dtype=torch.float32, device=device) for t in set(steps)}
+    return [made[t] for t in steps]
+
+
 def _check_count(name: str, value: Any) -> None:
     check_hyperparameter(
         name,
@@ -276,7 +286,7 @@ class Optimizer(torch.optim.Optimizer):
         self._clip_gradients([grad for _, _, grads in work for grad in grads])
         for group, params, grads in work:
             if params:
-                self._update(group, params, self._apply_weight_decay(group, params, grads))
+                self._update(group, params, grads)
         self.iterations += 1
         if self.use_ema:
             self._update_average()
@@ -366,16 +376,32 @@ class Optimizer(torch.optim.Optimizer):
     def _update(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
-        if group["fused"] is not False and self._fused_applies(params, grads):
+        """Weight decay, then the fastest body that applies: fused, multi-tensor, or the
+        per-tensor specification. A fused kernel that applies the group's weight decay in
+        its own pass (:meth:`_fused_kernel_decays`) is handed the raw gradients."""
+        if group["fused"] is not False and self._fused_applies(group, params, grads):
+            if not self._fused_kernel_decays(group):
+                grads = self._apply_weight_decay(group, params, grads)
             self._update_fused(group, params, grads)
-        elif group["foreach"] is not False and type(self)._update_foreach is not (
+            return
+        grads = self._apply_weight_decay(group, params, grads)
+        if group["foreach"] is not False and type(self)._update_foreach is not (
             Optimizer._update_foreach
         ):
             self._update_foreach(group, params, grads)
         else:
             self._update_loop(group, params, grads)
 
-    def _fused_applies(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> bool:
+    def _fused_kernel_decays(self, group: dict[str, Any]) -> bool:
+        """Whether :meth:`_update_fused` applies the group's weight decay itself, in the
+        kernel's single pass over the parameters (saving a read and write of θ)."""
+        return False
+
+    def _fused_applies(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> bool:
+        """Whether :meth:`_update_fused` can run on these tensors (subclasses add their
+        own conditions, e.g. a convention flag the kernel does not implement)."""
         if type(self)._update_fused is Optimizer._update_fused:
             return False
         first = params[0]
