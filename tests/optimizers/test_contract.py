@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from deepdescent import optimizers
+from deepdescent.optimizers import SAM, SGD, Lookahead
 
 # name → constructor kwargs that make the loss fall on the test problems in 200 steps.
 CONTRACT: dict[str, dict] = {
@@ -21,6 +22,13 @@ CONTRACT: dict[str, dict] = {
     "adam": {"lr": 0.01},
     "adam_amsgrad": {"lr": 0.01, "amsgrad": True},
     "adamw": {"lr": 0.01},
+    "nadam": {"lr": 0.1},
+    "radam": {"lr": 0.1, "clipnorm": 1.0},
+    "adamax": {"lr": 0.1},
+    "adadelta": {"lr": 1.0},
+    "rprop": {"lr": 0.01},
+    "adabelief": {"lr": 0.1},
+    "lion": {"lr": 0.03},
 }
 _CLASS = {
     "sgd_momentum": "sgd",
@@ -31,12 +39,23 @@ _CLASS = {
 }
 
 
+# Wrappers take an inner optimizer: name → factory(params, **flags).
+WRAPPED = {
+    "lookahead_sgd": lambda params, **flags: Lookahead(
+        SGD(params, lr=0.01, **flags), k=5, alpha=0.5
+    ),
+    "sam_sgd": lambda params, **flags: SAM(SGD(params, lr=0.01, **flags), rho=0.05),
+}
+
+
 def make(name: str, params, **overrides):
+    if name in WRAPPED:
+        return WRAPPED[name](params, **overrides)
     cls = optimizers.CATALOGUE[_CLASS.get(name, name)]
     return cls(params, **{**CONTRACT[name], **overrides})
 
 
-CASES = list(CONTRACT)
+CASES = [*CONTRACT, *WRAPPED]
 
 
 def quadratic(params):
@@ -117,16 +136,19 @@ def test_param_groups_and_parameters_without_gradients(name):
     moving = torch.ones(10, requires_grad=True)
     fixed = torch.ones(10, requires_grad=True)
     idle = torch.ones(10, requires_grad=True)
-    lr = CONTRACT[name].get("lr", 0.01)
     optimizer = make(
         name, [{"params": [moving]}, {"params": [fixed], "lr": 0.0}, {"params": [idle]}]
     )
-    for _ in range(3):
+
+    def closure():
         optimizer.zero_grad()
-        quadratic([moving]).backward()
-        (fixed**2).sum().backward()
-        optimizer.step()
-    assert not torch.equal(moving.detach(), torch.ones(10)) and lr > 0
+        value = quadratic([moving]) + (fixed**2).sum()
+        value.backward()
+        return value
+
+    for _ in range(3):
+        optimizer.step(closure)
+    assert not torch.equal(moving.detach(), torch.ones(10))
     torch.testing.assert_close(fixed.detach(), torch.ones(10))
     torch.testing.assert_close(idle.detach(), torch.ones(10))
     assert idle not in optimizer.state or not optimizer.state[idle]

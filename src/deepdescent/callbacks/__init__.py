@@ -14,6 +14,7 @@ from deepdescent.callbacks.model_checkpoint import ModelCheckpoint
 from deepdescent.callbacks.progbar_logger import ProgbarLogger
 from deepdescent.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from deepdescent.callbacks.terminate_on_nan import TerminateOnNaN
+from deepdescent.callbacks.weight_averaging import PolyakAveraging, StochasticWeightAveraging
 
 __all__ = [
     "CSVLogger",
@@ -24,7 +25,9 @@ __all__ = [
     "LazyLogs",
     "LearningRateScheduler",
     "ModelCheckpoint",
+    "PolyakAveraging",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "StochasticWeightAveraging",
     "TerminateOnNaN",
 ]

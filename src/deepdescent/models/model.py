@@ -305,7 +305,7 @@ class Model(torch.nn.Module):
             return None
         return {
             "optimizer": optimizers.serialize(self.optimizer)
-            if isinstance(self.optimizer, optimizers.Optimizer)
+            if optimizers.is_serializable(self.optimizer)
             else None,
             "loss": losses.serialize(self.loss),
             "metrics": [

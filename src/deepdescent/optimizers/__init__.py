@@ -7,32 +7,61 @@ from typing import Any
 
 import torch
 
+from deepdescent.optimizers.adabelief import AdaBelief
+from deepdescent.optimizers.adadelta import Adadelta
 from deepdescent.optimizers.adagrad import Adagrad
 from deepdescent.optimizers.adam import Adam, AdamW
+from deepdescent.optimizers.adamax import Adamax
 from deepdescent.optimizers.base import Optimizer
+from deepdescent.optimizers.lion import Lion
+from deepdescent.optimizers.lookahead import Lookahead
+from deepdescent.optimizers.nadam import NAdam
+from deepdescent.optimizers.radam import RAdam
 from deepdescent.optimizers.rmsprop import RMSprop
+from deepdescent.optimizers.rprop import Rprop
+from deepdescent.optimizers.sam import SAM
 from deepdescent.optimizers.sgd import SGD
+from deepdescent.optimizers.wrapper import OptimizerWrapper
 from deepdescent.utils._lookup import lookup
 
 __all__ = [
     "SGD",
+    "AdaBelief",
+    "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "Lion",
+    "NAdam",
     "Optimizer",
+    "RAdam",
     "RMSprop",
+    "Rprop",
     "deserialize_optimizer",
     "get",
     "serialize",
 ]
 
 CATALOGUE: dict[str, Any] = {
+    "adabelief": AdaBelief,
+    "adadelta": Adadelta,
     "adagrad": Adagrad,
     "adam": Adam,
+    "adamax": Adamax,
     "adamw": AdamW,
+    "lion": Lion,
+    "nadam": NAdam,
+    "radam": RAdam,
     "rmsprop": RMSprop,
+    "rprop": Rprop,
     "sgd": SGD,
 }
+
+
+# Wrappers need an inner optimizer, so they have no string of their own; they are known
+# here so that a saved model's optimizer config can name them.
+WRAPPERS: dict[str, Any] = {"Lookahead": Lookahead, "SAM": SAM}
 
 
 def get(identifier: str | dict[str, Any] | torch.optim.Optimizer) -> torch.optim.Optimizer:
@@ -51,6 +80,14 @@ def get(identifier: str | dict[str, Any] | torch.optim.Optimizer) -> torch.optim
     )
 
 
+def is_serializable(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether :func:`serialize` can describe ``optimizer`` (a deepdescent optimizer, or a
+    wrapper of one); plain torch.optim optimizers have no config."""
+    if isinstance(optimizer, OptimizerWrapper):
+        return is_serializable(optimizer.base_optimizer)
+    return isinstance(optimizer, Optimizer)
+
+
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """``{"class_name", "config"}`` of a deepdescent optimizer."""
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
@@ -58,6 +95,6 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
 
 def deserialize_optimizer(spec: dict[str, Any]) -> Optimizer:
     """Rebuild an (unbound) optimizer from :func:`serialize`'s output."""
-    classes = {cls.__name__: cls for cls in CATALOGUE.values()}
+    classes = {**{cls.__name__: cls for cls in CATALOGUE.values()}, **WRAPPERS}
     cls = lookup("optimizer", spec.get("class_name", ""), classes)
     return cls.from_config(spec.get("config") or {})

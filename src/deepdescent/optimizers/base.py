@@ -19,6 +19,8 @@ from typing import Any, ClassVar, cast
 
 import torch
 
+from deepdescent.optimizers.averaging import polyak_weight
+
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, torch.Tensor]]
 LearningRate = float | Callable[[int], float]
 
@@ -224,6 +226,10 @@ class Optimizer(torch.optim.Optimizer):
                     param.grad.detach_()
                     param.grad.zero_()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # torch.optim keeps only defaults, state and groups; the base has more to copy.
+        return dict(self.__dict__)
+
     def __repr__(self) -> str:
         if self.is_bound:
             return super().__repr__()
@@ -315,8 +321,7 @@ class Optimizer(torch.optim.Optimizer):
             for param in params:
                 self.state[param]["ema"] = param.detach().clone()
             return
-        momentum = self.ema_momentum
-        weight = 1.0 / self.iterations if momentum is None else 1.0 - momentum
+        weight = polyak_weight(self.iterations, self.ema_momentum)
         torch._foreach_lerp_(averages, [p.detach() for p in params], weight)
         frequency = self.ema_overwrite_frequency
         if frequency is not None and self.iterations % frequency == 0:

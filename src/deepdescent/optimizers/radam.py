@@ -1,0 +1,181 @@
+r"""RAdam: Adam with the variance of its adaptive learning rate rectified.
+
+Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020,
+Algorithm 2, in the book's notation for Adam (Algorithm 8.7: ε the learning rate, ρ₁, ρ₂
+the decay rates ``betas``, δ the small constant ``eps``). At step t, with ĝ the gradient::
+
+    s ← ρ₁ s + (1 − ρ₁) ĝ            r ← ρ₂ r + (1 − ρ₂) ĝ ⊙ ĝ
+    ρ_∞ = 2 / (1 − ρ₂) − 1           ρ_t = ρ_∞ − 2 t ρ₂ᵗ / (1 − ρ₂ᵗ)
+    if ρ_t > 5:   r_t = √((ρ_t − 4)(ρ_t − 2) ρ_∞ / ((ρ_∞ − 4)(ρ_∞ − 2) ρ_t))
+                  Δθ = −ε r_t √(1 − ρ₂ᵗ) / (1 − ρ₁ᵗ) · s / (√r + δ)
+    else:         Δθ = −ε s / (1 − ρ₁ᵗ)      (momentum SGD while the variance is intractable)
+
+ρ_t is the length of the simple moving average that the exponential average r
+approximates; with few samples the variance of the adaptive step 1/√r̂ is unbounded, and
+r_t scales it to that of its limit.
+
+Warning:
+    The paper switches to the adaptive step when ρ_t > 4 and has no δ; this module, like
+    torch.optim's RAdam, uses ρ_t > 5 (so one more step, the fifth with ρ₂ = 0.999, is
+    plain momentum) and adds δ to √r outside the bias correction. Keras has no RAdam; the
+    default learning rate 1e-3 is the paper's and torch.optim's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from deepdescent.optimizers.base import (
+    LearningRate,
+    Optimizer,
+    Params,
+    check_hyperparameter,
+    resolve_learning_rate,
+)
+
+__all__ = ["RAdam", "rectification"]
+
+#: ρ_t must exceed this for the adaptive step (torch.optim's choice; the paper's is 4).
+TRACTABLE_LENGTH = 5.0
+
+
+def rectification(step: int, beta2: float) -> float | None:
+    """RAdam's variance rectification r_t at step ``step`` ≥ 1, or ``None`` while the
+    approximated moving average is too short (ρ_t ≤ 5) for the variance to be tractable."""
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    beta2_t = beta2**step
+    rho_t = rho_inf - 2.0 * step * beta2_t / (1.0 - beta2_t)
+    if rho_t <= TRACTABLE_LENGTH:
+        return None
+    return math.sqrt(
+        (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
+    )
+
+
+class RAdam(Optimizer):
+    """Rectified Adam (Liu et al. 2020, Algorithm 2), as torch.optim's RAdam.
+
+    Args:
+        params: parameters or groups; omit for a Keras-style specification.
+        lr: the learning rate ε, a number or a schedule ``step -> ε`` (``learning_rate``
+            is accepted as its Keras name). Default 1e-3.
+        betas: (ρ₁, ρ₂), the decay rates of the first and second moments, each in [0, 1).
+        eps: δ ≥ 0, added to √r.
+        weight_decay, decoupled_weight_decay (``True``: RAdamW), clipvalue, clipnorm,
+        global_clipnorm, foreach: see :class:`~deepdescent.optimizers.base.Optimizer`.
+        fused: must be ``None`` or ``False``: torch has no fused RAdam kernel, the
+            multi-tensor body is the fast path.
+
+    Example:
+        >>> import torch, deepdescent
+        >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+        >>> opt = deepdescent.optimizers.RAdam([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); _ = opt.step(); round(w.item(), 6)
+        0.8
+    """
+
+    def __init__(
+        self,
+        params: Params | None = None,
+        lr: LearningRate | None = None,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        learning_rate: LearningRate | None = None,
+        decoupled_weight_decay: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        **clipping: Any,
+    ) -> None:
+        check_hyperparameter(
+            "betas",
+            betas,
+            isinstance(betas, (tuple, list))
+            and len(betas) == 2
+            and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas),
+            "two decay rates, each in [0, 1)",
+        )
+        check_hyperparameter("eps", eps, eps >= 0.0, "eps >= 0")
+        check_hyperparameter("fused", fused, not fused, "None or False: torch has no fused RAdam")
+        defaults = {
+            "lr": resolve_learning_rate(lr, learning_rate, default=1e-3),
+            "betas": (float(betas[0]), float(betas[1])),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "decoupled_weight_decay": decoupled_weight_decay,
+            "foreach": foreach,
+            "fused": fused,
+        }
+        super().__init__(params, defaults, **clipping)
+
+    def _state(self, param: torch.Tensor) -> dict[str, Any]:
+        state = self.state[param]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        return state
+
+    @staticmethod
+    def _advance(state: dict[str, Any], group: dict[str, Any]) -> tuple[float, bool]:
+        """Count the step; return the coefficient of this step and whether it is adaptive:
+        ``−ε r_t √(1 − ρ₂ᵗ)/(1 − ρ₁ᵗ)`` of ``s/(√r + δ)``, or ``−ε/(1 − ρ₁ᵗ)`` of ``s``."""
+        beta1, beta2 = group["betas"]
+        state["step"] += 1
+        step = state["step"]
+        coefficient = -group["lr"] / (1.0 - beta1**step)
+        rect = rectification(step, beta2)
+        if rect is None:
+            return coefficient, False
+        return coefficient * rect * math.sqrt(1.0 - beta2**step), True
+
+    def _update_loop(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
+        beta1, beta2 = group["betas"]
+        for param, grad in zip(params, grads, strict=True):
+            state = self._state(param)
+            coefficient, adaptive = self._advance(state, group)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg.lerp_(grad, 1.0 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+            if adaptive:
+                param.addcdiv_(exp_avg, exp_avg_sq.sqrt().add_(group["eps"]), value=coefficient)
+            else:
+                param.add_(exp_avg, alpha=coefficient)
+
+    def _update_foreach(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> None:
+        beta1, beta2 = group["betas"]
+        states = [self._state(param) for param in params]
+        coefficients, adaptive = zip(
+            *(self._advance(state, group) for state in states), strict=True
+        )
+        exp_avgs = [state["exp_avg"] for state in states]
+        exp_avg_sqs = [state["exp_avg_sq"] for state in states]
+        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2)
+        # Tensors whose step counts differ (some skipped a step) may fall on either side
+        # of the threshold, so the two kinds of step are applied to separate sublists.
+        rectified = [i for i, flag in enumerate(adaptive) if flag]
+        if rectified:
+            denoms = torch._foreach_sqrt([exp_avg_sqs[i] for i in rectified])
+            torch._foreach_add_(denoms, group["eps"])
+            torch._foreach_addcdiv_(
+                [params[i] for i in rectified],
+                [exp_avgs[i] for i in rectified],
+                denoms,
+                [coefficients[i] for i in rectified],
+            )
+        momentum_only = [i for i, flag in enumerate(adaptive) if not flag]
+        if momentum_only:
+            steps = torch._foreach_mul(
+                [exp_avgs[i] for i in momentum_only], [coefficients[i] for i in momentum_only]
+            )
+            torch._foreach_add_([params[i] for i in momentum_only], steps)

@@ -1,0 +1,102 @@
+"""AdaDelta (Zeiler 2012, Algorithm 1) against torch.optim's Adadelta and the paper."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from reference import chapter8
+
+from deepdescent.optimizers.adadelta import Adadelta
+
+IMPLEMENTATIONS = [
+    pytest.param({"foreach": False}, id="per-tensor"),
+    pytest.param({"foreach": True}, id="foreach"),
+]
+CONFIGS = [
+    {"lr": 1.0},
+    {"lr": 0.5, "rho": 0.8, "eps": 1e-4},
+    {"lr": 1.0, "weight_decay": 0.1},
+]
+
+
+def _run_side_by_side(ours_cls, theirs_cls, config, impl, steps=30):
+    """Both optimizers on sin(θ)θ² summed over three tensors; the second tensor has no
+    gradient every third step."""
+    torch.manual_seed(0)
+    ours = [torch.randn(shape, requires_grad=True) for shape in [(5, 3), (3,), (2, 2, 2)]]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    runs = [(ours, ours_cls(ours, **config, **impl)), (theirs, theirs_cls(theirs, **config))]
+    for k in range(steps):
+        for params, optimizer in runs:
+            optimizer.zero_grad()
+            sum((torch.sin(p) * p.pow(2)).sum() for p in params).backward()
+            if k % 3 == 2:
+                params[1].grad = None
+            optimizer.step()
+    return ours, theirs
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("config", CONFIGS, ids=str)
+def test_matches_torch_optim(config, impl):
+    ours, theirs = _run_side_by_side(Adadelta, torch.optim.Adadelta, config, impl)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def _zeiler_algorithm_1(theta, grad, rho, eps, steps):
+    """Algorithm 1 as printed: RMS[y] = √(E[y²] + ε), Δx = −RMS[Δx]_{t−1}/RMS[g]_t · g."""
+    eg2, edx2 = np.zeros_like(theta), np.zeros_like(theta)
+    path = [theta.copy()]
+    for _ in range(steps):
+        g = grad(theta)
+        eg2 = rho * eg2 + (1 - rho) * g**2
+        dx = -np.sqrt(edx2 + eps) / np.sqrt(eg2 + eps) * g
+        edx2 = rho * edx2 + (1 - rho) * dx**2
+        theta = theta + dx
+        path.append(theta.copy())
+    return path
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_lr_one_is_zeilers_algorithm_1(impl):
+    theta0, f = np.linspace(-1.0, 1.2, 6), chapter8.ill_conditioned
+    reference = _zeiler_algorithm_1(theta0, lambda t: f(t)[1], 0.95, 1e-3, 100)
+    theta = torch.tensor(theta0, requires_grad=True)
+    optimizer = Adadelta([theta], lr=1.0, rho=0.95, eps=1e-3, **impl)
+    for k in range(100):
+        theta.grad = torch.from_numpy(f(theta.detach().numpy())[1])
+        optimizer.step()
+        np.testing.assert_allclose(theta.detach().numpy(), reference[k + 1], rtol=1e-10)
+    assert f(reference[-1])[0] < 0.5 * f(theta0)[0]
+
+
+def test_defaults_are_the_papers_lr_and_torch_rho_eps():
+    config = Adadelta().get_config()
+    assert (config["lr"], config["rho"], config["eps"]) == (1.0, 0.9, 1e-6)
+    assert Adadelta(learning_rate=1.0).learning_rate == 1.0
+
+
+def test_config_round_trips_through_json():
+    original = Adadelta(lr=1.0, rho=0.95, eps=1e-7, weight_decay=0.1)
+    config = json.loads(json.dumps(original.get_config()))
+    assert Adadelta(**config).get_config() == original.get_config()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"rho": -0.1}, "rho"),
+        ({"rho": 1.5}, "rho"),
+        ({"eps": 0.0}, "eps"),
+        ({"lr": -1.0}, "lr"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"fused": True}, "fused"),
+    ],
+)
+def test_invalid_hyperparameters_name_the_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=f"Invalid {argument}"):
+        Adadelta(**kwargs)
