@@ -304,7 +304,7 @@ class Model(torch.nn.Module):
         if self.loss is None or self.optimizer is None:
             return None
         return {
-            "optimizer": optimizers.serialize(self.optimizer)
+            "optimizer": optimizers.serialize(cast(optimizers.Optimizer, self.optimizer))
             if optimizers.is_serializable(self.optimizer)
             else None,
             "loss": losses.serialize(self.loss),
