@@ -223,3 +223,19 @@ def test_closure_methods_train_full_batch_by_default():
     model.fit(x, to_categorical(labels, 3), epochs=3, verbose=0)
     assert model.optimizer.iterations == 3
     assert model.optimizer.attached is model
+
+
+def test_schedule_free_model_is_evaluated_and_returned_at_the_average():
+    """fit switches Schedule-Free to eval() (parameters at the average x) for validation
+    and at the end, and back to train() (y) for the next epoch."""
+    from deepdescent.optimizers import ScheduleFreeSGD
+
+    x, labels = blobs(n=60)
+    y = to_categorical(labels, 3)
+    model = small_model(optimizer=ScheduleFreeSGD(learning_rate=0.5))
+    history = model.fit(x, y, batch_size=20, epochs=3, verbose=0, validation_split=0.25)
+    assert all(not g["train_mode"] for g in model.optimizer.param_groups)
+    val_loss, _ = model.evaluate(x[45:], y[45:], verbose=0)
+    assert history.history["val_loss"][-1] == pytest.approx(val_loss, rel=1e-6)
+    model.fit(x, y, batch_size=20, epochs=1, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]

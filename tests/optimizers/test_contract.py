@@ -29,6 +29,12 @@ CONTRACT: dict[str, dict] = {
     "rprop": {"lr": 0.01},
     "adabelief": {"lr": 0.1},
     "lion": {"lr": 0.03},
+    "lamb": {"lr": 0.05},
+    "lars": {"lr": 10.0},
+    "adafactor": {"lr": 0.1},
+    "muon": {"lr": 0.05, "ns_dtype": None},
+    "schedule_free_sgd": {"lr": 0.01},
+    "schedule_free_adamw": {"lr": 0.05},
 }
 _CLASS = {
     "sgd_momentum": "sgd",
@@ -91,6 +97,21 @@ def test_loss_goes_down(name, loss_fn, start):
     before = loss_fn(params).item()
     after = run(make(name, params), params, loss_fn, 200)
     assert after < 0.5 * before
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matrix_parameters_descend(name):
+    """A 2-D parameter, for the methods that treat matrices apart (Muon, Adafactor,
+    Shampoo): least squares ‖AW − B‖² from W = 0."""
+    torch.manual_seed(0)
+    a, b = torch.randn(20, 6), torch.randn(20, 4)
+    params = [torch.zeros(6, 4, requires_grad=True)]
+
+    def least_squares(ps):
+        return ((a @ ps[0] - b) ** 2).mean()
+
+    before = least_squares(params).item()
+    assert run(make(name, params), params, least_squares, 200) < 0.9 * before
 
 
 @pytest.mark.parametrize("name", CASES)

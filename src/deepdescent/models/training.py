@@ -306,7 +306,11 @@ def fit(
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
+        _optimizer_mode(optimizer, training=True)
         trainer.train_epoch(*train, batch_size, shuffle, callback_list)
+        # Schedule-Free keeps two points: gradients are taken at y, the average x is the
+        # one to evaluate, checkpoint and return (Defazio et al. 2024).
+        _optimizer_mode(optimizer, training=False)
         logs = trainer.results()
         if validation is not None:
             logs.update(trainer.evaluate(*validation, validation_batch_size, prefix="val_"))
@@ -319,6 +323,13 @@ def fit(
         cast(Any, optimizer).finalize_variable_values()
     callback_list.on_train_end(logs)
     return cast(History, model.history)
+
+
+def _optimizer_mode(optimizer: torch.optim.Optimizer, training: bool) -> None:
+    """Call the optimizer's ``train()``/``eval()`` when it has them (Schedule-Free)."""
+    switch = getattr(optimizer, "train" if training else "eval", None)
+    if callable(switch):
+        switch()
 
 
 def _unpack_validation(validation_data: Any) -> tuple[Any, Any]:

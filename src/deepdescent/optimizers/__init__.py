@@ -9,17 +9,22 @@ import torch
 
 from deepdescent.optimizers.adabelief import AdaBelief
 from deepdescent.optimizers.adadelta import Adadelta
+from deepdescent.optimizers.adafactor import Adafactor
 from deepdescent.optimizers.adagrad import Adagrad
 from deepdescent.optimizers.adam import Adam, AdamW
 from deepdescent.optimizers.adamax import Adamax
 from deepdescent.optimizers.base import Optimizer
+from deepdescent.optimizers.lamb import Lamb
+from deepdescent.optimizers.lars import LARS
 from deepdescent.optimizers.lion import Lion
 from deepdescent.optimizers.lookahead import Lookahead
+from deepdescent.optimizers.muon import Muon
 from deepdescent.optimizers.nadam import NAdam
 from deepdescent.optimizers.radam import RAdam
 from deepdescent.optimizers.rmsprop import RMSprop
 from deepdescent.optimizers.rprop import Rprop
 from deepdescent.optimizers.sam import SAM
+from deepdescent.optimizers.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from deepdescent.optimizers.sgd import SGD
 from deepdescent.optimizers.wrapper import OptimizerWrapper
 from deepdescent.utils._lookup import lookup
@@ -46,15 +51,21 @@ __all__ = [
 CATALOGUE: dict[str, Any] = {
     "adabelief": AdaBelief,
     "adadelta": Adadelta,
+    "adafactor": Adafactor,
     "adagrad": Adagrad,
     "adam": Adam,
     "adamax": Adamax,
     "adamw": AdamW,
+    "lamb": Lamb,
+    "lars": LARS,
     "lion": Lion,
+    "muon": Muon,
     "nadam": NAdam,
     "radam": RAdam,
     "rmsprop": RMSprop,
     "rprop": Rprop,
+    "schedule_free_adamw": ScheduleFreeAdamW,
+    "schedule_free_sgd": ScheduleFreeSGD,
     "sgd": SGD,
 }
 

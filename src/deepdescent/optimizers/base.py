@@ -75,7 +75,9 @@ class Optimizer(torch.optim.Optimizer):
     Subclasses pass their hyperparameters as ``defaults`` (keys named as their
     constructor's arguments, ``lr`` among them) and implement :meth:`_update_loop`, the
     readable per-tensor update, and optionally :meth:`_update_foreach` and
-    :meth:`_update_fused`. ``step`` then does the shared work around them.
+    :meth:`_update_fused`. ``step`` then does the shared work around them. A method whose
+    weight decay belongs inside its update (LAMB's trust ratio, LARS's local rate) overrides
+    :meth:`_apply_weight_decay` to hand the gradients on unchanged and decays itself.
 
     Args:
         params: parameters, parameter groups or ``named_parameters()``; ``None`` makes a
