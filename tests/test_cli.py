@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepdescent import optimizers
 from deepdescent.cli import main
 from deepdescent.datasets import write_idx
 from deepdescent.models import load_model
@@ -163,3 +164,28 @@ def test_optimizer_args_reach_the_optimizer(tiny_fashion, tmp_path):
     assert config["momentum"] == 0.9 and config["nesterov"] is True and config["lr"] == 0.05
     with pytest.raises(ValueError, match="do not fit SGD"):
         main(["train", "--optimizer-args", '{"betas": [0.9, 0.99]}', "--verbose", "0"])
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.CATALOGUE))
+def test_every_optimizer_name_trains_from_the_command_line(name, tiny_fashion, tmp_path):
+    out = tmp_path / "run"
+    main(
+        [
+            "train",
+            "--data-dir",
+            str(tiny_fashion),
+            "--epochs",
+            "1",
+            "--hidden",
+            "4",
+            "--optimizer",
+            name,
+            "--output",
+            str(out),
+            "--verbose",
+            "0",
+        ]
+    )
+    history = json.loads((out / "history.json").read_text())
+    assert np.isfinite(history["loss"][0])
+    assert load_model(out / "model.deepdescent").optimizer.get_config()
