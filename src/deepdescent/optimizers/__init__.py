@@ -14,8 +14,10 @@ from deepdescent.optimizers.adagrad import Adagrad
 from deepdescent.optimizers.adam import Adam, AdamW
 from deepdescent.optimizers.adamax import Adamax
 from deepdescent.optimizers.base import Optimizer
+from deepdescent.optimizers.bfgs import BFGS
 from deepdescent.optimizers.lamb import Lamb
 from deepdescent.optimizers.lars import LARS
+from deepdescent.optimizers.lbfgs import LBFGS
 from deepdescent.optimizers.lion import Lion
 from deepdescent.optimizers.lookahead import Lookahead
 from deepdescent.optimizers.muon import Muon
@@ -30,21 +32,33 @@ from deepdescent.optimizers.wrapper import OptimizerWrapper
 from deepdescent.utils._lookup import lookup
 
 __all__ = [
+    "BFGS",
+    "LARS",
+    "LBFGS",
+    "SAM",
     "SGD",
     "AdaBelief",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
+    "Lamb",
     "Lion",
+    "Lookahead",
+    "Muon",
     "NAdam",
     "Optimizer",
+    "OptimizerWrapper",
     "RAdam",
     "RMSprop",
     "Rprop",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
     "deserialize_optimizer",
     "get",
+    "is_serializable",
     "serialize",
 ]
 
@@ -56,8 +70,10 @@ CATALOGUE: dict[str, Any] = {
     "adam": Adam,
     "adamax": Adamax,
     "adamw": AdamW,
+    "bfgs": BFGS,
     "lamb": Lamb,
     "lars": LARS,
+    "lbfgs": LBFGS,
     "lion": Lion,
     "muon": Muon,
     "nadam": NAdam,

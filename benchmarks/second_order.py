@@ -1,0 +1,202 @@
+"""Second-order methods (issue 4) against their peers, measured in the same run.
+
+One function per part, named ``section_<part>(args)``, with its command-line options
+added by ``options_<part>(parser)``; :func:`main` collects every such pair defined in this
+file and runs the sections in order (``--only PART`` picks one), so a part is added by
+defining its two functions and nothing else. Each section prints its own table.
+
+* :func:`section_lbfgs` — L-BFGS on L2-regularized logistic regression: closure
+  evaluations and wall time to reach ``max |∇f| <= --tolerance``, deepdescent's
+  ``LBFGS`` vs ``torch.optim.LBFGS`` (strong Wolfe) vs SciPy's ``L-BFGS-B``, same memory
+  m, same objective (one torch function of the weights for all three, so an evaluation
+  costs the same), each started from zero.
+
+    python benchmarks/second_order.py [--repeats 5] [--device cpu|cuda] [--only lbfgs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import minimize
+
+from deepdescent.optimizers.lbfgs import LBFGS
+
+# -- L-BFGS ----------------------------------------------------------------------------------
+
+
+def logistic_regression(
+    samples: int, features: int, lam: float, device: str, seed: int = 0
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """f(θ) = mean log(1 + exp(−t(Xw + b))) + ½λ‖w‖², θ = (w, b), t ∈ {−1, +1}, with
+    feature scales from 1 to 10 (condition number in the thousands)."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(samples, features, generator=generator, dtype=torch.float64)
+    x *= torch.logspace(0, 1, features, dtype=torch.float64)
+    noise = 2.0 * torch.randn(samples, generator=generator, dtype=torch.float64)
+    w_true = torch.randn(features, generator=generator, dtype=torch.float64)
+    t = torch.where(x @ w_true + noise > 0, 1.0, -1.0).to(torch.float64)
+    x, t = x.to(device), t.to(device)
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        w, b = theta[:-1], theta[-1]
+        return F.softplus(-t * (x @ w + b)).mean() + 0.5 * lam * w.dot(w)
+
+    return loss
+
+
+def run_torch_style(
+    make: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+    loss: Callable[[torch.Tensor], torch.Tensor],
+    size: int,
+    device: str,
+) -> tuple[int, float, torch.Tensor]:
+    """One ``step`` of an optimizer configured to run to the tolerance; returns the
+    closure calls, the seconds and the final θ."""
+    theta = torch.zeros(size, dtype=torch.float64, device=device, requires_grad=True)
+    optimizer = make([theta])
+    calls = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        optimizer.zero_grad()
+        value = loss(theta)
+        value.backward()
+        return value
+
+    synchronize(device)
+    start = time.perf_counter()
+    optimizer.step(closure)
+    synchronize(device)
+    return calls, time.perf_counter() - start, theta.detach()
+
+
+def run_scipy(
+    loss: Callable[[torch.Tensor], torch.Tensor], size: int, device: str, m: int, tol: float
+) -> tuple[int, float, torch.Tensor]:
+    """L-BFGS-B without bounds on the same torch objective (NumPy ↔ torch per call)."""
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        point = torch.from_numpy(theta).to(device).requires_grad_()
+        value = loss(point)
+        value.backward()
+        assert point.grad is not None
+        return value.item(), point.grad.cpu().numpy()
+
+    start = time.perf_counter()
+    result = minimize(
+        fun,
+        np.zeros(size),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxcor": m, "gtol": tol, "ftol": 0.0, "maxiter": 100_000, "maxfun": 100_000},
+    )
+    return int(result.nfev), time.perf_counter() - start, torch.from_numpy(result.x).to(device)
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def section_lbfgs(args: argparse.Namespace) -> None:
+    """Evaluations and wall time to max |∇f| <= tol: ours vs torch.optim vs SciPy."""
+    m, tol, device = args.history, args.tolerance, args.device
+    loss = logistic_regression(args.samples, args.features, args.lam, device)
+    size = args.features + 1
+    budget = {"max_iter": 100_000, "max_eval": 100_000, "history_size": m}
+    methods: dict[str, Callable[[], tuple[int, float, torch.Tensor]]] = {
+        "deepdescent LBFGS": lambda: run_torch_style(
+            lambda p: LBFGS(p, tolerance_grad=tol, tolerance_change=0.0, **budget),
+            loss,
+            size,
+            device,
+        ),
+        "torch.optim.LBFGS (strong_wolfe)": lambda: run_torch_style(
+            lambda p: torch.optim.LBFGS(
+                p,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=tol,
+                tolerance_change=1e-15,
+                **budget,
+            ),
+            loss,
+            size,
+            device,
+        ),
+        "SciPy L-BFGS-B": lambda: run_scipy(loss, size, device, m, tol),
+    }
+    runs: dict[str, list[tuple[int, float, torch.Tensor]]] = {name: [] for name in methods}
+    for _ in range(args.repeats):  # rounds interleaved across methods
+        for name, method in methods.items():
+            runs[name].append(method())
+    print(
+        f"\nL-BFGS on L2-regularized logistic regression: {args.samples} samples, "
+        f"{args.features} features (+ bias), λ = {args.lam:g}, float64 on {device}; "
+        f"m = {m}, stop at max |∇f| <= {tol:g}; median of {args.repeats} runs; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print_table(runs, loss)
+
+
+def print_table(
+    runs: dict[str, list[tuple[int, float, torch.Tensor]]],
+    loss: Callable[[torch.Tensor], torch.Tensor],
+) -> None:
+    print(
+        "| method | evaluations | wall ms | ms / evaluation | time vs ours | max abs grad at end |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    ours = statistics.median(seconds for _, seconds, _ in next(iter(runs.values())))
+    for name, results in runs.items():
+        evaluations = statistics.median(count for count, _, _ in results)
+        seconds = statistics.median(s for _, s, _ in results)
+        point = results[-1][2].clone().requires_grad_()
+        loss(point).backward()
+        assert point.grad is not None
+        print(
+            f"| {name} | {evaluations:g} | {seconds * 1e3:.1f} | "
+            f"{seconds * 1e3 / evaluations:.2f} | {seconds / ours:.2f}x | "
+            f"{point.grad.abs().max().item():.1e} |"
+        )
+
+
+def options_lbfgs(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("lbfgs")
+    group.add_argument("--samples", type=int, default=20_000)
+    group.add_argument("--features", type=int, default=200)
+    group.add_argument("--lam", type=float, default=1e-3, help="the L2 coefficient λ")
+    group.add_argument("--history", type=int, default=10, help="the memory m")
+    group.add_argument("--tolerance", type=float, default=1e-6, help="on max |∇f|")
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="runs per method (median)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--only", help="run one section, by its part name (e.g. lbfgs)")
+    parts = [name.removeprefix("section_") for name in globals() if name.startswith("section_")]
+    for part in parts:
+        options = globals().get(f"options_{part}")
+        if options is not None:
+            options(parser)
+    args = parser.parse_args()
+    if args.only is not None and args.only not in parts:
+        parser.error(f"--only must be one of {parts}, got {args.only!r}")
+    for part in parts:
+        if args.only in (None, part):
+            globals()[f"section_{part}"](args)
+
+
+if __name__ == "__main__":
+    main()
