@@ -35,6 +35,10 @@ CONTRACT: dict[str, dict] = {
     "muon": {"lr": 0.05, "ns_dtype": None},
     "schedule_free_sgd": {"lr": 0.01},
     "schedule_free_adamw": {"lr": 0.05},
+    "bfgs": {},
+    "lbfgs": {},
+    "newton": {},
+    "cg": {},
 }
 _CLASS = {
     "sgd_momentum": "sgd",

@@ -42,6 +42,7 @@ class Model(torch.nn.Module):
         self._metric_identifiers: list[Any] = []
         self.stop_training = False
         self.history: History | None = None
+        self._attached_optimizer: torch.optim.Optimizer | None = None
         #: How fit computes gradients: "auto" (the layers' hand-written back-propagation
         #: when every layer has one, else autograd), "autograd" or "manual".
         self.backprop = "auto"
@@ -253,10 +254,12 @@ class Model(torch.nn.Module):
         optimizer = self.optimizer
         if isinstance(optimizer, optimizers.Optimizer) and not optimizer.is_bound:
             optimizer.bind([(n, p) for n, p in self.named_parameters() if p.requires_grad])
-            # Curvature methods that read layer activations (K-FAC) need the modules too.
-            attach = getattr(optimizer, "attach_model", None)
-            if callable(attach):
-                attach(self)
+        # Curvature methods need the model itself, once (K-FAC hooks its layers; Newton
+        # and CG need autograd's backward pass to differentiate).
+        attach = getattr(optimizer, "attach_model", None)
+        if callable(attach) and self._attached_optimizer is not optimizer:
+            attach(self)
+            self._attached_optimizer = optimizer
 
     # -- weights -----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from deepdescent.optimizers.adam import Adam, AdamW
 from deepdescent.optimizers.adamax import Adamax
 from deepdescent.optimizers.base import Optimizer
 from deepdescent.optimizers.bfgs import BFGS
+from deepdescent.optimizers.conjugate_gradient import ConjugateGradient
 from deepdescent.optimizers.lamb import Lamb
 from deepdescent.optimizers.lars import LARS
 from deepdescent.optimizers.lbfgs import LBFGS
@@ -22,6 +23,7 @@ from deepdescent.optimizers.lion import Lion
 from deepdescent.optimizers.lookahead import Lookahead
 from deepdescent.optimizers.muon import Muon
 from deepdescent.optimizers.nadam import NAdam
+from deepdescent.optimizers.newton import Newton
 from deepdescent.optimizers.radam import RAdam
 from deepdescent.optimizers.rmsprop import RMSprop
 from deepdescent.optimizers.rprop import Rprop
@@ -44,11 +46,13 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "ConjugateGradient",
     "Lamb",
     "Lion",
     "Lookahead",
     "Muon",
     "NAdam",
+    "Newton",
     "Optimizer",
     "OptimizerWrapper",
     "RAdam",
@@ -71,12 +75,14 @@ CATALOGUE: dict[str, Any] = {
     "adamax": Adamax,
     "adamw": AdamW,
     "bfgs": BFGS,
+    "cg": ConjugateGradient,
     "lamb": Lamb,
     "lars": LARS,
     "lbfgs": LBFGS,
     "lion": Lion,
     "muon": Muon,
     "nadam": NAdam,
+    "newton": Newton,
     "radam": RAdam,
     "rmsprop": RMSprop,
     "rprop": Rprop,
