@@ -3,20 +3,21 @@ transcription of Shazeer & Stern's Algorithms 4 and 5 (theirs)."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
+from optimizers._harness import (
+    BODIES,
+    STEPS,
+    assert_config_round_trips,
+    assert_matches_torch,
+    assert_resumes_identically,
+    tilted,
+)
 from reference import adafactor, layers
 
 from deepdescent.optimizers.adafactor import Adafactor
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False}, id="per-tensor"),
-    pytest.param({}, id="foreach"),
-]
 PROBLEMS = [pytest.param(p, id=p.name) for p in layers.problems()]
-STEPS = 100
 
 FLOAT32, FLOAT64 = torch.float32, torch.float64
 TORCH_CONFIGS = [
@@ -30,25 +31,20 @@ TORCH_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize(("config", "dtype"), TORCH_CONFIGS, ids=str)
 def test_matches_torch_optim(config, dtype, impl):
-    torch.manual_seed(0)
-    shapes = [(5, 3), (3,), (2, 3, 4), ()]
-    ours = [torch.randn(s, dtype=dtype, requires_grad=True) for s in shapes]
-    theirs = [p.detach().clone().requires_grad_() for p in ours]
-    opt_ours = Adafactor(ours, **config, **impl)
-    opt_theirs = torch.optim.Adafactor(theirs, **config)
-    for _ in range(30):
-        for params, opt in ((ours, opt_ours), (theirs, opt_theirs)):
-            opt.zero_grad()
-            sum((torch.sin(p) * p.pow(2) + 0.1 * p).sum() for p in params).backward()
-            opt.step()
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert_matches_torch(
+        lambda p: Adafactor(p, **config, **impl),
+        lambda p: torch.optim.Adafactor(p, **config),
+        shapes=[(5, 3), (3,), (2, 3, 4), ()],
+        dtype=dtype,
+        idle_phase=None,
+        loss=tilted,
+    )
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("problem", PROBLEMS)
 @pytest.mark.parametrize(
     ("eps1", "convention"),
@@ -88,7 +84,7 @@ def test_matrix_state_is_factored():
     assert optimizer.state[b]["variance"].shape == (200,)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_step_is_relative_to_the_weights_and_clipped(impl):
     """α₁ = max(ε₂, RMS(X)) ρ₁ and RMS(Û) ≤ d: a zero matrix moves by ε₂ ρ₁ per entry
     (RMS), a large one by RMS(X) ρ₁, whatever the gradient's scale."""
@@ -104,7 +100,7 @@ def test_step_is_relative_to_the_weights_and_clipped(impl):
 def test_keras_default_lr_and_config_round_trip():
     optimizer = Adafactor(learning_rate=0.01, eps_convention="paper")
     assert optimizer.learning_rate == 0.01 and Adafactor().learning_rate == 0.001
-    assert Adafactor(**optimizer.get_config()).get_config() == optimizer.get_config()
+    assert_config_round_trips(optimizer)
 
 
 @pytest.mark.parametrize(
@@ -125,24 +121,6 @@ def test_invalid_hyperparameters_name_the_argument(kwargs, argument):
         Adafactor(**kwargs)
 
 
-def _train(optimizer, params, steps):
-    for _ in range(steps):
-        optimizer.zero_grad()
-        sum((torch.sin(p) * p.pow(2)).sum() for p in params).backward()
-        optimizer.step()
-
-
 def test_factored_state_round_trips_mid_run():
     """The contract table's tests use vectors; this one covers the factors of matrices."""
-    torch.manual_seed(0)
-    params = [torch.randn(4, 3, requires_grad=True), torch.randn(2, 3, 5, requires_grad=True)]
-    optimizer = Adafactor(params, lr=0.05)
-    _train(optimizer, params, 5)
-    saved = copy.deepcopy(optimizer.state_dict())
-    twins = [p.detach().clone().requires_grad_() for p in params]
-    _train(optimizer, params, 5)
-    resumed = Adafactor(twins, lr=0.05)
-    resumed.load_state_dict(saved)
-    _train(resumed, twins, 5)
-    for a, b in zip(params, twins, strict=True):
-        assert torch.equal(a, b)
+    assert_resumes_identically(lambda p: Adafactor(p, lr=0.05), [(4, 3), (2, 3, 5)])

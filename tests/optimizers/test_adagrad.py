@@ -5,54 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import (
+    BODIES_AND_FUSED,
+    STEPS,
+    assert_follows,
+    assert_matches_torch,
+    book_problems,
+    iterates,
+)
 from reference import chapter8
 
 from deepdescent.optimizers.adagrad import Adagrad
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False, "fused": False}, id="per-tensor"),
-    pytest.param({"fused": False}, id="foreach"),
-    pytest.param({}, id="fused"),
-]
-STEPS = 100
 
-
-def _problems(ill_lr, net_lr):
-    """The two test problems, each with a learning rate at which the iterates are not
-    chaotic (a small change in θ₀ grows at most tenfold over 100 steps), so that 1e-10 is a
-    fair tolerance."""
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
-    net = chapter8.tiny_network(x, y, hidden=4)
-    theta0 = np.linspace(-1.0, 1.2, 6)
-    yield pytest.param(chapter8.ill_conditioned, theta0, ill_lr, id="ill_conditioned")
-    yield pytest.param(net, rng.normal(scale=0.5, size=26), net_lr, id="tiny_network")
-
-
-def _iterates(optimizer_for, f, theta0, steps=STEPS):
-    """float64 iterates of ``optimizer_for([θ])`` with f's hand-derived gradient, so only
-    the update rule is under test."""
-    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
-    optimizer = optimizer_for([theta])
-    path = [theta0.copy()]
-    for _ in range(steps):
-        theta.grad = torch.from_numpy(f(theta.detach().numpy())[1])
-        optimizer.step()
-        path.append(theta.detach().numpy().copy())
-    return np.array(path)
-
-
-def _assert_follows(ours, reference, rtol=1e-10):
-    reference = np.array(reference)
-    error = np.abs(ours - reference).max(axis=1)
-    assert (error <= rtol * np.abs(reference).max(axis=1)).all(), f"max error {error.max():.2e}"
-
-
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-@pytest.mark.parametrize(("f", "theta0", "lr"), list(_problems(0.1, 0.03)))
+@pytest.mark.parametrize("impl", BODIES_AND_FUSED)
+@pytest.mark.parametrize(("f", "theta0", "lr"), book_problems((0.1, 0.03)))
 def test_algorithm_8_4_follows_the_book(f, theta0, lr, impl):
     reference = chapter8.adagrad(theta0, lambda t: f(t)[1], lr, 1e-7, STEPS)
-    _assert_follows(_iterates(lambda p: Adagrad(p, lr=lr, **impl), f, theta0), reference)
+    assert_follows(iterates(lambda p: Adagrad(p, lr=lr, **impl), f, theta0), reference)
     assert f(reference[-1])[0] < 0.75 * f(theta0)[0]
 
 
@@ -66,7 +36,7 @@ def test_keras_convention_by_flags():
         theta = theta - 0.1 * g / np.sqrt(r + 1e-7)
         reference.append(theta)
     config = {"lr": 0.1, "initial_accumulator_value": 0.1, "eps_inside_sqrt": True}
-    _assert_follows(_iterates(lambda p: Adagrad(p, **config), f, reference[0]), reference)
+    assert_follows(iterates(lambda p: Adagrad(p, **config), f, reference[0]), reference)
 
 
 CONFIGS = [
@@ -77,26 +47,16 @@ CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES_AND_FUSED)
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
 def test_matches_torch_optim(config, impl):
     """Float32, 30 steps; the middle tensor sits out every third step, so the step counts
     that drive ``lr_decay`` differ between parameters."""
-    torch.manual_seed(0)
-    ours = [torch.randn(s, requires_grad=True) for s in [(5, 3), (3,), (2, 2, 2)]]
-    theirs = [p.detach().clone().requires_grad_() for p in ours]
-    runs = [
-        (ours, Adagrad(ours, **config, **impl)),
-        (theirs, torch.optim.Adagrad(theirs, **config)),
-    ]
-    for k in range(30):
-        for params, optimizer in runs:
-            optimizer.zero_grad()
-            active = params if k % 3 else params[::2]
-            sum((torch.sin(p) * p.pow(2)).sum() for p in active).backward()
-            optimizer.step()
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert_matches_torch(
+        lambda p: Adagrad(p, **config, **impl),
+        lambda p: torch.optim.Adagrad(p, **config),
+        idle_phase=0,
+    )
 
 
 @pytest.mark.parametrize("decoupled", [False, True])
@@ -108,10 +68,10 @@ def test_fused_kernel_runs_and_applies_weight_decay_once(monkeypatch, decoupled)
     )
     config = {"lr": 0.1, "weight_decay": 0.3, "decoupled_weight_decay": decoupled}
     f, theta0 = chapter8.ill_conditioned, np.linspace(-1.0, 1.2, 6)
-    fused = _iterates(lambda p: Adagrad(p, **config), f, theta0, steps=20)
+    fused = iterates(lambda p: Adagrad(p, **config), f, theta0, steps=20)
     assert len(calls) == 20
-    loop = _iterates(lambda p: Adagrad(p, **config, foreach=False, fused=False), f, theta0, 20)
-    _assert_follows(fused, loop)
+    loop = iterates(lambda p: Adagrad(p, **config, foreach=False, fused=False), f, theta0, 20)
+    assert_follows(fused, loop)
 
 
 def test_defaults():

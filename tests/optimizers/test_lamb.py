@@ -5,20 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import BODIES, STEPS, assert_config_round_trips
 from reference import lamb, layers
 
 from deepdescent.optimizers.lamb import Lamb
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False}, id="per-tensor"),
-    pytest.param({}, id="foreach"),
-]
 PROBLEMS = [pytest.param(p, id=p.name) for p in layers.problems()]
-STEPS = 100
 BETAS = (0.9, 0.99)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("problem", PROBLEMS)
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
 def test_algorithm_2_follows_the_paper(problem, weight_decay, impl):
@@ -32,7 +28,7 @@ def test_algorithm_2_follows_the_paper(problem, weight_decay, impl):
     assert problem.loss(reference[-1]) < 0.5 * problem.loss(reference[0])
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_the_scaling_function_clips_the_weight_norm(problem, impl):
     low, high = 0.6, 1.2  # both bind: the layers' norms range from 0.19 to 2.3 on these runs
@@ -56,7 +52,7 @@ def test_the_scaling_function_clips_the_weight_norm(problem, impl):
     layers.assert_paths_close(ours, reference)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_coupled_decay_passes_through_the_moments(problem, impl):
     """decoupled_weight_decay=False is LAMB without λ on the L2-penalised loss."""
@@ -75,7 +71,7 @@ def test_coupled_decay_passes_through_the_moments(problem, impl):
     layers.assert_paths_close(ours, reference)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_each_layer_moves_by_lr_times_its_norm(impl):
     """The trust ratio makes ‖Δx‖ = η‖x‖ per layer, whatever the gradient's scale."""
     torch.manual_seed(0)
@@ -89,7 +85,7 @@ def test_each_layer_moves_by_lr_times_its_norm(impl):
         assert moved.item() == pytest.approx(0.1, rel=1e-5)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_zero_layers_take_the_adam_step(impl):
     """‖x‖ = 0 leaves the ratio undefined (it would freeze the layer): it is taken as 1."""
     w = torch.zeros(2, requires_grad=True)
@@ -113,7 +109,7 @@ def test_keras_defaults_and_config_round_trip():
     optimizer = Lamb(learning_rate=0.01, weight_norm_bounds=(0.0, 10.0))
     assert optimizer.learning_rate == 0.01 and Lamb().learning_rate == 0.001
     assert Lamb().get_config()["eps"] == 1e-6
-    assert Lamb(**optimizer.get_config()).get_config() == optimizer.get_config()
+    assert_config_round_trips(optimizer)
 
 
 @pytest.mark.parametrize(

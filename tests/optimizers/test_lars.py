@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from optimizers._harness import BODIES, STEPS, assert_config_round_trips
 from reference import lars, layers
 
 from deepdescent.optimizers.lars import LARS
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False}, id="per-tensor"),
-    pytest.param({}, id="foreach"),
-]
 PROBLEMS = [pytest.param(p, id=p.name) for p in layers.problems()]
-STEPS = 100
 
 
 def _poly(lr0: float):
@@ -21,7 +17,7 @@ def _poly(lr0: float):
     return lambda t: lr0 * (1 - t / (2 * STEPS)) ** 2
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("problem", PROBLEMS)
 @pytest.mark.parametrize(("momentum", "weight_decay"), [(0.9, 0.01), (0.0, 0.0)])
 def test_algorithm_1_follows_the_paper(problem, momentum, weight_decay, impl):
@@ -53,7 +49,7 @@ def _replay(sequence):
     return lambda _: [next(it).numpy()]
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_excluded_biases_take_plain_momentum_steps(impl):
     """exclude_bias_and_norm: the vector gets neither trust ratio nor decay (torch's
     momentum SGD, equal to the paper's form at constant γ); the matrix keeps both."""
@@ -79,7 +75,7 @@ def test_excluded_biases_take_plain_momentum_steps(impl):
     torch.testing.assert_close(ours[0].detach().numpy(), matrix[-1][0], rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_a_group_without_adaptation_is_torch_momentum_sgd(impl):
     start = _fixed_gradients([(3, 4), (4,)], 1, seed=6)[0]
     gradients = _fixed_gradients([(3, 4), (4,)], 20, seed=1)
@@ -98,7 +94,7 @@ def test_a_group_without_adaptation_is_torch_momentum_sgd(impl):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_decoupled_decay_shrinks_first_and_leaves_the_ratio_to_the_gradient(impl):
     w0, g = torch.tensor([3.0, 4.0], dtype=torch.float64), torch.tensor([0.0, 2.0])
     w = w0.clone().requires_grad_()
@@ -118,7 +114,7 @@ def test_decoupled_decay_shrinks_first_and_leaves_the_ratio_to_the_gradient(impl
     torch.testing.assert_close(w.detach(), expected)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_zero_layers_take_a_plain_step(impl):
     """‖w‖ = 0 leaves λ undefined (it would freeze the layer): the step is γ g."""
     w = torch.zeros(3, requires_grad=True)
@@ -130,8 +126,7 @@ def test_zero_layers_take_a_plain_step(impl):
 def test_defaults_and_config_round_trip():
     optimizer = LARS(learning_rate=2.0, momentum=0.8, exclude_bias_and_norm=True)
     assert optimizer.learning_rate == 2.0 and LARS().learning_rate == 1.0
-    rebuilt = LARS(**optimizer.get_config())
-    assert rebuilt.get_config() == optimizer.get_config()
+    assert_config_round_trips(optimizer)
 
 
 @pytest.mark.parametrize(

@@ -2,61 +2,32 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from reference import chapter8
+from optimizers._harness import (
+    BODIES,
+    STEPS,
+    assert_config_round_trips,
+    assert_follows,
+    book_problems,
+    iterates,
+)
 from reference.lion import lion
 
 from deepdescent.optimizers.lion import Lion
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False}, id="per-tensor"),
-    pytest.param({"foreach": True}, id="foreach"),
-]
-STEPS = 100
-
-
-def _problems():
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
-    yield "ill_conditioned", chapter8.ill_conditioned, np.linspace(-1.0, 1.2, 6)
-    yield "tiny_network", chapter8.tiny_network(x, y, hidden=4), rng.normal(scale=0.5, size=26)
-
-
-PROBLEMS = [pytest.param(f, theta0, id=name) for name, f, theta0 in _problems()]
 CONFIGS = [
     {"lr": 0.03, "betas": (0.9, 0.99), "weight_decay": 0.0},
     {"lr": 0.03, "betas": (0.95, 0.98), "weight_decay": 0.5},
 ]
 
 
-def _run_ours(f, theta0, steps, **options):
-    """Iterates of deepdescent's Lion on f, fed the reference's hand-derived gradient, in
-    two tensors so that the multi-tensor body has a list to work on."""
-    head = torch.tensor(theta0[:4], dtype=torch.float64, requires_grad=True)
-    tail = torch.tensor(theta0[4:], dtype=torch.float64, requires_grad=True)
-    optimizer = Lion([head, tail], **options)
-    path = [theta0.copy()]
-    for _ in range(steps):
-        grad = torch.from_numpy(f(torch.cat([head, tail]).detach().numpy())[1])
-        head.grad, tail.grad = grad[:4].clone(), grad[4:].clone()
-        optimizer.step()
-        path.append(torch.cat([head, tail]).detach().numpy().copy())
-    return path
-
-
-def _assert_paths_close(ours, reference, rtol=1e-10):
-    for k, (a, b) in enumerate(zip(ours, reference, strict=True)):
-        assert np.abs(a - b).max() <= rtol * max(np.abs(b).max(), 1e-12), f"iterate {k} differs"
-
-
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
-@pytest.mark.parametrize(("f", "theta0"), PROBLEMS)
+@pytest.mark.parametrize(("f", "theta0"), book_problems())
 def test_algorithm_2_follows_the_paper(f, theta0, config, impl):
     reference = lion(theta0, lambda t: f(t)[1], steps=STEPS, **config)
-    _assert_paths_close(_run_ours(f, theta0, STEPS, **config, **impl), reference)
+    assert_follows(iterates(lambda p: Lion(p, **config, **impl), f, theta0, split=4), reference)
     assert f(reference[-1])[0] < 0.5 * f(theta0)[0]
 
 
@@ -86,13 +57,7 @@ def test_defaults_are_the_papers_and_keras_names_work():
 
 
 def test_config_round_trips_through_json():
-    import json
-
-    config = json.loads(json.dumps(Lion(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1).get_config()))
-    assert (
-        Lion(**config).get_config()
-        == Lion(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1).get_config()
-    )
+    assert_config_round_trips(Lion(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1))
 
 
 @pytest.mark.parametrize(

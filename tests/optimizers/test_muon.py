@@ -4,21 +4,22 @@ the singular value decomposition."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import (
+    BODIES,
+    STEPS,
+    assert_config_round_trips,
+    assert_matches_torch,
+    assert_resumes_identically,
+    tilted,
+)
 from reference import layers, muon
 
 from deepdescent.optimizers.muon import NS_COEFFICIENTS, Muon, newton_schulz
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False}, id="per-tensor"),
-    pytest.param({}, id="foreach"),
-]
 PROBLEMS = [pytest.param(p, id=p.name) for p in layers.problems()]
-STEPS = 100
 
 
 def _quintic_power(s: np.ndarray, steps: int = 5) -> np.ndarray:
@@ -79,54 +80,33 @@ TORCH_CONFIGS = [
 ]
 
 
-def _loss(params):
-    return sum((torch.sin(p) * p.pow(2) + 0.1 * p).sum() for p in params)
-
-
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("config", TORCH_CONFIGS, ids=str)
 def test_matrices_match_torch_muon_and_vectors_torch_adamw(config, impl):
-    torch.manual_seed(0)
-    shapes = [(5, 3), (3, 5), (8, 8), (5,), (3,)]
-    ours = [torch.randn(s, requires_grad=True) for s in shapes]
-    theirs = [p.detach().clone().requires_grad_() for p in ours]
-    optimizers = [Muon(ours, **config, adamw_lr_ratio=0.5, **impl)]
-    theirs_muon = torch.optim.Muon(theirs[:3], **config)
-    theirs_adamw = torch.optim.AdamW(
-        theirs[3:], lr=config["lr"] * 0.5, weight_decay=config.get("weight_decay", 0.1)
+    adamw = {"lr": config["lr"] * 0.5, "weight_decay": config.get("weight_decay", 0.1)}
+    assert_matches_torch(
+        lambda p: Muon(p, **config, adamw_lr_ratio=0.5, **impl),
+        lambda p: [torch.optim.Muon(p[:3], **config), torch.optim.AdamW(p[3:], **adamw)],
+        shapes=[(5, 3), (3, 5), (8, 8), (5,), (3,)],
+        idle_phase=None,
+        loss=tilted,
     )
-    for _ in range(30):
-        for params, opts in ((ours, optimizers), (theirs, [theirs_muon, theirs_adamw])):
-            for opt in opts:
-                opt.zero_grad()
-            _loss(params).backward()
-            for opt in opts:
-                opt.step()
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_a_group_can_send_matrices_to_adamw(impl):
-    torch.manual_seed(1)
-    ours = [torch.randn(4, 6, requires_grad=True), torch.randn(6, 2, requires_grad=True)]
-    theirs = [p.detach().clone().requires_grad_() for p in ours]
-    optimizer = Muon(
-        [{"params": ours[:1]}, {"params": ours[1:], "use_muon": False}], lr=0.01, **impl
+    assert_matches_torch(
+        lambda p: Muon([{"params": p[:1]}, {"params": p[1:], "use_muon": False}], lr=0.01, **impl),
+        lambda p: [
+            torch.optim.Muon(p[:1], lr=0.01),
+            torch.optim.AdamW(p[1:], lr=0.01, weight_decay=0.1),
+        ],
+        steps=20,
+        shapes=[(4, 6), (6, 2)],
+        seed=1,
+        idle_phase=None,
+        loss=tilted,
     )
-    reference = [
-        torch.optim.Muon(theirs[:1], lr=0.01),
-        torch.optim.AdamW(theirs[1:], lr=0.01, weight_decay=0.1),
-    ]
-    for _ in range(20):
-        for params, opts in ((ours, [optimizer]), (theirs, reference)):
-            for opt in opts:
-                opt.zero_grad()
-            _loss(params).backward()
-            for opt in opts:
-                opt.step()
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
 
 
 # Near a minimum Muon's steps keep their length and rattle around it, and the iteration
@@ -135,7 +115,7 @@ def test_a_group_can_send_matrices_to_adamw(impl):
 JORDAN_LR = {"ill_conditioned": 0.005, "tiny_network": 0.02}
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("problem", PROBLEMS)
 @pytest.mark.parametrize("nesterov", [True, False])
 def test_follows_jordan_in_float64(problem, nesterov, impl):
@@ -154,7 +134,7 @@ def test_follows_jordan_in_float64(problem, nesterov, impl):
     assert problem.loss(reference[-1]) < 0.75 * problem.loss(reference[0])
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_convolution_kernels_are_orthogonalized_as_out_by_rest(impl):
     generator = torch.Generator().manual_seed(3)
     w0 = torch.randn(4, 2, 3, 3, generator=generator, dtype=torch.float64)
@@ -176,7 +156,7 @@ def test_use_muon_true_refuses_vectors():
 def test_keras_default_lr_and_config_round_trip():
     optimizer = Muon(learning_rate=0.02, ns_dtype=None, adamw_betas=(0.9, 0.95))
     assert optimizer.learning_rate == 0.02 and Muon().learning_rate == 0.001
-    assert Muon(**optimizer.get_config()).get_config() == optimizer.get_config()
+    assert_config_round_trips(optimizer)
 
 
 @pytest.mark.parametrize(
@@ -202,26 +182,10 @@ def test_invalid_hyperparameters_name_the_argument(kwargs, argument):
         Muon(**kwargs)
 
 
-def _train(optimizer, params, steps):
-    for _ in range(steps):
-        optimizer.zero_grad()
-        _loss(params).backward()
-        optimizer.step()
-
-
 def test_matrix_and_fallback_state_round_trips_mid_run():
     """The contract table's tests use vectors; this one covers momentum buffers too."""
-    torch.manual_seed(0)
-    params = [torch.randn(4, 3, requires_grad=True), torch.randn(3, requires_grad=True)]
-    optimizer = Muon(params, lr=0.02)
-    _train(optimizer, params, 5)
-    saved = copy.deepcopy(optimizer.state_dict())
-    twins = [p.detach().clone().requires_grad_() for p in params]
-    _train(optimizer, params, 5)
-    resumed = Muon(twins, lr=0.02)
-    resumed.load_state_dict(saved)
-    _train(resumed, twins, 5)
-    for a, b in zip(params, twins, strict=True):
-        assert torch.equal(a, b)
+    optimizer, params = assert_resumes_identically(
+        lambda p: Muon(p, lr=0.02), [(4, 3), (3,)], loss=tilted
+    )
     assert set(optimizer.state[params[0]]) == {"momentum_buffer"}
     assert set(optimizer.state[params[1]]) == {"step", "exp_avg", "exp_avg_sq"}

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import BODIES, assert_config_round_trips, assert_matches_torch, iterates
 from reference import chapter8
 
 from deepdescent.optimizers.nadam import NAdam
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False}, id="per-tensor"),
-    pytest.param({"foreach": True}, id="foreach"),
-]
 CONFIGS = [
     {"lr": 0.05},
     {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6},
@@ -24,32 +19,16 @@ CONFIGS = [
 ]
 
 
-def _run_side_by_side(ours_cls, theirs_cls, config, impl, steps=30):
-    """Both optimizers on sin(θ)θ² summed over three tensors; the second tensor has no
-    gradient every third step, so step counts differ between tensors."""
-    torch.manual_seed(0)
-    ours = [torch.randn(shape, requires_grad=True) for shape in [(5, 3), (3,), (2, 2, 2)]]
-    theirs = [p.detach().clone().requires_grad_() for p in ours]
-    runs = [(ours, ours_cls(ours, **config, **impl)), (theirs, theirs_cls(theirs, **config))]
-    for k in range(steps):
-        for params, optimizer in runs:
-            optimizer.zero_grad()
-            sum((torch.sin(p) * p.pow(2)).sum() for p in params).backward()
-            if k % 3 == 2:
-                params[1].grad = None
-            optimizer.step()
-    return ours, theirs
-
-
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
 def test_matches_torch_optim(config, impl):
-    ours, theirs = _run_side_by_side(NAdam, torch.optim.NAdam, config, impl)
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    """The second tensor has no gradient every third step, so step counts differ."""
+    assert_matches_torch(
+        lambda p: NAdam(p, **config, **impl), lambda p: torch.optim.NAdam(p, **config)
+    )
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_matches_torch_optim_to_rounding_in_float64(impl):
     """torch keeps Π μ_i in a scalar tensor of the default dtype (float32 normally), this
     module in a Python float; with float64 scalars the two agree to rounding, even on a
@@ -57,26 +36,17 @@ def test_matches_torch_optim_to_rounding_in_float64(impl):
     float32's rounding of Π μ_i alone moves iterates by 1e-2."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
+    config = {"lr": 0.05, "weight_decay": 0.1}
     try:
-        torch.manual_seed(0)
-        ours = [torch.randn(shape, requires_grad=True) for shape in [(50, 30), (3,)]]
-        theirs = [p.detach().clone().requires_grad_() for p in ours]
-        config = {"lr": 0.05, "weight_decay": 0.1}
-        runs = [
-            (ours, NAdam(ours, **config, **impl)),
-            (theirs, torch.optim.NAdam(theirs, **config)),
-        ]
-        for k in range(30):
-            for params, optimizer in runs:
-                optimizer.zero_grad()
-                sum((torch.sin(p) * p.pow(2)).sum() for p in params).backward()
-                if k % 3 == 2:
-                    params[1].grad = None
-                optimizer.step()
+        assert_matches_torch(
+            lambda p: NAdam(p, **config, **impl),
+            lambda p: torch.optim.NAdam(p, **config),
+            rtol=1e-8,
+            atol=1e-8,
+            shapes=[(50, 30), (3,)],
+        )
     finally:
         torch.set_default_dtype(previous)
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-8)
 
 
 def _keras_nadam(theta, grad, lr, betas, eps, steps):
@@ -96,16 +66,12 @@ def _keras_nadam(theta, grad, lr, betas, eps, steps):
     return path
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_momentum_decay_one_is_keras_nadam(impl):
     theta0, f = np.linspace(-1.0, 1.2, 6), chapter8.ill_conditioned
     reference = _keras_nadam(theta0, lambda t: f(t)[1], 0.03, (0.9, 0.999), 1e-7, 100)
-    theta = torch.tensor(theta0, requires_grad=True)
-    optimizer = NAdam([theta], lr=0.03, eps=1e-7, momentum_decay=1.0, **impl)
-    for k in range(100):
-        theta.grad = torch.from_numpy(f(theta.detach().numpy())[1])
-        optimizer.step()
-        np.testing.assert_allclose(theta.detach().numpy(), reference[k + 1], rtol=1e-10)
+    ours = iterates(lambda p: NAdam(p, lr=0.03, eps=1e-7, momentum_decay=1.0, **impl), f, theta0)
+    np.testing.assert_allclose(ours, reference, rtol=1e-10)
     assert f(reference[-1])[0] < 0.5 * f(theta0)[0]
 
 
@@ -116,9 +82,9 @@ def test_defaults_and_keras_names():
 
 
 def test_config_round_trips_through_json():
-    original = NAdam(lr=0.01, betas=(0.8, 0.9), momentum_decay=1.0, weight_decay=0.1)
-    config = json.loads(json.dumps(original.get_config()))
-    assert NAdam(**config).get_config() == original.get_config()
+    assert_config_round_trips(
+        NAdam(lr=0.01, betas=(0.8, 0.9), momentum_decay=1.0, weight_decay=0.1)
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,63 +6,38 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import (
+    BODIES,
+    STEPS,
+    assert_follows,
+    assert_matches_torch,
+    book_problems,
+    iterates,
+)
 from reference import chapter8
 
 from deepdescent.optimizers.rmsprop import RMSprop
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False, "fused": False}, id="per-tensor"),
-    pytest.param({"fused": False}, id="foreach"),
-    pytest.param({}, id="default"),
-]
-STEPS = 100
-
-
-def _problems(ill_lr, net_lr):
-    """The two test problems, each with a learning rate at which the iterates are not
-    chaotic (a small change in θ₀ grows at most tenfold over 100 steps)."""
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
-    net = chapter8.tiny_network(x, y, hidden=4)
-    theta0 = np.linspace(-1.0, 1.2, 6)
-    yield pytest.param(chapter8.ill_conditioned, theta0, ill_lr, id="ill_conditioned")
-    yield pytest.param(net, rng.normal(scale=0.5, size=26), net_lr, id="tiny_network")
-
-
-def _iterates(optimizer_for, f, theta0, steps=STEPS):
-    """float64 iterates with f's hand-derived gradient (only the update rule is tested)."""
-    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
-    optimizer = optimizer_for([theta])
-    path = [theta0.copy()]
-    for _ in range(steps):
-        theta.grad = torch.from_numpy(f(theta.detach().numpy())[1])
-        optimizer.step()
-        path.append(theta.detach().numpy().copy())
-    return np.array(path)
-
-
-def _assert_follows(ours, reference, rtol=1e-10):
-    reference = np.array(reference)
-    error = np.abs(ours - reference).max(axis=1)
-    assert (error <= rtol * np.abs(reference).max(axis=1)).all(), f"max error {error.max():.2e}"
+# No fused kernel: the default runs the multi-tensor body.
+IMPLEMENTATIONS = [*BODIES, pytest.param({}, id="default")]
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-@pytest.mark.parametrize(("f", "theta0", "lr"), list(_problems(0.01, 0.003)))
+@pytest.mark.parametrize(("f", "theta0", "lr"), book_problems((0.01, 0.003)))
 def test_algorithm_8_5_follows_the_book(f, theta0, lr, impl):
     reference = chapter8.rmsprop(theta0, lambda t: f(t)[1], lr, 0.9, 1e-6, STEPS)
-    _assert_follows(_iterates(lambda p: RMSprop(p, lr=lr, **impl), f, theta0), reference)
+    assert_follows(iterates(lambda p: RMSprop(p, lr=lr, **impl), f, theta0), reference)
     assert f(reference[-1])[0] < 0.75 * f(theta0)[0]
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-@pytest.mark.parametrize(("f", "theta0", "lr"), list(_problems(0.003, 0.001)))
+@pytest.mark.parametrize(("f", "theta0", "lr"), book_problems((0.003, 0.001)))
 def test_algorithm_8_6_nesterov_stores_the_look_ahead_point(f, theta0, lr, impl):
     """The book's 8.6 has no δ, so eps=0; the parameters hold θ̃ = θ + αv."""
     path, velocities = chapter8.rmsprop_nesterov(theta0, lambda t: f(t)[1], lr, 0.9, 0.9, STEPS)
     look_ahead = [t + 0.9 * v for t, v in zip(path, velocities, strict=True)]
     config = {"lr": lr, "alpha": 0.9, "eps": 0.0, "momentum": 0.9, "nesterov": True}
-    _assert_follows(_iterates(lambda p: RMSprop(p, **config, **impl), f, theta0), look_ahead)
+    assert_follows(iterates(lambda p: RMSprop(p, **config, **impl), f, theta0), look_ahead)
     assert f(path[-1])[0] < 0.75 * f(theta0)[0]
 
 
@@ -81,7 +56,7 @@ def test_keras_centered_momentum_update(impl):
         theta = theta - velocity
         reference.append(theta)
     config = {"lr": lr, "alpha": rho, "eps": eps, "momentum": mu, "centered": True}
-    _assert_follows(_iterates(lambda p: RMSprop(p, **config, **impl), f, reference[0]), reference)
+    assert_follows(iterates(lambda p: RMSprop(p, **config, **impl), f, reference[0]), reference)
 
 
 CONFIGS = [
@@ -97,21 +72,11 @@ CONFIGS = [
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
 def test_matches_torch_optim(config, impl):
     """With torch's √r + δ, float32, 30 steps; the middle tensor sits out every third step."""
-    torch.manual_seed(0)
-    ours = [torch.randn(s, requires_grad=True) for s in [(5, 3), (3,), (2, 2, 2)]]
-    theirs = [p.detach().clone().requires_grad_() for p in ours]
-    runs = [
-        (ours, RMSprop(ours, **config, eps_inside_sqrt=False, **impl)),
-        (theirs, torch.optim.RMSprop(theirs, **config)),
-    ]
-    for k in range(30):
-        for params, optimizer in runs:
-            optimizer.zero_grad()
-            active = params if k % 3 else params[::2]
-            sum((torch.sin(p) * p.pow(2)).sum() for p in active).backward()
-            optimizer.step()
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert_matches_torch(
+        lambda p: RMSprop(p, **config, eps_inside_sqrt=False, **impl),
+        lambda p: torch.optim.RMSprop(p, **config),
+        idle_phase=0,
+    )
 
 
 def test_defaults():

@@ -2,60 +2,46 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
+from optimizers._harness import (
+    BODIES,
+    assert_config_round_trips,
+    assert_matches_torch,
+    run_side_by_side,
+)
 
 from deepdescent.optimizers.rprop import Rprop
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False}, id="per-tensor"),
-    pytest.param({"foreach": True}, id="foreach"),
-]
 CONFIGS = [
     {"lr": 0.01},
     {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2)},
 ]
 
 
-def _run_side_by_side(ours_cls, theirs_cls, config, impl, steps=30, dtype=torch.float32):
-    """Both optimizers on sin(θ)θ² summed over three tensors; the second tensor has no
-    gradient every third step."""
-    torch.manual_seed(0)
-    shapes = [(5, 3), (3,), (2, 2, 2)]
-    ours = [torch.randn(shape, dtype=dtype, requires_grad=True) for shape in shapes]
-    theirs = [p.detach().clone().requires_grad_() for p in ours]
-    runs = [(ours, ours_cls(ours, **config, **impl)), (theirs, theirs_cls(theirs, **config))]
-    for k in range(steps):
-        for params, optimizer in runs:
-            optimizer.zero_grad()
-            sum((torch.sin(p) * p.pow(2)).sum() for p in params).backward()
-            if k % 3 == 2:
-                params[1].grad = None
-            optimizer.step()
-    return ours, theirs
-
-
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
 def test_matches_torch_optim(config, impl):
-    ours, theirs = _run_side_by_side(Rprop, torch.optim.Rprop, config, impl)
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    """The second tensor has no gradient every third step, so step counts differ."""
+    assert_matches_torch(
+        lambda p: Rprop(p, **config, **impl), lambda p: torch.optim.Rprop(p, **config)
+    )
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_matches_torch_optim_exactly_in_float64(impl):
     """Only signs, products by η and clamps: no rounding differs, so iterates are equal."""
-    ours, theirs = _run_side_by_side(
-        Rprop, torch.optim.Rprop, CONFIGS[1], impl, steps=60, dtype=torch.float64
+    ours, theirs = run_side_by_side(
+        lambda p: Rprop(p, **CONFIGS[1], **impl),
+        lambda p: torch.optim.Rprop(p, **CONFIGS[1]),
+        steps=60,
+        dtype=torch.float64,
     )
     for a, b in zip(ours, theirs, strict=True):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 def test_step_sizes_grow_shrink_and_forget_a_flipped_gradient(impl):
     theta = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     optimizer = Rprop([theta], lr=0.1, etas=(0.5, 2.0), step_sizes=(0.04, 0.3), **impl)
@@ -78,9 +64,7 @@ def test_defaults_are_torchs():
 
 
 def test_config_round_trips_through_json():
-    original = Rprop(lr=0.1, etas=(0.4, 1.3), step_sizes=(1e-4, 1.0))
-    config = json.loads(json.dumps(original.get_config()))
-    assert Rprop(**config).get_config() == original.get_config()
+    assert_config_round_trips(Rprop(lr=0.1, etas=(0.4, 1.3), step_sizes=(1e-4, 1.0)))
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,12 @@ import copy
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import BODIES, STEPS, assert_config_round_trips
 from reference import layers, schedule_free
 
 from deepdescent.optimizers.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False}, id="per-tensor"),
-    pytest.param({}, id="foreach"),
-]
 PROBLEMS = [pytest.param(p, id=p.name) for p in layers.problems()]
-STEPS = 100
 SGD_LR = {"ill_conditioned": 0.009, "tiny_network": 1.0}
 VARIANTS = [
     pytest.param({}, id="plain"),
@@ -31,7 +27,7 @@ def _run(problem, make_optimizer):
     return path[:-1], path[-1]
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_sgd_follows_the_paper(problem, variant, impl):
@@ -44,7 +40,7 @@ def test_sgd_follows_the_paper(problem, variant, impl):
     assert loss(xs[-1])[0] < 0.5 * loss(xs[0])[0]
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_adamw_follows_algorithm_1(problem, variant, impl):
@@ -59,7 +55,7 @@ def test_adamw_follows_algorithm_1(problem, variant, impl):
     assert loss(xs[-1])[0] < 0.5 * loss(xs[0])[0]
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES)
 @pytest.mark.parametrize(("r", "power"), [(0.0, 2.0), (0.0, 0.0), (1.0, 0.0), (0.5, 1.0)])
 def test_x_is_the_weighted_average_of_the_z_iterates(r, power, impl):
     """x_{T+1} = Σ w_t z_{t+1} / Σ w_t with w_t = t^r γ̄_t^p (z_1 has no weight)."""
@@ -141,7 +137,7 @@ def test_defaults_and_config_round_trip():
     assert ScheduleFreeSGD().learning_rate == 1.0
     assert ScheduleFreeAdamW().learning_rate == 0.0025
     optimizer = ScheduleFreeAdamW(learning_rate=0.01, warmup_steps=10, r=0.5)
-    assert ScheduleFreeAdamW(**optimizer.get_config()).get_config() == optimizer.get_config()
+    assert_config_round_trips(optimizer)
     assert np.isclose(ScheduleFreeSGD(momentum=0.8).get_config()["momentum"], 0.8)
 
 

@@ -41,10 +41,11 @@ from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
+    check_betas,
     check_hyperparameter,
     resolve_learning_rate,
 )
-from deepdescent.optimizers.radam import rectification
+from deepdescent.optimizers.radam import rectification, rectified_steps
 
 __all__ = ["AdaBelief"]
 
@@ -87,21 +88,11 @@ class AdaBelief(Optimizer):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        check_hyperparameter(
-            "betas",
-            betas,
-            isinstance(betas, (tuple, list))
-            and len(betas) == 2
-            and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas),
-            "two decay rates, each in [0, 1)",
-        )
+        betas = check_betas(betas)
         check_hyperparameter("eps", eps, eps >= 0.0, "eps >= 0")
-        check_hyperparameter(
-            "fused", fused, not fused, "None or False: there is no fused AdaBelief"
-        )
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1e-3),
-            "betas": (float(betas[0]), float(betas[1])),
+            "betas": betas,
             "eps": eps,
             "rectify": rectify,
             "weight_decay": weight_decay,
@@ -110,14 +101,6 @@ class AdaBelief(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults, **clipping)
-
-    def _state(self, param: torch.Tensor) -> dict[str, Any]:
-        state = self.state[param]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_var"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state
 
     @staticmethod
     def _advance(state: dict[str, Any], group: dict[str, Any]) -> tuple[float, float | None]:
@@ -139,7 +122,7 @@ class AdaBelief(Optimizer):
         beta1, beta2 = group["betas"]
         eps = group["eps"]
         for param, grad in zip(params, grads, strict=True):
-            state = self._state(param)
+            state = self._init_state(param, "exp_avg", "exp_avg_var")
             coefficient, bias_root = self._advance(state, group)
             exp_avg, exp_avg_var = state["exp_avg"], state["exp_avg_var"]
             exp_avg.lerp_(grad, 1.0 - beta1)
@@ -156,7 +139,7 @@ class AdaBelief(Optimizer):
     ) -> None:
         beta1, beta2 = group["betas"]
         eps = group["eps"]
-        states = [self._state(param) for param in params]
+        states = [self._init_state(param, "exp_avg", "exp_avg_var") for param in params]
         coefficients, bias_roots = zip(
             *(self._advance(state, group) for state in states), strict=True
         )
@@ -167,22 +150,11 @@ class AdaBelief(Optimizer):
         torch._foreach_mul_(exp_avg_vars, beta2)
         torch._foreach_addcmul_(exp_avg_vars, residuals, residuals, 1.0 - beta2)
         torch._foreach_add_(exp_avg_vars, eps)
-        # Rectified tensors whose step counts differ (some skipped a step) may be on
-        # either side of RAdam's threshold, so the two kinds of step use separate sublists.
-        adaptive = [i for i, root in enumerate(bias_roots) if root is not None]
-        if adaptive:
-            # √(r/(1 − ρ₂ᵗ)) + δ = (√r + δ√(1 − ρ₂ᵗ)) / √(1 − ρ₂ᵗ): one pass fewer.
-            denoms = torch._foreach_sqrt([exp_avg_vars[i] for i in adaptive])
-            torch._foreach_add_(denoms, [eps * bias_roots[i] for i in adaptive])
-            torch._foreach_addcdiv_(
-                [params[i] for i in adaptive],
-                [exp_avgs[i] for i in adaptive],
-                denoms,
-                [coefficients[i] * bias_roots[i] for i in adaptive],
-            )
-        momentum_only = [i for i, root in enumerate(bias_roots) if root is None]
-        if momentum_only:
-            steps = torch._foreach_mul(
-                [exp_avgs[i] for i in momentum_only], [coefficients[i] for i in momentum_only]
-            )
-            torch._foreach_add_([params[i] for i in momentum_only], steps)
+        # √(r/(1 − ρ₂ᵗ)) + δ = (√r + δ√(1 − ρ₂ᵗ)) / √(1 − ρ₂ᵗ): one pass fewer. Before the
+        # rectified variance is tractable (no root) the step is momentum only.
+        deltas = [None if root is None else eps * root for root in bias_roots]
+        scaled = [
+            c if root is None else c * root
+            for c, root in zip(coefficients, bias_roots, strict=True)
+        ]
+        rectified_steps(params, exp_avgs, exp_avg_vars, scaled, deltas)

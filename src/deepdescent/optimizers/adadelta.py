@@ -75,9 +75,6 @@ class Adadelta(Optimizer):
     ) -> None:
         check_hyperparameter("rho", rho, 0.0 <= rho <= 1.0, "0 <= rho <= 1")
         check_hyperparameter("eps", eps, eps > 0.0, "eps > 0")
-        check_hyperparameter(
-            "fused", fused, not fused, "None or False: torch has no fused Adadelta"
-        )
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1.0),
             "rho": rho,
@@ -89,19 +86,12 @@ class Adadelta(Optimizer):
         }
         super().__init__(params, defaults, **clipping)
 
-    def _state(self, param: torch.Tensor) -> dict[str, Any]:
-        state = self.state[param]
-        if not state:
-            state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["acc_delta"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state
-
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
         rho, eps = group["rho"], group["eps"]
         for param, grad in zip(params, grads, strict=True):
-            state = self._state(param)
+            state = self._init_state(param, "square_avg", "acc_delta", step=False)
             square_avg, acc_delta = state["square_avg"], state["acc_delta"]
             square_avg.mul_(rho).addcmul_(grad, grad, value=1.0 - rho)
             rms_grad = square_avg.add(eps).sqrt_()
@@ -113,7 +103,7 @@ class Adadelta(Optimizer):
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
         rho, eps = group["rho"], group["eps"]
-        states = [self._state(param) for param in params]
+        states = [self._init_state(p, "square_avg", "acc_delta", step=False) for p in params]
         square_avgs = [state["square_avg"] for state in states]
         acc_deltas = [state["acc_delta"] for state in states]
         torch._foreach_mul_(square_avgs, rho)

@@ -74,6 +74,9 @@ class Adafactor(Optimizer):
         1.98
     """
 
+    # Decoupled decay waits until αₜ has read RMS(X), inside the update.
+    decoupled_decay_in_update = True
+
     def __init__(
         self,
         params: Params | None = None,
@@ -118,15 +121,6 @@ class Adafactor(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults, **clipping)
-
-    @staticmethod
-    def _apply_weight_decay(
-        group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
-    ) -> list[torch.Tensor]:
-        """Decoupled decay waits until αₜ has read RMS(X), inside the update."""
-        if group["decoupled_weight_decay"]:
-            return grads
-        return Optimizer._apply_weight_decay(group, params, grads)
 
     @staticmethod
     def _eps1(group: dict[str, Any], dtype: torch.dtype) -> float:

@@ -112,12 +112,7 @@ class Adagrad(Optimizer):
         """Each parameter's r (created lazily) and its step count t, incremented."""
         sums, steps = [], []
         for param in params:
-            state = self.state[param]
-            if not state:
-                state["step"] = 0
-                state["sum"] = torch.full_like(
-                    param, group["initial_accumulator_value"], memory_format=torch.preserve_format
-                )
+            state = self._init_state(param, fills={"sum": group["initial_accumulator_value"]})
             state["step"] += 1
             sums.append(state["sum"])
             steps.append(state["step"])

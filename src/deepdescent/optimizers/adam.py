@@ -40,21 +40,63 @@ from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
+    check_betas,
     check_hyperparameter,
     resolve_learning_rate,
     step_tensors,
 )
 
-__all__ = ["Adam", "AdamW"]
+__all__ = ["Adam", "AdamW", "adam_direction", "adam_directions", "update_moments"]
 
 
-def _check_betas(betas: Any) -> None:
-    ok = (
-        isinstance(betas, (tuple, list))
-        and len(betas) == 2
-        and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)
-    )
-    check_hyperparameter("betas", betas, ok, "a pair (ρ₁, ρ₂), each in [0, 1)")
+def update_moments(
+    firsts: list[torch.Tensor],
+    seconds: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    betas: tuple[float, float],
+) -> None:
+    """Adam's moment estimates, in place with multi-tensor kernels (NAdam, RAdam and LAMB
+    keep the same two): ``s ← ρ₁ s + (1 − ρ₁) g;  r ← ρ₂ r + (1 − ρ₂) g ⊙ g``."""
+    beta1, beta2 = betas
+    torch._foreach_lerp_(firsts, grads, 1 - beta1)
+    torch._foreach_mul_(seconds, beta2)
+    torch._foreach_addcmul_(seconds, grads, grads, value=1 - beta2)
+
+
+def adam_direction(
+    state: dict[str, Any], grad: torch.Tensor, betas: tuple[float, float], eps: float
+) -> torch.Tensor:
+    """Count the step and advance the moments in ``state`` (``step``, ``exp_avg``,
+    ``exp_avg_sq``) by ``grad``; return Adam's direction ``ŝ / (√r̂ + δ)`` as a new tensor
+    (LAMB rescales it, Muon's AdamW fallback steps along it)."""
+    beta1, beta2 = betas
+    state["step"] += 1
+    t = state["step"]
+    state["exp_avg"].lerp_(grad, 1 - beta1)
+    state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denom = state["exp_avg_sq"].div(1 - beta2**t).sqrt_().add_(eps)
+    return state["exp_avg"].div(1 - beta1**t).div_(denom)
+
+
+def adam_directions(
+    states: list[dict[str, Any]],
+    grads: list[torch.Tensor],
+    betas: tuple[float, float],
+    eps: float,
+) -> list[torch.Tensor]:
+    """:func:`adam_direction` for many tensors with multi-tensor kernels."""
+    beta1, beta2 = betas
+    for state in states:
+        state["step"] += 1
+    firsts = [s["exp_avg"] for s in states]
+    seconds = [s["exp_avg_sq"] for s in states]
+    update_moments(firsts, seconds, grads, betas)
+    denoms = torch._foreach_div(seconds, [1 - beta2 ** s["step"] for s in states])
+    torch._foreach_sqrt_(denoms)
+    torch._foreach_add_(denoms, eps)
+    directions = list(torch._foreach_div(firsts, [1 - beta1 ** s["step"] for s in states]))
+    torch._foreach_div_(directions, denoms)
+    return directions
 
 
 class Adam(Optimizer):
@@ -97,11 +139,11 @@ class Adam(Optimizer):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        _check_betas(betas)
+        betas = check_betas(betas)
         check_hyperparameter("eps", eps, eps >= 0, "eps >= 0")
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=0.001),
-            "betas": (float(betas[0]), float(betas[1])),
+            "betas": betas,
             "eps": eps,
             "amsgrad": amsgrad,
             "weight_decay": weight_decay,
@@ -116,16 +158,9 @@ class Adam(Optimizer):
         """s, r, r_max (AMSGrad only, else empty), created lazily as zeros, and each
         parameter's step count t, incremented."""
         firsts, seconds, maxima, steps = [], [], [], []
+        amsgrad = ["max_exp_avg_sq"] if group["amsgrad"] else []
         for param in params:
-            state = self.state[param]
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            if group["amsgrad"] and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = torch.zeros_like(
-                    param, memory_format=torch.preserve_format
-                )
+            state = self._init_state(param, "exp_avg", "exp_avg_sq", *amsgrad)
             state["step"] += 1
             firsts.append(state["exp_avg"])
             seconds.append(state["exp_avg_sq"])
@@ -157,9 +192,7 @@ class Adam(Optimizer):
     ) -> None:
         lr, (rho1, rho2), eps = group["lr"], group["betas"], group["eps"]
         firsts, seconds, maxima, steps = self._moments(group, params)
-        torch._foreach_lerp_(firsts, grads, 1 - rho1)
-        torch._foreach_mul_(seconds, rho2)
-        torch._foreach_addcmul_(seconds, grads, grads, value=1 - rho2)
+        update_moments(firsts, seconds, grads, (rho1, rho2))
         if group["amsgrad"]:
             torch._foreach_maximum_(maxima, seconds)
             seconds = maxima

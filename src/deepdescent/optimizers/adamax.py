@@ -28,6 +28,7 @@ from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
+    check_betas,
     check_hyperparameter,
     resolve_learning_rate,
 )
@@ -74,19 +75,11 @@ class Adamax(Optimizer):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        check_hyperparameter(
-            "betas",
-            betas,
-            isinstance(betas, (tuple, list))
-            and len(betas) == 2
-            and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas),
-            "two decay rates, each in [0, 1)",
-        )
+        betas = check_betas(betas)
         check_hyperparameter("eps", eps, eps >= 0.0, "eps >= 0")
-        check_hyperparameter("fused", fused, not fused, "None or False: torch has no fused Adamax")
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1e-3),
-            "betas": (float(betas[0]), float(betas[1])),
+            "betas": betas,
             "eps": eps,
             "eps_in_max": eps_in_max,
             "weight_decay": weight_decay,
@@ -95,14 +88,6 @@ class Adamax(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults, **clipping)
-
-    def _state(self, param: torch.Tensor) -> dict[str, Any]:
-        state = self.state[param]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_inf"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state
 
     @staticmethod
     def _advance(state: dict[str, Any], group: dict[str, Any]) -> float:
@@ -116,7 +101,7 @@ class Adamax(Optimizer):
         beta1, beta2 = group["betas"]
         eps, eps_in_max = group["eps"], group["eps_in_max"]
         for param, grad in zip(params, grads, strict=True):
-            state = self._state(param)
+            state = self._init_state(param, "exp_avg", "exp_inf")
             coefficient = self._advance(state, group)
             exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
             exp_avg.lerp_(grad, 1.0 - beta1)
@@ -130,7 +115,7 @@ class Adamax(Optimizer):
     ) -> None:
         beta1, beta2 = group["betas"]
         eps, eps_in_max = group["eps"], group["eps_in_max"]
-        states = [self._state(param) for param in params]
+        states = [self._init_state(param, "exp_avg", "exp_inf") for param in params]
         coefficients = [self._advance(state, group) for state in states]
         exp_avgs = [state["exp_avg"] for state in states]
         exp_infs = [state["exp_inf"] for state in states]

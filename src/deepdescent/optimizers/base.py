@@ -33,6 +33,21 @@ def check_hyperparameter(name: str, value: Any, ok: bool, rule: str) -> None:
         raise ValueError(f"Invalid {name}: {value!r} (expected {rule})")
 
 
+def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
+    """Check a pair of decay rates or weights (β₁, β₂), each in [0, 1); return it as floats.
+
+    Adam and the methods built on it (``betas``), and AdamW fallbacks (``adamw_betas``),
+    share this rule. A constraint beyond it (Schedule-Free's β₁ > 0) is checked after.
+    """
+    ok = (
+        isinstance(betas, (tuple, list))
+        and len(betas) == 2
+        and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)
+    )
+    check_hyperparameter(name, betas, ok, "a pair of numbers, each in [0, 1)")
+    return float(betas[0]), float(betas[1])
+
+
 def resolve_learning_rate(
     lr: LearningRate | None, learning_rate: LearningRate | None, default: float
 ) -> LearningRate:
@@ -77,7 +92,10 @@ class Optimizer(torch.optim.Optimizer):
     readable per-tensor update, and optionally :meth:`_update_foreach` and
     :meth:`_update_fused`. ``step`` then does the shared work around them. A method whose
     weight decay belongs inside its update (LAMB's trust ratio, LARS's local rate) overrides
-    :meth:`_apply_weight_decay` to hand the gradients on unchanged and decays itself.
+    :meth:`_apply_weight_decay` to hand the gradients on unchanged and decays itself; one
+    whose *decoupled* decay alone belongs inside (the coupled form still adds λθ to g) sets
+    ``decoupled_decay_in_update = True`` instead. State is made lazily with
+    :meth:`_init_state`.
 
     Args:
         params: parameters, parameter groups or ``named_parameters()``; ``None`` makes a
@@ -90,7 +108,7 @@ class Optimizer(torch.optim.Optimizer):
             ``θ ← θ − ελθ`` (Loshchilov & Hutter), otherwise ``λθ`` is added to the
             gradient (an L2 penalty, torch.optim's convention).
         foreach, fused: force or forbid the multi-tensor / fused bodies (``None``: fastest
-            available).
+            available). ``fused=True`` is refused by an optimizer that has no fused body.
         gradient_accumulation_steps: k > 1 sums the gradients of k calls of ``step`` and
             updates once, with their mean, on the k-th (a k-times larger batch in memory
             of one); ``iterations`` counts updates.
@@ -103,6 +121,8 @@ class Optimizer(torch.optim.Optimizer):
     """
 
     requires_closure: ClassVar[bool] = False
+    #: The update applies decoupled weight decay itself (so the base applies only L2).
+    decoupled_decay_in_update: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -147,6 +167,13 @@ class Optimizer(torch.optim.Optimizer):
             defaults["weight_decay"] >= 0,
             "weight_decay >= 0",
         )
+        if not self._has_fused_body():
+            check_hyperparameter(
+                "fused",
+                defaults["fused"],
+                not defaults["fused"],
+                f"None or False: {type(self).__name__} has no fused kernel",
+            )
         self.learning_rate_schedule: Callable[[int], float] | None = None
         defaults["lr"] = self._accept_learning_rate(defaults["lr"])
         self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
@@ -380,6 +407,15 @@ class Optimizer(torch.optim.Optimizer):
             return grads
         return list(torch._foreach_add(grads, params, alpha=decay))
 
+    def _decay_before_update(
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """:meth:`_apply_weight_decay`, less the decoupled form where the update applies it
+        (``decoupled_decay_in_update``)."""
+        if self.decoupled_decay_in_update and group["decoupled_weight_decay"]:
+            return grads
+        return self._apply_weight_decay(group, params, grads)
+
     def _update(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
@@ -388,10 +424,10 @@ class Optimizer(torch.optim.Optimizer):
         its own pass (:meth:`_fused_kernel_decays`) is handed the raw gradients."""
         if group["fused"] is not False and self._fused_applies(group, params, grads):
             if not self._fused_kernel_decays(group):
-                grads = self._apply_weight_decay(group, params, grads)
+                grads = self._decay_before_update(group, params, grads)
             self._update_fused(group, params, grads)
             return
-        grads = self._apply_weight_decay(group, params, grads)
+        grads = self._decay_before_update(group, params, grads)
         if group["foreach"] is not False and type(self)._update_foreach is not (
             Optimizer._update_foreach
         ):
@@ -409,7 +445,7 @@ class Optimizer(torch.optim.Optimizer):
     ) -> bool:
         """Whether :meth:`_update_fused` can run on these tensors (subclasses add their
         own conditions, e.g. a convention flag the kernel does not implement)."""
-        if type(self)._update_fused is Optimizer._update_fused:
+        if not self._has_fused_body():
             return False
         first = params[0]
         return (
@@ -418,6 +454,37 @@ class Optimizer(torch.optim.Optimizer):
             and all(p.device == first.device and p.dtype == first.dtype for p in params)
             and not any(g.is_sparse for g in grads)
         )
+
+    @classmethod
+    def _has_fused_body(cls) -> bool:
+        """Whether the subclass defines :meth:`_update_fused`."""
+        return cls._update_fused is not Optimizer._update_fused
+
+    def _init_state(
+        self,
+        param: torch.Tensor,
+        *buffers: str,
+        step: bool = True,
+        fills: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """The state of ``param``, with what the update needs made on first use: the step
+        count t = 0 (unless ``step=False``), each named buffer as zeros, and each buffer of
+        ``fills`` filled with its value, all of the parameter's shape, dtype and device.
+
+        Entries are made one by one where missing, never reset, so the state may already
+        hold others (the base's ``accumulated_grad`` or ``ema``), or gain a buffer later
+        (AMSGrad's maximum switched on).
+        """
+        state = self.state[param]
+        if step:
+            state.setdefault("step", 0)
+        for name in buffers:
+            if name not in state:
+                state[name] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        for name, value in (fills or {}).items():
+            if name not in state:
+                state[name] = torch.full_like(param, value, memory_format=torch.preserve_format)
+        return state
 
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]

@@ -32,70 +32,18 @@ from typing import Any
 
 import torch
 
+from deepdescent.optimizers.adam import adam_direction, adam_directions
 from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
+    check_betas,
     check_hyperparameter,
     resolve_learning_rate,
 )
 from deepdescent.optimizers.lars import _trust_ratio
 
 __all__ = ["Lamb"]
-
-
-def _check_betas(name: str, betas: Any) -> None:
-    ok = (
-        isinstance(betas, (tuple, list))
-        and len(betas) == 2
-        and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)
-    )
-    check_hyperparameter(name, betas, ok, "a pair (β₁, β₂), each in [0, 1)")
-
-
-def _adam_state(state: dict[str, Any], param: torch.Tensor) -> dict[str, Any]:
-    """The step count and Adam's two moments of ``param``, created lazily (zeros)."""
-    if "exp_avg" not in state:
-        state["step"] = 0
-        state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-    return state
-
-
-def _adam_direction(
-    state: dict[str, Any], grad: torch.Tensor, betas: tuple[float, float], eps: float
-) -> torch.Tensor:
-    """Advance the moments in ``state`` by ``grad``; return ``r = m̂ / (√v̂ + ε)`` (new)."""
-    beta1, beta2 = betas
-    state["step"] += 1
-    t = state["step"]
-    state["exp_avg"].lerp_(grad, 1 - beta1)
-    state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    denom = state["exp_avg_sq"].div(1 - beta2**t).sqrt_().add_(eps)
-    return state["exp_avg"].div(1 - beta1**t).div_(denom)
-
-
-def _adam_directions(
-    states: list[dict[str, Any]],
-    grads: list[torch.Tensor],
-    betas: tuple[float, float],
-    eps: float,
-) -> list[torch.Tensor]:
-    """:func:`_adam_direction` for many tensors with multi-tensor kernels."""
-    beta1, beta2 = betas
-    for state in states:
-        state["step"] += 1
-    firsts = [s["exp_avg"] for s in states]
-    seconds = [s["exp_avg_sq"] for s in states]
-    torch._foreach_lerp_(firsts, grads, 1 - beta1)
-    torch._foreach_mul_(seconds, beta2)
-    torch._foreach_addcmul_(seconds, grads, grads, value=1 - beta2)
-    denoms = torch._foreach_div(seconds, [1 - beta2 ** s["step"] for s in states])
-    torch._foreach_sqrt_(denoms)
-    torch._foreach_add_(denoms, eps)
-    directions = list(torch._foreach_div(firsts, [1 - beta1 ** s["step"] for s in states]))
-    torch._foreach_div_(directions, denoms)
-    return directions
 
 
 class Lamb(Optimizer):
@@ -123,6 +71,9 @@ class Lamb(Optimizer):
         [2.6464, 3.6464]
     """
 
+    # Decoupled λx belongs inside the trust ratio: the update adds it to the direction.
+    decoupled_decay_in_update = True
+
     def __init__(
         self,
         params: Params | None = None,
@@ -138,7 +89,7 @@ class Lamb(Optimizer):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        _check_betas("betas", betas)
+        betas = check_betas(betas)
         check_hyperparameter("eps", eps, eps >= 0, "eps >= 0")
         if weight_norm_bounds is not None:
             ok = (
@@ -152,7 +103,7 @@ class Lamb(Optimizer):
             weight_norm_bounds = (float(weight_norm_bounds[0]), float(weight_norm_bounds[1]))
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=0.001),
-            "betas": (float(betas[0]), float(betas[1])),
+            "betas": betas,
             "eps": eps,
             "weight_decay": weight_decay,
             "weight_norm_bounds": weight_norm_bounds,
@@ -161,15 +112,6 @@ class Lamb(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults, **clipping)
-
-    @staticmethod
-    def _apply_weight_decay(
-        group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
-    ) -> list[torch.Tensor]:
-        """Decoupled λx belongs inside the trust ratio: :meth:`_update_loop` adds it."""
-        if group["decoupled_weight_decay"]:
-            return grads
-        return Optimizer._apply_weight_decay(group, params, grads)
 
     @staticmethod
     def _phi(weight_norm: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
@@ -185,8 +127,8 @@ class Lamb(Optimizer):
     ) -> None:
         decay = self._decay(group)
         for param, grad in zip(params, grads, strict=True):
-            state = _adam_state(self.state[param], param)
-            direction = _adam_direction(state, grad, group["betas"], group["eps"])
+            state = self._init_state(param, "exp_avg", "exp_avg_sq")
+            direction = adam_direction(state, grad, group["betas"], group["eps"])
             if decay:
                 direction.add_(param, alpha=decay)
             ratio = _trust_ratio(
@@ -199,8 +141,8 @@ class Lamb(Optimizer):
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
         decay = self._decay(group)
-        states = [_adam_state(self.state[p], p) for p in params]
-        directions = _adam_directions(states, grads, group["betas"], group["eps"])
+        states = [self._init_state(p, "exp_avg", "exp_avg_sq") for p in params]
+        directions = adam_directions(states, grads, group["betas"], group["eps"])
         if decay:
             torch._foreach_add_(directions, params, alpha=decay)
         ratios = _trust_ratio(

@@ -144,10 +144,7 @@ class LARS(Optimizer):
             yield layer_params, [grads[i] for i in chosen], adapt, decay
 
     def _velocity(self, param: torch.Tensor) -> torch.Tensor:
-        state = self.state[param]
-        if "momentum_buffer" not in state:
-            state["momentum_buffer"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state["momentum_buffer"]
+        return self._init_state(param, "momentum_buffer", step=False)["momentum_buffer"]
 
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]

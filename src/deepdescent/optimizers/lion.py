@@ -30,7 +30,7 @@ from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
-    check_hyperparameter,
+    check_betas,
     resolve_learning_rate,
 )
 
@@ -73,18 +73,9 @@ class Lion(Optimizer):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        check_hyperparameter(
-            "betas",
-            betas,
-            isinstance(betas, (tuple, list))
-            and len(betas) == 2
-            and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas),
-            "two weights, each in [0, 1)",
-        )
-        check_hyperparameter("fused", fused, not fused, "None or False: there is no fused Lion")
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1e-4),
-            "betas": (float(betas[0]), float(betas[1])),
+            "betas": check_betas(betas),
             "weight_decay": weight_decay,
             "decoupled_weight_decay": decoupled_weight_decay,
             "foreach": foreach,
@@ -93,10 +84,7 @@ class Lion(Optimizer):
         super().__init__(params, defaults, **clipping)
 
     def _exp_avg(self, param: torch.Tensor) -> torch.Tensor:
-        state = self.state[param]
-        if not state:
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state["exp_avg"]
+        return self._init_state(param, "exp_avg", step=False)["exp_avg"]
 
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]

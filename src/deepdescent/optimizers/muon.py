@@ -41,14 +41,15 @@ from typing import Any
 
 import torch
 
+from deepdescent.optimizers.adam import adam_direction, adam_directions
 from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
+    check_betas,
     check_hyperparameter,
     resolve_learning_rate,
 )
-from deepdescent.optimizers.lamb import _adam_direction, _adam_directions, _adam_state, _check_betas
 
 __all__ = ["NS_COEFFICIENTS", "Muon", "newton_schulz"]
 
@@ -156,7 +157,7 @@ class Muon(Optimizer):
         check_hyperparameter(
             "adamw_lr_ratio", adamw_lr_ratio, adamw_lr_ratio >= 0, "adamw_lr_ratio >= 0"
         )
-        _check_betas("adamw_betas", adamw_betas)
+        adamw_betas = check_betas(adamw_betas, "adamw_betas")
         check_hyperparameter("adamw_eps", adamw_eps, adamw_eps >= 0, "adamw_eps >= 0")
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=0.001),
@@ -170,7 +171,7 @@ class Muon(Optimizer):
             "ns_dtype": ns_dtype,
             "use_muon": use_muon,
             "adamw_lr_ratio": adamw_lr_ratio,
-            "adamw_betas": (float(adamw_betas[0]), float(adamw_betas[1])),
+            "adamw_betas": adamw_betas,
             "adamw_eps": adamw_eps,
             "decoupled_weight_decay": decoupled_weight_decay,
             "foreach": foreach,
@@ -255,10 +256,7 @@ class Muon(Optimizer):
         return grads
 
     def _momentum_buffer(self, param: torch.Tensor) -> torch.Tensor:
-        state = self.state[param]
-        if "momentum_buffer" not in state:
-            state["momentum_buffer"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state["momentum_buffer"]
+        return self._init_state(param, "momentum_buffer", step=False)["momentum_buffer"]
 
     @staticmethod
     def _orthogonal_step(group: dict[str, Any], param: torch.Tensor, update: torch.Tensor) -> None:
@@ -282,8 +280,8 @@ class Muon(Optimizer):
             self._orthogonal_step(group, param, update)
         adamw_lr = group["lr"] * group["adamw_lr_ratio"]
         for param, grad in zip(adamw_params, adamw_grads, strict=True):
-            state = _adam_state(self.state[param], param)
-            direction = _adam_direction(state, grad, group["adamw_betas"], group["adamw_eps"])
+            state = self._init_state(param, "exp_avg", "exp_avg_sq")
+            direction = adam_direction(state, grad, group["adamw_betas"], group["adamw_eps"])
             param.sub_(direction, alpha=adamw_lr)
 
     def _update_foreach(
@@ -301,8 +299,8 @@ class Muon(Optimizer):
             for param, update in zip(muon_params, updates, strict=True):
                 self._orthogonal_step(group, param, update)
         if adamw_params:
-            states = [_adam_state(self.state[p], p) for p in adamw_params]
-            directions = _adam_directions(
+            states = [self._init_state(p, "exp_avg", "exp_avg_sq") for p in adamw_params]
+            directions = adam_directions(
                 states, adamw_grads, group["adamw_betas"], group["adamw_eps"]
             )
             torch._foreach_sub_(

@@ -27,10 +27,12 @@ from typing import Any
 
 import torch
 
+from deepdescent.optimizers.adam import update_moments
 from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
+    check_betas,
     check_hyperparameter,
     resolve_learning_rate,
 )
@@ -76,22 +78,14 @@ class NAdam(Optimizer):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        check_hyperparameter(
-            "betas",
-            betas,
-            isinstance(betas, (tuple, list))
-            and len(betas) == 2
-            and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas),
-            "two decay rates, each in [0, 1)",
-        )
+        betas = check_betas(betas)
         check_hyperparameter("eps", eps, eps >= 0.0, "eps >= 0")
         check_hyperparameter(
             "momentum_decay", momentum_decay, momentum_decay >= 0.0, "momentum_decay >= 0"
         )
-        check_hyperparameter("fused", fused, not fused, "None or False: torch has no fused NAdam")
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1e-3),
-            "betas": (float(betas[0]), float(betas[1])),
+            "betas": betas,
             "eps": eps,
             "momentum_decay": momentum_decay,
             "weight_decay": weight_decay,
@@ -102,12 +96,9 @@ class NAdam(Optimizer):
         super().__init__(params, defaults, **clipping)
 
     def _state(self, param: torch.Tensor) -> dict[str, Any]:
-        state = self.state[param]
-        if not state:
-            state["step"] = 0
-            state["mu_product"] = 1.0
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        """t, s and r as Adam's, and the product Π μ_i of the momentum schedule (1 at first)."""
+        state = self._init_state(param, "exp_avg", "exp_avg_sq")
+        state.setdefault("mu_product", 1.0)
         return state
 
     @staticmethod
@@ -145,16 +136,13 @@ class NAdam(Optimizer):
     def _update_foreach(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
-        beta1, beta2 = group["betas"]
         states = [self._state(param) for param in params]
         grad_weights, moment_weights, bias_roots = zip(
             *(self._advance(state, group) for state in states), strict=True
         )
         exp_avgs = [state["exp_avg"] for state in states]
         exp_avg_sqs = [state["exp_avg_sq"] for state in states]
-        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2)
+        update_moments(exp_avgs, exp_avg_sqs, grads, group["betas"])
         # √(r/(1 − ρ₂ᵗ)) + δ = (√r + δ√(1 − ρ₂ᵗ)) / √(1 − ρ₂ᵗ): one pass fewer over memory.
         denoms = torch._foreach_sqrt(exp_avg_sqs)
         torch._foreach_add_(denoms, [group["eps"] * root for root in bias_roots])

@@ -24,19 +24,22 @@ Warning:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from deepdescent.optimizers.adam import update_moments
 from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
+    check_betas,
     check_hyperparameter,
     resolve_learning_rate,
 )
 
-__all__ = ["RAdam", "rectification"]
+__all__ = ["RAdam", "rectification", "rectified_steps"]
 
 #: ρ_t must exceed this for the adaptive step (torch.optim's choice; the paper's is 4).
 TRACTABLE_LENGTH = 5.0
@@ -53,6 +56,38 @@ def rectification(step: int, beta2: float) -> float | None:
     return math.sqrt(
         (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
     )
+
+
+def rectified_steps(
+    params: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    second_moments: list[torch.Tensor],
+    coefficients: Sequence[float],
+    deltas: Sequence[float | None],
+) -> None:
+    """With multi-tensor kernels, ``θ ← θ + c s / (√r + δ)`` for each tensor with a δ (the
+    adaptive step) and ``θ ← θ + c s`` for each whose δ is ``None`` (the momentum step
+    before ρ_t > 5); shared by RAdam and rectified AdaBelief.
+
+    Tensors whose step counts differ (some skipped a step) may fall on either side of the
+    threshold, so the two kinds of step are applied to separate sublists.
+    """
+    adaptive = [i for i, delta in enumerate(deltas) if delta is not None]
+    if adaptive:
+        denoms = torch._foreach_sqrt([second_moments[i] for i in adaptive])
+        torch._foreach_add_(denoms, [delta for delta in deltas if delta is not None])
+        torch._foreach_addcdiv_(
+            [params[i] for i in adaptive],
+            [exp_avgs[i] for i in adaptive],
+            denoms,
+            [coefficients[i] for i in adaptive],
+        )
+    momentum_only = [i for i, delta in enumerate(deltas) if delta is None]
+    if momentum_only:
+        steps = torch._foreach_mul(
+            [exp_avgs[i] for i in momentum_only], [coefficients[i] for i in momentum_only]
+        )
+        torch._foreach_add_([params[i] for i in momentum_only], steps)
 
 
 class RAdam(Optimizer):
@@ -91,19 +126,11 @@ class RAdam(Optimizer):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        check_hyperparameter(
-            "betas",
-            betas,
-            isinstance(betas, (tuple, list))
-            and len(betas) == 2
-            and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas),
-            "two decay rates, each in [0, 1)",
-        )
+        betas = check_betas(betas)
         check_hyperparameter("eps", eps, eps >= 0.0, "eps >= 0")
-        check_hyperparameter("fused", fused, not fused, "None or False: torch has no fused RAdam")
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1e-3),
-            "betas": (float(betas[0]), float(betas[1])),
+            "betas": betas,
             "eps": eps,
             "weight_decay": weight_decay,
             "decoupled_weight_decay": decoupled_weight_decay,
@@ -111,14 +138,6 @@ class RAdam(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults, **clipping)
-
-    def _state(self, param: torch.Tensor) -> dict[str, Any]:
-        state = self.state[param]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state
 
     @staticmethod
     def _advance(state: dict[str, Any], group: dict[str, Any]) -> tuple[float, bool]:
@@ -138,7 +157,7 @@ class RAdam(Optimizer):
     ) -> None:
         beta1, beta2 = group["betas"]
         for param, grad in zip(params, grads, strict=True):
-            state = self._state(param)
+            state = self._init_state(param, "exp_avg", "exp_avg_sq")
             coefficient, adaptive = self._advance(state, group)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             exp_avg.lerp_(grad, 1.0 - beta1)
@@ -151,31 +170,12 @@ class RAdam(Optimizer):
     def _update_foreach(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
-        beta1, beta2 = group["betas"]
-        states = [self._state(param) for param in params]
+        states = [self._init_state(param, "exp_avg", "exp_avg_sq") for param in params]
         coefficients, adaptive = zip(
             *(self._advance(state, group) for state in states), strict=True
         )
         exp_avgs = [state["exp_avg"] for state in states]
         exp_avg_sqs = [state["exp_avg_sq"] for state in states]
-        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2)
-        # Tensors whose step counts differ (some skipped a step) may fall on either side
-        # of the threshold, so the two kinds of step are applied to separate sublists.
-        rectified = [i for i, flag in enumerate(adaptive) if flag]
-        if rectified:
-            denoms = torch._foreach_sqrt([exp_avg_sqs[i] for i in rectified])
-            torch._foreach_add_(denoms, group["eps"])
-            torch._foreach_addcdiv_(
-                [params[i] for i in rectified],
-                [exp_avgs[i] for i in rectified],
-                denoms,
-                [coefficients[i] for i in rectified],
-            )
-        momentum_only = [i for i, flag in enumerate(adaptive) if not flag]
-        if momentum_only:
-            steps = torch._foreach_mul(
-                [exp_avgs[i] for i in momentum_only], [coefficients[i] for i in momentum_only]
-            )
-            torch._foreach_add_([params[i] for i in momentum_only], steps)
+        update_moments(exp_avgs, exp_avg_sqs, grads, group["betas"])
+        deltas = [group["eps"] if flag else None for flag in adaptive]
+        rectified_steps(params, exp_avgs, exp_avg_sqs, coefficients, deltas)

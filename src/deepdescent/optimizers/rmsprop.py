@@ -38,7 +38,7 @@ Warning:
     ``eps_inside_sqrt=False`` gives torch.optim's ``√r + δ``. Keras accumulates its
     momentum in units of ``ε g``, torch.optim and deepdescent in units of ``g`` times the
     *current* ε: the same while ε is constant. torch.optim has no Nesterov form and no fused
-    RMSprop kernel; the fast path here is the multi-tensor body (``fused`` has no effect).
+    RMSprop kernel; the fast path here is the multi-tensor body (``fused=True`` is refused).
 """
 
 from __future__ import annotations
@@ -128,14 +128,10 @@ class RMSprop(Optimizer):
 
     def _state_of(self, group: dict[str, Any], param: torch.Tensor) -> dict[str, Any]:
         """r, and ḡ and b where the group needs them, created lazily as zeros."""
-        state = self.state[param]
         needed = ["square_avg"]
         needed += ["grad_avg"] if group["centered"] else []
         needed += ["momentum_buffer"] if group["momentum"] > 0 else []
-        for name in needed:
-            if name not in state:
-                state[name] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state
+        return self._init_state(param, *needed, step=False)
 
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]

@@ -82,7 +82,6 @@ class Rprop(Optimizer):
             len(step_sizes) == 2 and 0.0 <= step_sizes[0] <= step_sizes[1],
             "0 <= Δ_min <= Δ_max",
         )
-        check_hyperparameter("fused", fused, not fused, "None or False: torch has no fused Rprop")
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=0.01),
             "etas": tuple(etas),
@@ -95,13 +94,8 @@ class Rprop(Optimizer):
         super().__init__(params, defaults, **clipping)
 
     def _state(self, param: torch.Tensor, group: dict[str, Any]) -> dict[str, Any]:
-        state = self.state[param]
-        if not state:
-            state["prev"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["step_size"] = torch.full_like(
-                param, group["lr"], memory_format=torch.preserve_format
-            )
-        return state
+        """g⁻ (zeros) and Δ (``lr`` everywhere), made on first use."""
+        return self._init_state(param, "prev", step=False, fills={"step_size": group["lr"]})
 
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]

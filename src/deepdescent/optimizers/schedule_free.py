@@ -46,6 +46,7 @@ from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
+    check_betas,
     check_hyperparameter,
     resolve_learning_rate,
 )
@@ -68,6 +69,9 @@ def _check_averaging(beta_name: str, beta: Any, warmup_steps: Any, r: Any, power
 class _ScheduleFree(Optimizer):
     """The y/z/x bookkeeping shared by both methods; a subclass supplies β, the factor
     of γ_t and the base direction d_t (without λy)."""
+
+    # Decoupled λy is part of d_t, added in the update; coupled λy goes into g.
+    decoupled_decay_in_update = True
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group, in training mode, with its own step count and averaging weights."""
@@ -127,15 +131,6 @@ class _ScheduleFree(Optimizer):
         foreach: bool,
     ) -> list[torch.Tensor]:
         raise NotImplementedError
-
-    @staticmethod
-    def _apply_weight_decay(
-        group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
-    ) -> list[torch.Tensor]:
-        """Decoupled λy is part of d_t (added in the update); coupled λy goes into g."""
-        if group["decoupled_weight_decay"]:
-            return grads
-        return Optimizer._apply_weight_decay(group, params, grads)
 
     def _advance(self, group: dict[str, Any]) -> tuple[float, float]:
         """γ_t and c_{t+1} for this step of the group."""
@@ -302,13 +297,12 @@ class ScheduleFreeAdamW(_ScheduleFree):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        betas_ok = isinstance(betas, (tuple, list)) and len(betas) == 2 and 0 <= betas[1] < 1
-        check_hyperparameter("betas", betas, betas_ok, "(β₁, β₂) with β₂ in [0, 1)")
+        betas = check_betas(betas)
         _check_averaging("betas[0]", betas[0], warmup_steps, r, weight_lr_power)
         check_hyperparameter("eps", eps, eps >= 0, "eps >= 0")
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=0.0025),
-            "betas": (float(betas[0]), float(betas[1])),
+            "betas": betas,
             "eps": eps,
             "weight_decay": weight_decay,
             "warmup_steps": warmup_steps,
@@ -327,11 +321,7 @@ class ScheduleFreeAdamW(_ScheduleFree):
         return math.sqrt(1 - group["betas"][1] ** t)
 
     def _second_moments(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
-        for param in params:
-            state = self.state[param]
-            if "exp_avg_sq" not in state:
-                state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return [self.state[p]["exp_avg_sq"] for p in params]
+        return [self._init_state(p, "exp_avg_sq", step=False)["exp_avg_sq"] for p in params]
 
     def _directions(
         self,
