@@ -292,3 +292,16 @@ def test_invalid_base_options_name_the_argument():
     ]:
         with pytest.raises(ValueError, match=f"Invalid {argument}"):
             SGD(**kwargs)
+
+
+def test_closure_methods_refuse_gradient_accumulation_and_bad_losses():
+    class NeedsClosure(SGD):
+        requires_closure = True
+
+    with pytest.raises(ValueError, match="Invalid gradient_accumulation_steps"):
+        NeedsClosure(gradient_accumulation_steps=2)
+    optimizer = NeedsClosure([torch.zeros(2, requires_grad=True)])
+    with pytest.raises(ValueError, match="non-finite loss"):
+        optimizer._begin_closure_step(lambda: torch.tensor(float("nan")))
+    with pytest.raises(ValueError, match="scalar"):
+        optimizer._begin_closure_step(lambda: torch.zeros(3))

@@ -49,7 +49,7 @@ from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
     Params,
-    _check_count,
+    check_count,
     check_hyperparameter,
     resolve_learning_rate,
 )
@@ -214,10 +214,10 @@ class QuasiNewton(Optimizer):
         fused: bool | None,
         clipping: dict[str, Any],
     ) -> None:
-        _check_count("max_iter", max_iter)
+        check_count("max_iter", max_iter)
         max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
-        _check_count("max_eval", max_eval)
-        _check_count("max_ls", max_ls)
+        check_count("max_eval", max_eval)
+        check_count("max_ls", max_ls)
         for name, value in (
             ("tolerance_grad", tolerance_grad),
             ("tolerance_change", tolerance_change),
@@ -236,13 +236,6 @@ class QuasiNewton(Optimizer):
             curvature_eps,
             _is_number(curvature_eps) and 0 <= curvature_eps < 1,
             "0 <= curvature_eps < 1",
-        )
-        steps = clipping.get("gradient_accumulation_steps", 1)
-        check_hyperparameter(
-            "gradient_accumulation_steps",
-            steps,
-            steps == 1,
-            "1: the method evaluates the loss itself through the closure",
         )
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1.0),
@@ -302,15 +295,8 @@ class QuasiNewton(Optimizer):
         self, closure: Closure | None = None
     ) -> torch.Tensor | None:
         """Up to ``max_iter`` iterations on the closure's loss; returns its first value."""
-        if not self.is_bound:
-            raise RuntimeError(
-                f"{type(self).__name__} has no parameters: call bind(params) "
-                "or pass it to Model.compile first"
-            )
-        if self.learning_rate_schedule is not None:
-            lr = float(self.learning_rate_schedule(self.iterations))
-            for group in self.param_groups:
-                group["lr"] = lr
+        self._require_bound()
+        self._apply_schedule()
         flat = FlatParameters(self.param_groups)
         loss = self._evaluate(closure)
         state = self.state[flat.home]

@@ -13,6 +13,7 @@ per-tensor update bodies.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, cast
@@ -68,7 +69,26 @@ def step_tensors(steps: list[int], device: torch.device) -> list[torch.Tensor]:
     return [made[t] for t in steps]
 
 
-def _check_count(name: str, value: Any) -> None:
+def loss_value(loss: Any) -> float:
+    """A closure's loss as a Python float (NaN and ±inf pass through).
+
+    Raises:
+        ValueError: if the loss is not a scalar (a tensor of one element or a number).
+    """
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise ValueError(
+                "The closure must return the loss as a scalar, "
+                f"got a tensor of shape {tuple(loss.shape)}"
+            )
+        return float(loss.detach().reshape(()))
+    if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+        return float(loss)
+    raise ValueError(f"The closure must return the loss (a scalar tensor), got {loss!r}")
+
+
+def check_count(name: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int >= 1 (a period, a count)."""
     check_hyperparameter(
         name,
         value,
@@ -137,7 +157,13 @@ class Optimizer(torch.optim.Optimizer):
         ema_momentum: float | None = 0.99,
         ema_overwrite_frequency: int | None = None,
     ) -> None:
-        _check_count("gradient_accumulation_steps", gradient_accumulation_steps)
+        check_count("gradient_accumulation_steps", gradient_accumulation_steps)
+        check_hyperparameter(
+            "gradient_accumulation_steps",
+            gradient_accumulation_steps,
+            gradient_accumulation_steps == 1 or not self.requires_closure,
+            f"1: {type(self).__name__} re-evaluates the loss itself, on one batch",
+        )
         if ema_momentum is not None:
             check_hyperparameter(
                 "ema_momentum",
@@ -146,7 +172,7 @@ class Optimizer(torch.optim.Optimizer):
                 "0 <= ema_momentum < 1, or None for the arithmetic mean",
             )
         if ema_overwrite_frequency is not None:
-            _check_count("ema_overwrite_frequency", ema_overwrite_frequency)
+            check_count("ema_overwrite_frequency", ema_overwrite_frequency)
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.use_ema, self.ema_momentum = use_ema, ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
@@ -305,18 +331,11 @@ class Optimizer(torch.optim.Optimizer):
         self, closure: Callable[[], torch.Tensor] | None = None
     ) -> torch.Tensor | None:
         """One update of every parameter that has a gradient; returns the closure's loss."""
-        if not self.is_bound:
-            raise RuntimeError(
-                f"{type(self).__name__} has no parameters: call bind(params) "
-                "or pass it to Model.compile first"
-            )
+        self._require_bound()
         loss = self._evaluate(closure)
         if self.gradient_accumulation_steps > 1 and not self._accumulate_gradients():
             return loss
-        if self.learning_rate_schedule is not None:
-            lr = float(self.learning_rate_schedule(self.iterations))
-            for group in self.param_groups:
-                group["lr"] = lr
+        self._apply_schedule()
         work = [(group, *self._params_with_grads(group)) for group in self.param_groups]
         self._clip_gradients([grad for _, _, grads in work for grad in grads])
         for group, params, grads in work:
@@ -364,6 +383,36 @@ class Optimizer(torch.optim.Optimizer):
                 average = self.state[param].get("ema")
                 if average is not None:
                     param.copy_(average)
+
+    def _require_bound(self) -> None:
+        if not self.is_bound:
+            raise RuntimeError(
+                f"{type(self).__name__} has no parameters: call bind(params) "
+                "or pass it to Model.compile first"
+            )
+
+    def _apply_schedule(self) -> None:
+        """Set every group's ``lr`` from the schedule, at update number ``iterations``."""
+        if self.learning_rate_schedule is not None:
+            lr = float(self.learning_rate_schedule(self.iterations))
+            for group in self.param_groups:
+                group["lr"] = lr
+
+    def _begin_closure_step(self, closure: Callable[[], Any] | None) -> tuple[Any, float]:
+        """The start of the step of a method that overrides ``step`` to re-evaluate the
+        loss itself (Newton, CG, (L-)BFGS, Hessian-free ...): evaluate the closure
+        (required), check its loss is a finite scalar, follow the schedule. Returns the
+        loss and its value."""
+        self._require_bound()
+        loss = self._evaluate(closure)
+        value = loss_value(loss)
+        if not math.isfinite(value):
+            raise ValueError(
+                f"The closure returned a non-finite loss ({value}) at the current "
+                f"parameters: {type(self).__name__} cannot take a step from there"
+            )
+        self._apply_schedule()
+        return loss, value
 
     def _evaluate(self, closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
         if closure is None:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers._quasi_newton import QuasiNewton
-from deepdescent.optimizers.base import LearningRate, Params, _check_count
+from deepdescent.optimizers.base import LearningRate, Params, check_count
 
 __all__ = ["BFGS"]
 
@@ -70,7 +70,7 @@ class BFGS(QuasiNewton):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        _check_count("max_params", max_params)
+        check_count("max_params", max_params)
         super().__init__(
             params,
             {"max_params": max_params},

@@ -65,8 +65,6 @@ from deepdescent.optimizers.curvature import closure_hessian_vector_product, dot
 from deepdescent.optimizers.line_search import (
     LineFunction,
     LineSearchResult,
-    _begin_step,
-    _check_single_evaluation,
     _flat_weight_decay,
     _gradient_copies,
     exact_quadratic_step,
@@ -167,7 +165,6 @@ class ConjugateGradient(Optimizer):
             and max_evaluations >= 1,
             "an int >= 1",
         )
-        _check_single_evaluation(clipping)
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1.0),
             "beta": beta,
@@ -195,7 +192,8 @@ class ConjugateGradient(Optimizer):
         self, closure: Callable[[], torch.Tensor] | None = None
     ) -> torch.Tensor | None:
         """One conjugate-gradient iteration; returns the closure's loss at the start."""
-        closure, loss, value = _begin_step(self, closure)
+        loss, value = self._begin_closure_step(closure)
+        closure = cast(Callable[[], Any], closure)
         entries = [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
         if entries:
             self._iterate(closure, entries, value)

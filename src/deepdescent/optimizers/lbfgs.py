@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers._quasi_newton import QuasiNewton
-from deepdescent.optimizers.base import LearningRate, Params, _check_count
+from deepdescent.optimizers.base import LearningRate, Params, check_count
 
 __all__ = ["LBFGS"]
 
@@ -108,7 +108,7 @@ class LBFGS(QuasiNewton):
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        _check_count("history_size", history_size)
+        check_count("history_size", history_size)
         super().__init__(
             params,
             {"history_size": history_size},

@@ -43,11 +43,11 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import torch
 
-from deepdescent.optimizers.base import Optimizer, check_hyperparameter
+from deepdescent.optimizers.base import Optimizer, check_hyperparameter, loss_value
 from deepdescent.optimizers.curvature import dot
 
 __all__ = [
@@ -333,24 +333,6 @@ def exact_quadratic_step(slope0: float, curvature: float) -> float:
 # -- φ from a closure ----------------------------------------------------------------------
 
 
-def loss_value(loss: Any) -> float:
-    """A closure's loss as a Python float (NaN and ±inf pass through).
-
-    Raises:
-        ValueError: if the loss is not a scalar (a tensor of one element or a number).
-    """
-    if isinstance(loss, torch.Tensor):
-        if loss.numel() != 1:
-            raise ValueError(
-                "The closure must return the loss as a scalar, "
-                f"got a tensor of shape {tuple(loss.shape)}"
-            )
-        return float(loss.detach().reshape(()))
-    if isinstance(loss, (int, float)) and not isinstance(loss, bool):
-        return float(loss)
-    raise ValueError(f"The closure must return the loss (a scalar tensor), got {loss!r}")
-
-
 def l2_penalty(params: Sequence[torch.Tensor], l2: Sequence[float]) -> float:
     """Σᵢ (λᵢ/2)‖θᵢ‖², the objective term of coupled weight decay λᵢ."""
     return sum(
@@ -451,43 +433,8 @@ class LineFunction:
 
 # -- the step of an optimizer that re-evaluates the loss --------------------------------------
 # Shared by Newton and ConjugateGradient, which override the base's ``step`` because they
-# update all parameter groups together; candidates for the base.
-
-
-def _check_single_evaluation(clipping: dict[str, Any]) -> None:
-    """Refuse gradient accumulation: a closure method evaluates the loss itself."""
-    steps = clipping.get("gradient_accumulation_steps", 1)
-    check_hyperparameter(
-        "gradient_accumulation_steps",
-        steps,
-        steps == 1,
-        "1: this method re-evaluates the loss itself, on one batch",
-    )
-
-
-def _begin_step(
-    optimizer: Optimizer, closure: Callable[[], Any] | None
-) -> tuple[Callable[[], Any], Any, float]:
-    """What the base's ``step`` does before an update: evaluate the closure (refusing a
-    missing one), check that the loss is a finite scalar, follow the learning-rate
-    schedule. Returns the closure, the loss and its value."""
-    if not optimizer.is_bound:
-        raise RuntimeError(
-            f"{type(optimizer).__name__} has no parameters: call bind(params) "
-            "or pass it to Model.compile first"
-        )
-    loss = optimizer._evaluate(closure)  # raises without a closure (requires_closure)
-    value = loss_value(loss)
-    if not math.isfinite(value):
-        raise ValueError(
-            f"The closure returned a non-finite loss ({value}) at the current parameters: "
-            f"{type(optimizer).__name__} cannot take a step from there"
-        )
-    if optimizer.learning_rate_schedule is not None:
-        lr = float(optimizer.learning_rate_schedule(optimizer.iterations))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-    return cast(Callable[[], Any], closure), loss, value
+# update all parameter groups together (the start of such a step is the base's
+# ``_begin_closure_step``).
 
 
 def _flat_weight_decay(

@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -70,8 +70,6 @@ from deepdescent.optimizers.curvature import (
 )
 from deepdescent.optimizers.line_search import (
     LineFunction,
-    _begin_step,
-    _check_single_evaluation,
     _flat_weight_decay,
     _gradient_copies,
     _per_element,
@@ -197,7 +195,6 @@ class Newton(Optimizer):
             isinstance(max_params, int) and not isinstance(max_params, bool) and max_params >= 1,
             "an int >= 1",
         )
-        _check_single_evaluation(clipping)
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1.0),
             "damping": damping,
@@ -234,7 +231,8 @@ class Newton(Optimizer):
         self, closure: Callable[[], torch.Tensor] | None = None
     ) -> torch.Tensor | None:
         """One (damped, saddle-free) Newton step; returns the closure's loss at the start."""
-        closure, loss, value = _begin_step(self, closure)
+        loss, value = self._begin_closure_step(closure)
+        closure = cast(Callable[[], Any], closure)
         entries = [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
         if entries:
             self._newton_update(closure, entries, value)
