@@ -24,27 +24,48 @@ from deepdescent import optimizers
 # reads + writes of parameter, gradient and state).
 CASES = [
     ("SGD", "sgd", {"lr": 1e-3}, "SGD", {"lr": 1e-3}, 12),
-    ("SGD momentum", "sgd", {"lr": 1e-3, "momentum": 0.9}, "SGD",
-     {"lr": 1e-3, "momentum": 0.9}, 20),
-    ("SGD Nesterov", "sgd", {"lr": 1e-3, "momentum": 0.9, "nesterov": True}, "SGD",
-     {"lr": 1e-3, "momentum": 0.9, "nesterov": True}, 20),
+    (
+        "SGD momentum",
+        "sgd",
+        {"lr": 1e-3, "momentum": 0.9},
+        "SGD",
+        {"lr": 1e-3, "momentum": 0.9},
+        20,
+    ),
+    (
+        "SGD Nesterov",
+        "sgd",
+        {"lr": 1e-3, "momentum": 0.9, "nesterov": True},
+        "SGD",
+        {"lr": 1e-3, "momentum": 0.9, "nesterov": True},
+        20,
+    ),
     ("Adagrad", "adagrad", {"lr": 1e-2, "eps": 1e-10}, "Adagrad", {"lr": 1e-2}, 20),
     ("RMSprop", "rmsprop", {"lr": 1e-3}, "RMSprop", {"lr": 1e-3}, 20),
     ("Adam", "adam", {"lr": 1e-3}, "Adam", {"lr": 1e-3}, 28),
     ("AdamW", "adamw", {"lr": 1e-3}, "AdamW", {"lr": 1e-3}, 28),
+    ("NAdam", "nadam", {"lr": 1e-3}, "NAdam", {"lr": 1e-3}, 28),
+    ("RAdam", "radam", {"lr": 1e-3}, "RAdam", {"lr": 1e-3}, 28),
+    ("Adamax", "adamax", {"lr": 1e-3}, "Adamax", {"lr": 1e-3}, 28),
+    ("Adadelta", "adadelta", {"lr": 1.0}, "Adadelta", {"lr": 1.0}, 28),
+    ("Rprop", "rprop", {"lr": 1e-3}, "Rprop", {"lr": 1e-3}, 28),
+    ("AdaBelief", "adabelief", {"lr": 1e-3}, None, {}, 28),
+    ("Lion", "lion", {"lr": 1e-4}, None, {}, 20),
 ]
 
 
 def make_params(size: int, tensors: int, device: str) -> list[torch.Tensor]:
-    params = [torch.randn(size // tensors, device=device, requires_grad=True)
-              for _ in range(tensors)]
+    params = [
+        torch.randn(size // tensors, device=device, requires_grad=True) for _ in range(tensors)
+    ]
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
     return params
 
 
-def seconds_per_call(fn: Callable[[], object], device: str, repeats: int, calls: int = 10
-                     ) -> tuple[float, list[float]]:
+def seconds_per_call(
+    fn: Callable[[], object], device: str, repeats: int, calls: int = 10
+) -> tuple[float, list[float]]:
     """Median over ``repeats`` of the mean time of ``calls`` calls (after a warm-up)."""
     for _ in range(3):
         fn()
@@ -61,7 +82,13 @@ def seconds_per_call(fn: Callable[[], object], device: str, repeats: int, calls:
     return statistics.median(samples), samples
 
 
-def torch_fastest(name: str, params: list[torch.Tensor], kwargs: dict) -> torch.optim.Optimizer:
+def torch_fastest(
+    name: str | None, params: list[torch.Tensor], kwargs: dict
+) -> torch.optim.Optimizer | None:
+    """torch.optim's fused step where it has one, else its multi-tensor step; ``None``
+    where torch has no such algorithm."""
+    if name is None:
+        return None
     cls = getattr(torch.optim, name)
     try:
         return cls(params, fused=True, **kwargs)
@@ -86,13 +113,19 @@ def main() -> None:
 
     bound, _ = seconds_per_call(in_place, args.device, args.repeats)
     bandwidth = 12 * args.size / bound
-    print(f"{args.size:,} float32 parameters in {args.tensors} tensors on {args.device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of "
-          f"{args.repeats}")
-    print(f"in-place bandwidth (_foreach_add_, 12 B/element): {bound * 1e3:.2f} ms, "
-          f"{bandwidth / 1e9:.1f} GB/s")
-    print(f"{'algorithm':<14}{'B/elem':>7}{'ours ms':>9}{'torch ms':>10}{'ours/torch':>12}"
-          f"{'% of bw':>9}")
+    print(
+        f"{args.size:,} float32 parameters in {args.tensors} tensors on {args.device}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of "
+        f"{args.repeats}"
+    )
+    print(
+        f"in-place bandwidth (_foreach_add_, 12 B/element): {bound * 1e3:.2f} ms, "
+        f"{bandwidth / 1e9:.1f} GB/s"
+    )
+    print(
+        f"{'algorithm':<14}{'B/elem':>7}{'ours ms':>9}{'torch ms':>10}{'ours/torch':>12}"
+        f"{'% of bw':>9}"
+    )
     for label, ours_name, ours_kwargs, torch_name, torch_kwargs, nbytes in CASES:
         if ours_name not in optimizers.CATALOGUE:
             print(f"{label:<14}  (not in the catalogue yet)")
@@ -100,10 +133,15 @@ def main() -> None:
         ours = optimizers.CATALOGUE[ours_name](params, **ours_kwargs)
         theirs = torch_fastest(torch_name, params, torch_kwargs)
         ours_s, _ = seconds_per_call(ours.step, args.device, args.repeats)
-        theirs_s, _ = seconds_per_call(theirs.step, args.device, args.repeats)
         share = nbytes * args.size / ours_s / bandwidth
-        print(f"{label:<14}{nbytes:>7}{ours_s * 1e3:>9.2f}{theirs_s * 1e3:>10.2f}"
-              f"{ours_s / theirs_s:>11.2f}x{share:>8.0%}")
+        if theirs is None:
+            print(f"{label:<14}{nbytes:>7}{ours_s * 1e3:>9.2f}{'-':>10}{'-':>12}{share:>8.0%}")
+            continue
+        theirs_s, _ = seconds_per_call(theirs.step, args.device, args.repeats)
+        print(
+            f"{label:<14}{nbytes:>7}{ours_s * 1e3:>9.2f}{theirs_s * 1e3:>10.2f}"
+            f"{ours_s / theirs_s:>11.2f}x{share:>8.0%}"
+        )
 
 
 if __name__ == "__main__":
