@@ -177,6 +177,120 @@ def options_lbfgs(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tolerance", type=float, default=1e-6, help="on max |∇f|")
 
 
+# -- Hessian-free and K-FAC vs Adam on the deep autoencoder -----------------------------------
+
+CODE_LAYERS = (1000, 500, 250, 30, 250, 500, 1000)
+
+
+def deep_autoencoder():
+    """784-1000-500-250-30-250-500-1000-784 (Hinton & Salakhutdinov 2006, the benchmark of
+    Martens 2010): logistic hidden units, a linear 30-unit code, logistic outputs."""
+    from deepdescent.layers import Dense, Input
+    from deepdescent.models import Sequential
+
+    layers = [Dense(units, "linear" if units == 30 else "sigmoid") for units in CODE_LAYERS]
+    return Sequential([Input(shape=(784,)), *layers, Dense(784, "sigmoid")])
+
+
+def reconstruction_error(model, images: np.ndarray) -> float:
+    """Squared error per image, summed over the 784 pixels (Hinton & Salakhutdinov's measure)."""
+    reconstructions = model.predict(images, batch_size=1000, verbose=0)
+    return float(((reconstructions - images) ** 2).sum(axis=1).mean())
+
+
+def autoencoder_run(
+    optimizer: torch.optim.Optimizer, batch: int, data: tuple[np.ndarray, np.ndarray], args
+) -> tuple[list[float], list[float], float]:
+    """Train for ``--ae-epochs``; the seconds of each epoch, the training-set error after
+    each, and the test-set error at the end (errors are computed outside the timed part)."""
+    from deepdescent.callbacks import Callback
+    from deepdescent.utils import set_random_seed
+
+    train, test = data
+    seconds: list[float] = []
+    errors: list[float] = []
+
+    class Probe(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            synchronize(args.device)
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            synchronize(args.device)
+            seconds.append(time.perf_counter() - self.start)
+            errors.append(reconstruction_error(model, train))
+
+    set_random_seed(args.ae_seed)
+    model = deep_autoencoder().to(args.device)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy")
+    model.fit(train, train, batch_size=batch, epochs=args.ae_epochs, verbose=0, callbacks=[Probe()])
+    return seconds, errors, reconstruction_error(model, test)
+
+
+def section_autoencoder(args: argparse.Namespace) -> None:
+    """Time per epoch and reconstruction error at equal epochs: Adam, K-FAC, Hessian-free."""
+    import math
+
+    from deepdescent.datasets import fashion_mnist
+    from deepdescent.optimizers.adam import Adam
+    from deepdescent.optimizers.hessian_free import HessianFree
+    from deepdescent.optimizers.kfac import KFAC
+
+    (x, _), (xt, _) = fashion_mnist.load_data()
+    n, m = args.ae_samples, args.ae_test
+    data = (
+        (x[:n].reshape(n, -1) / 255.0).astype("float32"),
+        (xt[:m].reshape(m, -1) / 255.0).astype("float32"),
+    )
+    methods = {
+        "Adam (lr 1e-3)": (lambda: Adam(), args.adam_batch),
+        "K-FAC (defaults)": (lambda: KFAC(), args.kfac_batch),
+        f"Hessian-free (max_cg_iter {args.hf_cg})": (
+            lambda: HessianFree(max_cg_iter=args.hf_cg),
+            args.hf_batch,
+        ),
+    }
+    results = {
+        name: autoencoder_run(make(), batch, data, args) for name, (make, batch) in methods.items()
+    }
+    print(
+        f"\nDeep autoencoder 784-1000-500-250-30-250-500-1000-784 (2.84 M weights), binary "
+        f"cross-entropy, on the first {n} Fashion-MNIST training images (test: first {m} test "
+        f"images), {args.ae_epochs} epochs, float32 on {args.device}; one run each, seconds per "
+        f"epoch the median over its epochs; error = squared reconstruction error per image; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        "| method | batch | updates / epoch | s / epoch | time vs Adam | train error | test error |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    adam = statistics.median(next(iter(results.values()))[0])
+    for name, (seconds, errors, test_error) in results.items():
+        batch = methods[name][1]
+        per_epoch = statistics.median(seconds)
+        print(
+            f"| {name} | {batch} | {math.ceil(n / batch)} | {per_epoch:.2f} | "
+            f"{per_epoch / adam:.1f}x | {errors[-1]:.1f} | {test_error:.1f} |"
+        )
+    print("\n| epoch | " + " | ".join(results) + " |")
+    print("| ---: |" + " ---: |" * len(results))
+    for epoch in range(args.ae_epochs):
+        cells = " | ".join(f"{errors[epoch]:.1f}" for _, errors, _ in results.values())
+        print(f"| {epoch + 1} | {cells} |")
+
+
+def options_autoencoder(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("autoencoder")
+    group.add_argument("--ae-samples", type=int, default=2000, help="training images used")
+    group.add_argument("--ae-test", type=int, default=1000, help="test images used")
+    group.add_argument("--ae-epochs", type=int, default=10)
+    group.add_argument("--ae-seed", type=int, default=0)
+    group.add_argument("--adam-batch", type=int, default=100)
+    group.add_argument("--kfac-batch", type=int, default=100)
+    group.add_argument("--hf-batch", type=int, default=500)
+    group.add_argument("--hf-cg", type=int, default=50, help="Hessian-free's max_cg_iter")
+
+
 # -- main ------------------------------------------------------------------------------------
 
 

@@ -39,6 +39,9 @@ CONTRACT: dict[str, dict] = {
     "lbfgs": {},
     "newton": {},
     "cg": {},
+    "hessian_free": {"max_cg_iter": 10},
+    "kfac": {"lr": 0.003, "momentum": 0.9},
+    "shampoo": {"lr": 0.1},
 }
 _CLASS = {
     "sgd_momentum": "sgd",

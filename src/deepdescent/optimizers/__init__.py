@@ -16,6 +16,8 @@ from deepdescent.optimizers.adamax import Adamax
 from deepdescent.optimizers.base import Optimizer
 from deepdescent.optimizers.bfgs import BFGS
 from deepdescent.optimizers.conjugate_gradient import ConjugateGradient
+from deepdescent.optimizers.hessian_free import HessianFree
+from deepdescent.optimizers.kfac import KFAC
 from deepdescent.optimizers.lamb import Lamb
 from deepdescent.optimizers.lars import LARS
 from deepdescent.optimizers.lbfgs import LBFGS
@@ -30,11 +32,13 @@ from deepdescent.optimizers.rprop import Rprop
 from deepdescent.optimizers.sam import SAM
 from deepdescent.optimizers.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from deepdescent.optimizers.sgd import SGD
+from deepdescent.optimizers.shampoo import Shampoo
 from deepdescent.optimizers.wrapper import OptimizerWrapper
 from deepdescent.utils._lookup import lookup
 
 __all__ = [
     "BFGS",
+    "KFAC",
     "LARS",
     "LBFGS",
     "SAM",
@@ -47,6 +51,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "ConjugateGradient",
+    "HessianFree",
     "Lamb",
     "Lion",
     "Lookahead",
@@ -60,6 +65,7 @@ __all__ = [
     "Rprop",
     "ScheduleFreeAdamW",
     "ScheduleFreeSGD",
+    "Shampoo",
     "deserialize_optimizer",
     "get",
     "is_serializable",
@@ -76,6 +82,8 @@ CATALOGUE: dict[str, Any] = {
     "adamw": AdamW,
     "bfgs": BFGS,
     "cg": ConjugateGradient,
+    "hessian_free": HessianFree,
+    "kfac": KFAC,
     "lamb": Lamb,
     "lars": LARS,
     "lbfgs": LBFGS,
@@ -88,6 +96,7 @@ CATALOGUE: dict[str, Any] = {
     "rprop": Rprop,
     "schedule_free_adamw": ScheduleFreeAdamW,
     "schedule_free_sgd": ScheduleFreeSGD,
+    "shampoo": Shampoo,
     "sgd": SGD,
 }
 
