@@ -11,12 +11,17 @@ defining its two functions and nothing else. Each section prints its own table.
   m, same objective (one torch function of the weights for all three, so an evaluation
   costs the same), each started from zero.
 
-    python benchmarks/second_order.py [--repeats 5] [--device cpu|cuda] [--only lbfgs]
+* :func:`section_autoencoder` — Hessian-free and K-FAC against Adam on the deep
+  autoencoder (Hinton & Salakhutdinov): time per epoch and reconstruction error.
+* :func:`section_hvp` — the cost of a Hessian-vector product in gradients.
+
+    python benchmarks/second_order.py [--repeats 5] [--device cpu|cuda] [--only PART]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -289,6 +294,62 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kfac-batch", type=int, default=100)
     group.add_argument("--hf-batch", type=int, default=500)
     group.add_argument("--hf-cg", type=int, default=50, help="Hessian-free's max_cg_iter")
+
+
+# -- Hessian-vector products -----------------------------------------------------------------
+
+
+def section_hvp(args: argparse.Namespace) -> None:
+    """The cost of one Hessian-vector product (double backward) as a multiple of one
+    gradient, on the lecture network and the deep autoencoder (goal: at most 2.5x)."""
+    from deepdescent.optimizers.curvature import hessian_vector_product
+
+    torch.manual_seed(0)
+    cases = [
+        ("784-32-10, batch 256", [784, 32, 10], 256),
+        ("784-1000-500-250-30 encoder, batch 1024", [784, 1000, 500, 250, 30], 1024),
+    ]
+    print(f"\nHessian-vector product vs gradient, {args.device}, median of {args.hvp_repeats}")
+    print("| network | gradient ms | HVP ms | HVP / gradient |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, widths, batch in cases:
+        layers: list[torch.nn.Module] = []
+        for fan_in, fan_out in itertools.pairwise(widths):
+            layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.Sigmoid()]
+        net = torch.nn.Sequential(*layers[:-1]).to(args.device)
+        x = torch.randn(batch, widths[0], device=args.device)
+        target = torch.randn(batch, widths[-1], device=args.device)
+        params = list(net.parameters())
+        vectors = [torch.randn_like(p) for p in params]
+
+        def loss_fn(net=net, x=x, target=target) -> torch.Tensor:
+            return F.mse_loss(net(x), target)
+
+        def gradient(loss_fn=loss_fn, params=params) -> None:
+            torch.autograd.grad(loss_fn(), params)
+
+        def hvp(loss_fn=loss_fn, params=params, vectors=vectors) -> None:
+            hessian_vector_product(loss_fn, params, vectors)
+
+        times = {}
+        for name, fn in (("gradient", gradient), ("hvp", hvp)):
+            for _ in range(3):
+                fn()
+            samples = []
+            for _ in range(args.hvp_repeats):
+                synchronize(args.device)
+                start = time.perf_counter()
+                fn()
+                synchronize(args.device)
+                samples.append(time.perf_counter() - start)
+            times[name] = statistics.median(samples) * 1e3
+        ratio = times["hvp"] / times["gradient"]
+        print(f"| {label} | {times['gradient']:.2f} | {times['hvp']:.2f} | {ratio:.2f}x |")
+
+
+def options_hvp(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hvp")
+    group.add_argument("--hvp-repeats", type=int, default=21)
 
 
 # -- main ------------------------------------------------------------------------------------
