@@ -321,9 +321,7 @@ class QuasiNewton(Optimizer):
         )
         state["func_evals"] += 1 + evaluations
         self._decay_decoupled()
-        self.iterations += 1
-        if self.use_ema:
-            self._update_average()
+        self._end_step()
         return loss
 
     def _iterate(

@@ -341,9 +341,30 @@ class Optimizer(torch.optim.Optimizer):
         for group, params, grads in work:
             if params:
                 self._update(group, params, grads)
+        self._end_step()
+        return loss
+
+    def _end_step(self) -> None:
+        """The end of every update: count it (``iterations``), then Polyak averaging."""
         self.iterations += 1
         if self.use_ema:
             self._update_average()
+
+    def _closure_step(
+        self,
+        closure: Callable[[], Any] | None,
+        update: Callable[
+            [Callable[[], Any], list[tuple[dict[str, Any], torch.Tensor]], float], None
+        ],
+    ) -> Any:
+        """The whole step of a method that updates all groups together from a closure
+        (Newton, CG): :meth:`_begin_closure_step`, ``update(closure, entries, loss value)``
+        over the ``(group, parameter)`` pairs that have gradients, :meth:`_end_step`."""
+        loss, value = self._begin_closure_step(closure)
+        entries = [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
+        if entries:
+            update(cast(Callable[[], Any], closure), entries, value)
+        self._end_step()
         return loss
 
     def _accumulate_gradients(self) -> bool:

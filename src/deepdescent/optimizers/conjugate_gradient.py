@@ -192,15 +192,7 @@ class ConjugateGradient(Optimizer):
         self, closure: Callable[[], torch.Tensor] | None = None
     ) -> torch.Tensor | None:
         """One conjugate-gradient iteration; returns the closure's loss at the start."""
-        loss, value = self._begin_closure_step(closure)
-        closure = cast(Callable[[], Any], closure)
-        entries = [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
-        if entries:
-            self._iterate(closure, entries, value)
-        self.iterations += 1
-        if self.use_ema:
-            self._update_average()
-        return loss
+        return self._closure_step(closure, self._iterate)
 
     # -- one iteration -----------------------------------------------------------------
 

@@ -349,9 +349,7 @@ class HessianFree(Optimizer):
             product = self._curvature_product(closure, params, outputs)
             self._newton_step(closure, params, l2, rates, value, product)
             self._decay_decoupled()
-        self.iterations += 1
-        if self.use_ema:
-            self._update_average()
+        self._end_step()
         return loss
 
     def _participants(self) -> tuple[_Tensors, list[float], list[float]]:

@@ -380,9 +380,7 @@ class KFAC(Optimizer):
         for group, params, _ in work:
             if params:
                 self._update_loop(group, params, [steps[p] for p in params])
-        self.iterations += 1
-        if self.use_ema:
-            self._update_average()
+        self._end_step()
         return loss
 
     def _factors(self, recorder: _Recorder, recording: bool) -> dict[str, Any]:

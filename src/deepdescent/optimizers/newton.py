@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import torch
 
@@ -231,15 +231,7 @@ class Newton(Optimizer):
         self, closure: Callable[[], torch.Tensor] | None = None
     ) -> torch.Tensor | None:
         """One (damped, saddle-free) Newton step; returns the closure's loss at the start."""
-        loss, value = self._begin_closure_step(closure)
-        closure = cast(Callable[[], Any], closure)
-        entries = [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
-        if entries:
-            self._newton_update(closure, entries, value)
-        self.iterations += 1
-        if self.use_ema:
-            self._update_average()
-        return loss
+        return self._closure_step(closure, self._newton_update)
 
     def _newton_update(
         self,
