@@ -239,3 +239,13 @@ def test_schedule_free_model_is_evaluated_and_returned_at_the_average():
     assert history.history["val_loss"][-1] == pytest.approx(val_loss, rel=1e-6)
     model.fit(x, y, batch_size=20, epochs=1, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_a_float64_model_trains_on_float64_targets():
+    x, labels = blobs(n=40)
+    model = small_model()
+    model.double()
+    x_t, y_t = model.prepare_data(x, to_categorical(labels, 3))
+    assert x_t.dtype == y_t.dtype == torch.float64
+    model.fit(x, to_categorical(labels, 3), epochs=1, verbose=0)
+    assert all(p.dtype == torch.float64 for p in model.parameters())

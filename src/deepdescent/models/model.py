@@ -220,7 +220,9 @@ class Model(torch.nn.Module):
             raise ValueError(f"{names[1]} is required to compute the loss")
         loss, _ = self.require_compiled("fit")
         x_t = self.prepare_inputs(x, names[0])
-        y_t = training.as_tensor(y, names[1], loss.target_dtype, self.device)
+        # Float targets follow the model's precision (a float64 model gets float64 targets).
+        target_dtype = self.dtype if loss.target_dtype.is_floating_point else loss.target_dtype
+        y_t = training.as_tensor(y, names[1], target_dtype, self.device)
         if len(x_t) != len(y_t):
             raise ValueError(
                 f"{names[0]} and {names[1]} must have the same number of samples, "
