@@ -336,9 +336,7 @@ class Optimizer(torch.optim.Optimizer):
         if self.gradient_accumulation_steps > 1 and not self._accumulate_gradients():
             return loss
         self._apply_schedule()
-        work = [(group, *self._params_with_grads(group)) for group in self.param_groups]
-        self._clip_gradients([grad for _, _, grads in work for grad in grads])
-        for group, params, grads in work:
+        for group, params, grads in self._clipped_work():
             if params:
                 self._update(group, params, grads)
         self._end_step()
@@ -450,6 +448,16 @@ class Optimizer(torch.optim.Optimizer):
     def _params_with_grads(group: dict[str, Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         params = [p for p in group["params"] if p.grad is not None]
         return params, [p.grad for p in params]
+
+    def _clipped_work(
+        self,
+    ) -> list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]:
+        """Each group with its parameters that have gradients and those gradients,
+        clipped as configured."""
+        work = [(group, *self._params_with_grads(group)) for group in self.param_groups]
+        if (self.clipvalue, self.clipnorm, self.global_clipnorm) != (None, None, None):
+            self._clip_gradients([grad for _, _, grads in work for grad in grads])
+        return work
 
     def _clip_gradients(self, grads: list[torch.Tensor]) -> None:
         """Keras's clipping, in place on the gradients (section 8.2.4: cliffs)."""

@@ -358,9 +358,9 @@ class KFAC(Optimizer):
         if recording:
             self._sampled_pass()
         self._apply_schedule()
-        work = [(group, *self._params_with_grads(group)) for group in self.param_groups]
-        self._clip_gradients([grad for _, _, grads in work for grad in grads])
-        work = [(g, p, self._apply_weight_decay(g, p, grads)) for g, p, grads in work]
+        work = [
+            (g, p, self._apply_weight_decay(g, p, grads)) for g, p, grads in self._clipped_work()
+        ]
         gradients = {
             p: grad for _, params, grads in work for p, grad in zip(params, grads, strict=True)
         }
