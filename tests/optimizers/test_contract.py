@@ -58,6 +58,12 @@ WRAPPED = {
         SGD(params, lr=0.01, **flags), k=5, alpha=0.5
     ),
     "sam_sgd": lambda params, **flags: SAM(SGD(params, lr=0.01, **flags), rho=0.05),
+    "lookahead_momentum": lambda params, **flags: Lookahead(
+        SGD(params, lr=0.003, momentum=0.9, **flags), k=2
+    ),
+    "asam_momentum": lambda params, **flags: SAM(
+        SGD(params, lr=0.003, momentum=0.9, **flags), adaptive=True
+    ),
 }
 
 
@@ -189,3 +195,30 @@ def test_keras_door_spec_binds_later(name):
     params = [torch.full((10,), 1.0, requires_grad=True)]
     spec.bind(params)
     assert run(spec, params, quadratic, 50) < quadratic(params).item() + 1e-12
+
+
+# Methods that decide on the host by design: line searches compare loss values, Newton and
+# Shampoo factor matrices, K-FAC inverts its factors.
+HOST_DECISIONS = {"bfgs", "lbfgs", "newton", "cg", "hessian_free", "kfac", "shampoo"}
+
+
+@pytest.mark.parametrize("name", [case for case in CASES if case not in HOST_DECISIONS])
+def test_a_step_never_synchronizes_with_the_host(name, monkeypatch):
+    """Nothing in a step reads a tensor's value on the host (on a GPU that would stall the
+    device every step): every such read is made to fail."""
+    params = [torch.linspace(-1, 1, 10, requires_grad=True)]
+    optimizer = make(name, params)
+
+    def closure():
+        optimizer.zero_grad()
+        value = rosenbrock(params)
+        value.backward()
+        return value
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("host synchronization in a step")
+
+    for attribute in ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"):
+        monkeypatch.setattr(torch.Tensor, attribute, refuse)
+    for _ in range(3):
+        optimizer.step(closure)

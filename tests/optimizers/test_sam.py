@@ -172,20 +172,6 @@ def test_state_dict_round_trip_continues_identically():
     torch.testing.assert_close(twin, x, rtol=0, atol=0)
 
 
-def test_a_step_never_synchronizes_with_the_host(monkeypatch):
-    x = torch.linspace(-1, 1, 10, requires_grad=True)
-    optimizer = SAM(SGD([x], lr=0.003, momentum=0.9), adaptive=True)
-    closure = _rosenbrock_closure(optimizer, x)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("host synchronization in a step")
-
-    for name in ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"):
-        monkeypatch.setattr(torch.Tensor, name, refuse)
-    for _ in range(3):
-        optimizer.step(closure)
-
-
 # -- the Keras door ----------------------------------------------------------------------
 
 
