@@ -122,14 +122,19 @@ class Rprop(Optimizer):
         prevs = [state["prev"] for state in states]
         step_sizes = [state["step_size"] for state in states]
         # Indicators without a per-tensor where: with σ = sign(g⁻ g) ∈ {−1, 0, 1},
-        # held = max(σ, 0) and flipped = max(−σ, 0), and η^indicator picks η or 1 exactly.
+        # held = max(σ, 0) and flipped = max(−σ, 0) are exclusive 0/1 masks, so the factor
+        # is (1 − held − flipped) + η⁺·held + η⁻·flipped: each sum adds a value to zero, so
+        # it is η⁺, η⁻ or 1 exactly (and cheaper than powers of η).
         held = torch._foreach_mul(grads, prevs)
         torch._foreach_sign_(held)
         flipped = torch._foreach_neg(held)
         torch._foreach_clamp_min_(held, 0.0)
         torch._foreach_clamp_min_(flipped, 0.0)
-        factors = torch._foreach_pow(grow, held)
-        torch._foreach_mul_(factors, torch._foreach_pow(shrink, flipped))
+        factors = torch._foreach_add(held, flipped)
+        torch._foreach_mul_(factors, -1.0)
+        torch._foreach_add_(factors, 1.0)
+        torch._foreach_add_(factors, held, alpha=grow)
+        torch._foreach_add_(factors, flipped, alpha=shrink)
         torch._foreach_mul_(step_sizes, factors)
         torch._foreach_clamp_min_(step_sizes, smallest)
         torch._foreach_clamp_max_(step_sizes, largest)
