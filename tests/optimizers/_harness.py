@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from reference import layers
+from reference import chapter8, layers
 
 Make = Callable[[list[torch.Tensor]], Any]  # params -> an optimizer, or a list of them
 Loss = Callable[[list[torch.Tensor]], torch.Tensor]
@@ -44,26 +44,53 @@ def book_problems(lrs: tuple[float, float] | None = None) -> list[Any]:
     ]
 
 
+def chapter8_problems() -> list[Any]:
+    """``tests/reference/chapter8``'s ill-conditioned function and tiny network, whole
+    (one tensor each), as pytest parameters ``(f, theta0, lr)``."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
+    network = chapter8.tiny_network(x, y, hidden=4)
+    return [
+        pytest.param(
+            chapter8.ill_conditioned, np.linspace(-1.0, 1.2, 6), 0.009, id="ill_conditioned"
+        ),
+        pytest.param(network, rng.normal(scale=0.5, size=26), 0.1, id="tiny_network"),
+    ]
+
+
 def iterates(
     make_optimizer: Make,
     f: Callable[[np.ndarray], tuple[float, np.ndarray]],
     theta0: np.ndarray,
     steps: int = STEPS,
     split: int | None = None,
+    repeats: int = 1,
+    closure: bool = False,
 ) -> np.ndarray:
     """The float64 iterates θ₀, θ₁, … of ``make_optimizer(params)`` fed f's hand-derived
     gradient, so only the update rule is under test. θ is one tensor, or with ``split``
-    two, ``θ[:split]`` and ``θ[split:]``, so that the multi-tensor body has a list."""
+    two, ``θ[:split]`` and ``θ[split:]``, so that the multi-tensor body has a list.
+    ``repeats`` calls of ``step`` make one iterate (gradient accumulation); with
+    ``closure`` the gradient is set by a closure passed to ``step`` (SAM re-evaluates)."""
     pieces = [theta0] if split is None else [theta0[:split], theta0[split:]]
     params = [torch.tensor(piece, dtype=torch.float64, requires_grad=True) for piece in pieces]
     optimizer = make_optimizer(params)
-    path = [theta0.copy()]
-    for _ in range(steps):
-        grad = f(torch.cat([p.detach() for p in params]).numpy())[1]
+
+    def set_gradient() -> torch.Tensor:
+        value, grad = f(torch.cat([p.detach() for p in params]).numpy())
         grads = [grad] if split is None else np.split(grad, [split])
         for param, piece in zip(params, grads, strict=True):
             param.grad = torch.from_numpy(piece.copy())
-        optimizer.step()
+        return torch.tensor(value, dtype=torch.float64)
+
+    path = [theta0.copy()]
+    for _ in range(steps):
+        for _ in range(repeats):
+            if closure:
+                optimizer.step(set_gradient)
+            else:
+                set_gradient()
+                optimizer.step()
         path.append(torch.cat([p.detach() for p in params]).numpy().copy())
     return np.array(path)
 

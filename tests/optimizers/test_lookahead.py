@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import BODIES_AND_FUSED, STEPS, assert_follows, chapter8_problems, iterates
 from reference import chapter8
 from reference import lookahead as paper
 
@@ -17,64 +18,28 @@ from deepdescent.optimizers import SGD
 from deepdescent.optimizers.lookahead import Lookahead
 from deepdescent.utils import set_random_seed, to_categorical
 
-STEPS = 100
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False, "fused": False}, id="per-tensor"),
-    pytest.param({"fused": False}, id="foreach"),
-    pytest.param({}, id="fused"),
-]
 
-
-def _net_problem():
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
-    return chapter8.tiny_network(x, y, hidden=4), rng.normal(scale=0.5, size=26)
-
-
-def _problems():
-    yield "ill_conditioned", chapter8.ill_conditioned, np.linspace(-1.0, 1.2, 6), 0.009
-    f, theta0 = _net_problem()
-    yield "tiny_network", f, theta0, 0.1
-
-
-PROBLEMS = [pytest.param(f, t, lr, id=name) for name, f, t, lr in _problems()]
-
-
-def _run(f, theta0, make, steps=STEPS, repeats=1):
-    """Iterates of ``make([θ])`` on f, the gradient set from the hand-derived formula
-    (``repeats`` calls of step per update, for gradient accumulation)."""
-    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
-    optimizer = make([theta])
-    path = [theta.detach().numpy().copy()]
-    for _ in range(steps):
-        for _ in range(repeats):
-            theta.grad = torch.from_numpy(f(theta.detach().numpy())[1])
-            optimizer.step()
-        path.append(theta.detach().numpy().copy())
-    return path
-
-
-def _assert_paths_close(ours, reference, rtol=1e-10):
-    for k, (a, b) in enumerate(zip(ours, reference, strict=True)):
-        scale = max(np.abs(b).max(), 1e-12)
-        assert np.abs(a - b).max() <= rtol * scale, f"iterate {k} differs"
-
-
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES_AND_FUSED)
 @pytest.mark.parametrize(("k", "alpha"), [(5, 0.5), (3, 0.8), (1, 0.3)])
-@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+@pytest.mark.parametrize(("f", "theta0", "lr"), chapter8_problems())
 def test_algorithm_1_around_sgd(f, theta0, lr, k, alpha, impl):
     reference = paper.lookahead(theta0, lambda t: f(t)[1], paper.sgd(lr), k, alpha, STEPS)
-    ours = _run(f, theta0, lambda p: Lookahead(SGD(p, lr=lr, **impl), k=k, alpha=alpha))
-    _assert_paths_close(ours, reference)
+    ours = iterates(
+        f=f,
+        theta0=theta0,
+        make_optimizer=lambda p: Lookahead(SGD(p, lr=lr, **impl), k=k, alpha=alpha),
+    )
+    assert_follows(ours, reference)
     assert f(reference[-1])[0] < 0.75 * f(theta0)[0]
 
 
-@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+@pytest.mark.parametrize(("f", "theta0", "lr"), chapter8_problems())
 def test_algorithm_1_around_torch_adam(f, theta0, lr):
     reference = paper.lookahead(theta0, lambda t: f(t)[1], paper.adam(0.01), 5, 0.5, STEPS)
-    ours = _run(f, theta0, lambda p: Lookahead(torch.optim.Adam(p, lr=0.01)))
-    _assert_paths_close(ours, reference)
+    ours = iterates(
+        f=f, theta0=theta0, make_optimizer=lambda p: Lookahead(torch.optim.Adam(p, lr=0.01))
+    )
+    assert_follows(ours, reference)
 
 
 def test_k_counts_updates_not_accumulation_steps():
@@ -84,7 +49,9 @@ def test_k_counts_updates_not_accumulation_steps():
     def make(params):
         return Lookahead(SGD(params, lr=0.009, gradient_accumulation_steps=3), k=4)
 
-    _assert_paths_close(_run(f, theta0, make, steps=30, repeats=3), reference)
+    assert_follows(
+        iterates(f=f, theta0=theta0, make_optimizer=make, steps=30, repeats=3), reference
+    )
 
 
 def _rosenbrock_closure(optimizer, x):

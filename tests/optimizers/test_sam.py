@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import BODIES_AND_FUSED, STEPS, assert_follows, chapter8_problems, iterates
 from reference import chapter8
 from reference import sam as paper
 
@@ -17,70 +18,37 @@ from deepdescent.optimizers.lookahead import Lookahead
 from deepdescent.optimizers.sam import SAM
 from deepdescent.utils import set_random_seed, to_categorical
 
-STEPS = 100
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False, "fused": False}, id="per-tensor"),
-    pytest.param({"fused": False}, id="foreach"),
-    pytest.param({}, id="fused"),
-]
 
-
-def _net_problem():
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
-    return chapter8.tiny_network(x, y, hidden=4), rng.normal(scale=0.5, size=26)
-
-
-def _problems():
-    yield "ill_conditioned", chapter8.ill_conditioned, np.linspace(-1.0, 1.2, 6), 0.009
-    f, theta0 = _net_problem()
-    yield "tiny_network", f, theta0, 0.1
-
-
-PROBLEMS = [pytest.param(f, t, lr, id=name) for name, f, t, lr in _problems()]
-
-
-def _run(f, theta0, make, steps=STEPS):
-    """Iterates of ``make([θ])`` on f; the closure sets the gradient from the hand-derived
-    formula (a fresh tensor, as ``zero_grad`` + ``backward`` give)."""
-    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
-    optimizer = make([theta])
-
-    def closure():
-        value, grad = f(theta.detach().numpy())
-        theta.grad = torch.from_numpy(grad)
-        return torch.tensor(value, dtype=torch.float64)
-
-    path = [theta.detach().numpy().copy()]
-    for _ in range(steps):
-        optimizer.step(closure)
-        path.append(theta.detach().numpy().copy())
-    return path
-
-
-def _assert_paths_close(ours, reference, rtol=1e-10):
-    for k, (a, b) in enumerate(zip(ours, reference, strict=True)):
-        scale = max(np.abs(b).max(), 1e-12)
-        assert np.abs(a - b).max() <= rtol * scale, f"iterate {k} differs"
-
-
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES_AND_FUSED)
 # Near a stationary point g/‖g‖ magnifies rounding; with ρ = 0.3 the tiny network gets
 # there within 100 steps and the two float64 paths part at 1e-10 by the last one.
 @pytest.mark.parametrize("rho", [0.05, 0.2])
-@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+@pytest.mark.parametrize(("f", "theta0", "lr"), chapter8_problems())
 def test_algorithm_1_around_sgd(f, theta0, lr, rho, impl):
     reference = paper.sam_sgd(theta0, lambda t: f(t)[1], lr, rho, STEPS)
-    _assert_paths_close(_run(f, theta0, lambda p: SAM(SGD(p, lr=lr, **impl), rho=rho)), reference)
+    assert_follows(
+        iterates(
+            closure=True,
+            f=f,
+            theta0=theta0,
+            make_optimizer=lambda p: SAM(SGD(p, lr=lr, **impl), rho=rho),
+        ),
+        reference,
+    )
     assert f(reference[-1])[0] < 0.75 * f(theta0)[0]
 
 
 @pytest.mark.parametrize("eta", [0.01, 0.0])
-@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+@pytest.mark.parametrize(("f", "theta0", "lr"), chapter8_problems())
 def test_asam_algorithm_1_around_sgd(f, theta0, lr, eta):
     reference = paper.sam_sgd(theta0, lambda t: f(t)[1], lr, 0.5, STEPS, adaptive=True, eta=eta)
-    ours = _run(f, theta0, lambda p: SAM(SGD(p, lr=lr), rho=0.5, adaptive=True, eta=eta))
-    _assert_paths_close(ours, reference)
+    ours = iterates(
+        closure=True,
+        f=f,
+        theta0=theta0,
+        make_optimizer=lambda p: SAM(SGD(p, lr=lr), rho=0.5, adaptive=True, eta=eta),
+    )
+    assert_follows(ours, reference)
 
 
 def test_the_norm_is_global_over_all_parameters():
@@ -98,7 +66,7 @@ def test_the_norm_is_global_over_all_parameters():
 
     for _ in range(20):
         optimizer.step(closure)
-    _assert_paths_close([torch.cat([a, b]).detach().numpy()], [reference[-1]])
+    assert_follows(np.array([torch.cat([a, b]).detach().numpy()]), [reference[-1]])
 
 
 def test_a_zero_gradient_gives_no_perturbation():

@@ -5,35 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from optimizers._harness import BODIES_AND_FUSED, STEPS, assert_follows, chapter8_problems, iterates
 from reference import chapter8
 
 from deepdescent.optimizers import SGD
 from deepdescent.schedules import LinearDecay
-
-IMPLEMENTATIONS = [
-    pytest.param({"foreach": False, "fused": False}, id="per-tensor"),
-    pytest.param({"fused": False}, id="foreach"),
-    pytest.param({}, id="fused"),
-]
-STEPS = 100
-
-
-def _net_problem():
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
-    f = chapter8.tiny_network(x, y, hidden=4)
-    theta0 = rng.normal(scale=0.5, size=3 * 4 + 4 + 4 * 2 + 2)
-    return f, theta0
-
-
-def _problems():
-    theta0 = np.linspace(-1.0, 1.2, 6)
-    yield "ill_conditioned", chapter8.ill_conditioned, theta0, 0.009
-    f, theta0 = _net_problem()
-    yield "tiny_network", f, theta0, 0.1
-
-
-PROBLEMS = [pytest.param(f, t, lr, id=name) for name, f, t, lr in _problems()]
 
 
 def test_ill_conditioned_gradient():
@@ -50,7 +26,7 @@ def test_ill_conditioned_gradient():
 
 
 def test_tiny_network_gradient():
-    f, theta0 = _net_problem()
+    f, theta0, _ = chapter8_problems()[1].values
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
     theta = torch.tensor(theta0, requires_grad=True)
@@ -60,55 +36,36 @@ def test_tiny_network_gradient():
     np.testing.assert_allclose(f(theta0)[1], theta.grad.numpy(), rtol=1e-10)
 
 
-def _run_ours(f, theta0, steps, **options):
-    """Iterates of deepdescent's SGD on f, with the gradient from the same hand-derived
-    formula as the reference (so only the update rule is under test)."""
-    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
-    optimizer = SGD([theta], **options)
-    path = [theta.detach().numpy().copy()]
-    for _ in range(steps):
-        theta.grad = torch.from_numpy(f(theta.detach().numpy())[1])
-        optimizer.step()
-        path.append(theta.detach().numpy().copy())
-    return path
-
-
-def _assert_paths_close(ours, reference, rtol=1e-10):
-    for k, (a, b) in enumerate(zip(ours, reference, strict=True)):
-        scale = max(np.abs(b).max(), 1e-12)
-        assert np.abs(a - b).max() <= rtol * scale, f"iterate {k} differs"
-
-
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+@pytest.mark.parametrize("impl", BODIES_AND_FUSED)
+@pytest.mark.parametrize(("f", "theta0", "lr"), chapter8_problems())
 def test_algorithm_8_1_sgd_follows_the_book(f, theta0, lr, impl):
     reference = chapter8.sgd(theta0, lambda t: f(t)[1], lambda k: lr, STEPS)
-    _assert_paths_close(_run_ours(f, theta0, STEPS, lr=lr, **impl), reference)
+    assert_follows(iterates(lambda p: SGD(p, lr=lr, **impl), f, theta0), reference)
     assert f(reference[-1])[0] < 0.75 * f(theta0)[0]
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+@pytest.mark.parametrize("impl", BODIES_AND_FUSED)
+@pytest.mark.parametrize(("f", "theta0", "lr"), chapter8_problems())
 def test_algorithm_8_2_momentum_follows_the_book(f, theta0, lr, impl):
     reference = chapter8.momentum(theta0, lambda t: f(t)[1], lr, 0.9, STEPS)
-    _assert_paths_close(_run_ours(f, theta0, STEPS, lr=lr, momentum=0.9, **impl), reference)
+    assert_follows(iterates(lambda p: SGD(p, lr=lr, momentum=0.9, **impl), f, theta0), reference)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-@pytest.mark.parametrize(("f", "theta0", "lr"), PROBLEMS)
+@pytest.mark.parametrize("impl", BODIES_AND_FUSED)
+@pytest.mark.parametrize(("f", "theta0", "lr"), chapter8_problems())
 def test_algorithm_8_3_nesterov_stores_the_look_ahead_point(f, theta0, lr, impl):
     path, velocities = chapter8.nesterov(theta0, lambda t: f(t)[1], lr, 0.9, STEPS)
     look_ahead = [t + 0.9 * v for t, v in zip(path, velocities, strict=True)]
-    ours = _run_ours(f, theta0, STEPS, lr=lr, momentum=0.9, nesterov=True, **impl)
-    _assert_paths_close(ours, look_ahead)
+    ours = iterates(lambda p: SGD(p, lr=lr, momentum=0.9, nesterov=True, **impl), f, theta0)
+    assert_follows(ours, look_ahead)
 
 
 def test_the_book_schedule_drives_sgd():
-    f, theta0, _ = chapter8.ill_conditioned, np.linspace(-1.0, 1.2, 6), None
+    f, theta0 = chapter8.ill_conditioned, np.linspace(-1.0, 1.2, 6)
     schedule = chapter8.linear_decay(0.009, 0.0009, 40)
     reference = chapter8.sgd(theta0, lambda t: f(t)[1], schedule, STEPS)
-    ours = _run_ours(f, theta0, STEPS, lr=LinearDecay(0.009, 40, 0.0009))
-    _assert_paths_close(ours, reference)
+    ours = iterates(lambda p: SGD(p, lr=LinearDecay(0.009, 40, 0.0009)), f, theta0)
+    assert_follows(ours, reference)
 
 
 CONFIGS = [
@@ -120,7 +77,7 @@ CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("impl", BODIES_AND_FUSED)
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
 def test_matches_torch_optim(config, impl):
     torch.manual_seed(0)
