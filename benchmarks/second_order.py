@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import minimize
 
-from deepdescent.optimizers.lbfgs import LBFGS
+from deepdescent.optimizers.second_order.lbfgs import LBFGS
 
 # -- L-BFGS ----------------------------------------------------------------------------------
 
@@ -237,9 +237,9 @@ def section_autoencoder(args: argparse.Namespace) -> None:
     import math
 
     from deepdescent.datasets import fashion_mnist
-    from deepdescent.optimizers.adam import Adam
-    from deepdescent.optimizers.hessian_free import HessianFree
-    from deepdescent.optimizers.kfac import KFAC
+    from deepdescent.optimizers.first_order.adam import Adam
+    from deepdescent.optimizers.second_order.hessian_free import HessianFree
+    from deepdescent.optimizers.second_order.kfac import KFAC
 
     (x, _), (xt, _) = fashion_mnist.load_data()
     n, m = args.ae_samples, args.ae_test
@@ -302,7 +302,7 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
 def section_hvp(args: argparse.Namespace) -> None:
     """The cost of one Hessian-vector product (double backward) as a multiple of one
     gradient, on the lecture network and the deep autoencoder (goal: at most 2.5x)."""
-    from deepdescent.optimizers.curvature import hessian_vector_product
+    from deepdescent.autodiff import hessian_vector_product
 
     torch.manual_seed(0)
     cases = [

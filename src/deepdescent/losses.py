@@ -21,13 +21,13 @@ does.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 
+from deepdescent.utils._checks import snake_case
 from deepdescent.utils._config import deserialize as _deserialize
 from deepdescent.utils._config import serialize as _serialize
 from deepdescent.utils._lookup import lookup
@@ -55,6 +55,7 @@ __all__ = [
     "huber",
     "kl_divergence",
     "log_cosh",
+    "match_rank",
     "mean_absolute_error",
     "mean_squared_error",
     "poisson",
@@ -75,10 +76,6 @@ _REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", 
 # --------------------------------------------------------------------------- helpers
 
 
-def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 def _as_float(y_pred: Any) -> torch.Tensor:
     """``y_pred`` as a floating tensor (integers become the default float dtype)."""
     y_pred = torch.as_tensor(y_pred)
@@ -89,7 +86,7 @@ def _cast_like(y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(y_true, dtype=y_pred.dtype, device=y_pred.device)
 
 
-def _match_rank(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def match_rank(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Keras's squeeze-or-expand: when ranks differ by one and the longer tensor ends in a
     1-sized axis, drop that axis (or, for a rank-1 partner, add it to the partner)."""
     if a.ndim == b.ndim + 1 and a.shape[-1] == 1:
@@ -228,9 +225,9 @@ def _reduce(
         if reduction in ("sum_over_batch_size", "mean"):
             valid = mask.sum()
             mask = mask * torch.where(valid > 0, mask.numel() / valid, torch.zeros_like(valid))
-        weight = mask if weight is None else torch.mul(*_match_rank(weight, mask))
+        weight = mask if weight is None else torch.mul(*match_rank(weight, mask))
     if weight is not None:
-        values, weight = _match_rank(values, weight)
+        values, weight = match_rank(values, weight)
         values = values * weight
     if reduction == "none" or values.ndim == 0:
         return values
@@ -312,7 +309,7 @@ def binary_crossentropy(
     else ``clip(y_pred, ε, 1 − ε)``. Label smoothing s replaces y by y(1 − s) + s/2.
     """
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     if y_true.shape != y_pred.shape:
         _check_same_shape("binary_crossentropy", y_true.shape, y_pred.shape)
         raise ValueError(
@@ -333,21 +330,21 @@ def binary_crossentropy(
 def mean_squared_error(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Per-sample mean over the last axis of (y − ŷ)²."""
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     return (y_true - y_pred).square().mean(dim=-1)
 
 
 def mean_absolute_error(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Per-sample mean over the last axis of |y − ŷ|."""
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     return (y_true - y_pred).abs().mean(dim=-1)
 
 
 def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> torch.Tensor:
     """Per-sample mean of ½e² where |e| ≤ δ and δ|e| − ½δ² elsewhere, e = ŷ − y."""
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     error = y_pred - y_true
     abs_error = error.abs()
     quadratic = 0.5 * error.square()
@@ -365,21 +362,21 @@ def _to_signed_labels(y_true: torch.Tensor) -> torch.Tensor:
 def hinge(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Per-sample mean of max(1 − y·ŷ, 0), y ∈ {−1, +1} (0/1 labels are converted)."""
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     return F.relu(1.0 - _to_signed_labels(y_true) * y_pred).mean(dim=-1)
 
 
 def squared_hinge(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Per-sample mean of max(1 − y·ŷ, 0)², y ∈ {−1, +1} (0/1 labels are converted)."""
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     return F.relu(1.0 - _to_signed_labels(y_true) * y_pred).square().mean(dim=-1)
 
 
 def kl_divergence(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Per-sample Σ_k y_k log(y_k / ŷ_k) over the last axis, both clipped to [ε, 1]."""
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     y_true = y_true.clamp(EPSILON, 1.0)
     y_pred = y_pred.clamp(EPSILON, 1.0)
     return (y_true * (y_true / y_pred).log()).sum(dim=-1)
@@ -389,7 +386,7 @@ def poisson(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Per-sample mean of ŷ − y log(ŷ + ε): the Poisson negative log-likelihood up to a
     term free of ŷ, for a predicted rate ŷ > 0."""
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     return (y_pred - y_true * (y_pred + EPSILON).log()).mean(dim=-1)
 
 
@@ -397,7 +394,7 @@ def log_cosh(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Per-sample mean of log cosh(ŷ − y), computed as x + softplus(−2x) − log 2 so that large
     errors do not overflow: ≈ x²/2 for small x and |x| − log 2 for large x."""
     y_pred = _as_float(y_pred)
-    y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
     error = y_pred - y_true
     return (error + F.softplus(-2.0 * error) - math.log(2.0)).mean(dim=-1)
 
@@ -421,7 +418,7 @@ class Loss:
     target_dtype: ClassVar[torch.dtype] = torch.float32
 
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
-        self.name = name or _snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.reduction = _check_reduction(reduction)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
@@ -506,7 +503,7 @@ class LossFunctionWrapper(Loss):
         self.fn_kwargs = kwargs
 
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-        y_true, y_pred = _match_rank(_cast_like(y_true, y_pred), y_pred)
+        y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
         return self.fn(y_true, y_pred, **self.fn_kwargs)
 
     def get_config(self) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from deepdescent import losses as _losses
-from deepdescent.losses import _match_rank, _snake_case
+from deepdescent.losses import match_rank
+from deepdescent.utils._checks import snake_case
 from deepdescent.utils._config import deserialize as _deserialize
 from deepdescent.utils._config import serialize as _serialize
 from deepdescent.utils._lookup import lookup
@@ -76,7 +77,7 @@ def accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Element-wise 1[y == ŷ] (exact equality)."""
     y_pred = torch.as_tensor(y_pred)
     y_true = torch.as_tensor(y_true, dtype=y_pred.dtype, device=y_pred.device)
-    y_true, y_pred = _match_rank(y_true, y_pred)
+    y_true, y_pred = match_rank(y_true, y_pred)
     return _matches(y_true == y_pred, y_pred)
 
 
@@ -84,7 +85,7 @@ def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> torch.T
     """Element-wise 1[y == 1[ŷ > threshold]] for 0/1 labels."""
     y_pred = torch.as_tensor(y_pred)
     y_true = torch.as_tensor(y_true, device=y_pred.device)
-    y_true, y_pred = _match_rank(y_true, y_pred)
+    y_true, y_pred = match_rank(y_true, y_pred)
     return _matches(y_true == (y_pred > threshold).to(y_true.dtype), y_pred)
 
 
@@ -196,7 +197,7 @@ class Metric:
     """Base class: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears."""
 
     def __init__(self, name: str | None = None):
-        self.name = name or _snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement update_state")
@@ -260,7 +261,7 @@ class _RunningMean(Metric):
             count.add_(scale * (values.shape[0] if values.ndim else 1))
             return
         weight = torch.as_tensor(sample_weight, dtype=total.dtype, device=total.device).detach()
-        values, weight = _match_rank(values, weight)
+        values, weight = match_rank(values, weight)
         if values.ndim > weight.ndim:
             values = values.mean(dim=tuple(range(weight.ndim, values.ndim)))
         weight = torch.broadcast_to(weight, torch.broadcast_shapes(weight.shape, values.shape))
@@ -303,7 +304,7 @@ class MeanMetricWrapper(_RunningMean):
         if not callable(fn):
             raise TypeError(f"fn must be a callable (y_true, y_pred) -> Tensor, got {fn!r}")
         fn_name = getattr(fn, "name", None) or getattr(fn, "__name__", None)
-        super().__init__(name=name or fn_name or _snake_case(type(fn).__name__))
+        super().__init__(name=name or fn_name or snake_case(type(fn).__name__))
         self.fn = fn
         self.fn_kwargs = kwargs
 

@@ -26,9 +26,15 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from numbers import Real
 from typing import Any
 
+from deepdescent.utils._checks import (
+    check_argument,
+    check_fraction,
+    check_non_negative,
+    check_positive,
+    is_number,
+)
 from deepdescent.utils._config import deserialize as _deserialize
 from deepdescent.utils._config import serialize as _serialize
 from deepdescent.utils._lookup import lookup
@@ -50,30 +56,6 @@ __all__ = [
 ]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _require(name: str, value: Any, ok: bool, rule: str) -> None:
-    if not ok:
-        raise ValueError(f"Invalid {name}: {value!r} (expected {rule})")
-
-
-def _non_negative(name: str, value: Any) -> float:
-    _require(name, value, _is_number(value) and value >= 0, "a finite number >= 0")
-    return float(value)
-
-
-def _positive(name: str, value: Any) -> float:
-    _require(name, value, _is_number(value) and value > 0, "a finite number > 0")
-    return float(value)
-
-
-def _fraction(name: str, value: Any) -> float:
-    _require(name, value, _is_number(value) and 0 <= value <= 1, "a number in [0, 1]")
-    return float(value)
-
-
 class LearningRateSchedule:
     """Base class: ``schedule(step)`` is the learning rate after ``step`` updates.
 
@@ -83,7 +65,7 @@ class LearningRateSchedule:
 
     def __call__(self, step: int) -> float:
         """The learning rate ε_k for ``k = step`` updates done so far (k = 0 first)."""
-        if not _is_number(step) or step < 0:
+        if not is_number(step) or step < 0:
             raise ValueError(f"Invalid step: {step!r} (expected a number >= 0)")
         return float(self._value(step))
 
@@ -129,10 +111,12 @@ class PolynomialDecay(LearningRateSchedule):
         power: float = 1.0,
         cycle: bool = False,
     ) -> None:
-        self.initial_learning_rate = _non_negative("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.end_learning_rate = _non_negative("end_learning_rate", end_learning_rate)
-        self.power = _positive("power", power)
+        self.initial_learning_rate = check_non_negative(
+            "initial_learning_rate", initial_learning_rate
+        )
+        self.decay_steps = check_positive("decay_steps", decay_steps)
+        self.end_learning_rate = check_non_negative("end_learning_rate", end_learning_rate)
+        self.power = check_positive("power", power)
         self.cycle = bool(cycle)
 
     def _value(self, step: float) -> float:
@@ -180,7 +164,9 @@ class LinearDecay(PolynomialDecay):
         end_learning_rate: float | None = None,
     ) -> None:
         if end_learning_rate is None:
-            end_learning_rate = 0.01 * _non_negative("initial_learning_rate", initial_learning_rate)
+            end_learning_rate = 0.01 * check_non_negative(
+                "initial_learning_rate", initial_learning_rate
+            )
         super().__init__(initial_learning_rate, decay_steps, end_learning_rate)
 
     def get_config(self) -> dict[str, Any]:
@@ -213,9 +199,11 @@ class ExponentialDecay(LearningRateSchedule):
         decay_rate: float,
         staircase: bool = False,
     ) -> None:
-        self.initial_learning_rate = _non_negative("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.decay_rate = _non_negative("decay_rate", decay_rate)
+        self.initial_learning_rate = check_non_negative(
+            "initial_learning_rate", initial_learning_rate
+        )
+        self.decay_steps = check_positive("decay_steps", decay_steps)
+        self.decay_rate = check_non_negative("decay_rate", decay_rate)
         self.staircase = bool(staircase)
 
     def _value(self, step: float) -> float:
@@ -246,9 +234,11 @@ class StepDecay(LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate: float, step_size: float, gamma: float = 0.1) -> None:
-        self.initial_learning_rate = _non_negative("initial_learning_rate", initial_learning_rate)
-        self.step_size = _positive("step_size", step_size)
-        self.gamma = _non_negative("gamma", gamma)
+        self.initial_learning_rate = check_non_negative(
+            "initial_learning_rate", initial_learning_rate
+        )
+        self.step_size = check_positive("step_size", step_size)
+        self.gamma = check_non_negative("gamma", gamma)
 
     def _value(self, step: float) -> float:
         return self.initial_learning_rate * self.gamma ** math.floor(step / self.step_size)
@@ -280,9 +270,11 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                 f"len(boundaries) + 1 = {len(boundaries) + 1} for boundaries={boundaries!r})"
             )
         for name, numbers in (("boundaries", boundaries), ("values", values)):
-            _require(name, numbers, all(_is_number(v) and v >= 0 for v in numbers), "numbers >= 0")
+            check_argument(
+                name, numbers, all(is_number(v) and v >= 0 for v in numbers), "numbers >= 0"
+            )
         increasing = all(a < b for a, b in itertools.pairwise(boundaries))
-        _require("boundaries", boundaries, increasing, "a strictly increasing list")
+        check_argument("boundaries", boundaries, increasing, "a strictly increasing list")
         self.boundaries = boundaries
         self.values = [float(v) for v in values]
 
@@ -313,9 +305,11 @@ class InverseTimeDecay(LearningRateSchedule):
         decay_rate: float,
         staircase: bool = False,
     ) -> None:
-        self.initial_learning_rate = _non_negative("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.decay_rate = _non_negative("decay_rate", decay_rate)
+        self.initial_learning_rate = check_non_negative(
+            "initial_learning_rate", initial_learning_rate
+        )
+        self.decay_steps = check_positive("decay_steps", decay_steps)
+        self.decay_rate = check_non_negative("decay_rate", decay_rate)
         self.staircase = bool(staircase)
 
     def _value(self, step: float) -> float:
@@ -369,15 +363,19 @@ class CosineDecay(LearningRateSchedule):
         warmup_target: float | None = None,
         warmup_steps: float = 0,
     ) -> None:
-        self.initial_learning_rate = _non_negative("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.alpha = _fraction("alpha", alpha)
-        self.warmup_steps = _non_negative("warmup_steps", warmup_steps)
+        self.initial_learning_rate = check_non_negative(
+            "initial_learning_rate", initial_learning_rate
+        )
+        self.decay_steps = check_positive("decay_steps", decay_steps)
+        self.alpha = check_fraction("alpha", alpha)
+        self.warmup_steps = check_non_negative("warmup_steps", warmup_steps)
         if warmup_target is None:
-            _require("warmup_steps", warmup_steps, warmup_steps == 0, "0 when warmup_target=None")
+            check_argument(
+                "warmup_steps", warmup_steps, warmup_steps == 0, "0 when warmup_target=None"
+            )
             self.warmup_target = None
         else:
-            self.warmup_target = _non_negative("warmup_target", warmup_target)
+            self.warmup_target = check_non_negative("warmup_target", warmup_target)
 
     def _value(self, step: float) -> float:
         if self.warmup_target is None:
@@ -429,13 +427,15 @@ class CosineDecayRestarts(LearningRateSchedule):
         m_mul: float = 1.0,
         alpha: float = 0.0,
     ) -> None:
-        self.initial_learning_rate = _non_negative("initial_learning_rate", initial_learning_rate)
-        self.first_decay_steps = _positive("first_decay_steps", first_decay_steps)
+        self.initial_learning_rate = check_non_negative(
+            "initial_learning_rate", initial_learning_rate
+        )
+        self.first_decay_steps = check_positive("first_decay_steps", first_decay_steps)
         # t_mul < 1 makes the periods sum to a finite horizon past which ε is undefined.
-        _require("t_mul", t_mul, _is_number(t_mul) and t_mul >= 1, "a finite number >= 1")
+        check_argument("t_mul", t_mul, is_number(t_mul) and t_mul >= 1, "a finite number >= 1")
         self.t_mul = float(t_mul)
-        self.m_mul = _non_negative("m_mul", m_mul)
-        self.alpha = _fraction("alpha", alpha)
+        self.m_mul = check_non_negative("m_mul", m_mul)
+        self.alpha = check_fraction("alpha", alpha)
 
     def _period(self, step: float) -> tuple[int, float]:
         """(i, f): the index of the period holding ``step`` and the fraction of it done."""
@@ -493,9 +493,9 @@ class LinearWarmup(LearningRateSchedule):
         elif callable(schedule):
             self.schedule = schedule
         else:
-            self.schedule = _non_negative("schedule", schedule)
-        self.warmup_steps = _non_negative("warmup_steps", warmup_steps)
-        self.initial = _non_negative("initial", initial)
+            self.schedule = check_non_negative("schedule", schedule)
+        self.warmup_steps = check_non_negative("warmup_steps", warmup_steps)
+        self.initial = check_non_negative("initial", initial)
 
     def _after(self, step: float) -> float:
         if callable(self.schedule):

@@ -5,11 +5,13 @@
 with the device, so callbacks read them only when they need them.
 """
 
-from deepdescent.callbacks.callback import Callback, CallbackList, LazyLogs
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.callback_list import CallbackList
 from deepdescent.callbacks.csv_logger import CSVLogger
 from deepdescent.callbacks.early_stopping import EarlyStopping
 from deepdescent.callbacks.history import History
 from deepdescent.callbacks.learning_rate_scheduler import LearningRateScheduler
+from deepdescent.callbacks.logs import LazyLogs
 from deepdescent.callbacks.model_checkpoint import ModelCheckpoint
 from deepdescent.callbacks.progbar_logger import ProgbarLogger
 from deepdescent.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau

@@ -6,7 +6,9 @@ import csv
 import os
 from typing import IO, Any
 
-from deepdescent.callbacks.callback import Callback, Logs, _check_argument
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs
+from deepdescent.utils._checks import check_argument
 
 __all__ = ["CSVLogger"]
 
@@ -29,7 +31,7 @@ class CSVLogger(Callback):
     ) -> None:
         super().__init__()
         ok = isinstance(separator, str) and len(separator) == 1
-        _check_argument("separator", separator, ok, "a one-character string")
+        check_argument("separator", separator, ok, "a one-character string")
         self.filename = os.fspath(filename)
         self.separator, self.append = separator, bool(append)
         self._file: IO[str] | None = None

@@ -6,14 +6,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from deepdescent.callbacks.callback import (
-    Callback,
-    Logs,
-    _check_argument,
-    _check_count,
-    _emit,
-    _Monitor,
-)
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs, emit
+from deepdescent.callbacks.monitor import Monitor
+from deepdescent.utils._checks import check_argument, check_count
 
 __all__ = ["EarlyStopping"]
 
@@ -56,13 +52,13 @@ class EarlyStopping(Callback):
         stream: TextIO | None = None,
     ) -> None:
         super().__init__()
-        self._monitor = _Monitor("EarlyStopping", monitor, mode, min_delta)
-        _check_count("patience", patience)
-        _check_count("start_from_epoch", start_from_epoch)
+        self._monitor = Monitor("EarlyStopping", monitor, mode, min_delta)
+        check_count("patience", patience, minimum=0)
+        check_count("start_from_epoch", start_from_epoch, minimum=0)
         ok = baseline is None or (
             isinstance(baseline, (int, float)) and not isinstance(baseline, bool)
         )
-        _check_argument("baseline", baseline, ok, "a number or None")
+        check_argument("baseline", baseline, ok, "a number or None")
         self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
         self.patience, self.verbose, self.baseline = patience, verbose, baseline
         self.restore_best_weights = bool(restore_best_weights)
@@ -101,10 +97,10 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
-            _emit(self.stream, f"Epoch {self.stopped_epoch + 1}: early stopping")
+            emit(self.stream, f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                _emit(
+                emit(
                     self.stream,
                     "Restoring model weights from the end of the best epoch: "
                     f"{self.best_epoch + 1}.",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from deepdescent.callbacks.callback import Callback, Logs
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs
 
 __all__ = ["History"]
 

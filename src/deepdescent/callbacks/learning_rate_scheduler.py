@@ -7,7 +7,8 @@ import math
 from collections.abc import Callable, MutableMapping
 from typing import TextIO
 
-from deepdescent.callbacks.callback import Callback, Logs, _emit
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs, emit
 
 __all__ = ["LearningRateScheduler"]
 
@@ -64,7 +65,7 @@ class LearningRateScheduler(Callback):
             )
         optimizer.learning_rate = float(lr)
         if self.verbose > 0:
-            _emit(
+            emit(
                 self.stream,
                 f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.",
             )

@@ -7,14 +7,10 @@ import os
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from deepdescent.callbacks.callback import (
-    Callback,
-    Logs,
-    _check_argument,
-    _check_mode,
-    _emit,
-    _Monitor,
-)
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs, emit
+from deepdescent.callbacks.monitor import Monitor, check_mode
+from deepdescent.utils._checks import check_argument
 
 __all__ = ["ModelCheckpoint"]
 
@@ -73,12 +69,12 @@ class ModelCheckpoint(Callback):
         ok = save_freq == "epoch" or (
             isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0
         )
-        _check_argument("save_freq", save_freq, ok, "'epoch' or an int > 0")
+        check_argument("save_freq", save_freq, ok, "'epoch' or an int > 0")
         if save_weights_only:
             ok = self.filepath.endswith(".safetensors")
-            _check_argument("filepath", self.filepath, ok, "a name ending in .safetensors")
-        _check_mode(mode)
-        self._monitor = _Monitor("ModelCheckpoint", monitor, mode, 0) if save_best_only else None
+            check_argument("filepath", self.filepath, ok, "a name ending in .safetensors")
+        check_mode(mode)
+        self._monitor = Monitor("ModelCheckpoint", monitor, mode, 0) if save_best_only else None
         self.monitor, self.verbose, self.mode, self.save_freq = monitor, verbose, mode, save_freq
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
         self.initial_value_threshold, self.stream = initial_value_threshold, stream
@@ -119,7 +115,7 @@ class ModelCheckpoint(Callback):
     def _should_save(self, epoch: int, logs: Logs, path: str) -> bool:
         if self._monitor is None:
             if self.verbose > 0:
-                _emit(self.stream, f"\nEpoch {epoch + 1}: saving model to {path}")
+                emit(self.stream, f"\nEpoch {epoch + 1}: saving model to {path}")
             return True
         current = logs.get(self.monitor)
         if current is None:
@@ -128,7 +124,7 @@ class ModelCheckpoint(Callback):
         best = f"{self.best:.5f}"
         if self._monitor.improved(current, self.best):
             if self.verbose > 0:
-                _emit(
+                emit(
                     self.stream,
                     f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to "
                     f"{current:.5f}, saving model to {path}",
@@ -136,7 +132,7 @@ class ModelCheckpoint(Callback):
             self.best = current
             return True
         if self.verbose > 0:
-            _emit(self.stream, f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
+            emit(self.stream, f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
         return False
 
     def _save(self, epoch: int, batch: int | None, logs: Logs) -> None:
@@ -155,7 +151,7 @@ class ModelCheckpoint(Callback):
         else:
             self.model.save(path)
         if self.verbose > 0:
-            _emit(self.stream, f"\nEpoch {epoch + 1}: finished saving model to {path}")
+            emit(self.stream, f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._batches_since_save = 0

@@ -24,7 +24,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from deepdescent.callbacks.callback import Callback, Logs
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs
 
 __all__ = ["ProgbarLogger"]
 

@@ -6,15 +6,10 @@ import math
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
-from deepdescent.callbacks.callback import (
-    Callback,
-    Logs,
-    _check_argument,
-    _check_count,
-    _check_non_negative,
-    _emit,
-    _Monitor,
-)
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs, emit
+from deepdescent.callbacks.monitor import Monitor
+from deepdescent.utils._checks import check_argument, check_count, check_non_negative
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -62,11 +57,11 @@ class ReduceLROnPlateau(Callback):
     ) -> None:
         super().__init__()
         ok = isinstance(factor, (int, float)) and 0 <= factor < 1
-        _check_argument("factor", factor, ok, "a number in [0, 1); ReduceLROnPlateau only reduces")
-        _check_count("patience", patience)
-        _check_count("cooldown", cooldown)
-        _check_non_negative("min_lr", min_lr)
-        self._monitor = _Monitor("ReduceLROnPlateau", monitor, mode, min_delta)
+        check_argument("factor", factor, ok, "a number in [0, 1); ReduceLROnPlateau only reduces")
+        check_count("patience", patience, minimum=0)
+        check_count("cooldown", cooldown, minimum=0)
+        check_non_negative("min_lr", min_lr)
+        self._monitor = Monitor("ReduceLROnPlateau", monitor, mode, min_delta)
         self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
         self.mode, self.min_delta, self.cooldown, self.min_lr = mode, min_delta, cooldown, min_lr
         self.stream = stream
@@ -105,7 +100,7 @@ class ReduceLROnPlateau(Callback):
         new_lr = max(old_lr * self.factor, self.min_lr)
         self.model.optimizer.learning_rate = new_lr
         if self.verbose > 0:
-            _emit(
+            emit(
                 self.stream,
                 f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.",
             )

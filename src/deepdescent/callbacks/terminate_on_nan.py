@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import warnings
 
-from deepdescent.callbacks.callback import Callback, Logs
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs
 
 __all__ = ["TerminateOnNaN"]
 

@@ -46,8 +46,10 @@ from typing import Any
 
 import torch
 
-from deepdescent.callbacks.callback import Callback, Logs, _check_argument, _check_count
+from deepdescent.callbacks.callback import Callback
+from deepdescent.callbacks.logs import Logs
 from deepdescent.optimizers.averaging import RunningAverage
+from deepdescent.utils._checks import check_argument, check_count
 
 __all__ = ["PolyakAveraging", "RunningAverage", "StochasticWeightAveraging"]
 
@@ -56,7 +58,7 @@ def _check_validation_data(validation_data: Any) -> None:
     ok = validation_data is None or (
         isinstance(validation_data, (tuple, list)) and len(validation_data) == 2
     )
-    _check_argument("validation_data", validation_data, ok, "None or a tuple (x_val, y_val)")
+    check_argument("validation_data", validation_data, ok, "None or a tuple (x_val, y_val)")
 
 
 class _WeightAveraging(Callback):
@@ -76,7 +78,7 @@ class _WeightAveraging(Callback):
         _check_validation_data(validation_data)
         if filepath is not None:
             path = os.fspath(filepath)
-            _check_argument("filepath", path, path.endswith(".safetensors"), "a .safetensors name")
+            check_argument("filepath", path, path.endswith(".safetensors"), "a .safetensors name")
         self.momentum, self.validation_data, self.batch_size = momentum, validation_data, batch_size
         self.swap_on_train_end = bool(swap_on_train_end)
         self.filepath = None if filepath is None else os.fspath(filepath)
@@ -206,8 +208,8 @@ class PolyakAveraging(_WeightAveraging):
             and math.isfinite(momentum)
             and 0 <= momentum < 1
         )
-        _check_argument("momentum", momentum, ok, "None or a number in [0, 1)")
-        _check_count("start", start)
+        check_argument("momentum", momentum, ok, "None or a number in [0, 1)")
+        check_count("start", start, minimum=0)
         super().__init__(momentum, validation_data, batch_size, swap_on_train_end, filepath)
         self.start = start
 
@@ -253,8 +255,8 @@ class StochasticWeightAveraging(_WeightAveraging):
         filepath: str | os.PathLike[str] | None = None,
     ) -> None:
         ok = isinstance(cycle_length, int) and not isinstance(cycle_length, bool)
-        _check_argument("cycle_length", cycle_length, ok and cycle_length >= 1, "an int >= 1")
-        _check_count("start", start)
+        check_argument("cycle_length", cycle_length, ok and cycle_length >= 1, "an int >= 1")
+        check_count("start", start, minimum=0)
         super().__init__(None, validation_data, batch_size, swap_on_train_end, filepath)
         self.cycle_length, self.start = cycle_length, start
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -11,10 +10,7 @@ import torch
 from deepdescent import layers as layers_lib
 from deepdescent.layers.base import Layer, Shape, batch_shape
 from deepdescent.models.model import Model
-
-
-def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+from deepdescent.utils._checks import snake_case
 
 
 class Sequential(Model):
@@ -70,7 +66,7 @@ class Sequential(Model):
                     "layer names must be unique"
                 )
             return requested
-        base = _snake_case(type(layer).__name__)
+        base = snake_case(type(layer).__name__)
         name, count = base, 0
         while name in taken:
             count += 1

@@ -7,33 +7,33 @@ from typing import Any
 
 import torch
 
-from deepdescent.optimizers.adabelief import AdaBelief
-from deepdescent.optimizers.adadelta import Adadelta
-from deepdescent.optimizers.adafactor import Adafactor
-from deepdescent.optimizers.adagrad import Adagrad
-from deepdescent.optimizers.adam import Adam, AdamW
-from deepdescent.optimizers.adamax import Adamax
 from deepdescent.optimizers.base import Optimizer
-from deepdescent.optimizers.bfgs import BFGS
-from deepdescent.optimizers.conjugate_gradient import ConjugateGradient
-from deepdescent.optimizers.hessian_free import HessianFree
-from deepdescent.optimizers.kfac import KFAC
-from deepdescent.optimizers.lamb import Lamb
-from deepdescent.optimizers.lars import LARS
-from deepdescent.optimizers.lbfgs import LBFGS
-from deepdescent.optimizers.lion import Lion
-from deepdescent.optimizers.lookahead import Lookahead
-from deepdescent.optimizers.muon import Muon
-from deepdescent.optimizers.nadam import NAdam
-from deepdescent.optimizers.newton import Newton
-from deepdescent.optimizers.radam import RAdam
-from deepdescent.optimizers.rmsprop import RMSprop
-from deepdescent.optimizers.rprop import Rprop
-from deepdescent.optimizers.sam import SAM
-from deepdescent.optimizers.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
-from deepdescent.optimizers.sgd import SGD
-from deepdescent.optimizers.shampoo import Shampoo
-from deepdescent.optimizers.wrapper import OptimizerWrapper
+from deepdescent.optimizers.first_order.adabelief import AdaBelief
+from deepdescent.optimizers.first_order.adadelta import Adadelta
+from deepdescent.optimizers.first_order.adafactor import Adafactor
+from deepdescent.optimizers.first_order.adagrad import Adagrad
+from deepdescent.optimizers.first_order.adam import Adam, AdamW
+from deepdescent.optimizers.first_order.adamax import Adamax
+from deepdescent.optimizers.first_order.lamb import Lamb
+from deepdescent.optimizers.first_order.lars import LARS
+from deepdescent.optimizers.first_order.lion import Lion
+from deepdescent.optimizers.first_order.muon import Muon
+from deepdescent.optimizers.first_order.nadam import NAdam
+from deepdescent.optimizers.first_order.radam import RAdam
+from deepdescent.optimizers.first_order.rmsprop import RMSprop
+from deepdescent.optimizers.first_order.rprop import Rprop
+from deepdescent.optimizers.first_order.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
+from deepdescent.optimizers.first_order.sgd import SGD
+from deepdescent.optimizers.second_order.bfgs import BFGS
+from deepdescent.optimizers.second_order.conjugate_gradient import ConjugateGradient
+from deepdescent.optimizers.second_order.hessian_free import HessianFree
+from deepdescent.optimizers.second_order.kfac import KFAC
+from deepdescent.optimizers.second_order.lbfgs import LBFGS
+from deepdescent.optimizers.second_order.newton import Newton
+from deepdescent.optimizers.second_order.shampoo import Shampoo
+from deepdescent.optimizers.wrappers.base import OptimizerWrapper
+from deepdescent.optimizers.wrappers.lookahead import Lookahead
+from deepdescent.optimizers.wrappers.sam import SAM
 from deepdescent.utils._lookup import lookup
 
 __all__ = [

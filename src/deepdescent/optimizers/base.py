@@ -21,17 +21,12 @@ from typing import Any, ClassVar, cast
 import torch
 
 from deepdescent.optimizers.averaging import polyak_weight
+from deepdescent.utils._checks import check_argument, check_count
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, torch.Tensor]]
 LearningRate = float | Callable[[int], float]
 
 _FUSED_DEVICES = ("cpu", "cuda", "xpu", "mps")
-
-
-def check_hyperparameter(name: str, value: Any, ok: bool, rule: str) -> None:
-    """Raise ``ValueError("Invalid <name>: <value> (expected <rule>)")`` unless ``ok``."""
-    if not ok:
-        raise ValueError(f"Invalid {name}: {value!r} (expected {rule})")
 
 
 def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
@@ -45,7 +40,7 @@ def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
         and len(betas) == 2
         and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)
     )
-    check_hyperparameter(name, betas, ok, "a pair of numbers, each in [0, 1)")
+    check_argument(name, betas, ok, "a pair of numbers, each in [0, 1)")
     return float(betas[0]), float(betas[1])
 
 
@@ -87,19 +82,9 @@ def loss_value(loss: Any) -> float:
     raise ValueError(f"The closure must return the loss (a scalar tensor), got {loss!r}")
 
 
-def check_count(name: str, value: Any) -> None:
-    """Raise ``ValueError`` unless ``value`` is an int >= 1 (a period, a count)."""
-    check_hyperparameter(
-        name,
-        value,
-        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-        "an int >= 1",
-    )
-
-
 def _check_optional_positive(name: str, value: float | None) -> None:
     if value is not None:
-        check_hyperparameter(
+        check_argument(
             name, value, isinstance(value, (int, float)) and value > 0, "a positive number or None"
         )
 
@@ -158,14 +143,14 @@ class Optimizer(torch.optim.Optimizer):
         ema_overwrite_frequency: int | None = None,
     ) -> None:
         check_count("gradient_accumulation_steps", gradient_accumulation_steps)
-        check_hyperparameter(
+        check_argument(
             "gradient_accumulation_steps",
             gradient_accumulation_steps,
             gradient_accumulation_steps == 1 or not self.requires_closure,
             f"1: {type(self).__name__} re-evaluates the loss itself, on one batch",
         )
         if ema_momentum is not None:
-            check_hyperparameter(
+            check_argument(
                 "ema_momentum",
                 ema_momentum,
                 0.0 <= ema_momentum < 1.0,
@@ -187,14 +172,14 @@ class Optimizer(torch.optim.Optimizer):
         defaults.setdefault("decoupled_weight_decay", False)
         defaults.setdefault("foreach", None)
         defaults.setdefault("fused", None)
-        check_hyperparameter(
+        check_argument(
             "weight_decay",
             defaults["weight_decay"],
             defaults["weight_decay"] >= 0,
             "weight_decay >= 0",
         )
         if not self._has_fused_body():
-            check_hyperparameter(
+            check_argument(
                 "fused",
                 defaults["fused"],
                 not defaults["fused"],
@@ -297,7 +282,7 @@ class Optimizer(torch.optim.Optimizer):
         if callable(value):
             self.learning_rate_schedule = value
             return float(value(0))
-        check_hyperparameter(
+        check_argument(
             "lr",
             value,
             isinstance(value, (int, float)) and value >= 0,

@@ -1,0 +1,1 @@
+"""Optimizers that wrap another one: Lookahead and sharpness-aware minimization (SAM)."""

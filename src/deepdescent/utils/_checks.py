@@ -1,0 +1,69 @@
+"""Argument checks and naming helpers shared by every package, written once.
+
+Every check raises ``ValueError("Invalid <name>: <value> (expected <rule>)")``: the
+argument, the value received and the rule, before any work is done. NumPy scalars count
+as the Python numbers they stand for (``np.float32(0.1)``, ``np.int64(3)``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from numbers import Integral, Real
+from typing import Any
+
+__all__ = [
+    "check_argument",
+    "check_count",
+    "check_fraction",
+    "check_non_negative",
+    "check_positive",
+    "is_integer",
+    "is_number",
+    "snake_case",
+]
+
+
+def check_argument(name: str, value: Any, ok: bool, rule: str) -> None:
+    """Raise ``ValueError("Invalid <name>: <value> (expected <rule>)")`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"Invalid {name}: {value!r} (expected {rule})")
+
+
+def is_number(value: Any) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_integer(value: Any) -> bool:
+    """An integer (not a bool)."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` must be an int >= ``minimum`` (a period, a count, a patience)."""
+    check_argument(name, value, is_integer(value) and value >= minimum, f"an int >= {minimum}")
+    return int(value)
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """``value`` must be a finite number >= 0."""
+    check_argument(name, value, is_number(value) and value >= 0, "a finite number >= 0")
+    return float(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    """``value`` must be a finite number > 0."""
+    check_argument(name, value, is_number(value) and value > 0, "a finite number > 0")
+    return float(value)
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """``value`` must be a number in [0, 1]."""
+    check_argument(name, value, is_number(value) and 0 <= value <= 1, "a number in [0, 1]")
+    return float(value)
+
+
+def snake_case(name: str) -> str:
+    """``"BatchNormalization"`` → ``"batch_normalization"``: Keras's default names."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

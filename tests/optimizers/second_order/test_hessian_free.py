@@ -1,0 +1,375 @@
+"""Hessian-free optimization (Martens 2010) against a NumPy transcription on explicit
+curvature matrices."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from reference import hessian_free as reference
+
+from deepdescent import losses
+from deepdescent.datasets import fashion_mnist
+from deepdescent.layers import Dense
+from deepdescent.models import Sequential
+from deepdescent.optimizers.second_order.hessian_free import (
+    HessianFree,
+    conjugate_gradient,
+    storage_indices,
+)
+from deepdescent.utils import set_random_seed, to_categorical
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+class LogisticRegression:
+    """f(θ) = mean(softplus(z) − y z), z = Xw + b: a GLM, so Gauss–Newton = Hessian =
+    X̃ᵀ diag(σ(1 − σ)) X̃ / n; ``scale`` multiplies the curvature handed to HF."""
+
+    def __init__(self, seed: int = 0, n: int = 60, scale: float = 1.0, decay: float = 0.0):
+        rng = np.random.default_rng(seed)
+        self.x = rng.normal(size=(n, 5))
+        self.y = (rng.random(n) < 1 / (1 + np.exp(-self.x @ rng.normal(size=5)))).astype(float)
+        self.x_tilde = np.hstack([self.x, np.ones((n, 1))])
+        self.scale, self.decay = scale, decay
+
+    def f(self, theta):
+        z = self.x_tilde @ theta
+        return np.mean(np.logaddexp(0, z) - self.y * z) + 0.5 * self.decay * theta @ theta
+
+    def grad(self, theta):
+        s = 1 / (1 + np.exp(-self.x_tilde @ theta))
+        return self.x_tilde.T @ (s - self.y) / len(self.y) + self.decay * theta
+
+    def curvature(self, theta):
+        s = 1 / (1 + np.exp(-self.x_tilde @ theta))
+        gauss_newton = (self.x_tilde.T * (s * (1 - s))) @ self.x_tilde / len(self.y)
+        return self.scale * gauss_newton + self.decay * np.eye(len(theta))
+
+    def torch_problem(self, theta0):
+        layer = torch.nn.Linear(5, 1).double()
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(theta0[:5][None]))
+            layer.bias.copy_(torch.from_numpy(theta0[5:]))
+        x, y = torch.from_numpy(self.x), torch.from_numpy(self.y)[:, None]
+        return layer, x, y
+
+
+def theta_of(layer):
+    return torch.cat([layer.weight.detach().reshape(-1), layer.bias.detach()]).numpy()
+
+
+def run_ours(problem, theta0, steps, curvature="gauss_newton", **options):
+    layer, x, y = problem.torch_problem(theta0)
+    optimizer = HessianFree(layer.parameters(), curvature=curvature, **options)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(layer(x), y)
+        loss.backward()
+        return loss
+
+    def loss_of_outputs(z):
+        return problem.scale * F.binary_cross_entropy_with_logits(z, y)
+
+    path, dampings = [theta0.copy()], []
+    for _ in range(steps):
+        if curvature == "gauss_newton":
+            optimizer.step(closure, outputs_fn=lambda: layer(x), loss_of_outputs=loss_of_outputs)
+        else:
+            optimizer.step(closure)
+        path.append(theta_of(layer))
+        dampings.append(optimizer.state[layer.weight]["damping"])
+    return path, dampings, optimizer
+
+
+def assert_paths_close(ours, theirs, rtol=1e-8):
+    for k, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        error = np.abs(a - b).max()
+        assert error <= rtol * max(np.abs(b).max(), 1.0), f"iterate {k}: error {error:.2e}"
+
+
+THETA0 = np.array([0.5, -0.3, 0.8, 0.1, -0.6, 0.2])
+
+
+@pytest.mark.parametrize("curvature", ["gauss_newton", "hessian"])
+def test_follows_martens_on_logistic_regression(curvature):
+    """Gauss–Newton (from the outputs) and the Hessian (through the closure) coincide on a
+    GLM: both follow the transcription, and λ shrinks by 2/3 as ρ stays near 1."""
+    problem = LogisticRegression()
+    theirs, their_dampings = reference.hessian_free(
+        THETA0, problem.f, problem.grad, problem.curvature, steps=8
+    )
+    ours, dampings, _ = run_ours(problem, THETA0, 8, curvature=curvature)
+    assert_paths_close(ours, theirs)
+    np.testing.assert_allclose(dampings, their_dampings, rtol=1e-12)
+    assert dampings[-1] < (2 / 3) ** 7
+    assert problem.f(theirs[-1]) < 0.8 * problem.f(THETA0)
+
+
+def test_backtracking_damping_increase_and_line_search_on_a_poor_model():
+    """Curvature 20 times too small: the model over-promises (ρ < 1/4, λ grows by 3/2),
+    the late CG iterates overshoot (backtracking keeps an earlier one) and the line search
+    shortens the step — all exactly as the transcription does."""
+    problem = LogisticRegression(scale=0.05)
+    theirs, their_dampings = reference.hessian_free(
+        THETA0, problem.f, problem.grad, problem.curvature, steps=6, damping=0.01
+    )
+    ours, dampings, _ = run_ours(problem, THETA0, 6, damping=0.01)
+    assert_paths_close(ours, theirs)
+    np.testing.assert_allclose(dampings, their_dampings, rtol=1e-12)
+    assert dampings[0] == pytest.approx(0.015)
+
+
+def test_coupled_weight_decay_is_part_of_the_objective():
+    problem = LogisticRegression(decay=0.1)
+    theirs, _ = reference.hessian_free(THETA0, problem.f, problem.grad, problem.curvature, 5)
+    ours, _, _ = run_ours(problem, THETA0, 5, weight_decay=0.1)
+    assert_paths_close(ours, theirs)
+
+
+def test_decoupled_weight_decay_shrinks_after_the_step():
+    problem = LogisticRegression()
+    plain, _, _ = run_ours(problem, THETA0, 1, lr=0.5)
+    decayed, _, _ = run_ours(
+        problem, THETA0, 1, lr=0.5, weight_decay=0.2, decoupled_weight_decay=True
+    )
+    np.testing.assert_allclose(decayed[1], plain[1] * (1 - 0.5 * 0.2), rtol=1e-12)
+
+
+def test_clipping_shapes_the_gradient_of_the_quadratic_model():
+    """One step with a single kept iterate and no line search solves (B + λI)p = −ĝ."""
+    problem = LogisticRegression()
+    g = problem.grad(THETA0)
+    clipped = g * 0.01 / np.linalg.norm(g)
+    expected = THETA0 - np.linalg.solve(problem.curvature(THETA0) + np.eye(6), clipped)
+    ours, _, _ = run_ours(
+        problem, THETA0, 1, global_clipnorm=0.01, backtrack_factor=1e3, line_search=False
+    )
+    np.testing.assert_allclose(ours[1], expected, rtol=1e-9)
+
+
+def test_conjugate_gradient_keeps_the_iterates_martens_backtracks_over():
+    assert sorted(storage_indices(1.3, 20)) == [2, 3, 4, 5, 7, 9, 11, 14, 18]
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(30, 30))
+    a, g = m @ m.T / 30 + 0.5 * np.eye(30), rng.normal(size=30)
+    theirs, last = reference.conjugate_gradient(a, g, 0.3 * g, 250, 5e-4, 1.3)
+    matrix = torch.from_numpy(a)
+    run = conjugate_gradient(
+        lambda v: [matrix @ v[0]],
+        [torch.from_numpy(g)],
+        [torch.from_numpy(0.3 * g)],
+        250,
+        5e-4,
+        1.3,
+    )
+    assert [k.index for k in run.kept] == [i for i, _ in theirs]
+    for kept, (_, x) in zip(run.kept, theirs, strict=True):
+        np.testing.assert_allclose(kept.x[0].numpy(), x, rtol=0, atol=1e-9 * np.abs(x).max())
+        phi = 0.5 * x @ a @ x + g @ x
+        assert kept.value == pytest.approx(phi, rel=1e-9)
+        assert kept.linear == pytest.approx(g @ x, rel=1e-9)
+    np.testing.assert_allclose(run.last[0].numpy(), last, rtol=0, atol=1e-9 * np.abs(last).max())
+    assert run.reason == "relative progress below tolerance"
+
+
+def _classifier(seed):
+    torch.manual_seed(seed)
+    return Sequential([Dense(4, "tanh", input_shape=(3,)), Dense(3, "softmax")]).double()
+
+
+def _regressor(seed):
+    torch.manual_seed(seed)
+    return Sequential([Dense(4, "tanh", input_shape=(3,)), Dense(2, "sigmoid")]).double()
+
+
+CASES = {
+    # loss name, model, targets, the loss the twin computes from its outputs (deepdescent's
+    # own, so that both sides round alike: backtracking compares f at iterates whose values
+    # agree to ~1e-12, and a different rounding of f can tip its choice)
+    "softmax_cross_entropy": (
+        "categorical_crossentropy",
+        _classifier,
+        lambda n: F.one_hot(torch.arange(n) % 3, 3).double(),
+        losses.CategoricalCrossentropy(from_logits=True),
+    ),
+    # float32 values: the trainer stores float targets in float32.
+    "sigmoid_mse": (
+        "mse",
+        _regressor,
+        lambda n: torch.rand(n, 2).double(),
+        losses.MeanSquaredError(),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fit_uses_the_gauss_newton_matrix_of_the_true_targets(case):
+    """Through Model.fit the targets are unknown to the optimizer; for these losses H_L does
+    not depend on them, so HF follows a plain loop given the true targets exactly."""
+    loss, build, targets, twin_loss = CASES[case]
+    torch.manual_seed(5)
+    x = torch.randn(24, 3, dtype=torch.float64)
+    y = targets(24)
+    model, twin = build(0), build(0)
+    optimizer = HessianFree(max_cg_iter=30)
+    model.compile(optimizer=optimizer, loss=loss)
+    model.fit(x, y, epochs=3, shuffle=False, verbose=0)
+    assert model.backprop == "autograd"
+    outputs_fn = twin.forward_pre_activation if case == "softmax_cross_entropy" else twin
+    twin_optimizer = HessianFree(twin.parameters(), max_cg_iter=30)
+
+    def closure():
+        twin_optimizer.zero_grad()
+        value = twin_loss(y, outputs_fn(x))
+        value.backward()
+        return value
+
+    for _ in range(3):
+        twin_optimizer.step(
+            closure, outputs_fn=lambda: outputs_fn(x), loss_of_outputs=lambda z: twin_loss(y, z)
+        )
+    for ours, theirs in zip(model.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-11)
+
+
+def test_other_losses_fall_back_to_the_hessian_through_the_closure():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 3, dtype=torch.float64), torch.rand(32, 2, dtype=torch.float64)
+    model = _regressor(0)
+    model.compile(optimizer=HessianFree(max_cg_iter=20), loss="mae")
+    history = model.fit(x, y, epochs=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    strict = _regressor(0)
+    strict.compile(optimizer=HessianFree(curvature="gauss_newton"), loss="mae")
+    with pytest.raises(RuntimeError, match="needs the network outputs"):
+        strict.fit(x, y, epochs=1, verbose=0)
+
+
+def test_state_dict_round_trip_resumes_identically():
+    problem = LogisticRegression()
+    _, _, optimizer = run_ours(problem, THETA0, 2)
+    layer = optimizer.param_groups[0]["params"][0]
+    saved = copy.deepcopy(optimizer.state_dict())
+    assert optimizer.state[layer]["damping"] == pytest.approx(4 / 9)
+    path, _, _ = run_ours(problem, THETA0, 4)
+    twin, x, y = problem.torch_problem(path[2])
+    resumed = HessianFree(twin.parameters(), curvature="gauss_newton")
+    resumed.load_state_dict(saved)
+
+    def closure():
+        resumed.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(twin(x), y)
+        loss.backward()
+        return loss
+
+    for k in (3, 4):
+        resumed.step(
+            closure,
+            outputs_fn=lambda: twin(x),
+            loss_of_outputs=lambda z: F.binary_cross_entropy_with_logits(z, y),
+        )
+        np.testing.assert_array_equal(theta_of(twin), path[k])
+
+
+def test_param_groups_scale_their_part_of_the_step():
+    problem = LogisticRegression()
+    layer, x, y = problem.torch_problem(THETA0)
+    optimizer = HessianFree([{"params": [layer.weight]}, {"params": [layer.bias], "lr": 0.0}])
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(layer(x), y)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    assert layer.bias.item() == THETA0[5]
+    assert not np.allclose(layer.weight.detach().numpy().ravel(), THETA0[:5])
+    with pytest.raises(ValueError, match="Invalid max_cg_iter"):
+        optimizer.add_param_group(
+            {"params": [torch.zeros(2, requires_grad=True)], "max_cg_iter": 3}
+        )
+
+
+def test_attach_model_needs_a_compiled_model():
+    layer = torch.nn.Linear(2, 1)
+    with pytest.raises(TypeError, match="outputs_fn= and loss_of_outputs="):
+        HessianFree(layer.parameters()).attach_model(layer)
+
+
+def test_bad_closures_and_arguments():
+    w = torch.nn.Parameter(torch.ones(3))
+    optimizer = HessianFree([w])
+    with pytest.raises(RuntimeError, match="re-evaluates the loss"):
+        optimizer.step()
+
+    def closure(value):
+        def run():
+            optimizer.zero_grad()
+            loss = (w**2).sum() * value
+            loss.backward()
+            return loss
+
+        return run
+
+    with pytest.raises(ValueError, match="finite loss"):
+        optimizer.step(closure(math.nan))
+    with pytest.raises(ValueError, match="scalar"):
+        optimizer.step(lambda: torch.ones(2))
+    with pytest.raises(ValueError, match="both outputs_fn and loss_of_outputs"):
+        optimizer.step(closure(1.0), outputs_fn=lambda: w)
+    torch.testing.assert_close(w.detach(), torch.ones(3))
+
+
+def test_config_round_trip():
+    optimizer = HessianFree(damping=0.5, curvature="hessian", line_search=False)
+    config = optimizer.get_config()
+    assert HessianFree.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("damping", 0.0),
+        ("curvature", "fisher"),
+        ("max_cg_iter", 0),
+        ("cg_tolerance", 0.0),
+        ("warm_start_decay", 1.5),
+        ("backtrack_factor", 1.0),
+        ("lr", -1.0),
+        ("weight_decay", -1.0),
+        ("gradient_accumulation_steps", 2),
+    ],
+)
+def test_invalid_hyperparameters_name_the_argument(argument, value):
+    with pytest.raises(ValueError, match=f"Invalid {argument}"):
+        HessianFree(**{argument: value})
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")
+def test_compile_by_name_trains_the_seed_network_on_fashion_mnist():
+    """784-32-10 (sigmoid, softmax), 5000 images in batches of 500, 2 epochs (20 steps):
+    far above chance (10%)."""
+    (x, y), (xt, yt) = fashion_mnist.load_data()
+    set_random_seed(0)
+    model = Sequential([Dense(32, activation="sigmoid", input_shape=(784,)), Dense(10, "softmax")])
+    model.compile(optimizer="hessian_free", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(
+        x[:5000].reshape(5000, -1) / 255.0,
+        to_categorical(y[:5000], 10),
+        epochs=2,
+        batch_size=500,
+        verbose=0,
+    )
+    _, accuracy = model.evaluate(
+        xt[:2000].reshape(2000, -1) / 255.0, to_categorical(yt[:2000], 10), verbose=0
+    )
+    assert accuracy > 0.7, f"test accuracy {accuracy:.3f} after 2 epochs"
