@@ -1,10 +1,12 @@
 """Time one optimizer ``step()`` against torch.optim's fastest body and the memory bound.
 
 Parameters: ``--size`` float32 elements (10 M) split into ``--tensors`` tensors (20), with
-gradients. For each algorithm: deepdescent's step, torch.optim's fused step (on CPU its
-fastest: the default is a per-tensor loop and ``foreach`` is no faster there), and the
-fraction of the in-place bandwidth — measured here with ``torch._foreach_add_`` over the
-same tensors — that the step reaches given the bytes it must move per element.
+gradients. For each entry of the optimizer catalogue that has a step benchmark case
+(:class:`deepdescent.optimizers.catalogue.StepBenchmark`): deepdescent's step, torch.optim's
+fused step (on CPU its fastest: the default is a per-tensor loop and ``foreach`` is no
+faster there), and the fraction of the in-place bandwidth — measured here with
+``torch._foreach_add_`` over the same tensors — that the step reaches given the bytes it
+must move per element.
 
     python benchmarks/optimizer_step.py [--repeats 7] [--device cpu|cuda]
 """
@@ -18,40 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from deepdescent import optimizers
-
-# name, deepdescent kwargs, torch class name, torch kwargs, bytes moved per element (fp32:
-# reads + writes of parameter, gradient and state).
-CASES = [
-    ("SGD", "sgd", {"lr": 1e-3}, "SGD", {"lr": 1e-3}, 12),
-    (
-        "SGD momentum",
-        "sgd",
-        {"lr": 1e-3, "momentum": 0.9},
-        "SGD",
-        {"lr": 1e-3, "momentum": 0.9},
-        20,
-    ),
-    (
-        "SGD Nesterov",
-        "sgd",
-        {"lr": 1e-3, "momentum": 0.9, "nesterov": True},
-        "SGD",
-        {"lr": 1e-3, "momentum": 0.9, "nesterov": True},
-        20,
-    ),
-    ("Adagrad", "adagrad", {"lr": 1e-2, "eps": 1e-10}, "Adagrad", {"lr": 1e-2}, 20),
-    ("RMSprop", "rmsprop", {"lr": 1e-3}, "RMSprop", {"lr": 1e-3}, 20),
-    ("Adam", "adam", {"lr": 1e-3}, "Adam", {"lr": 1e-3}, 28),
-    ("AdamW", "adamw", {"lr": 1e-3}, "AdamW", {"lr": 1e-3}, 28),
-    ("NAdam", "nadam", {"lr": 1e-3}, "NAdam", {"lr": 1e-3}, 28),
-    ("RAdam", "radam", {"lr": 1e-3}, "RAdam", {"lr": 1e-3}, 28),
-    ("Adamax", "adamax", {"lr": 1e-3}, "Adamax", {"lr": 1e-3}, 28),
-    ("Adadelta", "adadelta", {"lr": 1.0}, "Adadelta", {"lr": 1.0}, 28),
-    ("Rprop", "rprop", {"lr": 1e-3}, "Rprop", {"lr": 1e-3}, 28),
-    ("AdaBelief", "adabelief", {"lr": 1e-3}, None, {}, 28),
-    ("Lion", "lion", {"lr": 1e-4}, None, {}, 20),
-]
+from deepdescent.optimizers import catalogue
 
 
 def make_params(size: int, tensors: int, device: str) -> list[torch.Tensor]:
@@ -128,12 +97,13 @@ def main() -> None:
         f"{'algorithm':<14}{'B/elem':>7}{'ours ms':>9}{'torch ms':>10}{'ours/torch':>12}"
         f"{'% of bw':>9}"
     )
-    for label, ours_name, ours_kwargs, torch_name, torch_kwargs, nbytes in CASES:
-        if ours_name not in optimizers.CATALOGUE:
-            print(f"{label:<14}  (not in the catalogue yet)")
+    for entry in catalogue.CATALOGUE.values():
+        case = entry.benchmark
+        if case is None:
             continue
-        ours = optimizers.CATALOGUE[ours_name](params, **ours_kwargs)
-        theirs = torch_fastest(torch_name, params, torch_kwargs)
+        label, nbytes = entry.name, case.bytes_per_element
+        ours = entry.build(params, **case.kwargs)
+        theirs = torch_fastest(case.torch_name, params, case.torch_kwargs)
         ours_s, _ = seconds_per_call(ours.step, args.device, args.repeats)
         share = nbytes * args.size / ours_s / bandwidth
         if theirs is None:

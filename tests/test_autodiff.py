@@ -19,7 +19,7 @@ from deepdescent.autodiff import (
 )
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
-from deepdescent.models.training import make_objective
+from deepdescent.training.gradient_path import make_objective
 from deepdescent.utils import set_random_seed, to_categorical
 
 TOL = {"rtol": 1e-8, "atol": 1e-8}

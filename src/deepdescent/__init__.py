@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "activations",
+    "autodiff",
     "callbacks",
     "cli",
     "datasets",
@@ -25,6 +26,7 @@ _SUBMODULES = (
     "optimizers",
     "regularizers",
     "schedules",
+    "training",
     "utils",
 )
 

@@ -40,14 +40,19 @@ def _json_object(text: str) -> dict[str, Any]:
 
 def make_optimizer(name: str, lr: float | None, options: dict[str, Any]) -> Any:
     """The optimizer named ``name`` (a catalogue string) with ``options`` and ``lr``."""
-    from deepdescent import optimizers
-    from deepdescent.utils import lookup
+    from deepdescent.optimizers import catalogue
 
-    cls = lookup("optimizer", name, optimizers.CATALOGUE)
+    entry = catalogue.info(name)
     try:
-        return cls(**options, **({} if lr is None else {"lr": lr}))
+        return entry.build(None, **options, **({} if lr is None else {"lr": lr}))
     except TypeError as error:
-        raise ValueError(f"--optimizer-args do not fit {cls.__name__}: {error}") from None
+        raise ValueError(f"--optimizer-args do not fit {entry.cls.__name__}: {error}") from None
+
+
+def _optimizer_names() -> list[str]:
+    from deepdescent.optimizers import catalogue
+
+    return catalogue.names()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = verbs.add_parser("train", help="train the lecture's recipe (or a variation of it)")
     train.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
     train.add_argument("--data-dir", default=None, help="folder holding the IDX files")
-    train.add_argument("--optimizer", default="sgd", help="optimizer name (default: sgd)")
+    train.add_argument(
+        "--optimizer",
+        default="sgd",
+        metavar="NAME",
+        help=f"optimizer name, one of: {', '.join(_optimizer_names())} (default: sgd)",
+    )
     train.add_argument(
         "--lr",
         type=float,

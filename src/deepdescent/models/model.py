@@ -10,10 +10,9 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from deepdescent import losses, optimizers
+from deepdescent import losses, optimizers, training
 from deepdescent import metrics as metrics_lib
 from deepdescent.callbacks import History
-from deepdescent.models import training
 
 Shape = tuple[int | None, ...]
 
@@ -42,9 +41,9 @@ class Model(torch.nn.Module):
         self._metric_identifiers: list[Any] = []
         self.stop_training = False
         self.history: History | None = None
-        self._attached_optimizer: torch.optim.Optimizer | None = None
-        #: How fit computes gradients: "auto" (the layers' hand-written back-propagation
-        #: when every layer has one, else autograd), "autograd" or "manual".
+        #: How fit computes gradients: "auto" (the hand-written back-propagation when the
+        #: model and every participant allow it, see deepdescent.training.gradient_path),
+        #: "autograd" or "manual".
         self.backprop = "auto"
 
     # -- structure ---------------------------------------------------------------------
@@ -147,9 +146,9 @@ class Model(torch.nn.Module):
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History.
 
-        ``batch_size=None`` means Keras's 32, except for optimizers that re-evaluate the
-        loss (``requires_closure``: L-BFGS, Newton ...), which then take the whole training
-        set at each step.
+        ``batch_size=None`` means Keras's 32, except for batch methods (an optimizer whose
+        ``needs().full_batch``: L-BFGS, Newton ...), which then take the whole training set
+        at each step.
         """
         self.require_compiled("fit")
         return training.fit(
@@ -213,12 +212,13 @@ class Model(torch.nn.Module):
         return tensor
 
     def prepare_data(
-        self, x: Any, y: Any, names: tuple[str, str] = ("x", "y")
+        self, x: Any, y: Any, names: tuple[str, str] = ("x", "y"), method: str = "fit"
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets as device tensors, checked against each other and the loss."""
+        """Inputs and targets as device tensors, checked against each other and the loss
+        (``method`` names the caller in the error when the model is not compiled)."""
         if y is None:
             raise ValueError(f"{names[1]} is required to compute the loss")
-        loss, _ = self.require_compiled("fit")
+        loss, _ = self.require_compiled(method)
         x_t = self.prepare_inputs(x, names[0])
         # Float targets follow the model's precision (a float64 model gets float64 targets).
         target_dtype = self.dtype if loss.target_dtype.is_floating_point else loss.target_dtype
@@ -235,7 +235,6 @@ class Model(torch.nn.Module):
             metrics_lib.get(m, loss=loss, y_true_shape=tuple(y_t.shape), output_shape=output_shape)
             for m in self._metric_identifiers
         ]
-        self._bind_optimizer()
         return x_t, y_t
 
     def _output_shape(self, x: torch.Tensor) -> tuple[int, ...]:
@@ -251,17 +250,6 @@ class Model(torch.nn.Module):
             finally:
                 self.train(was_training)
         return (len(x), *out.shape[1:])
-
-    def _bind_optimizer(self) -> None:
-        optimizer = self.optimizer
-        if isinstance(optimizer, optimizers.Optimizer) and not optimizer.is_bound:
-            optimizer.bind([(n, p) for n, p in self.named_parameters() if p.requires_grad])
-        # Curvature methods need the model itself, once (K-FAC hooks its layers; Newton
-        # and CG need autograd's backward pass to differentiate).
-        attach = getattr(optimizer, "attach_model", None)
-        if callable(attach) and self._attached_optimizer is not optimizer:
-            attach(self)
-            self._attached_optimizer = optimizer
 
     # -- weights -----------------------------------------------------------------------
 

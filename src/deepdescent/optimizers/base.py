@@ -15,18 +15,32 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 
 from deepdescent.optimizers.averaging import polyak_weight
+from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.utils._checks import check_argument, check_count
+
+if TYPE_CHECKING:
+    from deepdescent.layers.recording import LayerRecord
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, torch.Tensor]]
 LearningRate = float | Callable[[int], float]
 
 _FUSED_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
+
+def needs_of(optimizer: torch.optim.Optimizer) -> TrainingNeeds:
+    """What any ``torch.optim.Optimizer`` needs from a training loop: a deepdescent
+    optimizer says so itself (:meth:`Optimizer.needs`); of torch's own, L-BFGS is a batch
+    method that re-evaluates the loss and the others need only gradients."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer.needs()
+    lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+    return TrainingNeeds(closure=lbfgs, full_batch=lbfgs)
 
 
 def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
@@ -125,7 +139,10 @@ class Optimizer(torch.optim.Optimizer):
             the end of training); ``ema_overwrite_frequency=n`` does it every n updates.
     """
 
-    requires_closure: ClassVar[bool] = False
+    #: What the method needs from the loop that drives it (see
+    #: :mod:`~deepdescent.optimizers.contract`); :meth:`needs` may refine it from the
+    #: hyperparameters.
+    training_needs: ClassVar[TrainingNeeds] = TrainingNeeds()
     #: The update applies decoupled weight decay itself (so the base applies only L2).
     decoupled_decay_in_update: ClassVar[bool] = False
 
@@ -146,7 +163,7 @@ class Optimizer(torch.optim.Optimizer):
         check_argument(
             "gradient_accumulation_steps",
             gradient_accumulation_steps,
-            gradient_accumulation_steps == 1 or not self.requires_closure,
+            gradient_accumulation_steps == 1 or not type(self).training_needs.closure,
             f"1: {type(self).__name__} re-evaluates the loss itself, on one batch",
         )
         if ema_momentum is not None:
@@ -388,6 +405,37 @@ class Optimizer(torch.optim.Optimizer):
                 if average is not None:
                     param.copy_(average)
 
+    # -- the contract with the training loop (deepdescent.optimizers.contract) -----------
+
+    def needs(self) -> TrainingNeeds:
+        """What this optimizer needs from the loop that drives it."""
+        return self.training_needs
+
+    @property
+    def requires_closure(self) -> bool:
+        """Whether ``step`` must be given a closure (it re-evaluates the loss)."""
+        return self.needs().closure
+
+    def prepare(self, layers: Sequence[LayerRecord]) -> None:
+        """Receive the model's recordable layers before the first step; called by the loop
+        when :meth:`needs` asks for ``layer_statistics``. The base keeps nothing."""
+
+    def release(self) -> None:
+        """Let go of what :meth:`prepare` took (hooks on layers) after the last step."""
+
+    def use_evaluation_weights(self) -> None:
+        """Put in the parameters the point to evaluate, checkpoint and return, where it
+        differs from the point where gradients are taken (Schedule-Free's average)."""
+
+    def use_training_weights(self) -> None:
+        """Put back the point where gradients are taken (undoes
+        :meth:`use_evaluation_weights`)."""
+
+    def finalize(self) -> None:
+        """The end of training: with ``use_ema``, the Polyak average becomes the weights."""
+        if self.use_ema:
+            self.finalize_variable_values()
+
     def _require_bound(self) -> None:
         if not self.is_bound:
             raise RuntimeError(
@@ -420,7 +468,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def _evaluate(self, closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
         if closure is None:
-            if self.requires_closure:
+            if self.needs().closure:
                 raise RuntimeError(
                     f"{type(self).__name__} re-evaluates the loss: call "
                     "step(closure) with a closure that returns the loss"

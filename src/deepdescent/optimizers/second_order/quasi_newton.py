@@ -46,6 +46,7 @@ from typing import Any, cast
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.optimizers.second_order.line_search import (
     LineFunction,
     LineSearchResult,
@@ -184,7 +185,7 @@ class QuasiNewton(Optimizer):
     :meth:`_remember`, :meth:`_forget` and :meth:`_has_curvature`.
     """
 
-    requires_closure = True
+    training_needs = TrainingNeeds(closure=True, full_batch=True)
 
     def __init__(
         self,
