@@ -49,11 +49,14 @@ LEARNING_RATE_FAMILIES: dict[str, tuple[str, ...]] = {
     "accumulating": ("adagrad", "shampoo"),
 }
 
-#: Settings every function shares: (L-)BFGS take one iteration per ``step`` (their
-#: default runs 20), so that each drawn step is one accepted iterate.
-_ONE_ITERATION_PER_STEP: dict[str, dict[str, Any]] = {
+#: Settings every 2-D function shares: (L-)BFGS take one iteration per ``step`` (their
+#: default runs 20), so that each drawn step is one accepted iterate; Hessian-free's
+#: inner CG stops after 2 iterations, which solve a 2 × 2 system exactly (Nocedal &
+#: Wright, Theorem 5.1), instead of running on in rounding noise.
+_TWO_DIMENSIONS: dict[str, dict[str, Any]] = {
     "bfgs": {"max_iter": 1},
     "lbfgs": {"max_iter": 1},
+    "hessian_free": {"max_cg_iter": 2},
 }
 
 
@@ -133,19 +136,20 @@ class Function2D:
         """``start`` as a point, or a ``ValueError`` naming it unless it is two finite
         numbers inside :attr:`bounds`."""
         (x_min, x_max), (y_min, y_max) = self.bounds
-        rule = f"a point (x, y) with x in [{x_min}, {x_max}] and y in [{y_min}, {y_max}]"
+        domain = f"x in [{x_min}, {x_max}], y in [{y_min}, {y_max}]"
+        rule = f"a point (x, y) of {self.name}'s domain, {domain}"
         pair = isinstance(start, (tuple, list)) and len(start) == 2
         check_argument("start", start, pair and all(is_number(v) for v in start), rule)
         x, y = float(start[0]), float(start[1])
-        inside = x_min <= x <= x_max and y_min <= y <= y_max
-        check_argument("start", start, inside, f"{rule}, the domain of {self.name}")
+        check_argument("start", start, x_min <= x <= x_max and y_min <= y <= y_max, rule)
         return x, y
 
     def settings(self, optimizer: str) -> dict[str, Any]:
         """Hyperparameters with which ``optimizer`` (a catalogue name) works on this
-        function: its own or its family's learning rate, and one iteration per step for
-        (L-)BFGS. An optimizer of no family keeps its own defaults (``{}``)."""
-        settings = dict(_ONE_ITERATION_PER_STEP.get(optimizer, {}))
+        function: its own or its family's learning rate, and the settings every 2-D
+        function shares (one iteration per step for (L-)BFGS, two CG iterations for
+        Hessian-free). An optimizer of neither keeps its own defaults (``{}``)."""
+        settings = dict(_TWO_DIMENSIONS.get(optimizer, {}))
         for key in (optimizer, _family(optimizer)):
             if key is not None and key in self.learning_rates:
                 settings["lr"] = self.learning_rates[key]

@@ -160,7 +160,13 @@ FUNCTIONS: dict[str, Function2D] = {
             start=(-1.5, 2.0),
             minima=((1.0, 1.0),),
             minimum=0.0,
-            learning_rates={"gradient": 1e-3, "adaptive": 0.1, "accumulating": 1.0, "radam": 0.01},
+            learning_rates={
+                "gradient": 1e-3,
+                "adaptive": 0.1,
+                "accumulating": 1.0,
+                "radam": 1e-3,
+                "lion": 0.02,
+            },
         ),
         Function2D(
             name="beale",

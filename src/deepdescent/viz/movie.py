@@ -170,13 +170,13 @@ class PathMovie:
         (x_min, x_max), (y_min, y_max) = function.bounds
         axes.set(xlim=(x_min, x_max), ylim=(y_min, y_max), xlabel="x", ylabel="y")
         marker = {"markersize": 12, "markeredgecolor": "black", "zorder": 5, "linestyle": ""}
-        for points, symbol, color, label in (
+        for points, symbol, face, label in (
             (function.minima, "*", "gold", "minimum"),
             (function.saddles, "X", "tomato", "saddle point"),
         ):
             if points:
                 xs, ys = zip(*points, strict=True)
-                axes.plot(xs, ys, marker=symbol, color=color, label=label, **marker)
+                axes.plot(xs, ys, marker=symbol, color=face, label=label, **marker)
         start = self.trajectories[0].points[0]
         axes.plot(*start, "o", color="black", markersize=5, label="start", zorder=4)
         paths, heads = [], []
