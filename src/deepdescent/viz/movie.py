@@ -141,7 +141,14 @@ class PathMovie:
             else []
         )
         self.figure.legend(loc="outside right upper", fontsize="small")
-        self._moving = [*self.paths, *self.heads, *self.surface_paths, self._counter]
+        # Drawn over the background each frame, so the marks come last to stay on top.
+        self._moving = [
+            *self.paths,
+            *self.heads,
+            *self.surface_paths,
+            self._counter,
+            *self._marks,
+        ]
         for artist in self._moving:
             artist.set_animated(True)
         self.figure.canvas.draw()
@@ -169,14 +176,15 @@ class PathMovie:
         axes.contour(x, y, contoured, colors="0.45", linewidths=0.4, **style)
         (x_min, x_max), (y_min, y_max) = function.bounds
         axes.set(xlim=(x_min, x_max), ylim=(y_min, y_max), xlabel="x", ylabel="y")
-        marker = {"markersize": 12, "markeredgecolor": "black", "zorder": 5, "linestyle": ""}
+        marker = {"markersize": 12, "markeredgecolor": "black", "linestyle": ""}
+        self._marks: list[Any] = []
         for points, symbol, face, label in (
             (function.minima, "*", "gold", "minimum"),
             (function.saddles, "X", "tomato", "saddle point"),
         ):
             if points:
                 xs, ys = zip(*points, strict=True)
-                axes.plot(xs, ys, marker=symbol, color=face, label=label, **marker)
+                self._marks += axes.plot(xs, ys, marker=symbol, color=face, label=label, **marker)
         start = self.trajectories[0].points[0]
         axes.plot(*start, "o", color="black", markersize=5, label="start", zorder=4)
         paths, heads = [], []
