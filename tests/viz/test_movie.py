@@ -99,36 +99,39 @@ def test_the_gif_has_one_frame_per_step_and_the_png_is_the_last(
 def test_contour_levels_are_log_spaced_and_the_minimum_is_marked(rosenbrock_paths):
     function, paths = rosenbrock_paths
     drawn = PathMovie(function, paths, dpi=DPI)
-    try:
-        axes = drawn.figure.axes[0]
-        filled = axes.collections[0]
-        ratios = np.diff(np.log(filled.levels))
-        np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)
-        assert filled.levels[-1] / filled.levels[0] == pytest.approx(1e6, rel=0.01)
-        stars = [line for line in axes.lines if line.get_marker() == "*"]
-        assert [np.column_stack(s.get_data()).tolist() for s in stars] == [[[1.0, 1.0]]]
-        labels = [t.get_text() for t in drawn.figure.legends[0].get_texts()]
-        diverged = f"sgd (lr=0.1), diverged at step {paths[0].diverged_at}"
-        assert labels == ["minimum", "start", diverged, "adam (lr=0.1)", "lbfgs (max_iter=1)"]
-    finally:
-        drawn.close()
+    axes = drawn.figure.axes[0]
+    filled = axes.collections[0]
+    ratios = np.diff(np.log(filled.levels))
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)
+    assert filled.levels[-1] / filled.levels[0] == pytest.approx(1e6, rel=0.01)
+    stars = [line for line in axes.lines if line.get_marker() == "*"]
+    assert [np.column_stack(s.get_data()).tolist() for s in stars] == [[[1.0, 1.0]]]
+    labels = [t.get_text() for t in drawn.figure.legends[0].get_texts()]
+    diverged = f"sgd (lr=0.1), diverged at step {paths[0].diverged_at}"
+    assert labels == ["minimum", "start", diverged, "adam (lr=0.1)", "lbfgs (max_iter=1)"]
+
+
+def test_no_pyplot_figure_is_left_open_and_the_backend_is_left_alone(rosenbrock_paths, tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    function, paths = rosenbrock_paths
+    save_movie(function, paths, tmp_path / "m.gif", surface=True, dpi=DPI)
+    assert plt.get_fignums() == [] and matplotlib.get_backend() == backend
 
 
 def test_a_saddle_gets_symmetric_log_levels_and_a_saddle_mark():
     function = get_function("saddle")
     paths = record_trajectories(function, ["sgd"], 2)
-    drawn = PathMovie(function, paths, dpi=DPI)
-    try:
-        axes = drawn.figure.axes[0]
-        levels = axes.collections[0].levels
-        np.testing.assert_allclose(levels, -levels[::-1])
-        positive = levels[levels > 0]
-        ratios = np.diff(np.log(positive))
-        np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)
-        (mark,) = [line for line in axes.lines if line.get_marker() == "X"]
-        assert np.column_stack(mark.get_data()).tolist() == [[0.0, 0.0]]
-    finally:
-        drawn.close()
+    axes = PathMovie(function, paths, dpi=DPI).figure.axes[0]
+    levels = axes.collections[0].levels
+    np.testing.assert_allclose(levels, -levels[::-1])
+    positive = levels[levels > 0]
+    ratios = np.diff(np.log(positive))
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)
+    (mark,) = [line for line in axes.lines if line.get_marker() == "X"]
+    assert np.column_stack(mark.get_data()).tolist() == [[0.0, 0.0]]
 
 
 def _fake_ffmpeg(folder, body):
@@ -199,7 +202,5 @@ def test_bad_arguments_are_refused_before_drawing(rosenbrock_paths, tmp_path):
     with pytest.raises(ValueError, match="Invalid trajectories"):
         save_movie(function, [], tmp_path / "m.gif")
     assert os.listdir(tmp_path) == []
-    drawn = PathMovie(function, paths, dpi=DPI)
     with pytest.raises(ValueError, match=r"Invalid frame: 9 \(expected an int in \[0, 8\]\)"):
-        drawn.draw(9)
-    drawn.close()
+        PathMovie(function, paths, dpi=DPI).draw(9)

@@ -97,11 +97,6 @@ class Function2D:
     gradient_noise: float = 0.0
     seed: int = 0
 
-    @property
-    def description(self) -> str:
-        """The docstring of :attr:`value`: the formula, its features and the reference."""
-        return self.value.__doc__ or self.formula
-
     def __call__(self, theta: torch.Tensor) -> torch.Tensor:
         """f(θ) for θ of shape ``(..., 2)``: the exact value, never noisy."""
         return self.value(theta[..., 0], theta[..., 1])
@@ -133,12 +128,12 @@ class Function2D:
         return noisy_value
 
     def check_start(self, start: Any) -> Point:
-        """``start`` as a point, or a ``ValueError`` naming it unless it is two finite
-        numbers inside :attr:`bounds`."""
+        """``start`` (a pair, list or array of two numbers) as a point, or a
+        ``ValueError`` naming it unless it is two finite numbers inside :attr:`bounds`."""
         (x_min, x_max), (y_min, y_max) = self.bounds
         domain = f"x in [{x_min}, {x_max}], y in [{y_min}, {y_max}]"
         rule = f"a point (x, y) of {self.name}'s domain, {domain}"
-        pair = isinstance(start, (tuple, list)) and len(start) == 2
+        pair = not isinstance(start, str) and hasattr(start, "__len__") and len(start) == 2
         check_argument("start", start, pair and all(is_number(v) for v in start), rule)
         x, y = float(start[0]), float(start[1])
         check_argument("start", start, x_min <= x <= x_max and y_min <= y <= y_max, rule)

@@ -111,24 +111,24 @@ def record_trajectories(
     """
     check_count("steps", steps)
     check_argument("optimizers", optimizers, len(optimizers) > 0, "at least one optimizer name")
-    check_argument(
-        "optimizers",
-        optimizers,
-        len(set(optimizers)) == len(optimizers),
-        "each name once",
-    )
-    point = function.check_start(function.start if start is None else tuple(start))
-    settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(optimizers))
-    check_argument("settings", unknown, not unknown, f"names among the optimizers {optimizers}")
     table = _catalogue()
-    builders = {name: lookup("optimizer", name, table) for name in optimizers}
+    names = [_canonical(name, table) for name in optimizers]
+    check_argument("optimizers", optimizers, len(set(names)) == len(names), "each name once")
+    point = function.check_start(function.start if start is None else start)
+    settings = {_canonical(name, table): dict(s) for name, s in (settings or {}).items()}
+    unknown = sorted(set(settings) - set(names))
+    check_argument("settings", unknown, not unknown, f"names among the optimizers {names}")
     runs = []
-    for name in optimizers:
+    for name in names:
         chosen = {**function.settings(name), **settings.get(name, {})}
         theta = torch.tensor(point, dtype=torch.float64, requires_grad=True)
-        runs.append((name, chosen, theta, _build(builders[name], name, theta, chosen)))
+        runs.append((name, chosen, theta, _build(table[name], name, theta, chosen)))
     return [_run(function, name, chosen, theta, opt, steps) for name, chosen, theta, opt in runs]
+
+
+def _canonical(name: str, table: Mapping[str, Builder]) -> str:
+    """The catalogue's spelling of ``name`` (matched without case, ``_`` or ``-``)."""
+    return lookup("optimizer", name, {key: key for key in table})
 
 
 def _build(

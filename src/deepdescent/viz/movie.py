@@ -6,7 +6,9 @@ minima (★) and saddle points (✕) marked, one legend line per optimizer, and 
 3-D view of the surface beside it. The movie is written as a GIF (Pillow), as an MP4 when
 ``ffmpeg`` is on the PATH, and the last frame as a PNG still; each file atomically.
 
-matplotlib (Agg) is imported when a movie is made. Only the paths change between frames,
+matplotlib is imported when a movie is made, and its figures are drawn on an Agg canvas
+of their own (not through pyplot, so a session's backend is left alone). Only the paths
+change between frames,
 so the rest of the figure is drawn once and the paths are drawn over it (blitting).
 """
 
@@ -120,18 +122,16 @@ class PathMovie:
         )
         check_count("dpi", dpi)
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         self.function, self.trajectories = function, list(trajectories)
         self.frames = 1 + max(t.steps for t in self.trajectories)
         self._colors = matplotlib.color_sequences["tab10"]
         x, y, heights = self._grid()
         self._scale = _Scale(heights, function.minimum)
-        self.figure = plt.figure(
-            figsize=(13.6 if surface else 8.8, 4.8), dpi=dpi, layout="constrained"
-        )
+        self.figure = Figure(figsize=(13.6 if surface else 8.8, 4.8), dpi=dpi, layout="constrained")
+        FigureCanvasAgg(self.figure)
         self.paths, self.heads = self._plane(
             self.figure.add_subplot(1, 1 + surface, 1), x, y, heights
         )
@@ -239,12 +239,6 @@ class PathMovie:
             artist.axes.draw_artist(artist)
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
-    def close(self) -> None:
-        """Free the figure."""
-        import matplotlib.pyplot as plt
-
-        plt.close(self.figure)
-
 
 def save_movie(
     function: Function2D,
@@ -267,15 +261,12 @@ def save_movie(
     ffmpeg = shutil.which("ffmpeg")
     mp4 = gif.with_suffix(".mp4") if ffmpeg else None
     movie = PathMovie(function, trajectories, surface=surface, dpi=dpi)
-    try:
-        with contextlib.ExitStack() as stack:
-            encoder = None
-            if ffmpeg and mp4:
-                temporary = stack.enter_context(atomic_path(mp4))
-                encoder = stack.enter_context(_ffmpeg(ffmpeg, temporary, fps, movie.size))
-            _write_gif_and_still(movie, gif, fps, encoder)
-    finally:
-        movie.close()
+    with contextlib.ExitStack() as stack:
+        encoder = None
+        if ffmpeg and mp4:
+            temporary = stack.enter_context(atomic_path(mp4))
+            encoder = stack.enter_context(_ffmpeg(ffmpeg, temporary, fps, movie.size))
+        _write_gif_and_still(movie, gif, fps, encoder)
     return MovieFiles(gif=gif, png=gif.with_suffix(".png"), mp4=mp4)
 
 
