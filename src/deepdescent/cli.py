@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, help="run folder (default: runs/DATASET-OPTIMIZER-TIMESTAMP)"
     )
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    from deepdescent.viz.movie_command import add_movie_arguments, run_movie
+
+    movie = verbs.add_parser("movie", help="animate optimizers' paths on a 2-D test function")
+    add_movie_arguments(movie)
+    movie.set_defaults(run=run_movie)
     return parser
 
 
@@ -197,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 0.0 <= args.validation_split < 1.0:
             build_parser().error("--validation-split must be in [0, 1)")
         train(args)
+    if args.command == "movie":
+        args.run(args)
     return 0
 
 
