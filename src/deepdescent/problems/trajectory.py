@@ -11,7 +11,6 @@ moves one coordinate per step (coordinate descent) is recorded axis by axis.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -29,17 +28,11 @@ Builder = Callable[..., torch.optim.Optimizer]
 
 
 def _catalogue() -> dict[str, Builder]:
-    """Optimizer name → constructor ``(params, **hyperparameters)``.
+    """Optimizer name → constructor ``(params, **hyperparameters)``: the entries of the
+    optimizer catalogue (:mod:`deepdescent.optimizers.catalogue`)."""
+    from deepdescent.optimizers import catalogue
 
-    The one place that reads the optimizer catalogue.
-    """
-    from deepdescent import optimizers
-
-    table: dict[str, Builder] = dict(optimizers.CATALOGUE)
-    # Until deepdescent.optimizers.catalogue lands and owns them as entries of their own.
-    table["momentum"] = functools.partial(optimizers.SGD, momentum=0.9)
-    table["nesterov"] = functools.partial(optimizers.SGD, momentum=0.9, nesterov=True)
-    return table
+    return {name: entry.build for name, entry in catalogue.CATALOGUE.items()}
 
 
 def optimizer_names() -> list[str]:
