@@ -8,6 +8,7 @@ import torch
 from torch.func import functional_call, hessian, jacrev
 
 from deepdescent.autodiff import (
+    GaussNewton,
     closure_hessian,
     closure_hessian_vector_product,
     dot,
@@ -124,6 +125,59 @@ def test_gauss_newton_vector_product_equals_jt_hl_j(loss):
     )
     torch.testing.assert_close(flatten(products), gauss_newton @ flatten(vectors), **TOL)
     assert torch.linalg.eigvalsh(gauss_newton).min() > -1e-10  # PSD: L is convex in z
+
+
+def _explicit_gauss_newton(problem):
+    flat = problem.flat
+    outputs = problem.outputs_at(flat)
+    jacobian = jacrev(problem.outputs_at)(flat).reshape(outputs.numel(), flat.numel())
+    loss_hessian = hessian(lambda z: problem.loss_of_outputs(z.reshape(outputs.shape)))(
+        outputs.detach().reshape(-1)
+    )
+    return jacobian.T @ loss_hessian @ jacobian
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gauss_newton_operator_reuses_its_graphs_for_many_products(loss):
+    """Built once, the operator gives G v for several v (the graphs are kept), and the
+    quadratic forms dᵢᵀ G dⱼ of a few directions."""
+    problem = TinyNet(loss)
+    gauss_newton = _explicit_gauss_newton(problem)
+    calls = []
+
+    def outputs_fn():
+        calls.append(1)
+        return problem.net(problem.x)
+
+    operator = GaussNewton(outputs_fn, problem.loss_of_outputs, problem.params)
+    directions = [problem.random_vectors(seed) for seed in (1, 2, 3)]
+    for vectors in directions:
+        torch.testing.assert_close(
+            flatten(operator(vectors)), gauss_newton @ flatten(vectors), **TOL
+        )
+    flat = torch.stack([flatten(d) for d in directions])
+    torch.testing.assert_close(
+        operator.quadratic_form(directions), flat @ gauss_newton @ flat.T, **TOL
+    )
+    assert len(calls) == 1  # one forward pass for all of it
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 1000])
+def test_hessian_in_chunks_equals_the_whole(chunk_size):
+    """The rows batched a chunk at a time are the same matrix, and each chunk reports."""
+    problem = TinyNet()
+    reports = []
+    computed = exact_hessian(
+        problem.loss_fn,
+        problem.params,
+        chunk_size=chunk_size,
+        progress=lambda done, total: reports.append((done, total)),
+    )
+    torch.testing.assert_close(computed, hessian(problem.loss_at)(problem.flat), **TOL)
+    n = problem.flat.numel()
+    assert reports[-1] == (n, n) and len(reports) == -(-n // chunk_size)
+    with pytest.raises(ValueError, match="Invalid chunk_size: 0"):
+        exact_hessian(problem.loss_fn, problem.params, chunk_size=0)
 
 
 def test_mse_gauss_newton_differs_from_the_hessian():

@@ -14,8 +14,12 @@ the parameters):
   so ``J v = ∇_u (Jᵀu)ᵀ v``), ``H_L (J v)`` from a double backward through L alone, and
   ``Jᵀ(·)`` from one ordinary backward pass. G is positive semi-definite whenever L is
   convex in z, which makes it the curvature of choice for Hessian-free optimization.
+  :class:`GaussNewton` builds the three graphs once for a minibatch, after which each
+  product costs two backward passes, and gives the quadratic forms ``dᵢᵀ G dⱼ`` of a few
+  directions (K-FAC's choice of step size and momentum).
 * **The dense Hessian** ``∇²J(θ)`` of a small model, n backward passes batched with
-  ``vmap`` (``torch.autograd.grad(..., is_grads_batched=True)``).
+  ``vmap`` (``torch.autograd.grad(..., is_grads_batched=True)``), a chunk of basis vectors
+  at a time so that memory stays bounded.
 
 These take ``loss_fn``/``outputs_fn`` callables that build a graph (they must not call
 ``backward`` themselves). An optimizer, though, only has torch.optim's *closure*, which
@@ -44,6 +48,7 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 __all__ = [
+    "GaussNewton",
     "closure_hessian",
     "closure_hessian_vector_product",
     "dot",
@@ -152,13 +157,76 @@ def hessian_vector_product(
         return _grad(grads, params, vectors)
 
 
+class GaussNewton:
+    """The generalized Gauss–Newton matrix ``G = Jᵀ H_L J`` of one minibatch, as an operator.
+
+    Building it runs the network once (z = f(θ)), back-propagates a zero probe u with its
+    own graph (``Jᵀu``, linear in u, so ``J v = ∇_u (Jᵀu)ᵀ v``) and takes ∇_z L with its
+    graph. Those graphs are kept, so each product ``G v`` then costs two backward passes
+    (``J v`` through the first graph, ``Jᵀ(H_L J v)`` through the network's) instead of the
+    five of building everything again; drop the object to free them.
+
+    Args:
+        outputs_fn: builds the network outputs z = f(θ) (e.g. logits), any shape.
+        loss_of_outputs: L(z), the scalar loss as a function of those outputs.
+        params: the tensors θ.
+    """
+
+    def __init__(
+        self,
+        outputs_fn: Callable[[], torch.Tensor],
+        loss_of_outputs: Callable[[torch.Tensor], torch.Tensor],
+        params: Tensors,
+    ) -> None:
+        if not params:
+            raise ValueError("params is empty: nothing to differentiate with respect to")
+        self.params = list(params)
+        with torch.enable_grad():
+            self.outputs = outputs_fn()
+            self.probe = torch.zeros_like(self.outputs, requires_grad=True)
+            self.transposed = _grad([self.outputs], self.params, [self.probe], create_graph=True)
+            self.z = self.outputs.detach().requires_grad_()
+            loss = _check_scalar(loss_of_outputs(self.z), "loss_of_outputs")
+            self.loss_grad = _grad([loss], [self.z], [torch.ones_like(loss)], create_graph=True)
+
+    def jacobian_times(self, vectors: Tensors) -> torch.Tensor:
+        """``J v``, shaped like the outputs z."""
+        _check_vectors(self.params, vectors)
+        with torch.enable_grad():
+            return _grad(self.transposed, [self.probe], vectors)[0]
+
+    def output_curvature_times(self, u: torch.Tensor) -> torch.Tensor:
+        """``H_L u`` with ``H_L = ∇²_z L``."""
+        with torch.enable_grad():
+            return _grad(self.loss_grad, [self.z], [u])[0]
+
+    def transpose_times(self, w: torch.Tensor) -> list[torch.Tensor]:
+        """``Jᵀ w``, split like the parameters."""
+        with torch.enable_grad():
+            return _grad([self.outputs], self.params, [w])
+
+    def __call__(self, vectors: Tensors) -> list[torch.Tensor]:
+        """``G v`` split like the parameters (detached)."""
+        return self.transpose_times(self.output_curvature_times(self.jacobian_times(vectors)))
+
+    def quadratic_form(self, directions: Sequence[Tensors]) -> torch.Tensor:
+        """The k × k matrix ``[dᵢᵀ G dⱼ] = [(J dᵢ)ᵀ H_L (J dⱼ)]`` of k directions, from k
+        products with J and k with H_L (no product with Jᵀ)."""
+        images = [self.jacobian_times(d) for d in directions]
+        curved = [self.output_curvature_times(image) for image in images]
+        rows = [torch.stack([torch.sum(a * b) for b in curved]) for a in images]
+        gram = torch.stack(rows)
+        return 0.5 * (gram + gram.T)
+
+
 def gauss_newton_vector_product(
     outputs_fn: Callable[[], torch.Tensor],
     loss_of_outputs: Callable[[torch.Tensor], torch.Tensor],
     params: Tensors,
     vectors: Tensors,
 ) -> list[torch.Tensor]:
-    """``G v = Jᵀ H_L J v``: the generalized Gauss–Newton matrix times v.
+    """``G v = Jᵀ H_L J v``: the generalized Gauss–Newton matrix times v (one product;
+    :class:`GaussNewton` keeps the graphs for many).
 
     Args:
         outputs_fn: builds the network outputs z = f(θ) (e.g. logits), any shape.
@@ -170,40 +238,55 @@ def gauss_newton_vector_product(
         ``G v`` split like the parameters (detached).
     """
     _check_vectors(params, vectors)
-    with torch.enable_grad():
-        outputs = outputs_fn()
-        probe = torch.zeros_like(outputs, requires_grad=True)
-        transposed = _grad([outputs], params, [probe], create_graph=True)  # Jᵀu, linear in u
-        jacobian_v = _grad(transposed, [probe], vectors)[0]  # J v
-        z = outputs.detach().requires_grad_()
-        loss = _check_scalar(loss_of_outputs(z), "loss_of_outputs")
-        loss_grad = _grad([loss], [z], [torch.ones_like(loss)], create_graph=True)
-        curvature_jv = _grad(loss_grad, [z], [jacobian_v])[0]  # H_L J v
-        return _grad([outputs], params, [curvature_jv])  # Jᵀ H_L J v
+    return GaussNewton(outputs_fn, loss_of_outputs, params)(vectors)
 
 
-def exact_hessian(loss_fn: Callable[[], torch.Tensor], params: Tensors) -> torch.Tensor:
+def exact_hessian(
+    loss_fn: Callable[[], torch.Tensor],
+    params: Tensors,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
     """The dense Hessian ``∇²J(θ)`` (n × n, n = total number of parameter elements),
     ordered as :func:`flatten` orders the parameters. Memory and time grow as n²: for small
-    models only."""
+    models only.
+
+    One backward pass with its own graph gives ∇J; then the rows ``eᵢᵀ∇²J`` come from
+    backward passes through it batched with ``vmap``, ``chunk_size`` basis vectors at a
+    time (all n at once when ``None``): the batched pass holds ``chunk_size`` copies of
+    the backward pass's intermediate values, so the chunk bounds the memory.
+    ``progress(done, n)`` is called after each chunk."""
     if not params:
         raise ValueError("params is empty: nothing to differentiate with respect to")
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
+    ):
+        raise ValueError(f"Invalid chunk_size: {chunk_size!r} (expected an int >= 1 or None)")
     with torch.enable_grad():
         loss = _check_scalar(loss_fn(), "loss_fn")
         gradient = flatten(_grad([loss], params, [torch.ones_like(loss)], create_graph=True))
         n = gradient.numel()
         if not gradient.requires_grad:
             return gradient.new_zeros(n, n)
-        basis = torch.eye(n, dtype=gradient.dtype, device=gradient.device)
-        rows = torch.autograd.grad(
-            gradient,
-            list(params),
-            grad_outputs=basis,
-            is_grads_batched=True,
-            allow_unused=True,
-            materialize_grads=True,
-        )
-    return torch.cat([row.reshape(n, -1) for row in rows], dim=1)
+        hessian = gradient.new_empty(n, n)
+        step = n if chunk_size is None else min(chunk_size, n)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            basis = torch.zeros(stop - start, n, dtype=gradient.dtype, device=gradient.device)
+            basis[:, start:stop].fill_diagonal_(1.0)
+            rows = torch.autograd.grad(
+                gradient,
+                list(params),
+                grad_outputs=basis,
+                retain_graph=stop < n,
+                is_grads_batched=True,
+                allow_unused=True,
+                materialize_grads=True,
+            )
+            hessian[start:stop] = torch.cat([row.reshape(stop - start, -1) for row in rows], 1)
+            if progress is not None:
+                progress(stop, n)
+    return hessian
 
 
 # -- products through a closure ----------------------------------------------------------
@@ -271,9 +354,14 @@ _NOT_FORWARD_DIFFERENTIABLE = (
 )
 
 
-def closure_hessian(closure: Callable[[], torch.Tensor], params: Tensors) -> torch.Tensor:
+def closure_hessian(
+    closure: Callable[[], torch.Tensor],
+    params: Tensors,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
     """The dense Hessian through a closure: column j is ``H e_j`` from
-    :func:`closure_hessian_vector_product`, so n closure calls for n parameter elements."""
+    :func:`closure_hessian_vector_product`, so n closure calls for n parameter elements
+    (``progress(j + 1, n)`` after each)."""
     if not params:
         raise ValueError("params is empty: nothing to differentiate with respect to")
     first = params[0]
@@ -285,6 +373,8 @@ def closure_hessian(closure: Callable[[], torch.Tensor], params: Tensors) -> tor
         _, products = closure_hessian_vector_product(closure, params, unflatten(basis, params))
         hessian[:, column] = flatten(products)
         basis[column] = 0.0
+        if progress is not None:
+            progress(column + 1, n)
     return hessian
 
 

@@ -59,6 +59,11 @@ class Callback:
         """End of a training batch; ``logs`` (lazy) are the epoch's running metrics."""
         self.on_batch_end(batch, logs)
 
+    def on_train_batch_progress(self, batch: int, done: int, total: int, unit: str) -> None:
+        """Inside a long training step (an optimizer that declares ``progress``:
+        Hessian-free's conjugate gradient, Newton's Hessian): ``done`` of at most
+        ``total`` inner iterations, named by ``unit``, are finished. Not a Keras hook."""
+
     def on_test_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         """Start of an ``evaluate`` (or validation) batch."""
 

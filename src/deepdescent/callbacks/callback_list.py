@@ -15,6 +15,7 @@ from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.history import History
 from deepdescent.callbacks.logs import Logs
 from deepdescent.callbacks.progbar_logger import ProgbarLogger
+from deepdescent.optimizers.contract import Progress
 
 __all__ = ["CallbackList"]
 
@@ -25,6 +26,7 @@ _BATCH_HOOKS = {
     "on_test_batch_end": ("on_test_batch_end",),
     "on_predict_batch_begin": ("on_predict_batch_begin",),
     "on_predict_batch_end": ("on_predict_batch_end",),
+    "on_train_batch_progress": ("on_train_batch_progress",),
 }
 
 
@@ -132,6 +134,16 @@ class CallbackList(Callback):
     def _call_batch(self, hook: str, batch: int, logs: Logs | None) -> None:
         for callback in self._batch_callbacks[hook]:
             getattr(callback, hook)(batch, logs)
+
+    def on_train_batch_progress(self, batch: int, done: int, total: int, unit: str) -> None:
+        for callback in self._batch_callbacks["on_train_batch_progress"]:
+            callback.on_train_batch_progress(batch, done, total, unit)
+
+    def progress_of(self, batch: int) -> Progress:
+        """The :data:`~deepdescent.optimizers.contract.Progress` callable of training
+        batch ``batch``: what an optimizer reports goes to
+        :meth:`on_train_batch_progress`."""
+        return lambda done, total, unit: self.on_train_batch_progress(batch, done, total, unit)
 
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         self._call_batch("on_train_batch_begin", batch, logs)

@@ -104,6 +104,16 @@ class _Progbar:
             self._write_bar(current, logs, now, per_step, finalize)
             self._last_draw = now
 
+    def inner(self, current: int, logs: Mapping[str, float] | None, note: str) -> None:
+        """Redraw the bar of ``current`` finished steps with ``note`` (the inner progress
+        of the step under way) after the values; only on a terminal, as often as
+        :meth:`update` redraws."""
+        now = _clock()
+        if self.verbose == 1 and self._dynamic and now - self._last_draw >= self.interval:
+            per_step = (now - self._start) / current if current else 0.0
+            self._write_bar(current, logs, now, per_step, False, note)
+            self._last_draw = now
+
     def _paint(self, text: str, style: str) -> str:
         return f"{style}{text}{_RESET}" if self._dynamic else text
 
@@ -120,6 +130,7 @@ class _Progbar:
         now: float,
         per_step: float,
         finalize: bool,
+        note: str = "",
     ) -> None:
         parts = [self._paint(self._count(current), _BOLD)]
         plain = [self._count(current)]
@@ -134,6 +145,7 @@ class _Progbar:
         else:
             clock = f"{now - self._start:.0f}s"
         tail = f"{_format_step_time(per_step, self.unit_name)}{_format_logs(logs)}"
+        tail += f" - {note}" if note else ""
         parts += [self._paint(clock, _BOLD), tail]
         plain += [clock, tail]
         width = len(" ".join(plain))
@@ -175,6 +187,7 @@ class ProgbarLogger(Callback):
         self.target: int | None = None
         self._bar: _Progbar | None = None
         self._seen = 0
+        self._logs: Logs | None = None
         self._in_fit = False
 
     def set_params(self, params: Mapping[str, Any]) -> None:
@@ -185,14 +198,14 @@ class ProgbarLogger(Callback):
         self.target = params.get("steps")
 
     def _start(self) -> _Progbar:
-        self._seen = 0
+        self._seen, self._logs = 0, None
         stream = sys.stdout if self.stream is None else self.stream
         self._bar = _Progbar(self.target, self.verbose, stream)
         return self._bar
 
     def _update(self, batch: int, logs: Logs | None) -> None:
         bar = self._bar or self._start()
-        self._seen = batch + 1
+        self._seen, self._logs = batch + 1, logs
         if self.verbose:
             bar.update(self._seen, logs)
 
@@ -219,6 +232,12 @@ class ProgbarLogger(Callback):
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         self._update(batch, logs)
+
+    def on_train_batch_progress(self, batch: int, done: int, total: int, unit: str) -> None:
+        """Show the inner iterations of a long step (``CG 12/250``) at the end of the bar;
+        the bar's count stays at the steps finished."""
+        bar = self._bar or self._start()
+        bar.inner(batch, self._logs, f"{unit} {done}/{total}")
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self._finish(logs)

@@ -377,15 +377,17 @@ def _entries() -> list[OptimizerInfo]:
             lecture=LectureRecipe(
                 {"damping": 0.1}, accuracy=0.6, batch_size=None, epochs=3, samples=3000
             ),
-            contract={"max_cg_iter": 10},
+            # A plain loop has no layers to tap for the diagonal preconditioner.
+            contract={"max_cg_iter": 10, "preconditioner": None},
         ),
         OptimizerInfo(
             "kfac",
             KFAC,
             second,
             "Martens & Grosse 2015",
-            lecture=LectureRecipe({"lr": 0.003}, accuracy=0.6),
-            contract={"lr": 0.003, "momentum": 0.9},
+            lecture=LectureRecipe({}, accuracy=0.6),
+            # A plain loop gives no model outputs for the adaptive step's quadratic model.
+            contract={"adaptive": False, "lr": 0.003, "momentum": 0.9},
         ),
         OptimizerInfo(
             "shampoo",

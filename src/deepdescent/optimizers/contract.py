@@ -17,9 +17,14 @@ What an optimizer declares — :meth:`~deepdescent.optimizers.Optimizer.needs`, 
 * ``model_outputs``: ``step`` takes ``model_outputs=``, a :class:`ModelOutputs` of the
   step's minibatch (Gauss–Newton products, the sampled Fisher).
 * ``layer_statistics``: the optimizer records per-layer inputs and output gradients
-  (K-FAC): the loop calls :meth:`~deepdescent.optimizers.Optimizer.prepare` with the
-  model's :class:`~deepdescent.layers.recording.LayerRecord`\ s before the first step and
+  (K-FAC, Hessian-free's preconditioner): the loop calls
+  :meth:`~deepdescent.optimizers.Optimizer.prepare` with the model's
+  :class:`~deepdescent.layers.recording.LayerRecord`\ s before the first step and
   :meth:`~deepdescent.optimizers.Optimizer.release` after the last.
+* ``progress``: a step can take seconds (Hessian-free's conjugate gradient, Newton's
+  Hessian), so ``step`` takes ``progress=``, a :data:`Progress` callable it calls after
+  each inner iteration; the loop passes one that reaches its progress display, or
+  ``None`` when nothing listens. The optimizer never reaches the display itself.
 
 What the loop may call, besides ``step``: ``prepare(layers)`` / ``release()`` (above),
 ``use_evaluation_weights()`` / ``use_training_weights()`` (methods whose evaluation point
@@ -30,12 +35,18 @@ no-op on the optimizer base.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["ModelOutputs", "TrainingNeeds"]
+__all__ = ["ModelOutputs", "Progress", "TrainingNeeds"]
+
+#: ``progress(done, total, unit)``: ``done`` of ``total`` inner iterations of the current
+#: step are finished (``total`` is an upper bound: CG may stop early); ``unit`` names
+#: them (``"CG"``, ``"Hessian columns"``).
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class TrainingNeeds:
     autograd: bool = False
     model_outputs: bool = False
     layer_statistics: bool = False
+    progress: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,12 @@ class ModelOutputs:
             distribution p(y | z), scaled so that its gradient g in z has
             E[g gᵀ] = ∇²_z L (Martens & Grosse 2015, §5), or ``None`` when the loss is not
             the negative log-likelihood of such a distribution.
+        batch_size: the number of examples (rows) of the minibatch, or ``None`` if unknown.
+        rows: ``rows(s)`` is the same for the examples ``s`` (a slice) of the minibatch
+            only, or ``None`` when the minibatch cannot be cut: curvature products on
+            fewer examples than the gradient (Martens 2010, §4.3), K-FAC's statistics on
+            a subset (Martens & Grosse 2015, §5). The trainer's minibatches are drawn in
+            random order, so any slice of them is a random sub-batch.
 
     Example (a plain PyTorch loop with Hessian-free)::
 
@@ -74,3 +92,21 @@ class ModelOutputs:
     loss_of_outputs: Callable[[torch.Tensor], torch.Tensor]
     penalty: Callable[[], torch.Tensor] | None = None
     sampled_loss: Callable[[torch.Tensor], torch.Tensor] | None = None
+    batch_size: int | None = None
+    rows: Callable[[slice], ModelOutputs] | None = None
+
+    def cost(self) -> torch.Tensor:
+        """J(θ) on the minibatch, ``loss_of_outputs(outputs_fn()) + penalty()``, with its
+        graph when grad mode is on (the closure's loss, without its backward pass)."""
+        value = self.loss_of_outputs(self.outputs_fn())
+        return value if self.penalty is None else value + self.penalty()
+
+    def chunk(self, fraction: float, index: int = 0) -> ModelOutputs:
+        """The ``index``-th (counted cyclically) of the consecutive sub-batches of
+        ⌈``fraction`` · batch_size⌉ examples that tile the minibatch; ``self`` when
+        ``fraction`` is 1 or the minibatch cannot be cut (no ``rows``)."""
+        if fraction >= 1 or self.rows is None or self.batch_size is None:
+            return self
+        size = max(1, math.ceil(fraction * self.batch_size))
+        start = (index % math.ceil(self.batch_size / size)) * size
+        return self.rows(slice(start, min(start + size, self.batch_size)))

@@ -34,7 +34,7 @@ from deepdescent.callbacks.logs import emit
 from deepdescent.layers.recording import recordable_layers
 from deepdescent.optimizers import Optimizer
 from deepdescent.optimizers.base import needs_of
-from deepdescent.optimizers.contract import TrainingNeeds
+from deepdescent.optimizers.contract import Progress, TrainingNeeds
 from deepdescent.training.data import BatchIterator, check_batch_size, split_validation
 from deepdescent.training.gradient_path import (
     GradientPath,
@@ -110,8 +110,11 @@ class Trainer:
             for metric in self.metrics:
                 metric.update_state(y, predictions)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One optimizer step on the minibatch ``(x, y)``; its loss and metrics recorded."""
+    def train_step(
+        self, x: torch.Tensor, y: torch.Tensor, progress: Progress | None = None
+    ) -> None:
+        """One optimizer step on the minibatch ``(x, y)``; its loss and metrics recorded.
+        ``progress`` reaches an optimizer that declares ``progress`` (long steps)."""
         first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def closure() -> torch.Tensor:
@@ -120,9 +123,13 @@ class Trainer:
                 first.append((cost, outputs))
             return cost
 
+        handed: dict[str, Any] = {}
         if self.needs.model_outputs:
-            step = cast(Any, self.optimizer).step
-            step(closure, model_outputs=self.objective.model_outputs(x, y))
+            handed["model_outputs"] = self.objective.model_outputs(x, y)
+        if self.needs.progress:
+            handed["progress"] = progress
+        if handed:
+            cast(Any, self.optimizer).step(closure, **handed)
         else:
             self.optimizer.step(cast(Any, closure))
         self.record(y, *first[0])
@@ -131,9 +138,10 @@ class Trainer:
         self.model.train()
         self.reset()
         wants_logs = callbacks.listens("on_train_batch_end")
+        reports = self.needs.progress and callbacks.listens("on_train_batch_progress")
         for batch, xb, yb in batches:
             callbacks.on_train_batch_begin(batch)
-            self.train_step(xb, yb)
+            self.train_step(xb, yb, callbacks.progress_of(batch) if reports else None)
             callbacks.on_train_batch_end(batch, self.lazy_results() if wants_logs else None)
             if self.model.stop_training:
                 break

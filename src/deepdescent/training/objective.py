@@ -57,6 +57,8 @@ class Objective:
             loss_of_outputs=lambda outputs: loss(y, outputs),
             penalty=self.penalty,
             sampled_loss=_sampled_loss(loss),
+            batch_size=len(x),
+            rows=lambda part: self.model_outputs(x[part], y[part]),
         )
 
 

@@ -1,5 +1,5 @@
 """Hessian-free optimization (Martens 2010) against a NumPy transcription on explicit
-curvature matrices."""
+curvature matrices, and what each of Martens's ingredients buys, switched off one by one."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from reference import hessian_free as reference
 from deepdescent import losses
 from deepdescent.datasets import fashion_mnist
 from deepdescent.layers import Dense
+from deepdescent.layers.recording import recordable_layers
 from deepdescent.models import Sequential
 from deepdescent.optimizers.contract import ModelOutputs
 from deepdescent.optimizers.second_order.hessian_free import (
     HessianFree,
+    Iterate,
+    backtrack,
     conjugate_gradient,
     storage_indices,
 )
@@ -32,10 +35,19 @@ class LogisticRegression:
     """f(θ) = mean(softplus(z) − y z), z = Xw + b: a GLM, so Gauss–Newton = Hessian =
     X̃ᵀ diag(σ(1 − σ)) X̃ / n; ``scale`` multiplies the curvature handed to HF."""
 
-    def __init__(self, seed: int = 0, n: int = 60, scale: float = 1.0, decay: float = 0.0):
+    def __init__(
+        self,
+        seed: int = 0,
+        n: int = 60,
+        scale: float = 1.0,
+        decay: float = 0.0,
+        features: int = 5,
+        spread: float = 0.0,
+    ):
         rng = np.random.default_rng(seed)
-        self.x = rng.normal(size=(n, 5))
-        self.y = (rng.random(n) < 1 / (1 + np.exp(-self.x @ rng.normal(size=5)))).astype(float)
+        self.x = rng.normal(size=(n, features)) * np.logspace(0, spread, features)
+        truth = rng.normal(size=features) / np.logspace(0, spread, features)
+        self.y = (rng.random(n) < 1 / (1 + np.exp(-self.x @ truth))).astype(float)
         self.x_tilde = np.hstack([self.x, np.ones((n, 1))])
         self.scale, self.decay = scale, decay
 
@@ -52,11 +64,17 @@ class LogisticRegression:
         gauss_newton = (self.x_tilde.T * (s * (1 - s))) @ self.x_tilde / len(self.y)
         return self.scale * gauss_newton + self.decay * np.eye(len(theta))
 
+    def squared_gradients(self, theta):
+        """(1/N) Σₙ ∇ℓₙ²: ∇ℓₙ = (σ(zₙ) − yₙ) x̃ₙ for the loss of example n."""
+        s = 1 / (1 + np.exp(-self.x_tilde @ theta))
+        return np.mean(((s - self.y)[:, None] * self.x_tilde) ** 2, axis=0)
+
     def torch_problem(self, theta0):
-        layer = torch.nn.Linear(5, 1).double()
+        features = self.x.shape[1]
+        layer = torch.nn.Linear(features, 1).double()
         with torch.no_grad():
-            layer.weight.copy_(torch.from_numpy(theta0[:5][None]))
-            layer.bias.copy_(torch.from_numpy(theta0[5:]))
+            layer.weight.copy_(torch.from_numpy(theta0[:features][None]))
+            layer.bias.copy_(torch.from_numpy(theta0[features:]))
         x, y = torch.from_numpy(self.x), torch.from_numpy(self.y)[:, None]
         return layer, x, y
 
@@ -66,8 +84,16 @@ def theta_of(layer):
 
 
 def run_ours(problem, theta0, steps, curvature="gauss_newton", **options):
+    """HF in a plain loop; the Gauss–Newton matrix from the outputs (taken as s · z +
+    (1 − s) · z.detach(): the true values, but a Jacobian s times the true one, so the
+    curvature handed over is s² G with s² = ``problem.scale``) or the Hessian through the
+    closure. ``preconditioner="diagonal"`` taps the layer (``prepare``)."""
     layer, x, y = problem.torch_problem(theta0)
+    options = {"preconditioner": None, **options}
     optimizer = HessianFree(layer.parameters(), curvature=curvature, **options)
+    if options["preconditioner"] == "diagonal":
+        optimizer.prepare(recordable_layers(layer))
+    root = problem.scale**0.5
 
     def closure():
         optimizer.zero_grad()
@@ -75,13 +101,17 @@ def run_ours(problem, theta0, steps, curvature="gauss_newton", **options):
         loss.backward()
         return loss
 
+    def outputs_fn():
+        z = layer(x)
+        return z if root == 1 else root * z + (1 - root) * z.detach()
+
     def loss_of_outputs(z):
-        return problem.scale * F.binary_cross_entropy_with_logits(z, y)
+        return F.binary_cross_entropy_with_logits(z, y)
 
     path, dampings = [theta0.copy()], []
     for _ in range(steps):
         if curvature == "gauss_newton":
-            optimizer.step(closure, model_outputs=ModelOutputs(lambda: layer(x), loss_of_outputs))
+            optimizer.step(closure, model_outputs=ModelOutputs(outputs_fn, loss_of_outputs))
         else:
             optimizer.step(closure)
         path.append(theta_of(layer))
@@ -98,15 +128,23 @@ def assert_paths_close(ours, theirs, rtol=1e-8):
 THETA0 = np.array([0.5, -0.3, 0.8, 0.1, -0.6, 0.2])
 
 
-@pytest.mark.parametrize("curvature", ["gauss_newton", "hessian"])
-def test_follows_martens_on_logistic_regression(curvature):
+@pytest.mark.parametrize(
+    ("curvature", "preconditioner"),
+    [("gauss_newton", None), ("hessian", None), ("gauss_newton", "diagonal")],
+)
+def test_follows_martens_on_logistic_regression(curvature, preconditioner):
     """Gauss–Newton (from the outputs) and the Hessian (through the closure) coincide on a
-    GLM: both follow the transcription, and λ shrinks by 2/3 as ρ stays near 1."""
+    GLM: both follow the transcription, and λ shrinks by 2/3 as ρ stays near 1. With the
+    diagonal preconditioner (§4.7), M = ((1/N) Σ ∇ℓₙ² + λ)^¾ from the per-example
+    gradients of the layer's tapped pass, as the transcription forms them."""
     problem = LogisticRegression()
+    squared = problem.squared_gradients if preconditioner else None
     theirs, their_dampings = reference.hessian_free(
-        THETA0, problem.f, problem.grad, problem.curvature, steps=8
+        THETA0, problem.f, problem.grad, problem.curvature, steps=8, squared_gradients=squared
     )
-    ours, dampings, _ = run_ours(problem, THETA0, 8, curvature=curvature)
+    ours, dampings, _ = run_ours(
+        problem, THETA0, 8, curvature=curvature, preconditioner=preconditioner
+    )
     assert_paths_close(ours, theirs)
     np.testing.assert_allclose(dampings, their_dampings, rtol=1e-12)
     assert dampings[-1] < (2 / 3) ** 7
@@ -180,6 +218,159 @@ def test_conjugate_gradient_keeps_the_iterates_martens_backtracks_over():
     assert run.reason == "relative progress below tolerance"
 
 
+def test_backtracking_returns_the_best_iterate():
+    """From the last kept iterate backwards while f falls (§4.6): here f is 5, 3, 1, 2, 4
+    at the kept iterates in CG order, so it evaluates 4, 2, 1, then 3 (worse: stop) and
+    returns the third."""
+    values = [5.0, 3.0, 1.0, 2.0, 4.0]
+    kept = [Iterate(i, [], 0.0, 0.0) for i in range(5)]
+    seen = []
+
+    def evaluate(iterate):
+        seen.append(iterate.index)
+        return values[iterate.index]
+
+    assert backtrack(evaluate, kept) == (2, 1.0)
+    assert seen == [4, 3, 2, 1]
+    assert backtrack(lambda it: -float(it.index), kept) == (4, -4.0)  # the last is best
+
+
+def _cg_problem(n=120, spread=4.0, seed=0):
+    """A badly scaled SPD system: A = D^½ (Q Λ Qᵀ / n + I) D^½ with D over 10^±spread/2."""
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(n, n))
+    scales = np.logspace(-spread / 2, spread / 2, n)
+    a = np.sqrt(scales)[:, None] * (m @ m.T / n + np.eye(n)) * np.sqrt(scales)[None, :]
+    return torch.from_numpy(a), torch.from_numpy(rng.normal(size=n)), torch.from_numpy(scales)
+
+
+def _cg(a, g, max_iter, tolerance, preconditioner=None):
+    return conjugate_gradient(
+        lambda v: [a @ v[0]],
+        [g],
+        [torch.zeros_like(g)],
+        max_iter,
+        tolerance,
+        1.3,
+        preconditioner=None if preconditioner is None else [preconditioner],
+    )
+
+
+def test_the_diagonal_preconditioner_speeds_conjugate_gradient_on_a_badly_scaled_system():
+    """§4.7: with M = diag(A), CG gets much closer to the minimum of φ in 20 iterations;
+    and it follows the transcription of preconditioned CG."""
+    a, g, _ = _cg_problem()
+    best = -0.5 * float(g @ torch.linalg.solve(a, g))
+    plain = _cg(a, g, 20, None)
+    preconditioned = _cg(a, g, 20, None, a.diagonal())
+    assert (preconditioned.kept[-1].value - best) < 1e-3 * (plain.kept[-1].value - best)
+    theirs, last = reference.conjugate_gradient(
+        a.numpy(), g.numpy(), np.zeros(len(g)), 20, None, 1.3, a.diagonal().numpy()
+    )
+    np.testing.assert_allclose(preconditioned.last[0].numpy(), last, rtol=1e-9, atol=1e-12)
+    assert [k.index for k in preconditioned.kept] == [i for i, _ in theirs]
+
+
+def test_relative_progress_stopping_saves_iterations_for_little_loss():
+    """§4.4: the rule stops CG long before 250 iterations, within 0.1% of the φ reached by
+    running them all."""
+    a, g, _ = _cg_problem(n=200, spread=2.0)
+    full = _cg(a, g, 250, None)
+    stopped = _cg(a, g, 250, 5e-4)
+    assert full.iterations == 250 and stopped.iterations < 50
+    assert stopped.reason == "relative progress below tolerance"
+    assert stopped.kept[-1].value <= 0.999 * full.kept[-1].value
+
+
+SWITCHES = {
+    # ingredient → (what it buys, measured with it on and with it off: lower is better)
+    "backtracking": "f after a step on a model that over-promises (late CG iterates overshoot)",
+    "adapt_damping": "f after 6 steps from a damping 100 times too large",
+    "warm_start_decay": "CG iterations over 6 steps",
+}
+
+
+def _switch_outcome(ingredient, on):
+    if ingredient == "backtracking":
+        problem = LogisticRegression(n=200, features=30, spread=1.0, scale=0.05)
+        path, _, _ = run_ours(
+            problem, np.zeros(31), 1, damping=1e-3, line_search=False, backtracking=on
+        )
+        return problem.f(path[-1])
+    if ingredient == "adapt_damping":
+        problem = LogisticRegression()
+        path, _, _ = run_ours(problem, THETA0, 6, damping=100.0, adapt_damping=on)
+        return problem.f(path[-1])
+    problem = LogisticRegression(n=400)
+    layer, x, y = problem.torch_problem(THETA0)
+    optimizer = HessianFree(
+        layer.parameters(), preconditioner=None, warm_start_decay=0.95 if on else 0.0
+    )
+    total = 0
+    for _ in range(6):
+
+        def closure():
+            optimizer.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(layer(x), y)
+            loss.backward()
+            return loss
+
+        optimizer.step(
+            closure,
+            model_outputs=ModelOutputs(
+                lambda: layer(x), lambda z: F.binary_cross_entropy_with_logits(z, y)
+            ),
+        )
+        total += optimizer.state[layer.weight]["cg_iterations"]
+    return total
+
+
+@pytest.mark.parametrize("ingredient", list(SWITCHES))
+def test_each_switch_shows_what_its_ingredient_buys(ingredient):
+    assert _switch_outcome(ingredient, True) < _switch_outcome(ingredient, False), SWITCHES[
+        ingredient
+    ]
+
+
+def test_curvature_on_consecutive_sub_batches_follows_the_transcription():
+    """§4.3: with curvature_fraction = ½ the Gauss–Newton matrix of step k is that of the
+    rows of half k mod 2, while f and g stay on the whole minibatch."""
+    problem = LogisticRegression()
+    halves = [slice(0, 30), slice(30, 60)]
+    calls = []
+
+    def curvature(theta):
+        rows = halves[len(calls) % 2]
+        calls.append(rows)
+        s = 1 / (1 + np.exp(-problem.x_tilde[rows] @ theta))
+        x_rows = problem.x_tilde[rows]
+        return (x_rows.T * (s * (1 - s))) @ x_rows / 30
+
+    theirs, _ = reference.hessian_free(THETA0, problem.f, problem.grad, curvature, steps=4)
+    layer, x, y = problem.torch_problem(THETA0)
+    optimizer = HessianFree(layer.parameters(), preconditioner=None, curvature_fraction=0.5)
+
+    def outputs(part):
+        return ModelOutputs(
+            lambda: layer(x[part]),
+            lambda z: F.binary_cross_entropy_with_logits(z, y[part]),
+            batch_size=len(x[part]),
+            rows=lambda inner: outputs(slice(part.start + inner.start, part.start + inner.stop)),
+        )
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(layer(x), y)
+        loss.backward()
+        return loss
+
+    ours = [THETA0.copy()]
+    for _ in range(4):
+        optimizer.step(closure, model_outputs=outputs(slice(0, 60)))
+        ours.append(theta_of(layer))
+    assert_paths_close(ours, theirs)
+
+
 def _classifier(seed):
     torch.manual_seed(seed)
     return Sequential([Dense(4, "tanh", input_shape=(3,)), Dense(3, "softmax")]).double()
@@ -227,11 +418,12 @@ def test_fit_uses_the_gauss_newton_matrix_of_the_true_targets(case):
     x = torch.randn(24, 3, dtype=torch.float64)
     y = targets(24)
     model, twin = build(0), build(0)
-    optimizer = HessianFree(max_cg_iter=30)
+    whole = {"max_cg_iter": 30, "curvature_fraction": 1.0, "preconditioner": None}
+    optimizer = HessianFree(**whole)
     model.compile(optimizer=optimizer, loss=loss)
     model.fit(x, y, epochs=3, shuffle=False, verbose=0)
     outputs_fn = twin.forward_pre_activation if case == "softmax_cross_entropy" else twin
-    twin_optimizer = HessianFree(twin.parameters(), max_cg_iter=30)
+    twin_optimizer = HessianFree(twin.parameters(), **whole)
 
     def closure():
         twin_optimizer.zero_grad()
@@ -275,7 +467,7 @@ def test_state_dict_round_trip_resumes_identically():
     assert optimizer.state[layer]["damping"] == pytest.approx(4 / 9)
     path, _, _ = run_ours(problem, THETA0, 4)
     twin, x, y = problem.torch_problem(path[2])
-    resumed = HessianFree(twin.parameters(), curvature="gauss_newton")
+    resumed = HessianFree(twin.parameters(), curvature="gauss_newton", preconditioner=None)
     resumed.load_state_dict(saved)
 
     def closure():
@@ -297,7 +489,9 @@ def test_state_dict_round_trip_resumes_identically():
 def test_param_groups_scale_their_part_of_the_step():
     problem = LogisticRegression()
     layer, x, y = problem.torch_problem(THETA0)
-    optimizer = HessianFree([{"params": [layer.weight]}, {"params": [layer.bias], "lr": 0.0}])
+    optimizer = HessianFree(
+        [{"params": [layer.weight]}, {"params": [layer.bias], "lr": 0.0}], preconditioner=None
+    )
 
     def closure():
         optimizer.zero_grad()
@@ -316,7 +510,7 @@ def test_param_groups_scale_their_part_of_the_step():
 
 def test_bad_closures_and_arguments():
     w = torch.nn.Parameter(torch.ones(3))
-    optimizer = HessianFree([w])
+    optimizer = HessianFree([w], preconditioner=None)
     with pytest.raises(RuntimeError, match="re-evaluates the loss"):
         optimizer.step()
 
@@ -349,6 +543,11 @@ def test_config_round_trip():
         ("curvature", "fisher"),
         ("max_cg_iter", 0),
         ("cg_tolerance", 0.0),
+        ("curvature_fraction", 0.0),
+        ("preconditioner", "full"),
+        ("preconditioner_exponent", 1.5),
+        ("backtracking", "yes"),
+        ("adapt_damping", 1),
         ("warm_start_decay", 1.5),
         ("backtrack_factor", 1.0),
         ("lr", -1.0),

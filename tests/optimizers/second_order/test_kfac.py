@@ -1,8 +1,10 @@
-"""K-FAC (Martens & Grosse 2015) against the natural gradient of an explicit Fisher matrix."""
+"""K-FAC (Martens & Grosse 2015) against the natural gradient of an explicit Fisher matrix,
+and its adaptive step (α, μ and λ from the exact quadratic model) against torch.func."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +14,12 @@ import torch.nn.functional as F
 from reference import kfac as reference
 
 from deepdescent import losses
+from deepdescent.autodiff import flatten, unflatten
 from deepdescent.datasets import fashion_mnist
 from deepdescent.layers import Dense
 from deepdescent.layers.recording import recordable_layers
 from deepdescent.models import Model, Sequential
+from deepdescent.optimizers.contract import ModelOutputs
 from deepdescent.optimizers.second_order.kfac import KFAC
 from deepdescent.training import Trainer
 from deepdescent.utils import set_random_seed, to_categorical
@@ -50,7 +54,7 @@ def kronecker_batch(layer: torch.nn.Module):
 
 
 def kfac_step(layer, a, y, **options):
-    optimizer = KFAC(layer.parameters(), **options)
+    optimizer = KFAC(layer.parameters(), adaptive=False, **options)
     optimizer.prepare(recordable_layers(layer))
     x, target = torch.from_numpy(a), torch.from_numpy(y)
 
@@ -119,7 +123,7 @@ def test_factors_of_a_dense_stack_trained_through_fit():
     z2 = h1 @ k2 + b2
     g1, g2 = torch.autograd.grad(F.cross_entropy(z2, labels), [z1, z2])
     ones = torch.ones(16, 1, dtype=torch.float64)
-    optimizer = KFAC(momentum=0.0, fisher="empirical")
+    optimizer = KFAC(adaptive=False, momentum=0.0, fisher="empirical")
     model.compile(optimizer=optimizer, loss="categorical_crossentropy")
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     for layer, a, g in ((first, x, g1), (last, h1.detach(), g2)):
@@ -157,7 +161,7 @@ def test_sampled_fisher_estimates_the_curvature_of_the_loss(family):
     model = Model(torch.nn.Linear(3, 4).double())
     with torch.no_grad():
         expected = curvature(model(x))
-    optimizer = KFAC()
+    optimizer = KFAC(statistics_fraction=1.0)
     model.compile(optimizer=optimizer, loss=loss)
     model.fit(x, y, batch_size=4000, epochs=1, verbose=0)
     estimate = optimizer.state[model.module.weight]["G"]
@@ -166,7 +170,7 @@ def test_sampled_fisher_estimates_the_curvature_of_the_loss(family):
 
 def test_sampling_needs_model_outputs_with_a_sampled_loss():
     layer = make_layer("linear")
-    optimizer = KFAC(layer.parameters(), fisher="sampled")
+    optimizer = KFAC(layer.parameters(), adaptive=False, fisher="sampled")
     optimizer.prepare(recordable_layers(layer))
     x, y = _linear_batches(1)[0]
     before = layer.weight.detach().clone()
@@ -206,25 +210,30 @@ def _train(optimizer, model, batches):
 
 
 def test_running_averages_and_the_inverse_schedule():
+    """ε = min(1 − 1/k, stat_decay) (M&G §5): the mean of the first estimates, then the
+    exponential average; the eigendecompositions at the first three steps and every T₃."""
     layer = make_layer("linear")
-    optimizer = KFAC(layer.parameters(), stat_decay=0.8, inverse_update_freq=2)
+    optimizer = KFAC(layer.parameters(), adaptive=False, stat_decay=0.6, inverse_update_freq=4)
     optimizer.prepare(recordable_layers(layer))
-    batches = _linear_batches(3)
+    batches = _linear_batches(6)
     estimates = [torch.cat([x, torch.ones(8, 1, dtype=x.dtype)], 1) for x, _ in batches]
     estimates = [a.T @ a / 8 for a in estimates]
-    _train(optimizer, layer, batches[:1])
     state = optimizer.state[layer.weight]
-    inverse = state["A_inverse"].clone()
-    _train(optimizer, layer, batches[1:2])
-    torch.testing.assert_close(state["A"], 0.8 * estimates[0] + 0.2 * estimates[1])
-    torch.testing.assert_close(state["A_inverse"], inverse, rtol=0, atol=0)  # not yet due
-    _train(optimizer, layer, batches[2:])
-    assert not torch.allclose(state["A_inverse"], inverse)
+    expected, bases = None, []
+    for k, batch in enumerate(batches, start=1):
+        _train(optimizer, layer, [batch])
+        decay = min(1 - 1 / k, 0.6)
+        estimate = estimates[k - 1]
+        expected = estimate if expected is None else decay * expected + (1 - decay) * estimate
+        torch.testing.assert_close(state["A"], expected, rtol=1e-12, atol=1e-14)
+        bases.append(state["A_basis"].clone())
+    changed = [not torch.equal(b, a) for a, b in itertools.pairwise(bases)]
+    assert changed == [True, True, False, True, False]  # steps 1, 2 and 4 (0-based) refresh
 
 
 def test_factor_update_frequency_skips_recording():
     layer = make_layer("linear")
-    optimizer = KFAC(layer.parameters(), factor_update_freq=2)
+    optimizer = KFAC(layer.parameters(), adaptive=False, factor_update_freq=2)
     optimizer.prepare(recordable_layers(layer))
     _train(optimizer, layer, _linear_batches(2))
     x = _linear_batches(1)[0][0]
@@ -233,12 +242,15 @@ def test_factor_update_frequency_skips_recording():
 
 
 def test_parameters_outside_supported_layers_take_sgd_steps():
-    """A free scale s (no Dense/Linear) follows torch.optim.SGD with the same gradients."""
+    """A free scale s (no Dense/Linear) follows torch.optim.SGD with the same gradients,
+    and prepare says so once, naming it."""
     layer = make_layer("linear")
     scale = torch.nn.Parameter(torch.tensor(1.5, dtype=torch.float64))
     twin = torch.nn.Parameter(scale.detach().clone())
-    optimizer = KFAC([*layer.parameters(), scale], lr=0.1, momentum=0.9)
-    optimizer.prepare(recordable_layers(layer))
+    named = [*layer.named_parameters(), ("scale", scale)]
+    optimizer = KFAC(named, adaptive=False, lr=0.1, momentum=0.9)
+    with pytest.warns(RuntimeWarning, match=r"1 parameter\(s\) are in no layer.*: scale;"):
+        optimizer.prepare(recordable_layers(layer))
     reference_sgd = torch.optim.SGD([twin], lr=0.1, momentum=0.9)
     for x, y in _linear_batches(5):
         optimizer.zero_grad()
@@ -258,7 +270,13 @@ def _mlp(seed):
 
 
 def test_state_dict_round_trip_resumes_identically():
-    options = {"lr": 0.05, "momentum": 0.9, "inverse_update_freq": 3, "factor_update_freq": 2}
+    options = {
+        "adaptive": False,
+        "lr": 0.05,
+        "momentum": 0.9,
+        "inverse_update_freq": 3,
+        "factor_update_freq": 2,
+    }
     model = _mlp(0)
     optimizer = KFAC(model.parameters(), **options)
     optimizer.prepare(recordable_layers(model))
@@ -306,7 +324,7 @@ def test_a_model_trained_by_fit_keeps_its_layer_methods_and_no_hooks():
 
 def test_a_layer_whose_pass_was_not_recorded_is_an_error():
     layer = make_layer("linear")
-    optimizer = KFAC(layer.parameters())
+    optimizer = KFAC(layer.parameters(), adaptive=False)
     optimizer.prepare(recordable_layers(layer))
     layer.weight.grad = torch.ones_like(layer.weight)
     with pytest.raises(RuntimeError, match="no statistics for layer"):
@@ -319,8 +337,12 @@ def test_shared_hyperparameters_cannot_differ_between_groups():
         KFAC([{"params": [layer.weight]}, {"params": [layer.bias], "damping": 0.5}])
 
 
-def test_config_round_trip():
-    optimizer = KFAC(lr=0.05, fisher="empirical", kl_clip=None)
+@pytest.mark.parametrize(
+    "options",
+    [{"lr": 0.5, "fisher": "empirical"}, {"adaptive": False, "momentum": 0.5, "kl_clip": 1e-3}],
+)
+def test_config_round_trip(options):
+    optimizer = KFAC(**options)
     config = optimizer.get_config()
     assert KFAC.from_config(config).get_config() == config
 
@@ -328,8 +350,13 @@ def test_config_round_trip():
 @pytest.mark.parametrize(
     ("argument", "value"),
     [
-        ("momentum", 1.0),
+        ("momentum", 0.9),
         ("damping", -1e-3),
+        ("damping", 0.0),
+        ("adaptive", "yes"),
+        ("damping_update_freq", 0),
+        ("statistics_fraction", 0.0),
+        ("curvature_fraction", 1.5),
         ("stat_decay", 1.0),
         ("factor_update_freq", 0),
         ("inverse_update_freq", 0),
@@ -342,6 +369,161 @@ def test_config_round_trip():
 def test_invalid_hyperparameters_name_the_argument(argument, value):
     with pytest.raises(ValueError, match=f"Invalid {argument}"):
         KFAC(**{argument: value})
+
+
+# -- the adaptive step: α, μ and λ from the exact quadratic model (M&G §6.5, §7) ----------
+
+
+def _step_with_outputs(optimizer, module, x, loss_of_outputs):
+    def closure():
+        optimizer.zero_grad()
+        value = loss_of_outputs(module(x))
+        value.backward()
+        return value
+
+    outputs = ModelOutputs(lambda: module(x), loss_of_outputs, batch_size=len(x))
+    return optimizer.step(closure, model_outputs=outputs)
+
+
+def test_alpha_and_mu_reach_the_minimum_of_a_two_parameter_quadratic():
+    """z = W a (W: 2 × 1, no bias) under L(z) = mean((z − y)ᵀQ(z − y)): h is a quadratic in
+    the two weights whose Gauss–Newton matrix is its Hessian, and K-FAC's proposal is not
+    Newton's step (G is the empirical E[g gᵀ], not ∝ Q). The first step minimizes h along
+    the proposal; the second minimizes the 2-D model over span(Δ, δ₀) = ℝ², which here is
+    h itself: it lands on the minimizer W* = E[a y] / E[a²] (λ negligible)."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(16, 1, generator=generator, dtype=torch.float64)
+    y = a @ torch.tensor([[2.0, -1.0]], dtype=torch.float64)
+    y += 0.5 * torch.randn(16, 2, generator=generator, dtype=torch.float64)
+    q = torch.tensor([[3.0, 1.0], [1.0, 0.5]], dtype=torch.float64)
+    layer = torch.nn.Linear(1, 2, bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.3], [0.8]]))
+
+    def loss_of_outputs(z):
+        r = z - y
+        return ((r @ q) * r).sum(1).mean()
+
+    optimizer = KFAC(layer.parameters(), damping=1e-12, damping_update_freq=100)
+    optimizer.prepare(recordable_layers(layer))
+    solution = (a * y).mean(0) / (a * a).mean()
+    hessian = 2 * (a * a).mean() * q
+    start = layer.weight.detach().clone()[:, 0]
+    _step_with_outputs(optimizer, layer, a, loss_of_outputs)
+    first = layer.weight.detach().clone()[:, 0]
+    gradient = hessian @ (first - solution)
+    assert abs(gradient @ (first - start)) < 1e-10 * gradient.norm() * (first - start).norm()
+    assert (first - solution).abs().max() > 1e-2  # a proposal that is not Newton's step
+    _step_with_outputs(optimizer, layer, a, loss_of_outputs)
+    torch.testing.assert_close(layer.weight.detach()[:, 0], solution, rtol=0, atol=1e-9)
+    assert optimizer.state[layer.weight]["mu"] != 0.0
+
+
+def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
+    """L(z) = mean((z − y)⁴) curves up faster than its quadratic model: from a small λ the
+    model promises too much (ρ < 1/4: λ ← λ/ω₁) until the steps are short enough to be
+    predicted well (ρ > 3/4: λ ← ω₁λ). ρ is recomputed from h and the Gauss–Newton matrix
+    formed with torch.func; the rule is M&G's with T₁ = 1, ω₁ = 19/20."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    net = net.double()
+    x = torch.randn(24, 3, dtype=torch.float64)
+    y = torch.randn(24, 2, dtype=torch.float64)
+
+    def loss_of_outputs(z):
+        return ((z - y) ** 4).mean()
+
+    names = [name for name, _ in net.named_parameters()]
+    params = list(net.parameters())
+
+    def outputs_at(flat):
+        weights = dict(zip(names, unflatten(flat, params), strict=True))
+        return torch.func.functional_call(net, weights, (x,))
+
+    optimizer = KFAC(net.parameters(), damping=1e-4, damping_update_freq=1, curvature_fraction=1.0)
+    optimizer.prepare(recordable_layers(net))
+    home = optimizer.state[params[0]]
+    moves = []
+    for _ in range(25):
+        before = flatten([p.detach() for p in params]).clone()
+        damping = home.get("damping", 1e-4)
+        _step_with_outputs(optimizer, net, x, loss_of_outputs)
+        delta = flatten([p.detach() for p in params]) - before
+        outputs = outputs_at(before)
+        jacobian = torch.func.jacrev(outputs_at)(before).reshape(outputs.numel(), -1)
+        curvature = torch.func.hessian(lambda z: loss_of_outputs(z.reshape(y.shape)))(
+            outputs.detach().reshape(-1)
+        )
+        gradient = torch.func.grad(lambda t: loss_of_outputs(outputs_at(t)))(before)
+        predicted = gradient @ delta + 0.5 * delta @ (jacobian.T @ curvature @ jacobian) @ delta
+        actual = loss_of_outputs(outputs_at(before + delta)) - loss_of_outputs(outputs)
+        ratio = home["reduction_ratio"]
+        assert ratio == pytest.approx(float(actual / predicted), rel=1e-6)
+        if ratio > 0.75:
+            assert home["damping"] == pytest.approx(damping * 0.95, rel=1e-12)
+            moves.append("down")
+        elif ratio < 0.25:
+            assert home["damping"] == pytest.approx(damping / 0.95, rel=1e-12)
+            moves.append("up")
+        else:
+            assert home["damping"] == damping
+    assert "up" in moves and "down" in moves
+
+
+def test_damped_inverses_reuse_the_eigendecompositions_between_refreshes():
+    """When λ changes between refreshes, (A + πγ I)⁻¹ is rebuilt from the eigenpairs of the
+    A of the last refresh (M&G §8), not from the running A, which has moved on."""
+    layer = make_layer("linear")
+    optimizer = KFAC(layer.parameters(), damping_update_freq=1, inverse_update_freq=10)
+    optimizer.prepare(recordable_layers(layer))
+    state = optimizer.state[layer.weight]
+    batches = _linear_batches(6)
+
+    def step(x, y):
+        _step_with_outputs(optimizer, layer, x, lambda z: ((z - y) ** 2).mean())
+
+    for x, y in batches[:3]:  # the first three steps refresh the eigendecompositions
+        step(x, y)
+    refreshed = state["A"].clone()
+    for x, y in batches[3:]:
+        damping = state["damping"]
+        step(x, y)
+        assert state["damping"] != damping  # λ moved, so the inverses were rebuilt
+        assert not torch.allclose(state["A"], refreshed)  # the running average moved on
+        shift = state["pi"] * damping**0.5
+        expected = torch.linalg.inv(refreshed + shift * torch.eye(4, dtype=x.dtype))
+        torch.testing.assert_close(state["A_inverse"], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_the_adaptive_step_needs_the_models_outputs():
+    layer = make_layer("linear")
+    optimizer = KFAC(layer.parameters())
+    optimizer.prepare(recordable_layers(layer))
+    x, y = _linear_batches(1)[0]
+
+    def closure():
+        optimizer.zero_grad()
+        value = F.mse_loss(layer(x), y)
+        value.backward()
+        return value
+
+    with pytest.raises(ValueError, match="model_outputs"):
+        optimizer.step(closure)
+
+
+def test_fit_takes_adaptive_steps_that_lower_the_loss():
+    """Through fit (sampled Fisher on an eighth of each batch, the model on a quarter):
+    the loss falls, and α, μ, λ and ρ are recorded."""
+    torch.manual_seed(0)
+    x = torch.rand(256, 6)
+    model = Sequential([Dense(3, "sigmoid", input_shape=(6,)), Dense(6, "sigmoid")])
+    optimizer = KFAC(damping_update_freq=2)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy")
+    history = model.fit(x, x, batch_size=64, epochs=6, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0]
+    home = optimizer.state[next(model.parameters())]
+    assert {"damping", "alpha", "mu", "reduction_ratio"} <= set(home)
 
 
 @pytest.mark.realdata

@@ -15,7 +15,9 @@ minibatches: see :mod:`deepdescent.optimizers.second_order.quasi_newton`, shared
 
 Warning:
     torch.optim has no BFGS. ``scipy.optimize.minimize(method="BFGS")`` uses the same
-    update and the same H₀ scaling, with a Wolfe line search of c1 = 1e-4, c2 = 0.9.
+    update (6.17) and a Wolfe line search of c1 = 1e-4, c2 = 0.9, but not the scaling
+    (6.20): its first inverse Hessian is the BFGS update of H₀ = I itself (SciPy 1.17), so
+    from the second iteration on its iterates differ from these.
 """
 
 from __future__ import annotations

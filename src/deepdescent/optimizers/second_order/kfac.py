@@ -1,74 +1,97 @@
-r"""K-FAC: natural-gradient steps with a Kronecker-factored Fisher, layer by layer.
+r"""K-FAC: natural-gradient steps with a Kronecker-factored Fisher, layer by layer, with the
+step size, momentum and damping chosen by the quadratic model as Martens & Grosse do.
 
 Martens & Grosse, "Optimizing Neural Networks with Kronecker-factored Approximate
-Curvature", ICML 2015. For a fully connected layer ``z = W̃ ã`` (ã = [a; 1]: the input with
-the bias as an extra homogeneous coordinate, W̃ = [W  b]) and g = ∂L/∂z, the layer's block
-of the Fisher is approximated by a Kronecker product (§3)::
+Curvature", ICML 2015 (M&G). For a fully connected layer ``z = W̃ ã`` (ã = [a; 1]: the
+input with the bias as an extra homogeneous coordinate, W̃ = [W  b]) and g = ∂L/∂z, the
+layer's block of the Fisher is approximated by a Kronecker product (§3)::
 
     F ≈ E[ã ãᵀ] ⊗ E[g gᵀ] = A ⊗ G
 
-so its inverse costs two small inverses, and the natural-gradient step is (§4)::
+so its inverse costs two small inverses, and the proposal is (§4, torch's (out, in) layout;
+for Keras's (in, out) kernel, ``A⁻¹ ∇W̃ᵀ G⁻¹``)::
 
-    Δ = (A ⊗ G)⁻¹ vec ∇W̃  =  vec(G⁻¹ ∇W̃ A⁻¹)          (torch's (out, in) layout)
-    Δᵀ = A⁻¹ ∇W̃ᵀ G⁻¹                                    (Keras's (in, out) kernel)
+    Δ = −(A ⊗ G + damping)⁻¹ vec ∇h  =  −vec((G + (γ/π) I)⁻¹ ∇W̃ (A + πγ I)⁻¹)
 
-One step, with η = ``lr``:
+One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
 
-1. A and G are running averages, ``A ← ρA + (1 − ρ)Â`` (ρ = ``stat_decay``; the first
-   estimate is taken as is), of ``Â = ãᵀã/N`` and ``Ĝ = N gᵀg`` over the N rows of the
-   minibatch (g is the gradient of the *mean* loss, so N g is the per-sample gradient),
-   every ``factor_update_freq`` steps. ``fisher`` chooses the g: ``"sampled"``, the
-   paper's (§5), back-propagates the loss at targets drawn from the model's predictive
-   distribution — one more forward and backward pass per recording step; ``"empirical"``
-   reuses the gradients of the training loss at the observed targets — free, but the
-   empirical Fisher is a poorer curvature (Kunstner et al. 2019); ``"auto"`` samples when
-   the step is given ``model_outputs`` whose loss is a negative log-likelihood it can
-   sample from (``fit`` gives them; mean squared error and cross-entropy on logits
-   qualify) and is empirical otherwise (a plain PyTorch loop).
-2. Factored Tikhonov damping (§6.3), every ``inverse_update_freq`` steps::
+1. **Statistics** (§5), every ``factor_update_freq`` steps: ``A ← εA + (1 − ε)Â``,
+   ``G ← εG + (1 − ε)Ĝ`` with ``ε = min(1 − 1/k', stat_decay)`` (k' the number of
+   recordings so far: a plain mean until the exponential average takes over) and
+   ``Â = ãᵀã/N``, ``Ĝ = N gᵀg`` over N examples. ``fisher`` chooses the g: ``"sampled"``,
+   the paper's, back-propagates the loss at targets drawn from the model's predictive
+   distribution, on the first τ₁ = ``statistics_fraction`` (1/8, M&G's) of the minibatch —
+   one more pass on an eighth of it; ``"empirical"`` reuses the gradients of the training
+   loss at the observed targets — free, but the empirical Fisher is a poorer curvature
+   (Kunstner et al. 2019); ``"auto"`` samples when the step is given ``model_outputs``
+   whose loss is a negative log-likelihood it can sample from (``fit`` gives them; mean
+   squared error and cross-entropy on logits qualify) and is empirical otherwise.
+2. **Inverses with factored Tikhonov damping** (§6.3): ``γ = √(λ + η)`` (λ the adapted
+   damping, η the coupled ``weight_decay``) and
+   ``π = √((tr A / dim A) / (tr G / dim G))``. The eigendecompositions ``A = Q_A D_A Q_Aᵀ``
+   are refreshed every T₃ = ``inverse_update_freq`` steps (20, M&G's) and at the first
+   three; in between, when λ changes, the damped inverses ``Q (D + s)⁻¹ Qᵀ`` are rebuilt
+   from the stored eigenpairs — one matrix product, no new decomposition (§8: the cheap
+   re-use of the decompositions across dampings).
+3. **The proposal** Δ for every layer the optimizer taps (``prepare``); any other
+   parameter takes ``−∇h`` (a first-order step, reported once by a warning).
+4. **Step size and momentum from the exact quadratic model** (§7): with δ₀ the previous
+   update, α and μ minimize ``M(δ) = ½ δᵀ(F + (λ + η) I)δ + ∇hᵀδ`` over
+   ``δ = αΔ + μδ₀``, F the exact Fisher (the Gauss–Newton matrix ``Jᵀ H_L J`` of the
+   model's loss at the minibatch's targets, which is the Fisher for a loss that is the
+   negative log-likelihood of its outputs; plus the Hessian of the model's penalty), on
+   the first τ₂ = ``curvature_fraction`` (1/4) of the minibatch — a 2 × 2 linear system::
 
-       (A + π√λ I)⁻¹,  (G + √λ/π I)⁻¹,   π = √((tr A / dim A) / (tr G / dim G))
+       [ΔᵀCΔ   ΔᵀCδ₀ ] [α]     [∇hᵀΔ ]
+       [δ₀ᵀCΔ  δ₀ᵀCδ₀] [μ] = − [∇hᵀδ₀],    C = F + (λ + η) I
 
-3. Δ for each supported layer (deepdescent ``Dense`` and ``torch.nn.Linear``); any other
-   parameter takes its plain gradient (an SGD step).
-4. Optional KL clipping (Ba, Grosse & Martens 2017): the preconditioned steps are scaled by
-   ``ν = min(1, √(κ / Σ η² Δᵀ∇)))``, κ = ``kl_clip``, bounding the step's predicted change
-   of the model's output distribution.
-5. ``b ← μ b + Δ;  θ ← θ − η b`` (torch.optim's momentum form, μ = ``momentum``).
+   (one dimension, μ = 0, at the first step). ``θ ← θ + η_lr δ`` with η_lr = ``lr`` (1).
+5. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
+   the reduction ratio ``ρ = (h(θ + δ) − h(θ)) / (M(δ) − M(0))`` of the model *without*
+   λ (one more forward pass on S) sets ``λ ← ω₁λ`` if ρ > 3/4 and ``λ ← λ/ω₁`` if
+   ρ < 1/4, ω₁ = (19/20)^T₁.
+
+With ``adaptive=False`` steps 4–5 are replaced by fixed hyperparameters (the K-FAC of
+Ba, Grosse & Martens 2017 and of Osawa et al. 2019): λ = ``damping`` stays, the step is
+``b ← μ b + Δ;  θ ← θ + η b`` with η = ``lr`` (0.01), μ = ``momentum`` (0.9), and
+optionally KL clipping scales Δ by ``ν = min(1, √(κ / Σ η² Δᵀ∇h))``, κ = ``kl_clip``.
 
 How the statistics are collected: the optimizer declares ``layer_statistics`` (and
 ``autograd``) in its :class:`~deepdescent.optimizers.contract.TrainingNeeds`, so ``fit``
 trains with autograd and, before the first step, calls :meth:`KFAC.prepare` with the
 model's :class:`~deepdescent.layers.recording.LayerRecord`\ s (the layers the registry of
-:mod:`deepdescent.layers.recording` knows: ``Dense`` and ``torch.nn.Linear``), then
-:meth:`KFAC.release` after the last. ``prepare`` taps every layer whose weight this
-optimizer holds: each forward pass hands the tap the layer's input a and its
-pre-activation output z, on which a tensor hook then reads the gradient g. No method of a
-layer is replaced. In a plain PyTorch loop::
+:mod:`deepdescent.layers.recording` knows: ``Dense`` and ``torch.nn.Linear``; no
+convolution layer exists yet, so the convolution factors of Grosse & Martens 2016 are not
+built), then :meth:`KFAC.release` after the last. In a plain PyTorch loop::
 
-    opt = KFAC(net.parameters())
+    opt = KFAC(net.parameters(), adaptive=False)
     opt.prepare(deepdescent.layers.recording.recordable_layers(net))
     # ... the usual forward, backward, opt.step()
 
+(``adaptive=True`` needs ``step(closure, model_outputs=ModelOutputs(...))`` there.)
+
 Warning:
-    In a plain PyTorch loop without ``model_outputs`` G is the empirical Fisher,
-    as in the K-FAC of Osawa et al. (2019) and Pauloski et al. (2020), not the paper's.
-    Martens & Grosse also choose η and μ by a quadratic model and adapt λ by
-    Levenberg–Marquardt; here they are hyperparameters. Neither Keras nor torch.optim has
-    K-FAC: the defaults (η = 0.01, μ = 0.9, λ = 1e-3, κ = 1e-3) follow common practice,
-    not a library.
+    Not built from M&G: the separate greedy adaptation of γ every T₂ steps (§6.6; here
+    γ = √(λ + η), its starting value, follows λ), the block-tridiagonal inverse (§4.3),
+    the growing minibatch schedule and the iterate averaging of their experiments (§13).
+    Their λ₀ = 150 is for a loss summed over the outputs; deepdescent's losses average
+    over them (Keras's convention), which divides F by the number of outputs, hence the
+    smaller default λ₀ here. Neither Keras nor torch.optim has K-FAC.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from deepdescent.autodiff import GaussNewton, dot, hessian_vector_product
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
 from deepdescent.optimizers.contract import ModelOutputs, TrainingNeeds
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.optimizers.second_order.layer_taps import LayerTap, tap_layers, warn_untapped
+from deepdescent.utils._checks import check_argument, check_count, is_number
 
 if TYPE_CHECKING:
     from deepdescent.layers.recording import LayerRecord
@@ -78,62 +101,36 @@ __all__ = ["KFAC", "damped_inverse"]
 # Hyperparameters of the whole model, read from the first parameter group.
 _SHARED = (
     "damping",
+    "adaptive",
     "stat_decay",
     "factor_update_freq",
     "inverse_update_freq",
+    "damping_update_freq",
+    "statistics_fraction",
+    "curvature_fraction",
     "kl_clip",
     "fisher",
 )
 _FISHERS = ("auto", "sampled", "empirical")
+# M&G §6.5: ω₁ = (19/20)^T₁; λ is kept above a floor so that the damped factors stay
+# invertible when the model keeps predicting well (tensorflow/kfac keeps 1e-8 too).
+_OMEGA_BASE, _MIN_DAMPING = 19.0 / 20.0, 1e-8
+_GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
+# The defaults of the two modes (see the module docstring).
+_ADAPTIVE_DEFAULTS = {"lr": 1.0, "damping": 0.1}
+_FIXED_DEFAULTS = {"lr": 0.01, "damping": 1e-3, "momentum": 0.9}
 
 
-class _Recorder:
-    """Factor estimates Â, Ĝ of one layer ``z = a W + b`` from its latest training pass.
-
-    ``layout`` is ``"in_out"`` for a Keras kernel (in, out), ``"out_in"`` for torch's; a
-    ``bias`` the optimizer does not hold is left out (``None``)."""
-
-    def __init__(
-        self, layer: LayerRecord, bias: torch.Tensor | None, recording: Callable[[], bool]
-    ) -> None:
-        self.name = layer.name or type(layer.module).__name__
-        self.weight, self.bias, self.layout = layer.weight, bias, layer.layout
-        self.recording = recording
-        self.inputs_factor: torch.Tensor | None = None
-        self.gradients_factor: torch.Tensor | None = None
-        self.handle = layer.tap(self.record)
-
-    def record(self, inputs: torch.Tensor, outputs: torch.Tensor) -> None:
-        """Â = ãᵀã / N now; Ĝ = N gᵀg when the backward pass reaches ``outputs``."""
-        if not (self.recording() and torch.is_grad_enabled() and outputs.requires_grad):
-            return
-        a = inputs.detach().reshape(-1, inputs.shape[-1]).to(self.weight.dtype)
-        if self.bias is not None:
-            a = torch.cat([a, a.new_ones(len(a), 1)], dim=1)
-        self.inputs_factor = a.T @ a / len(a)
-        self.gradients_factor = None
-        outputs.register_hook(self._record_gradient)
-
-    def _record_gradient(self, grad: torch.Tensor) -> None:
-        g = grad.detach().reshape(-1, grad.shape[-1]).to(self.weight.dtype)
-        self.gradients_factor = (g.T @ g) * len(g)
-
-    def take(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The pending (Â, Ĝ), cleared; ``None`` if a pass was not fully recorded."""
-        pending = self.inputs_factor, self.gradients_factor
-        self.inputs_factor = self.gradients_factor = None
-        if pending[0] is None or pending[1] is None:
-            return None
-        return pending[0], pending[1]
-
-    def detach(self) -> None:
-        self.handle.remove()
-
-
-def damped_inverse(factor: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+def damped_inverse(factor: torch.Tensor, shift: torch.Tensor | float) -> torch.Tensor:
     """``(M + shift·I)⁻¹`` of a symmetric positive semi-definite M, by eigendecomposition
     (eigenvalues below 0, rounding errors, are taken as 0)."""
     eigenvalues, vectors = torch.linalg.eigh(factor)
+    return _inverse_from(eigenvalues, vectors, shift)
+
+
+def _inverse_from(
+    eigenvalues: torch.Tensor, vectors: torch.Tensor, shift: torch.Tensor | float
+) -> torch.Tensor:
     return (vectors / (eigenvalues.clamp_min(0) + shift)) @ vectors.T
 
 
@@ -142,50 +139,95 @@ class KFAC(Optimizer):
 
     Args:
         params: parameters or groups; omit for a Keras-style specification.
-        lr: η, a number or a schedule ``step -> η`` (``learning_rate`` is accepted as its
-            Keras name). Default 0.01.
-        momentum: μ in [0, 1), torch.optim's form.
-        damping: λ >= 0, the Tikhonov damping split between the factors (0: none, for
-            factors known to be invertible).
+        lr: a number or a schedule (``learning_rate`` is accepted as its Keras name):
+            with ``adaptive`` the fraction of the model's step δ taken (1), else η of the
+            fixed step (0.01).
+        momentum: μ in [0, 1) of the fixed step (0.9); with ``adaptive`` μ is chosen by
+            the quadratic model, so giving it is an error.
+        damping: λ >= 0: with ``adaptive`` its starting value λ₀ (0.1), adapted by
+            Levenberg–Marquardt; else fixed (1e-3; 0: none, for factors known to be
+            invertible).
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm:
             see :class:`~deepdescent.optimizers.base.Optimizer`; clipping and coupled decay
-            act on the gradient before it is preconditioned.
-        stat_decay: ρ in [0, 1), of the factors' running averages.
-        factor_update_freq: record the factors every this many steps.
-        inverse_update_freq: recompute the damped inverses every this many steps.
-        kl_clip: κ > 0 to clip the steps' predicted KL divergence, or ``None``.
+            act on the gradient before it is preconditioned, and coupled decay η joins
+            the damping (γ = √(λ + η)) and the quadratic model.
+        adaptive: choose α, μ and λ by the quadratic model (M&G §6.5, §7; needs
+            ``model_outputs``, which ``fit`` gives), or take the fixed step.
+        stat_decay: the largest ε in [0, 1) of the factors' running averages (0.95).
+        factor_update_freq: record the factors every this many steps (1).
+        inverse_update_freq: T₃, refresh the factors' eigendecompositions every this many
+            steps (20).
+        damping_update_freq: T₁, adapt λ every this many steps (5).
+        statistics_fraction: τ₁ in (0, 1], the part of the minibatch the sampled pass
+            runs on (1/8).
+        curvature_fraction: τ₂ in (0, 1], the part of the minibatch the exact Fisher of
+            the quadratic model is taken on (1/4).
+        kl_clip: κ > 0 to clip the fixed steps' predicted KL divergence, or ``None``.
         fisher: ``"auto"``, ``"sampled"`` or ``"empirical"``: the gradients G is made of.
         foreach, fused: accepted for the common signature (the per-layer algebra has one
             body).
 
-    :meth:`prepare` (``fit`` calls it) makes the layers known; a parameter of no prepared
-    layer takes the plain (SGD with momentum) step.
+    :meth:`prepare` (``fit`` calls it) makes the layers known. The optimizer's numbers
+    live in the state of the first parameter: ``damping`` (λ), and with ``adaptive``
+    ``alpha``, ``mu`` and, on adaptation steps, ``reduction_ratio``.
     """
 
     def __init__(
         self,
         params: Params | None = None,
         lr: LearningRate | None = None,
-        momentum: float = 0.9,
-        damping: float = 1e-3,
+        momentum: float | None = None,
+        damping: float | None = None,
         weight_decay: float = 0.0,
         *,
         learning_rate: LearningRate | None = None,
+        adaptive: bool = True,
         stat_decay: float = 0.95,
         factor_update_freq: int = 1,
-        inverse_update_freq: int = 10,
-        kl_clip: float | None = 1e-3,
+        inverse_update_freq: int = 20,
+        damping_update_freq: int = 5,
+        statistics_fraction: float = 0.125,
+        curvature_fraction: float = 0.25,
+        kl_clip: float | None = None,
         fisher: str = "auto",
         decoupled_weight_decay: bool = False,
         foreach: bool | None = None,
         fused: bool | None = None,
         **clipping: Any,
     ) -> None:
-        check_argument("momentum", momentum, 0.0 <= momentum < 1.0, "0 <= momentum < 1")
-        check_argument("damping", damping, damping >= 0, "damping >= 0")
+        check_argument("adaptive", adaptive, isinstance(adaptive, bool), "True or False")
+        mode = _ADAPTIVE_DEFAULTS if adaptive else _FIXED_DEFAULTS
+        if adaptive:
+            check_argument(
+                "momentum",
+                momentum,
+                momentum is None,
+                "None: adaptive K-FAC chooses μ itself "
+                "(M&G §7); pass adaptive=False for a fixed momentum",
+            )
+            check_argument(
+                "kl_clip",
+                kl_clip,
+                kl_clip is None,
+                "None: KL clipping is for the fixed "
+                "step (adaptive=False); the adaptive step is sized by the quadratic model",
+            )
+        momentum = _FIXED_DEFAULTS["momentum"] if momentum is None else momentum
+        damping = mode["damping"] if damping is None else damping
+        check_argument(
+            "momentum", momentum, is_number(momentum) and 0.0 <= momentum < 1.0, "0 <= momentum < 1"
+        )
+        check_argument("damping", damping, is_number(damping) and damping >= 0, "damping >= 0")
+        check_argument("damping", damping, damping > 0 or not adaptive, "damping > 0 when adaptive")
         check_argument("stat_decay", stat_decay, 0.0 <= stat_decay < 1.0, "0 <= stat_decay < 1")
         check_count("factor_update_freq", factor_update_freq)
         check_count("inverse_update_freq", inverse_update_freq)
+        check_count("damping_update_freq", damping_update_freq)
+        for name, value in (
+            ("statistics_fraction", statistics_fraction),
+            ("curvature_fraction", curvature_fraction),
+        ):
+            check_argument(name, value, is_number(value) and 0 < value <= 1, "a number in (0, 1]")
         check_argument("kl_clip", kl_clip, kl_clip is None or kl_clip > 0, "a number > 0 or None")
         check_argument("fisher", fisher, fisher in _FISHERS, "'auto', 'sampled' or 'empirical'")
         check_argument(
@@ -195,13 +237,17 @@ class KFAC(Optimizer):
             "1: the factors are recorded from the pass of each step",
         )
         defaults = {
-            "lr": resolve_learning_rate(lr, learning_rate, default=0.01),
-            "momentum": momentum,
+            "lr": resolve_learning_rate(lr, learning_rate, default=mode["lr"]),
+            **({} if adaptive else {"momentum": momentum}),
             "damping": damping,
             "weight_decay": weight_decay,
+            "adaptive": adaptive,
             "stat_decay": stat_decay,
             "factor_update_freq": factor_update_freq,
             "inverse_update_freq": inverse_update_freq,
+            "damping_update_freq": damping_update_freq,
+            "statistics_fraction": statistics_fraction,
+            "curvature_fraction": curvature_fraction,
             "kl_clip": kl_clip,
             "fisher": fisher,
             "decoupled_weight_decay": decoupled_weight_decay,
@@ -209,15 +255,19 @@ class KFAC(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults, **clipping)
-        self._recorders: list[_Recorder] = []
-        self._sampling = False
+        self._taps: list[LayerTap] = []
+        # None: the rule between steps (record a training pass on recording steps, for
+        # a loop that runs its pass before step()); True/False inside step().
+        self._tapping: bool | None = None
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; only ``lr``, ``momentum`` and the weight decay may differ from the
-        first group's (the factors' schedule and damping are one for the whole model)."""
+        first group's (the factors' schedule and damping are one for the whole model),
+        and with ``adaptive`` not ``lr`` either (one step for the whole model)."""
         super().add_param_group(param_group)
         first, new = self.param_groups[0], self.param_groups[-1]
-        for key in _SHARED:
+        shared = _SHARED + (("lr",) if first["adaptive"] else ())
+        for key in shared:
             if new[key] != first[key]:
                 self.param_groups.pop()
                 raise ValueError(
@@ -229,54 +279,60 @@ class KFAC(Optimizer):
 
     def needs(self) -> TrainingNeeds:
         """Autograd and the layers' statistics always; the step's model outputs for the
-        sampled Fisher."""
-        sampled = self._spec_defaults["fisher"] != "empirical"
-        return TrainingNeeds(autograd=True, layer_statistics=True, model_outputs=sampled)
+        quadratic model and for the sampled Fisher."""
+        options = self._spec_defaults
+        outputs = options["adaptive"] or options["fisher"] != "empirical"
+        return TrainingNeeds(autograd=True, layer_statistics=True, model_outputs=outputs)
 
     def prepare(self, layers: Sequence[LayerRecord]) -> None:
         """Tap every layer of ``layers`` whose weight this optimizer holds (replacing the
-        taps of an earlier ``prepare``)."""
+        taps of an earlier ``prepare``); warn once about parameters no tap covers."""
         self._require_bound()
         self.release()
-        held = {id(p) for group in self.param_groups for p in group["params"]}
-        for layer in layers:
-            if id(layer.weight) in held:
-                bias = layer.bias if layer.bias is not None and id(layer.bias) in held else None
-                self._recorders.append(_Recorder(layer, bias, self._recording))
+        held = [p for group in self.param_groups for p in group["params"]]
+        self._taps = tap_layers(layers, held, self._tap_active)
+        warn_untapped("KFAC", self._taps, self.param_groups, "they take gradient steps")
 
     def release(self) -> None:
         """Remove the taps that :meth:`prepare` put on the layers."""
-        for recorder in self._recorders:
-            recorder.detach()
-        self._recorders = []
+        for tap in self._taps:
+            tap.detach()
+        self._taps = []
 
-    def _recording(self) -> bool:
-        return self._sampling or self.iterations % self.param_groups[0]["factor_update_freq"] == 0
+    def _tap_active(self) -> bool:
+        if self._tapping is not None:
+            return self._tapping
+        options = self.param_groups[0]
+        return options["fisher"] != "sampled" and self._recording_step()
 
-    def _sampled_pass(self, model_outputs: ModelOutputs | None) -> None:
-        """Record the factors again from a pass whose backward starts at targets drawn from
-        the model's predictive distribution (Martens & Grosse 2015, §5)."""
+    def _recording_step(self) -> bool:
+        return self.iterations % self.param_groups[0]["factor_update_freq"] == 0
+
+    def _sampling(self, model_outputs: ModelOutputs | None) -> bool:
+        """Whether this step's statistics come from a sampled pass (§5)."""
         fisher = self.param_groups[0]["fisher"]
-        sampled_loss = model_outputs.sampled_loss if model_outputs is not None else None
-        if fisher == "empirical" or not self._recorders:
-            return
-        if sampled_loss is None or model_outputs is None:
-            if fisher == "sampled":
-                raise ValueError(
-                    "KFAC(fisher='sampled') needs step(..., model_outputs=ModelOutputs(...)) "
-                    "with a sampled_loss: train through fit with a loss that is a negative "
-                    "log-likelihood (mean squared error, cross-entropy on logits), or use "
-                    "fisher='empirical'"
-                )
-            return
-        self._sampling = True
+        can = model_outputs is not None and model_outputs.sampled_loss is not None
+        if fisher == "sampled" and not can:
+            raise ValueError(
+                "KFAC(fisher='sampled') needs step(..., model_outputs=ModelOutputs(...)) "
+                "with a sampled_loss: train through fit with a loss that is a negative "
+                "log-likelihood (mean squared error, cross-entropy on logits), or use "
+                "fisher='empirical'"
+            )
+        return fisher != "empirical" and can and bool(self._taps)
+
+    def _sampled_pass(self, model_outputs: ModelOutputs) -> None:
+        """Record the factors from a pass on the first τ₁ of the minibatch whose backward
+        starts at targets drawn from the model's predictive distribution (M&G §5)."""
+        part = model_outputs.chunk(self.param_groups[0]["statistics_fraction"])
+        assert part.sampled_loss is not None  # _sampling checked it
+        self._tapping = True
         try:
             with torch.enable_grad():
-                loss = sampled_loss(model_outputs.outputs_fn())
-                weights = [r.weight for r in self._recorders]
-                torch.autograd.grad(loss, weights, allow_unused=True)
+                loss = part.sampled_loss(part.outputs_fn())
+                torch.autograd.grad(loss, [t.weight for t in self._taps], allow_unused=True)
         finally:
-            self._sampling = False
+            self._tapping = False
 
     # -- the step --------------------------------------------------------------------
 
@@ -288,95 +344,221 @@ class KFAC(Optimizer):
         model_outputs: ModelOutputs | None = None,
     ) -> torch.Tensor | None:
         """One K-FAC update; returns the closure's loss (the closure's pass, or the pass
-        before ``step`` in a loop without closure, is where the factors are recorded;
-        ``model_outputs`` of the same minibatch serve the sampled Fisher)."""
+        before ``step`` in a loop without closure, is where the empirical factors are
+        recorded; ``model_outputs`` of the same minibatch serve the sampled Fisher and the
+        quadratic model)."""
         self._require_bound()
-        recording = self._recording()
-        loss = self._evaluate(closure)
-        if recording:
-            self._sampled_pass(model_outputs)
-        self._apply_schedule()
-        work = [
-            (g, p, self._apply_weight_decay(g, p, grads)) for g, p, grads in self._clipped_work()
-        ]
-        gradients = {
-            p: grad for _, params, grads in work for p, grad in zip(params, grads, strict=True)
-        }
-        steps = dict(gradients)
         options = self.param_groups[0]
-        preconditioned = []
-        for recorder in self._recorders:
-            if recorder.weight not in gradients:
-                continue
-            state = self._factors(recorder, recording)
-            if self.iterations % options["inverse_update_freq"] == 0:
-                self._invert(state, options["damping"])
-            steps.update(self._precondition(recorder, state, gradients))
-            preconditioned += [p for p in (recorder.weight, recorder.bias) if p in gradients]
-        if options["kl_clip"] is not None and preconditioned:
-            self._clip_kl(preconditioned, steps, gradients)
-        for group, params, _ in work:
-            if params:
-                self._update_loop(group, params, [steps[p] for p in params])
+        if options["adaptive"] and model_outputs is None:
+            raise ValueError(
+                "KFAC(adaptive=True) chooses its step from the exact quadratic model, "
+                "which needs step(closure, model_outputs=ModelOutputs(...)): train through "
+                "fit (which passes them), pass them in your loop, or use adaptive=False"
+            )
+        recording = self._recording_step()
+        sampling = recording and self._sampling(model_outputs)
+        self._tapping = recording and not sampling
+        try:
+            loss = self._evaluate(closure)
+            if sampling:
+                assert model_outputs is not None
+                self._sampled_pass(model_outputs)
+            self._tapping = False
+            self._apply_schedule()
+            work = [(g, p, self._apply_weight_decay(g, p, gs)) for g, p, gs in self._clipped_work()]
+            gradients = {p: grad for _, ps, gs in work for p, grad in zip(ps, gs, strict=True)}
+            proposals = self._proposals(gradients, recording)
+            if options["adaptive"]:
+                assert model_outputs is not None
+                self._adaptive_step(work, gradients, proposals, loss, model_outputs)
+            else:
+                self._fixed_step(work, gradients, proposals)
+        finally:
+            self._tapping = None
         self._end_step()
         return loss
 
-    def _factors(self, recorder: _Recorder, recording: bool) -> dict[str, Any]:
-        """The layer's running A and G, updated with this step's estimates."""
-        state = self.state[recorder.weight]
-        pending = recorder.take() if recording else None
+    def _home(self) -> dict[str, Any]:
+        return self.state[self.param_groups[0]["params"][0]]
+
+    def _proposals(
+        self, gradients: dict[torch.Tensor, torch.Tensor], recording: bool
+    ) -> dict[torch.Tensor, torch.Tensor]:
+        """−F̆⁻¹∇h for the tapped layers' parameters, −∇h for the others (steps 1–3)."""
+        home = self._home()
+        damping = home.setdefault("damping", float(self.param_groups[0]["damping"]))
+        refresh = (
+            self.iterations < 3
+            or self.iterations % self.param_groups[0]["inverse_update_freq"] == 0
+        )
+        gamma = math.sqrt(damping + float(self.param_groups[0]["weight_decay"]))
+        proposals = {p: -g for p, g in gradients.items()}
+        for tap in self._taps:
+            if tap.weight not in gradients:
+                continue
+            state = self._factors(tap, recording)
+            if refresh or "A_basis" not in state:
+                self._decompose(state)
+            if state.get("gamma") != gamma:
+                self._damp(state, gamma)
+            direction = self._precondition(tap, state, gradients)
+            proposals.update({p: -d for p, d in tap.split(direction).items() if p in gradients})
+        return proposals
+
+    def _factors(self, tap: LayerTap, recording: bool) -> dict[str, Any]:
+        """The layer's running A and G, updated with this step's estimates (step 1)."""
+        state = self.state[tap.weight]
+        pending = tap.take() if recording else None
         if pending is None:
             if "A" not in state:
                 raise RuntimeError(
-                    f"KFAC has no statistics for layer {recorder.name!r}: its forward and "
+                    f"KFAC has no statistics for layer {tap.name!r}: its forward and "
                     "backward pass must run with autograd after prepare() (fit does both)"
                 )
             return state
-        estimate_a, estimate_g = pending
+        a, g = pending
+        estimate_a, estimate_g = a.T @ a / len(a), (g.T @ g) * len(g)
+        count = state["factor_updates"] = state.get("factor_updates", 0) + 1
         if "A" not in state:
             state["A"], state["G"] = estimate_a, estimate_g
             return state
-        decay = self.param_groups[0]["stat_decay"]
+        decay = min(1.0 - 1.0 / count, self.param_groups[0]["stat_decay"])
         state["A"].lerp_(estimate_a, 1.0 - decay)
         state["G"].lerp_(estimate_g, 1.0 - decay)
         return state
 
     @staticmethod
-    def _invert(state: dict[str, Any], damping: float) -> None:
-        """(A + π√λ I)⁻¹ and (G + √λ/π I)⁻¹ (§6.3)."""
-        a, g = state["A"], state["G"]
-        tiny = torch.finfo(a.dtype).tiny
-        mean_a = (torch.trace(a) / len(a)).clamp_min(tiny)
-        mean_g = (torch.trace(g) / len(g)).clamp_min(tiny)
-        pi = torch.sqrt(mean_a / mean_g)
-        gamma = damping**0.5
-        state["A_inverse"] = damped_inverse(a, pi * gamma)
-        state["G_inverse"] = damped_inverse(g, gamma / pi)
+    def _decompose(state: dict[str, Any]) -> None:
+        """The factors' eigendecompositions and π (§6.3), kept until the next refresh."""
+        for key in ("A", "G"):
+            eigenvalues, basis = torch.linalg.eigh(state[key])
+            state[f"{key}_eigenvalues"], state[f"{key}_basis"] = eigenvalues.clamp_min(0), basis
+        tiny = torch.finfo(state["A"].dtype).tiny
+        mean_a = state["A_eigenvalues"].mean().clamp_min(tiny)
+        mean_g = state["G_eigenvalues"].mean().clamp_min(tiny)
+        state["pi"] = torch.sqrt(mean_a / mean_g)
+        state.pop("gamma", None)
+
+    @staticmethod
+    def _damp(state: dict[str, Any], gamma: float) -> None:
+        """(A + πγ I)⁻¹ and (G + γ/π I)⁻¹ from the stored eigenpairs (§6.3, §8)."""
+        pi = state["pi"]
+        state["A_inverse"] = _inverse_from(state["A_eigenvalues"], state["A_basis"], pi * gamma)
+        state["G_inverse"] = _inverse_from(state["G_eigenvalues"], state["G_basis"], gamma / pi)
+        state["gamma"] = gamma
 
     @staticmethod
     def _precondition(
-        recorder: _Recorder, state: dict[str, Any], gradients: dict[torch.Tensor, torch.Tensor]
-    ) -> dict[torch.Tensor, torch.Tensor]:
-        """G⁻¹ ∇W̃ A⁻¹ (torch's layout) or A⁻¹ ∇W̃ G⁻¹ (Keras's), split back into W and b."""
-        weight, bias = recorder.weight, recorder.bias
-        grad_w = gradients[weight]
-        grad_b = gradients.get(bias) if bias is not None else None
-        if bias is not None and grad_b is None:
-            grad_b = torch.zeros_like(bias)
+        tap: LayerTap, state: dict[str, Any], gradients: dict[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        """G⁻¹ ∇W̃ A⁻¹ (torch's layout) or A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g) coordinates."""
+        stacked = tap.stack(gradients)
         a_inverse, g_inverse = state["A_inverse"], state["G_inverse"]
-        if recorder.layout == "in_out":
-            stacked = grad_w if grad_b is None else torch.cat([grad_w, grad_b[None, :]], 0)
-            direction = a_inverse @ stacked @ g_inverse
-            parts = {weight: direction[: len(grad_w)]}
-            if bias is not None:
-                parts[bias] = direction[-1]
-        else:
-            stacked = grad_w if grad_b is None else torch.cat([grad_w, grad_b[:, None]], 1)
-            direction = g_inverse @ stacked @ a_inverse
-            parts = {weight: direction[:, : grad_w.shape[1]]}
-            if bias is not None:
-                parts[bias] = direction[:, -1]
-        return {p: d for p, d in parts.items() if p in gradients}
+        if tap.layout == "in_out":
+            return a_inverse @ stacked @ g_inverse
+        return g_inverse @ stacked @ a_inverse
+
+    # -- adaptive: α, μ and λ from the quadratic model (M&G §6.5, §7) ------------------
+
+    def _adaptive_step(
+        self,
+        work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]],
+        gradients: dict[torch.Tensor, torch.Tensor],
+        proposals: dict[torch.Tensor, torch.Tensor],
+        loss: Any,
+        model_outputs: ModelOutputs,
+    ) -> None:
+        params = list(gradients)
+        home, options = self._home(), self.param_groups[0]
+        decay = [
+            0.0 if g["decoupled_weight_decay"] else float(g["weight_decay"])
+            for g, ps, _ in work
+            for _ in ps
+        ]
+        directions = [[proposals[p] for p in params]]
+        if all("previous_update" in self.state[p] for p in params):
+            directions.append([self.state[p]["previous_update"] for p in params])
+        part = model_outputs.chunk(options["curvature_fraction"], self.iterations)
+        undamped = self._curvature_gram(part, params, directions, decay)
+        norms = _gram(directions, directions)
+        linear = torch.stack([dot([gradients[p] for p in params], d) for d in directions])
+        damping = home["damping"]
+        if loss is None:  # a loop that ran its pass before step(): h(θ) from the outputs
+            loss = model_outputs.cost()
+        coefficients = _solve_model(undamped + damping * norms, linear)
+        home["alpha"] = float(coefficients[0])
+        home["mu"] = float(coefficients[1]) if len(coefficients) > 1 else 0.0
+        eta = float(options["lr"])
+        update = [
+            sum((c * d[i] for c, d in zip(coefficients, directions, strict=True)), 0.0) * eta
+            for i in range(len(params))
+        ]
+        value = _objective_value(loss, params, decay)
+        torch._foreach_add_(params, update)
+        for param, step in zip(params, update, strict=True):
+            self.state[param]["previous_update"] = step
+        if (self.iterations + 1) % options["damping_update_freq"] == 0:
+            scaled = coefficients * eta
+            predicted = float(0.5 * scaled @ undamped @ scaled + linear @ scaled)
+            self._adapt_damping(model_outputs, params, decay, value, predicted)
+
+    def _curvature_gram(
+        self,
+        part: ModelOutputs,
+        params: list[torch.Tensor],
+        directions: list[list[torch.Tensor]],
+        decay: list[float],
+    ) -> torch.Tensor:
+        """``[dᵢᵀ (F + η I) dⱼ]``: the exact Fisher (Gauss–Newton) of the sub-batch, the
+        penalty's Hessian and the coupled weight decay η."""
+        with torch.enable_grad():
+            gram = GaussNewton(part.outputs_fn, part.loss_of_outputs, params).quadratic_form(
+                directions
+            )
+            if part.penalty is not None:
+                curved = [hessian_vector_product(part.penalty, params, d) for d in directions]
+                gram = gram + _gram(directions, curved)
+        if any(decay):
+            weighted = [[v * eta for v, eta in zip(d, decay, strict=True)] for d in directions]
+            gram = gram + _gram(directions, weighted)
+        return gram
+
+    def _adapt_damping(
+        self,
+        model_outputs: ModelOutputs,
+        params: list[torch.Tensor],
+        decay: list[float],
+        value: float,
+        predicted: float,
+    ) -> None:
+        """λ ← ω₁λ if ρ > 3/4, λ/ω₁ if ρ < 1/4, with ρ from h after the step (§6.5)."""
+        home, options = self._home(), self.param_groups[0]
+        new_value = _objective_value(model_outputs.cost(), params, decay)
+        ratio = (new_value - value) / predicted if predicted < 0 else -math.inf
+        if not math.isfinite(new_value):
+            ratio = -math.inf
+        omega = _OMEGA_BASE ** options["damping_update_freq"]
+        if ratio > _GOOD_RATIO:
+            home["damping"] = max(home["damping"] * omega, _MIN_DAMPING)
+        elif ratio < _POOR_RATIO:
+            home["damping"] = home["damping"] / omega
+        home["reduction_ratio"] = ratio
+
+    # -- fixed: η, μ and λ as given ------------------------------------------------------
+
+    def _fixed_step(
+        self,
+        work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]],
+        gradients: dict[torch.Tensor, torch.Tensor],
+        proposals: dict[torch.Tensor, torch.Tensor],
+    ) -> None:
+        steps = {p: -d for p, d in proposals.items()}
+        tapped = [p for t in self._taps for p in (t.weight, t.bias) if p in gradients]
+        if self.param_groups[0]["kl_clip"] is not None and tapped:
+            self._clip_kl(tapped, steps, gradients)
+        for group, params, _ in work:
+            if params:
+                self._update_loop(group, params, [steps[p] for p in params])
 
     def _clip_kl(
         self,
@@ -410,3 +592,30 @@ class KFAC(Optimizer):
                     buffer.mul_(momentum).add_(step)
                 step = buffer
             param.add_(step, alpha=-lr)
+
+
+def _gram(left: list[list[torch.Tensor]], right: list[list[torch.Tensor]]) -> torch.Tensor:
+    """``[uᵢᵀ vⱼ]`` of two lists of vectors, each split like the parameters."""
+    return torch.stack([torch.stack([dot(u, v) for v in right]) for u in left])
+
+
+def _solve_model(matrix: torch.Tensor, linear: torch.Tensor) -> torch.Tensor:
+    """The minimizer x of ½ xᵀ M x + cᵀx (M the damped k × k model, positive definite for
+    λ > 0); where the 2 × 2 system is singular to working precision (a previous update
+    parallel to the proposal), the one-dimensional model of the proposal alone."""
+    if len(linear) == 2:
+        determinant = matrix[0, 0] * matrix[1, 1] - matrix[0, 1] ** 2
+        scale = matrix[0, 0] * matrix[1, 1]
+        if float(determinant) > 1e3 * torch.finfo(matrix.dtype).eps * float(scale):
+            return torch.linalg.solve(matrix, -linear)
+    alpha = -linear[0] / matrix[0, 0]
+    return torch.stack([alpha] + [torch.zeros_like(alpha)] * (len(linear) - 1))
+
+
+def _objective_value(loss: Any, params: list[torch.Tensor], decay: list[float]) -> float:
+    """h(θ): the loss plus the coupled weight decay's ½η‖θ‖² (the function the model
+    approximates), on the host."""
+    value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+    return value + sum(
+        0.5 * eta * float(torch.sum(p * p)) for p, eta in zip(params, decay, strict=True) if eta
+    )

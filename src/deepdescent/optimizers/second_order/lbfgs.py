@@ -57,7 +57,8 @@ class LBFGS(QuasiNewton):
             checked after each iteration, so the last line search may overrun it.
         tolerance_grad: stop when ``max |∇f| <= tolerance_grad`` (1e-7).
         tolerance_change: stop when ``max |s|``, the change of f, or the directional
-            derivative falls below it (1e-9).
+            derivative −gᵀHĝ (along the direction before ``lr`` scales it, as torch
+            tests it) falls below it (1e-9).
         history_size: m, the number of pairs kept (100).
         line_search_fn: ``"strong_wolfe"`` (default), ``"backtracking"`` (Armijo), or
             ``None`` for a fixed step of ``lr`` (plus one evaluation for the pair).

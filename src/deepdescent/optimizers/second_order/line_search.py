@@ -357,6 +357,9 @@ class LineFunction:
         params: the tensors θ (their ``.grad`` is read; a missing one counts as zero).
         direction: d, one tensor shaped like each parameter.
         l2: λᵢ for each parameter, or ``None`` for none.
+        slopes: ``False`` for a search that reads only values (backtracking, Armijo's):
+            ``closure`` then only returns the loss, without a backward pass (it runs
+            under ``torch.no_grad``), and φ'(α) reads as NaN.
     """
 
     def __init__(
@@ -365,6 +368,7 @@ class LineFunction:
         params: Sequence[torch.Tensor],
         direction: Sequence[torch.Tensor],
         l2: Sequence[float] | None = None,
+        slopes: bool = True,
     ) -> None:
         if len(direction) != len(params) or any(
             d.shape != p.shape for d, p in zip(direction, params, strict=True)
@@ -372,7 +376,7 @@ class LineFunction:
             raise ValueError("direction must hold one tensor shaped like each parameter")
         if l2 is not None and len(l2) != len(params):
             raise ValueError(f"l2 must hold one coefficient per parameter ({len(params)})")
-        self.closure = closure
+        self.closure, self.slopes = closure, slopes
         self.params = list(params)
         self.direction = list(direction)
         self.l2 = list(l2) if l2 is not None and any(l2) else None
@@ -398,12 +402,12 @@ class LineFunction:
         return 0.0 if self.l2 is None else l2_penalty(self.params, self.l2)
 
     def _evaluate(self) -> tuple[float, float, Any, list[torch.Tensor]]:
-        with torch.enable_grad():
+        with torch.set_grad_enabled(self.slopes):
             loss = self.closure()
         self.evaluations += 1
         value = loss_value(loss) + self._penalty()
-        grads = self._gradients()
-        slope = float(dot(grads, self.direction))
+        grads = self._gradients() if self.slopes else []
+        slope = float(dot(grads, self.direction)) if self.slopes else math.nan
         if not math.isfinite(value):
             value = math.inf
         return value, slope, loss, grads

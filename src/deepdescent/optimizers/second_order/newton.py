@@ -27,11 +27,16 @@ curvature instead of up. Plain Newton rescales each eigendirection by 1/λᵢ, s
 negative-curvature direction it steps towards the critical point: it is attracted to
 saddle points (§8.2.3), which is what the saddle-free variant fixes.
 
-Cost: the Hessian is formed exactly, column by column, by forward-mode differentiation of
-the closure's backward pass (:func:`~deepdescent.autodiff.closure_hessian`):
-n closure calls for n parameters, O(n²) memory and an O(n³) factorisation per step —
-hence ``max_params`` (5000 by default); use L-BFGS or Hessian-free optimization beyond.
-Like every line-search method it reads the loss on the host each step.
+Cost: the Hessian is formed exactly. With the step's model outputs (``fit`` hands them
+over: the optimizer declares ``model_outputs``) it takes one backward pass that records
+its own graph and then n Hessian-vector products batched with ``vmap``, ``hessian_chunk``
+of them per backward pass (:func:`~deepdescent.autodiff.exact_hessian`); in a plain loop
+given only a closure, n closure calls, column by column, by forward-mode differentiation of
+the closure's backward pass (:func:`~deepdescent.autodiff.closure_hessian`). Either way
+O(n²) memory and an O(n³) factorisation per step — hence ``max_params`` (5000 by default);
+use L-BFGS or Hessian-free optimization beyond. Each chunk of columns is reported to
+``progress`` (``fit``'s progress bar at ``verbose=1``). Like every line-search method it
+reads the loss on the host each step.
 
 Warning:
     torch.optim and Keras have no Newton method. ``lr`` defaults to 1 (the Newton step);
@@ -57,11 +62,12 @@ import torch
 
 from deepdescent.autodiff import (
     closure_hessian,
+    exact_hessian,
     flatten,
     unflatten,
 )
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
-from deepdescent.optimizers.contract import TrainingNeeds
+from deepdescent.optimizers.contract import ModelOutputs, Progress, TrainingNeeds
 from deepdescent.optimizers.second_order.line_search import (
     LineFunction,
     _flat_weight_decay,
@@ -69,7 +75,7 @@ from deepdescent.optimizers.second_order.line_search import (
     _per_element,
     l2_penalty,
 )
-from deepdescent.utils._checks import check_argument
+from deepdescent.utils._checks import check_argument, check_count
 
 __all__ = ["Newton"]
 
@@ -140,6 +146,9 @@ class Newton(Optimizer):
         adapt_damping: adapt α by the reduction ratio ρ and reject uphill steps (one extra
             closure call per step). ``False`` with ``damping=0`` is Algorithm 8.8 exactly.
         max_params: the most parameter elements for which the dense n × n Hessian is formed.
+        hessian_chunk: Hessian columns formed by one batched backward pass (256): the
+            pass holds that many copies of the backward pass's intermediate values, so
+            it bounds the memory beyond the n × n matrix itself.
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm, use_ema:
             see :class:`~deepdescent.optimizers.base.Optimizer`; coupled weight decay adds
             λI to H. ``damping``, ``saddle_free``, ``adapt_damping`` and ``max_params``
@@ -158,7 +167,9 @@ class Newton(Optimizer):
         [0.0, 2.0]
     """
 
-    training_needs = TrainingNeeds(closure=True, full_batch=True, autograd=True)
+    training_needs = TrainingNeeds(
+        closure=True, full_batch=True, autograd=True, model_outputs=True, progress=True
+    )
 
     def __init__(
         self,
@@ -170,6 +181,7 @@ class Newton(Optimizer):
         max_params: int = 5000,
         weight_decay: float = 0.0,
         *,
+        hessian_chunk: int = 256,
         learning_rate: LearningRate | None = None,
         decoupled_weight_decay: bool = False,
         foreach: bool | None = None,
@@ -190,12 +202,14 @@ class Newton(Optimizer):
             isinstance(max_params, int) and not isinstance(max_params, bool) and max_params >= 1,
             "an int >= 1",
         )
+        check_count("hessian_chunk", hessian_chunk)
         defaults = {
             "lr": resolve_learning_rate(lr, learning_rate, default=1.0),
             "damping": damping,
             "saddle_free": saddle_free,
             "adapt_damping": adapt_damping,
             "max_params": max_params,
+            "hessian_chunk": hessian_chunk,
             "weight_decay": weight_decay,
             "decoupled_weight_decay": decoupled_weight_decay,
             "foreach": foreach,
@@ -209,28 +223,73 @@ class Newton(Optimizer):
         total = sum(p.numel() for group in self.param_groups for p in group["params"])
         limit = self.defaults["max_params"]
         if total > limit:
+            params = [p for group in self.param_groups for p in group["params"]]
+            size = max(p.element_size() for p in params) * total * total / 2**20
             raise ValueError(
-                f"Newton forms the dense {total} × {total} Hessian, and these parameters "
-                f"have {total} elements, more than max_params={limit}: use LBFGS or "
-                "HessianFree for a model this large (or raise max_params)"
+                f"Newton forms the dense {total} × {total} Hessian ({size:,.0f} MiB, and "
+                f"as much again to factor it), and these parameters have {total} elements, "
+                f"more than max_params={limit}: use LBFGS or HessianFree for a model this "
+                "large (or raise max_params)"
             )
 
     @torch.no_grad()
     def step(  # type: ignore[override]  # torch types the closure's loss as a float
-        self, closure: Callable[[], torch.Tensor] | None = None
+        self,
+        closure: Callable[[], torch.Tensor] | None = None,
+        *,
+        model_outputs: ModelOutputs | None = None,
+        progress: Progress | None = None,
     ) -> torch.Tensor | None:
-        """One (damped, saddle-free) Newton step; returns the closure's loss at the start."""
-        return self._closure_step(closure, self._newton_update)
+        """One (damped, saddle-free) Newton step; returns the closure's loss at the start.
+
+        Args:
+            closure: zeroes the gradients, computes the loss, back-propagates, returns it.
+            model_outputs: the closure's minibatch as functions (``fit`` passes them): the
+                Hessian of ``model_outputs.cost()`` is formed by batched products.
+            progress: called with (columns done, n, "Hessian columns").
+        """
+
+        def update(
+            closure: Callable[[], torch.Tensor],
+            entries: list[tuple[dict[str, Any], torch.Tensor]],
+            value: float,
+        ) -> None:
+            params = [p for _, p in entries]
+            hessian = self._hessian(closure, params, model_outputs, progress)
+            self._newton_update(closure, entries, value, hessian)
+
+        return self._closure_step(closure, update)
+
+    def _hessian(
+        self,
+        closure: Callable[[], torch.Tensor],
+        params: list[torch.Tensor],
+        model_outputs: ModelOutputs | None,
+        progress: Progress | None,
+    ) -> torch.Tensor:
+        """∇²J: batched products on the outputs' cost, else column by column through the
+        closure (which leaves ∇J in ``.grad`` as it was)."""
+        report = None
+        if progress is not None:
+
+            def report(done: int, total: int) -> None:
+                progress(done, total, "Hessian columns")
+
+        if model_outputs is None:
+            return closure_hessian(closure, params, progress=report)
+        return exact_hessian(
+            model_outputs.cost, params, chunk_size=self.defaults["hessian_chunk"], progress=report
+        )
 
     def _newton_update(
         self,
         closure: Callable[[], torch.Tensor],
         entries: list[tuple[dict[str, Any], torch.Tensor]],
         value: float,
+        hessian: torch.Tensor,
     ) -> None:
         params = [p for _, p in entries]
         grads = _gradient_copies(params)
-        hessian = closure_hessian(closure, params)
         if not bool(hessian.isfinite().all()):
             raise ValueError("The Hessian has non-finite entries at the current parameters")
         hessian = 0.5 * (hessian + hessian.T)  # symmetric to rounding; make it exactly so

@@ -10,7 +10,8 @@ iteration, with g = ∇F(θₖ)::
     update Hₖ with (sₖ, yₖ) only if sₖᵀyₖ > ε ‖sₖ‖ ‖yₖ‖, else skip the pair
 
 and one ``step(closure)`` runs up to ``max_iter`` of them, stopping as torch.optim.LBFGS
-does: ``max |g| <= tolerance_grad``; ``gᵀd``, ``max |s|`` or the change of F below
+does: ``max |g| <= tolerance_grad``; ``−gᵀHₖĝ`` (the slope along the direction before the
+learning rate scales it, as torch tests its ``gtd``), ``max |s|`` or the change of F below
 ``tolerance_change``; ``max_eval`` evaluations; and, torch's line search having no
 counterpart, when the predicted decrease −gᵀd α₀ is below the rounding of F (ε |F|). φ is the
 shared :class:`~deepdescent.optimizers.second_order.line_search.LineFunction`; the searches are
@@ -337,8 +338,10 @@ class QuasiNewton(Optimizer):
         for _ in range(options["max_iter"]):
             if float(flat.free(gradient).abs().max()) <= options["tolerance_grad"]:
                 break
-            direction, slope, initial = self._direction(flat, state, gradient)
-            if slope > -options["tolerance_change"] or -slope * initial <= rounding * abs(value):
+            direction, slope, raw_slope, initial = self._direction(flat, state, gradient)
+            if raw_slope > -options["tolerance_change"] or -slope * initial <= rounding * abs(
+                value
+            ):
                 break
             line = LineFunction(closure, flat.params, flat.unflatten(direction), flat.l2())
             result = self._line_search(line, value, slope, initial)
@@ -371,21 +374,35 @@ class QuasiNewton(Optimizer):
 
     def _direction(
         self, flat: FlatParameters, state: dict[str, Any], gradient: torch.Tensor
-    ) -> tuple[torch.Tensor, float, float]:
-        """d = −D H ĝ, its slope gᵀd and the first trial step. If d is not a descent
-        direction (clipping or unequal group lrs can do that), the memory is dropped and
-        d = −D ĝ. Without memory (Hₖ = I) the first trial α = min(1, 1/‖ĝ‖₂) makes the step
-        at most of unit length, as L-BFGS-B does (torch.optim uses min(1, 1/‖ĝ‖₁))."""
+    ) -> tuple[torch.Tensor, float, float, float]:
+        """d = −D H ĝ, its slope gᵀd, the slope −gᵀHĝ before D (of the groups not frozen:
+        torch's ``gtd``, which ``tolerance_change`` bounds) and the first trial step. If d
+        is not a descent direction (clipping or unequal group lrs can do that), the memory
+        is dropped and d = −D ĝ. Without memory (Hₖ = I) the first trial α = min(1, 1/‖ĝ‖₂)
+        makes the step at most of unit length, as L-BFGS-B does (torch.optim uses
+        min(1, 1/‖ĝ‖₁))."""
         clipped = self._clipped(flat, gradient)
-        direction = flat.mask_(flat.scale_by_lr(self._inverse_hessian_times(state, clipped).neg_()))
-        slope = float(gradient.dot(direction))
-        if slope > -self.param_groups[0]["tolerance_change"] and self._has_curvature(state):
+        tolerance = self.param_groups[0]["tolerance_change"]
+        direction, slope, raw_slope = self._scaled(
+            flat, gradient, self._inverse_hessian_times(state, clipped)
+        )
+        if self._has_curvature(state) and (raw_slope > -tolerance or slope > -tolerance):
             self._forget(state)
-            direction = flat.mask_(flat.scale_by_lr(clipped.neg()))
-            slope = float(gradient.dot(direction))
+            direction, slope, raw_slope = self._scaled(flat, gradient, clipped.clone())
         if self._has_curvature(state):
-            return direction, slope, 1.0
-        return direction, slope, min(1.0, 1.0 / float(clipped.norm()))
+            return direction, slope, raw_slope, 1.0
+        return direction, slope, raw_slope, min(1.0, 1.0 / float(clipped.norm()))
+
+    @staticmethod
+    def _scaled(
+        flat: FlatParameters, gradient: torch.Tensor, step: torch.Tensor
+    ) -> tuple[torch.Tensor, float, float]:
+        """From ``step`` = Hĝ (overwritten): d = −D Hĝ (masked), gᵀd and the slope of
+        −Hĝ before D over the groups that are not frozen."""
+        raw = flat.mask_(step.neg_())
+        raw_slope = float(flat.free(gradient).dot(raw))
+        direction = flat.scale_by_lr(raw)
+        return direction, float(gradient.dot(direction)), raw_slope
 
     def _clipped(self, flat: FlatParameters, gradient: torch.Tensor) -> torch.Tensor:
         """ĝ: the gradient after the base's clipping (a copy; the line search and the
