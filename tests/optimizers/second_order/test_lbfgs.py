@@ -478,3 +478,30 @@ def test_stops_at_once_when_the_gradient_is_below_tolerance(cls):
     calls: list[int] = []
     optimizer.step(closure_for(optimizer, lambda: (theta**2).sum(), calls))
     assert len(calls) == 1 and theta.tolist() == [1e-9, -1e-9]
+
+
+def test_tolerance_change_bounds_the_slope_before_the_learning_rate_as_torch_does():
+    """torch.optim.LBFGS stops when gᵀd > −tolerance_change with d = −Hg (the step t = lr
+    comes after); with lr = 0.1 a test on gᵀ(lr·d) would stop ten times too early. Same
+    quadratic, same fixed step: the same iterations, to the same point."""
+    a = torch.diag(torch.tensor([1.0, 3.0, 10.0], dtype=torch.float64))
+
+    def run(cls):
+        theta = torch.tensor([0.1, -0.05, 0.02], dtype=torch.float64, requires_grad=True)
+        optimizer = cls(
+            [theta],
+            lr=0.1,
+            max_iter=500,
+            max_eval=10_000,
+            tolerance_grad=0.0,
+            tolerance_change=1e-5,
+            history_size=5,
+            line_search_fn=None,
+        )
+        optimizer.step(closure_for(optimizer, lambda: 0.5 * theta @ a @ theta))
+        return theta.detach(), optimizer.state[theta]["n_iter"]
+
+    ours, our_iterations = run(LBFGS)
+    theirs, their_iterations = run(torch.optim.LBFGS)
+    assert our_iterations == their_iterations > 20
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)

@@ -377,16 +377,15 @@ class QuasiNewton(Optimizer):
     ) -> tuple[torch.Tensor, float, float, float]:
         """d = −D H ĝ, its slope gᵀd, the slope −gᵀHĝ before D (of the groups not frozen:
         torch's ``gtd``, which ``tolerance_change`` bounds) and the first trial step. If d
-        is not a descent direction (clipping or unequal group lrs can do that), the memory
-        is dropped and d = −D ĝ. Without memory (Hₖ = I) the first trial α = min(1, 1/‖ĝ‖₂)
+        or −Hĝ is not a descent direction (clipping or unequal group lrs can do that), the
+        memory is dropped and d = −D ĝ. Without memory (Hₖ = I) the first trial α = min(1, 1/‖ĝ‖₂)
         makes the step at most of unit length, as L-BFGS-B does (torch.optim uses
         min(1, 1/‖ĝ‖₁))."""
         clipped = self._clipped(flat, gradient)
-        tolerance = self.param_groups[0]["tolerance_change"]
         direction, slope, raw_slope = self._scaled(
             flat, gradient, self._inverse_hessian_times(state, clipped)
         )
-        if self._has_curvature(state) and (raw_slope > -tolerance or slope > -tolerance):
+        if self._has_curvature(state) and (raw_slope >= 0 or slope >= 0):
             self._forget(state)
             direction, slope, raw_slope = self._scaled(flat, gradient, clipped.clone())
         if self._has_curvature(state):
