@@ -100,6 +100,27 @@ def test_verbose_1_on_a_terminal_redraws_in_place_at_most_every_50_ms(clock):
     assert f"\x1b[32m{'━' * 8}\x1b[0m\x1b[37m{'━' * 12}\x1b[0m" in stream.getvalue()
 
 
+def test_a_long_step_shows_its_inner_iterations_on_a_terminal_only(clock):
+    """Inside step 2 the bar of the one finished step gains ' - CG 3/250' (redrawn at most
+    every 50 ms); off a terminal nothing is written until the epoch's line."""
+    for stream, expected in ((Terminal(), True), (io.StringIO(), False)):
+        logger = make(stream, 1)
+        logger.set_params({"verbose": 1, "epochs": 1, "steps": 4})
+        logger.on_epoch_begin(0)
+        clock.now = 1.0
+        logger.on_train_batch_end(0, {"loss": 0.5})
+        for done in (1, 2, 3):
+            clock.now += 0.1
+            logger.on_train_batch_progress(1, done, 250, "CG")
+        text = re.sub(r"\x1b\[\d+m", "", stream.getvalue())
+        if expected:
+            frames = text.split("\r")[1:]
+            assert len(frames) == 4
+            assert frames[-1] == f"1/4 {BAR} 4s 1s/step - loss: 0.5000 - CG 3/250"
+        else:
+            assert text == ""
+
+
 def test_eta_is_shown_while_running(clock):
     stream = Terminal()
     logger = make(stream, 1)

@@ -259,6 +259,75 @@ def test_the_trainer_hands_over_what_the_optimizer_declares():
     assert Trainer(model).gradient_path.name == "autograd"
 
 
+def test_model_outputs_cut_into_rows_and_their_cost_is_the_closures_loss():
+    """ModelOutputs.rows(s) are the same functions on the rows s; chunk(f, k) the k-th of
+    the consecutive sub-batches of ⌈f · N⌉ rows; cost() the closure's loss."""
+    seen = []
+
+    class Cutting(SGD):
+        training_needs = TrainingNeeds(model_outputs=True)
+
+        def step(self, closure=None, *, model_outputs=None):
+            loss = closure()
+            with torch.no_grad():
+                parts = [model_outputs.chunk(0.25, k) for k in range(5)]
+                seen.append(
+                    (
+                        float(loss),
+                        float(model_outputs.cost()),
+                        model_outputs.batch_size,
+                        [p.batch_size for p in parts],
+                        [float(p.cost()) for p in parts],
+                    )
+                )
+            return super().step()
+
+    x, labels = blobs(n=10)
+    y = to_categorical(labels, 3)
+    model = small_model(optimizer=Cutting(learning_rate=0.0))
+    model.fit(x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    loss, cost, size, sizes, costs = seen[0]
+    assert cost == pytest.approx(loss, rel=1e-6) and size == 10
+    assert sizes == [3, 3, 3, 1, 3]  # ⌈2.5⌉ = 3 rows: 0–2, 3–5, 6–8, 9, then 0–2 again
+    for part, rows in zip(
+        costs[:4], [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)], strict=True
+    ):
+        assert part == pytest.approx(model.evaluate(x[rows], y[rows], verbose=0)[0], rel=1e-5)
+
+
+def test_a_long_step_reports_its_inner_iterations_only_when_someone_listens():
+    """An optimizer that declares ``progress`` is handed a callable that reaches the
+    callbacks' on_train_batch_progress (with the batch), or None when none listens."""
+    handed = []
+
+    class Reporting(SGD):
+        training_needs = TrainingNeeds(progress=True)
+
+        def step(self, closure=None, *, progress=None):
+            handed.append(progress)
+            if progress is not None:
+                for done in (1, 2):
+                    progress(done, 5, "inner")
+            return super().step(closure)
+
+    class Listening(callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.reports = []
+
+        def on_train_batch_progress(self, batch, done, total, unit):
+            self.reports.append((batch, done, total, unit))
+
+    x, labels = blobs(n=20)
+    y = to_categorical(labels, 3)
+    model = small_model(optimizer=Reporting(learning_rate=0.1))
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0)
+    assert handed == [None, None]
+    listening = Listening()
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0, callbacks=[listening])
+    assert listening.reports == [(b, d, 5, "inner") for b in (0, 1) for d in (1, 2)]
+
+
 def test_the_hand_written_backprop_is_chosen_only_when_no_participant_needs_autograd():
     model = small_model()
     assert Trainer(model).gradient_path.name == "manual"

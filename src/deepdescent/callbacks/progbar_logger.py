@@ -79,14 +79,17 @@ class _Progbar:
         self._last_draw = -math.inf
         self._drawn_width = 0
 
-    def _step_time(self, current: int, now: float) -> float:
+    def _per_step(self, current: int, now: float) -> float:
         """Seconds per step, leaving out the (compilation-heavy) first step when possible."""
         if current <= 0:
             return 0.0
         if self._after_first_step is not None and current > 1:
-            per_step = (now - self._after_first_step) / (current - 1)
-        else:
-            per_step = (now - self._start) / current
+            return (now - self._after_first_step) / (current - 1)
+        return (now - self._start) / current
+
+    def _step_time(self, current: int, now: float) -> float:
+        """:meth:`_per_step` at the end of step ``current``."""
+        per_step = self._per_step(current, now)
         if current == 1:
             self._after_first_step = now
         return per_step
@@ -110,8 +113,7 @@ class _Progbar:
         :meth:`update` redraws."""
         now = _clock()
         if self.verbose == 1 and self._dynamic and now - self._last_draw >= self.interval:
-            per_step = (now - self._start) / current if current else 0.0
-            self._write_bar(current, logs, now, per_step, False, note)
+            self._write_bar(current, logs, now, self._per_step(current, now), False, note)
             self._last_draw = now
 
     def _paint(self, text: str, style: str) -> str:
