@@ -11,8 +11,11 @@ defining its two functions and nothing else. Each section prints its own table.
   m, same objective (one torch function of the weights for all three, so an evaluation
   costs the same), each started from zero.
 
-* :func:`section_autoencoder` — Hessian-free and K-FAC against Adam on the deep
-  autoencoder (Hinton & Salakhutdinov): time per epoch and reconstruction error.
+* :func:`section_autoencoder` — K-FAC and Hessian-free against Adam and SGD with momentum
+  (learning rates tuned) on the deep autoencoder (Hinton & Salakhutdinov), from the same
+  initial weights, epochs interleaved across methods: test error against wall time (a
+  table, and a plot with ``--ae-plot``), each method's cost per step and per epoch in
+  gradients.
 * :func:`section_hvp` — the cost of a Hessian-vector product in gradients.
 
     python benchmarks/second_order.py [--repeats 5] [--device cpu|cuda] [--only PART]
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -182,19 +186,25 @@ def options_lbfgs(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tolerance", type=float, default=1e-6, help="on max |∇f|")
 
 
-# -- Hessian-free and K-FAC vs Adam on the deep autoencoder -----------------------------------
+# -- K-FAC and Hessian-free vs Adam and SGD on the deep autoencoder --------------------------
 
 CODE_LAYERS = (1000, 500, 250, 30, 250, 500, 1000)
 
 
 def deep_autoencoder():
     """784-1000-500-250-30-250-500-1000-784 (Hinton & Salakhutdinov 2006, the benchmark of
-    Martens 2010): logistic hidden units, a linear 30-unit code, logistic outputs."""
+    Martens 2010 and Martens & Grosse 2015): logistic hidden units, a linear 30-unit code,
+    logistic outputs, Martens's sparse initialization (15 non-zero N(0, 1) weights into each
+    unit, zero biases; Martens 2010, §5)."""
     from deepdescent.layers import Dense, Input
     from deepdescent.models import Sequential
 
-    layers = [Dense(units, "linear" if units == 30 else "sigmoid") for units in CODE_LAYERS]
-    return Sequential([Input(shape=(784,)), *layers, Dense(784, "sigmoid")])
+    layers = [
+        Dense(units, "linear" if units == 30 else "sigmoid", kernel_initializer="sparse")
+        for units in (*CODE_LAYERS, 784)
+    ]
+    layers[-1] = Dense(784, "sigmoid", kernel_initializer="sparse")
+    return Sequential([Input(shape=(784,)), *layers])
 
 
 def reconstruction_error(model, images: np.ndarray) -> float:
@@ -203,43 +213,106 @@ def reconstruction_error(model, images: np.ndarray) -> float:
     return float(((reconstructions - images) ** 2).sum(axis=1).mean())
 
 
-def autoencoder_run(
-    optimizer: torch.optim.Optimizer, batch: int, data: tuple[np.ndarray, np.ndarray], args
-) -> tuple[list[float], list[float], float]:
-    """Train for ``--ae-epochs``; the seconds of each epoch, the training-set error after
-    each, and the test-set error at the end (errors are computed outside the timed part)."""
-    from deepdescent.callbacks import Callback
-    from deepdescent.utils import set_random_seed
+class AutoencoderRun:
+    """One method on the autoencoder, trained an epoch at a time from the shared initial
+    weights: the seconds of each training epoch and the errors after it (computed outside
+    the timed part)."""
 
-    train, test = data
-    seconds: list[float] = []
-    errors: list[float] = []
+    def __init__(self, name: str, make, batch: int, initial: list, args) -> None:
+        from deepdescent.callbacks import Callback
 
-    class Probe(Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            synchronize(args.device)
-            self.start = time.perf_counter()
+        self.name, self.batch, self.args = name, batch, args
+        self.model = deep_autoencoder().to(args.device)
+        with torch.no_grad():
+            for param, value in zip(self.model.parameters(), initial, strict=True):
+                param.copy_(value)
+        self.optimizer = make()
+        self.model.compile(optimizer=self.optimizer, loss="binary_crossentropy")
+        self.seconds: list[float] = []
+        self.train_errors: list[float] = []
+        self.test_errors: list[float] = []
+        run = self
 
-        def on_epoch_end(self, epoch, logs=None):
-            synchronize(args.device)
-            seconds.append(time.perf_counter() - self.start)
-            errors.append(reconstruction_error(model, train))
+        class Clock(Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                synchronize(args.device)
+                self.start = time.perf_counter()
 
-    set_random_seed(args.ae_seed)
-    model = deep_autoencoder().to(args.device)
-    model.compile(optimizer=optimizer, loss="binary_crossentropy")
-    model.fit(train, train, batch_size=batch, epochs=args.ae_epochs, verbose=0, callbacks=[Probe()])
-    return seconds, errors, reconstruction_error(model, test)
+            def on_epoch_end(self, epoch, logs=None):
+                synchronize(args.device)
+                run.seconds.append(time.perf_counter() - self.start)
+
+        self.clock = Clock()
+
+    def epoch(self, data: tuple[np.ndarray, np.ndarray]) -> None:
+        train, test = data
+        done = len(self.seconds)
+        self.model.fit(
+            train,
+            train,
+            batch_size=self.batch,
+            epochs=done + 1,
+            initial_epoch=done,
+            verbose=0,
+            callbacks=[self.clock],
+        )
+        self.train_errors.append(reconstruction_error(self.model, train))
+        self.test_errors.append(reconstruction_error(self.model, test))
+
+    @property
+    def elapsed(self) -> list[float]:
+        return list(itertools.accumulate(self.seconds))
+
+
+def gradient_seconds(run: AutoencoderRun, train: np.ndarray) -> float:
+    """The seconds of one gradient (forward and backward pass of the cost, as ``fit``'s
+    closure computes it) on a minibatch of the run's size."""
+    from deepdescent.training.gradient_path import make_objective
+
+    objective = make_objective(run.model, "autograd")
+    x = torch.from_numpy(train[: run.batch]).to(run.args.device)
+    synchronize(run.args.device)
+    start = time.perf_counter()
+    objective.value_and_grad(x, x)
+    synchronize(run.args.device)
+    return time.perf_counter() - start
+
+
+def tune(label: str, make, rates: list[float], batch: int, data, initial, args) -> float:
+    """The learning rate of ``rates`` with the lowest training error after ``--ae-epochs``
+    (the test set is not looked at); prints the sweep."""
+    if len(rates) == 1:
+        return rates[0]
+    errors = {}
+    for rate in rates:
+        run = AutoencoderRun(label, lambda rate=rate: make(rate), batch, initial, args)
+        for _ in range(args.ae_epochs):
+            run.epoch(data)
+        errors[rate] = run.train_errors[-1]
+    print(f"\n{label}, batch {batch}: training error after {args.ae_epochs} epochs")
+    print("| lr | " + " | ".join(f"{rate:g}" for rate in rates) + " |")
+    print("| --- |" + " ---: |" * len(rates))
+    print("| train error | " + " | ".join(f"{errors[r]:.2f}" for r in rates) + " |")
+    return min(errors, key=errors.__getitem__)
+
+
+def first_time_below(run: AutoencoderRun, target: float) -> float | None:
+    """The wall time at the end of the first epoch whose test error is <= ``target``."""
+    for seconds, error in zip(run.elapsed, run.test_errors, strict=True):
+        if error <= target:
+            return seconds
+    return None
 
 
 def section_autoencoder(args: argparse.Namespace) -> None:
-    """Time per epoch and reconstruction error at equal epochs: Adam, K-FAC, Hessian-free."""
-    import math
-
+    """Test error against wall time, from the same initial weights: Adam and SGD with
+    momentum (learning rates tuned), K-FAC and Hessian-free."""
     from deepdescent.datasets import fashion_mnist
     from deepdescent.optimizers.first_order.adam import Adam
+    from deepdescent.optimizers.first_order.sgd import SGD
     from deepdescent.optimizers.second_order.hessian_free import HessianFree
     from deepdescent.optimizers.second_order.kfac import KFAC
+    from deepdescent.utils import set_random_seed
 
     (x, _), (xt, _) = fashion_mnist.load_data()
     n, m = args.ae_samples, args.ae_test
@@ -247,53 +320,137 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         (x[:n].reshape(n, -1) / 255.0).astype("float32"),
         (xt[:m].reshape(m, -1) / 255.0).astype("float32"),
     )
-    methods = {
-        "Adam (lr 1e-3)": (lambda: Adam(), args.adam_batch),
-        "K-FAC (defaults)": (lambda: KFAC(), args.kfac_batch),
-        f"Hessian-free (max_cg_iter {args.hf_cg})": (
-            lambda: HessianFree(max_cg_iter=args.hf_cg),
+    set_random_seed(args.ae_seed)
+    initial = [p.detach().clone() for p in deep_autoencoder().parameters()]
+    adam_lr = tune(
+        "Adam", lambda r: Adam(learning_rate=r), args.adam_lr, args.adam_batch, data, initial, args
+    )
+    sgd_lr = tune(
+        "SGD, momentum 0.9",
+        lambda r: SGD(learning_rate=r, momentum=0.9),
+        args.sgd_lr,
+        args.sgd_batch,
+        data,
+        initial,
+        args,
+    )
+    hf_options = {"max_cg_iter": args.hf_cg, "curvature_fraction": args.hf_curvature}
+    methods = [
+        (f"Adam (lr {adam_lr:g})", lambda: Adam(learning_rate=adam_lr), args.adam_batch),
+        (
+            f"SGD, momentum 0.9 (lr {sgd_lr:g})",
+            lambda: SGD(learning_rate=sgd_lr, momentum=0.9),
+            args.sgd_batch,
+        ),
+        ("K-FAC (adaptive, defaults)", KFAC, args.kfac_batch),
+        (
+            f"Hessian-free (max_cg_iter {args.hf_cg}, curvature on "
+            f"{args.hf_curvature:g} of the batch)",
+            lambda: HessianFree(**hf_options),
             args.hf_batch,
         ),
-    }
-    results = {
-        name: autoencoder_run(make(), batch, data, args) for name, (make, batch) in methods.items()
-    }
+    ]
+    runs = [AutoencoderRun(name, make, batch, initial, args) for name, make, batch in methods]
+    gradients: dict[int, list[float]] = {run.batch: [] for run in runs}
+    for _ in range(args.ae_epochs):  # epochs interleaved across methods: the same machine load
+        for run in runs:
+            run.epoch(data)
+        for run in runs:
+            for _ in range(3):
+                gradients[run.batch].append(gradient_seconds(run, data[0]))
+    print_autoencoder(runs, {b: statistics.median(t) for b, t in gradients.items()}, args)
+    if args.ae_plot:
+        plot_autoencoder(runs, args.ae_plot)
+
+
+def print_autoencoder(runs: list[AutoencoderRun], gradient: dict[int, float], args) -> None:
+    n, epochs = args.ae_samples, args.ae_epochs
+    adam = runs[0]
+    target, adam_total = adam.test_errors[-1], adam.elapsed[-1]
     print(
-        f"\nDeep autoencoder 784-1000-500-250-30-250-500-1000-784 (2.84 M weights), binary "
-        f"cross-entropy, on the first {n} Fashion-MNIST training images (test: first {m} test "
-        f"images), {args.ae_epochs} epochs, float32 on {args.device}; one run each, seconds per "
-        f"epoch the median over its epochs; error = squared reconstruction error per image; "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"\nDeep autoencoder 784-1000-500-250-30-250-500-1000-784 (2.84 M weights, sparse "
+        f"initialization, the same initial weights for all), binary cross-entropy, on the "
+        f"first {n} Fashion-MNIST training images (test: first {args.ae_test} test images), "
+        f"{epochs} epochs interleaved across methods, float32 on {args.device}, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads; error = squared "
+        f"reconstruction error per image; s/epoch the median over the epochs; a gradient is "
+        f"one forward and backward pass at the method's batch (median of {3 * epochs})"
     )
     print(
-        "| method | batch | updates / epoch | s / epoch | time vs Adam | train error | test error |"
+        "| method | batch | steps / epoch | s / epoch | time vs Adam | cost / step "
+        "(gradients) | cost / epoch (gradient passes) | train error | test error | time to "
+        f"Adam's {epochs}-epoch test error ({target:.2f}) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    adam = statistics.median(next(iter(results.values()))[0])
-    for name, (seconds, errors, test_error) in results.items():
-        batch = methods[name][1]
-        per_epoch = statistics.median(seconds)
-        print(
-            f"| {name} | {batch} | {math.ceil(n / batch)} | {per_epoch:.2f} | "
-            f"{per_epoch / adam:.1f}x | {errors[-1]:.1f} | {test_error:.1f} |"
+    print("| --- |" + " ---: |" * 9)
+    adam_epoch = statistics.median(adam.seconds)
+    for run in runs:
+        steps = math.ceil(n / run.batch)
+        per_epoch = statistics.median(run.seconds)
+        per_step = per_epoch / steps / gradient[run.batch]
+        reached = first_time_below(run, target)
+        when = (
+            "not reached" if reached is None else f"{reached:.0f} s ({reached / adam_total:.2f}x)"
         )
-    print("\n| epoch | " + " | ".join(results) + " |")
-    print("| ---: |" + " ---: |" * len(results))
-    for epoch in range(args.ae_epochs):
-        cells = " | ".join(f"{errors[epoch]:.1f}" for _, errors, _ in results.values())
+        print(
+            f"| {run.name} | {run.batch} | {steps} | {per_epoch:.2f} | "
+            f"{per_epoch / adam_epoch:.2f}x | {per_step:.2f} | {per_step:.2f} | "
+            f"{run.train_errors[-1]:.2f} | {run.test_errors[-1]:.2f} | {when} |"
+        )
+    print("\nTest error after each epoch (cumulative seconds in brackets)")
+    print("| epoch | " + " | ".join(run.name for run in runs) + " |")
+    print("| ---: |" + " ---: |" * len(runs))
+    for epoch in range(epochs):
+        cells = " | ".join(
+            f"{run.test_errors[epoch]:.2f} ({run.elapsed[epoch]:.0f} s)" for run in runs
+        )
         print(f"| {epoch + 1} | {cells} |")
+
+
+def plot_autoencoder(runs: list[AutoencoderRun], path: str) -> None:
+    """Test error against cumulative training time, a marker per epoch; Adam's last error
+    dashed. Written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from deepdescent.utils.io import atomic_path
+
+    figure = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for run in runs:
+        axes.plot([0.0, *run.elapsed], [math.nan, *run.test_errors], marker="o", label=run.name)
+    axes.axhline(runs[0].test_errors[-1], color="grey", linestyle="--", linewidth=1)
+    axes.set_xlabel("wall time (s)")
+    axes.set_ylabel("test reconstruction error")
+    axes.set_title("Deep autoencoder on Fashion-MNIST")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    print(f"\nplot: {path}")
 
 
 def options_autoencoder(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("autoencoder")
-    group.add_argument("--ae-samples", type=int, default=2000, help="training images used")
-    group.add_argument("--ae-test", type=int, default=1000, help="test images used")
+    group.add_argument("--ae-samples", type=int, default=10_000, help="training images used")
+    group.add_argument("--ae-test", type=int, default=2000, help="test images used")
     group.add_argument("--ae-epochs", type=int, default=10)
     group.add_argument("--ae-seed", type=int, default=0)
+    group.add_argument(
+        "--adam-lr", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3], help="Adam's lrs tried"
+    )
+    group.add_argument(
+        "--sgd-lr", type=float, nargs="+", default=[0.1, 0.3, 1.0], help="SGD's lrs tried"
+    )
     group.add_argument("--adam-batch", type=int, default=100)
-    group.add_argument("--kfac-batch", type=int, default=100)
-    group.add_argument("--hf-batch", type=int, default=500)
-    group.add_argument("--hf-cg", type=int, default=50, help="Hessian-free's max_cg_iter")
+    group.add_argument("--sgd-batch", type=int, default=100)
+    group.add_argument("--kfac-batch", type=int, default=1000)
+    group.add_argument("--hf-batch", type=int, default=1000)
+    group.add_argument("--hf-cg", type=int, default=15, help="Hessian-free's max_cg_iter")
+    group.add_argument(
+        "--hf-curvature", type=float, default=0.1, help="Hessian-free's curvature_fraction"
+    )
+    group.add_argument("--ae-plot", default="", help="write the plot (PNG) there")
 
 
 # -- Hessian-vector products -----------------------------------------------------------------

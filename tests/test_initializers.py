@@ -128,6 +128,7 @@ def test_sparse_init_gives_each_unit_exactly_k_incoming_weights(shape, nonzero, 
     w = init.SparseInit(nonzero=nonzero, seed=4)(shape)
     incoming = w.reshape(-1, shape[-1])
     assert (incoming != 0).sum(dim=0).tolist() == [per_unit] * shape[-1]
+    assert w.is_contiguous()  # a strided weight slows every later op on it
 
 
 def test_sparse_init_values_and_positions_are_random():

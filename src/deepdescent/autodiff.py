@@ -83,8 +83,11 @@ def unflatten(vector: torch.Tensor, like: Tensors) -> list[torch.Tensor]:
 
 
 def dot(xs: Tensors, ys: Tensors) -> torch.Tensor:
-    """``Σᵢ ⟨xᵢ, yᵢ⟩ = vec(x)ᵀ vec(y)`` as a 0-d tensor on the tensors' device."""
-    return torch.stack([torch.sum(x * y) for x, y in zip(xs, ys, strict=True)]).sum()
+    """``Σᵢ ⟨xᵢ, yᵢ⟩ = vec(x)ᵀ vec(y)`` as a 0-d tensor on the tensors' device (one BLAS dot
+    per pair: no elementwise product is materialized)."""
+    return torch.stack(
+        [torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(xs, ys, strict=True)]
+    ).sum()
 
 
 def _check_vectors(params: Tensors, vectors: Tensors) -> None:

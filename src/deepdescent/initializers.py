@@ -481,7 +481,8 @@ class SparseInit(RandomInitializer):
         inputs = scores.topk(k, dim=1).indices
         values = _normal((units, k), 0.0, self.stddev, dtype, device, generator)
         weights = torch.zeros((units, fan_in), dtype=dtype, device=device)
-        return weights.scatter_(1, inputs, values).T.reshape(shape)
+        # contiguous: a transposed view would make every later op on the weight strided
+        return weights.scatter_(1, inputs, values).T.contiguous().reshape(shape)
 
     def get_config(self) -> dict[str, Any]:
         return {"nonzero": self.nonzero, "stddev": self.stddev, **super().get_config()}

@@ -117,8 +117,7 @@ _FISHERS = ("auto", "sampled", "empirical")
 _OMEGA_BASE, _MIN_DAMPING = 19.0 / 20.0, 1e-8
 _GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
 # The defaults of the two modes (see the module docstring).
-_ADAPTIVE_DEFAULTS = {"lr": 1.0, "damping": 0.1}
-_FIXED_DEFAULTS = {"lr": 0.01, "damping": 1e-3, "momentum": 0.9}
+_ADAPTIVE_LR, _FIXED_LR, _FIXED_MOMENTUM = 1.0, 0.01, 0.9
 
 
 def damped_inverse(factor: torch.Tensor, shift: torch.Tensor | float) -> torch.Tensor:
@@ -144,9 +143,8 @@ class KFAC(Optimizer):
             fixed step (0.01).
         momentum: μ in [0, 1) of the fixed step (0.9); with ``adaptive`` μ is chosen by
             the quadratic model, so giving it is an error.
-        damping: λ >= 0: with ``adaptive`` its starting value λ₀ (0.1), adapted by
-            Levenberg–Marquardt; else fixed (1e-3; 0: none, for factors known to be
-            invertible).
+        damping: λ >= 0 (1e-3): with ``adaptive`` its starting value λ₀, adapted by
+            Levenberg–Marquardt; else fixed (0: none, for factors known to be invertible).
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm:
             see :class:`~deepdescent.optimizers.base.Optimizer`; clipping and coupled decay
             act on the gradient before it is preconditioned, and coupled decay η joins
@@ -177,7 +175,7 @@ class KFAC(Optimizer):
         params: Params | None = None,
         lr: LearningRate | None = None,
         momentum: float | None = None,
-        damping: float | None = None,
+        damping: float = 1e-3,
         weight_decay: float = 0.0,
         *,
         learning_rate: LearningRate | None = None,
@@ -196,7 +194,6 @@ class KFAC(Optimizer):
         **clipping: Any,
     ) -> None:
         check_argument("adaptive", adaptive, isinstance(adaptive, bool), "True or False")
-        mode = _ADAPTIVE_DEFAULTS if adaptive else _FIXED_DEFAULTS
         if adaptive:
             check_argument(
                 "momentum",
@@ -212,8 +209,7 @@ class KFAC(Optimizer):
                 "None: KL clipping is for the fixed "
                 "step (adaptive=False); the adaptive step is sized by the quadratic model",
             )
-        momentum = _FIXED_DEFAULTS["momentum"] if momentum is None else momentum
-        damping = mode["damping"] if damping is None else damping
+        momentum = _FIXED_MOMENTUM if momentum is None else momentum
         check_argument(
             "momentum", momentum, is_number(momentum) and 0.0 <= momentum < 1.0, "0 <= momentum < 1"
         )
@@ -237,7 +233,9 @@ class KFAC(Optimizer):
             "1: the factors are recorded from the pass of each step",
         )
         defaults = {
-            "lr": resolve_learning_rate(lr, learning_rate, default=mode["lr"]),
+            "lr": resolve_learning_rate(
+                lr, learning_rate, default=_ADAPTIVE_LR if adaptive else _FIXED_LR
+            ),
             **({} if adaptive else {"momentum": momentum}),
             "damping": damping,
             "weight_decay": weight_decay,
