@@ -334,7 +334,11 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         initial,
         args,
     )
-    hf_options = {"max_cg_iter": args.hf_cg, "curvature_fraction": args.hf_curvature}
+    hf_options = {
+        "damping": args.hf_damping,
+        "max_cg_iter": args.hf_cg,
+        "curvature_fraction": args.hf_curvature,
+    }
     methods = [
         (f"Adam (lr {adam_lr:g})", lambda: Adam(learning_rate=adam_lr), args.adam_batch),
         (
@@ -344,7 +348,7 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         ),
         ("K-FAC (adaptive, defaults)", KFAC, args.kfac_batch),
         (
-            f"Hessian-free (max_cg_iter {args.hf_cg}, curvature on "
+            f"Hessian-free (λ₀ {args.hf_damping:g}, max_cg_iter {args.hf_cg}, curvature on "
             f"{args.hf_curvature:g} of the batch)",
             lambda: HessianFree(**hf_options),
             args.hf_batch,
@@ -377,24 +381,25 @@ def print_autoencoder(runs: list[AutoencoderRun], gradient: dict[int, float], ar
         f"one forward and backward pass at the method's batch (median of {3 * epochs})"
     )
     print(
-        "| method | batch | steps / epoch | s / epoch | time vs Adam | cost / step "
-        "(gradients) | cost / epoch (gradient passes) | train error | test error | time to "
-        f"Adam's {epochs}-epoch test error ({target:.2f}) |"
+        "| method | batch | steps / epoch | s / epoch | time vs Adam | step cost (gradients "
+        f"at its batch) | epoch cost (gradient passes at batch {adam.batch}) | train error | "
+        f"test error | time to Adam's {epochs}-epoch test error ({target:.2f}) |"
     )
     print("| --- |" + " ---: |" * 9)
     adam_epoch = statistics.median(adam.seconds)
+    gradient_pass = math.ceil(n / adam.batch) * gradient[adam.batch]
     for run in runs:
         steps = math.ceil(n / run.batch)
         per_epoch = statistics.median(run.seconds)
-        per_step = per_epoch / steps / gradient[run.batch]
         reached = first_time_below(run, target)
         when = (
             "not reached" if reached is None else f"{reached:.0f} s ({reached / adam_total:.2f}x)"
         )
         print(
             f"| {run.name} | {run.batch} | {steps} | {per_epoch:.2f} | "
-            f"{per_epoch / adam_epoch:.2f}x | {per_step:.2f} | {per_step:.2f} | "
-            f"{run.train_errors[-1]:.2f} | {run.test_errors[-1]:.2f} | {when} |"
+            f"{per_epoch / adam_epoch:.2f}x | {per_epoch / steps / gradient[run.batch]:.2f} | "
+            f"{per_epoch / gradient_pass:.2f} | {run.train_errors[-1]:.2f} | "
+            f"{run.test_errors[-1]:.2f} | {when} |"
         )
     print("\nTest error after each epoch (cumulative seconds in brackets)")
     print("| epoch | " + " | ".join(run.name for run in runs) + " |")
@@ -447,6 +452,7 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kfac-batch", type=int, default=1000)
     group.add_argument("--hf-batch", type=int, default=1000)
     group.add_argument("--hf-cg", type=int, default=15, help="Hessian-free's max_cg_iter")
+    group.add_argument("--hf-damping", type=float, default=1e-2, help="Hessian-free's λ₀")
     group.add_argument(
         "--hf-curvature", type=float, default=0.1, help="Hessian-free's curvature_fraction"
     )

@@ -470,29 +470,32 @@ def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
     assert "up" in moves and "down" in moves
 
 
-def test_damped_inverses_reuse_the_eigendecompositions_between_refreshes():
-    """When λ changes between refreshes, (A + πγ I)⁻¹ is rebuilt from the eigenpairs of the
-    A of the last refresh (M&G §8), not from the running A, which has moved on."""
+def test_gamma_moves_greedily_and_inverses_reuse_the_eigendecompositions():
+    """γ (M&G §6.6, here every step: T₂ = 1) moves by ω₂ = √(19/20) or stays; when it moves
+    between refreshes, (A + πγ I)⁻¹ is rebuilt from the eigenpairs of the A of the last
+    refresh (M&G §8), not from the running A, which has moved on."""
     layer = make_layer("linear")
-    optimizer = KFAC(layer.parameters(), damping_update_freq=1, inverse_update_freq=10)
+    optimizer = KFAC(layer.parameters(), gamma_update_freq=1, inverse_update_freq=10)
     optimizer.prepare(recordable_layers(layer))
     state = optimizer.state[layer.weight]
-    batches = _linear_batches(6)
+    batches = _linear_batches(10)
 
     def step(x, y):
         _step_with_outputs(optimizer, layer, x, lambda z: ((z - y) ** 2).mean())
 
     for x, y in batches[:3]:  # the first three steps refresh the eigendecompositions
         step(x, y)
-    refreshed = state["A"].clone()
+    refreshed, moves = state["A"].clone(), []
     for x, y in batches[3:]:
-        damping = state["damping"]
+        gamma = state["gamma"]
         step(x, y)
-        assert state["damping"] != damping  # λ moved, so the inverses were rebuilt
+        ratio = state["gamma"] / gamma
+        assert min(abs(ratio - r) for r in (0.95**0.5, 1.0, 0.95**-0.5)) < 1e-12
+        moves.append(ratio != 1.0)
         assert not torch.allclose(state["A"], refreshed)  # the running average moved on
-        shift = state["pi"] * damping**0.5
-        expected = torch.linalg.inv(refreshed + shift * torch.eye(4, dtype=x.dtype))
+        expected = torch.linalg.inv(refreshed + state["pi"] * gamma * torch.eye(4).double())
         torch.testing.assert_close(state["A_inverse"], expected, rtol=1e-9, atol=1e-12)
+    assert any(moves)
 
 
 def test_the_adaptive_step_needs_the_models_outputs():

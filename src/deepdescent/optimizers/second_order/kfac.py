@@ -26,13 +26,13 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
    (Kunstner et al. 2019); ``"auto"`` samples when the step is given ``model_outputs``
    whose loss is a negative log-likelihood it can sample from (``fit`` gives them; mean
    squared error and cross-entropy on logits qualify) and is empirical otherwise.
-2. **Inverses with factored Tikhonov damping** (§6.3): ``γ = √(λ + η)`` (λ the adapted
-   damping, η the coupled ``weight_decay``) and
-   ``π = √((tr A / dim A) / (tr G / dim G))``. The eigendecompositions ``A = Q_A D_A Q_Aᵀ``
-   are refreshed every T₃ = ``inverse_update_freq`` steps (20, M&G's) and at the first
-   three; in between, when λ changes, the damped inverses ``Q (D + s)⁻¹ Qᵀ`` are rebuilt
-   from the stored eigenpairs — one matrix product, no new decomposition (§8: the cheap
-   re-use of the decompositions across dampings).
+2. **Inverses with factored Tikhonov damping** (§6.3): ``(A + πγ I)⁻¹`` and
+   ``(G + γ/π I)⁻¹`` with ``π = √((tr A / dim A) / (tr G / dim G))`` and the damping
+   strength γ of step 5. The eigendecompositions ``A = Q_A D_A Q_Aᵀ`` are refreshed every
+   T₃ = ``inverse_update_freq`` steps (20, M&G's) and at the first three; in between, when
+   γ changes, the damped inverses ``Q (D + s)⁻¹ Qᵀ`` are rebuilt from the stored eigenpairs
+   — one matrix product, no new decomposition (§8: the decompositions re-used across
+   dampings).
 3. **The proposal** Δ for every layer the optimizer taps (``prepare``); any other
    parameter takes ``−∇h`` (a first-order step, reported once by a warning).
 4. **Step size and momentum from the exact quadratic model** (§7): with δ₀ the previous
@@ -46,13 +46,19 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
        [δ₀ᵀCΔ  δ₀ᵀCδ₀] [μ] = − [∇hᵀδ₀],    C = F + (λ + η) I
 
    (one dimension, μ = 0, at the first step). ``θ ← θ + η_lr δ`` with η_lr = ``lr`` (1).
-5. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
+5. **The factored damping γ, greedily** (§6.6): γ starts at ``√(λ₀ + η)`` (η the
+   coupled ``weight_decay``); every T₂ = ``gamma_update_freq`` steps (20) proposals are
+   also made with ω₂γ and γ/ω₂ (ω₂ = √(19/20)^T₂; through the eigenpairs, so no inverse
+   is formed for them), each gets its own α and μ, and the one whose model minimum M(δ*)
+   is lowest is the step and sets γ.
+6. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
    the reduction ratio ``ρ = (h(θ + δ) − h(θ)) / (M(δ) − M(0))`` of the model *without*
    λ (one more forward pass on S) sets ``λ ← ω₁λ`` if ρ > 3/4 and ``λ ← λ/ω₁`` if
    ρ < 1/4, ω₁ = (19/20)^T₁.
 
-With ``adaptive=False`` steps 4–5 are replaced by fixed hyperparameters (the K-FAC of
-Ba, Grosse & Martens 2017 and of Osawa et al. 2019): λ = ``damping`` stays, the step is
+With ``adaptive=False`` steps 4–6 are replaced by fixed hyperparameters (the K-FAC of
+Ba, Grosse & Martens 2017 and of Osawa et al. 2019): λ = ``damping`` stays and
+γ = √(λ + η), the step is
 ``b ← μ b + Δ;  θ ← θ + η b`` with η = ``lr`` (0.01), μ = ``momentum`` (0.9), and
 optionally KL clipping scales Δ by ``ν = min(1, √(κ / Σ η² Δᵀ∇h))``, κ = ``kl_clip``.
 
@@ -71,9 +77,8 @@ built), then :meth:`KFAC.release` after the last. In a plain PyTorch loop::
 (``adaptive=True`` needs ``step(closure, model_outputs=ModelOutputs(...))`` there.)
 
 Warning:
-    Not built from M&G: the separate greedy adaptation of γ every T₂ steps (§6.6; here
-    γ = √(λ + η), its starting value, follows λ), the block-tridiagonal inverse (§4.3),
-    the growing minibatch schedule and the iterate averaging of their experiments (§13).
+    Not built from M&G: the block-tridiagonal inverse (§4.3), the growing minibatch
+    schedule and the iterate averaging of their experiments (§13).
     Their λ₀ = 150 is for a loss summed over the outputs; deepdescent's losses average
     over them (Keras's convention), which divides F by the number of outputs, hence the
     smaller default λ₀ here. Neither Keras nor torch.optim has K-FAC.
@@ -106,6 +111,7 @@ _SHARED = (
     "factor_update_freq",
     "inverse_update_freq",
     "damping_update_freq",
+    "gamma_update_freq",
     "statistics_fraction",
     "curvature_fraction",
     "kl_clip",
@@ -114,7 +120,7 @@ _SHARED = (
 _FISHERS = ("auto", "sampled", "empirical")
 # M&G §6.5: ω₁ = (19/20)^T₁; λ is kept above a floor so that the damped factors stay
 # invertible when the model keeps predicting well (tensorflow/kfac keeps 1e-8 too).
-_OMEGA_BASE, _MIN_DAMPING = 19.0 / 20.0, 1e-8
+_OMEGA_BASE, _MIN_DAMPING, _MIN_GAMMA = 19.0 / 20.0, 1e-8, 1e-8
 _GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
 # The defaults of the two modes (see the module docstring).
 _ADAPTIVE_LR, _FIXED_LR, _FIXED_MOMENTUM = 1.0, 0.01, 0.9
@@ -156,6 +162,7 @@ class KFAC(Optimizer):
         inverse_update_freq: T₃, refresh the factors' eigendecompositions every this many
             steps (20).
         damping_update_freq: T₁, adapt λ every this many steps (5).
+        gamma_update_freq: T₂, adapt γ every this many steps (20).
         statistics_fraction: τ₁ in (0, 1], the part of the minibatch the sampled pass
             runs on (1/8).
         curvature_fraction: τ₂ in (0, 1], the part of the minibatch the exact Fisher of
@@ -167,7 +174,7 @@ class KFAC(Optimizer):
 
     :meth:`prepare` (``fit`` calls it) makes the layers known. The optimizer's numbers
     live in the state of the first parameter: ``damping`` (λ), and with ``adaptive``
-    ``alpha``, ``mu`` and, on adaptation steps, ``reduction_ratio``.
+    ``gamma``, ``alpha``, ``mu`` and, on adaptation steps, ``reduction_ratio``.
     """
 
     def __init__(
@@ -184,6 +191,7 @@ class KFAC(Optimizer):
         factor_update_freq: int = 1,
         inverse_update_freq: int = 20,
         damping_update_freq: int = 5,
+        gamma_update_freq: int = 20,
         statistics_fraction: float = 0.125,
         curvature_fraction: float = 0.25,
         kl_clip: float | None = None,
@@ -219,6 +227,7 @@ class KFAC(Optimizer):
         check_count("factor_update_freq", factor_update_freq)
         check_count("inverse_update_freq", inverse_update_freq)
         check_count("damping_update_freq", damping_update_freq)
+        check_count("gamma_update_freq", gamma_update_freq)
         for name, value in (
             ("statistics_fraction", statistics_fraction),
             ("curvature_fraction", curvature_fraction),
@@ -244,6 +253,7 @@ class KFAC(Optimizer):
             "factor_update_freq": factor_update_freq,
             "inverse_update_freq": inverse_update_freq,
             "damping_update_freq": damping_update_freq,
+            "gamma_update_freq": gamma_update_freq,
             "statistics_fraction": statistics_fraction,
             "curvature_fraction": curvature_fraction,
             "kl_clip": kl_clip,
@@ -365,12 +375,13 @@ class KFAC(Optimizer):
             self._apply_schedule()
             work = [(g, p, self._apply_weight_decay(g, p, gs)) for g, p, gs in self._clipped_work()]
             gradients = {p: grad for _, ps, gs in work for p, grad in zip(ps, gs, strict=True)}
-            proposals = self._proposals(gradients, recording)
+            gammas = self._gammas()
+            proposals = self._proposals(gradients, recording, gammas)
             if options["adaptive"]:
                 assert model_outputs is not None
-                self._adaptive_step(work, gradients, proposals, loss, model_outputs)
+                self._adaptive_step(work, gradients, gammas, proposals, loss, model_outputs)
             else:
-                self._fixed_step(work, gradients, proposals)
+                self._fixed_step(work, gradients, proposals[0])
         finally:
             self._tapping = None
         self._end_step()
@@ -379,28 +390,48 @@ class KFAC(Optimizer):
     def _home(self) -> dict[str, Any]:
         return self.state[self.param_groups[0]["params"][0]]
 
+    def _gammas(self) -> list[float]:
+        """The factored damping strengths γ to try this step: the current one, and on every
+        T₂-th step of the adaptive method also ω₂γ and γ/ω₂ (M&G §6.6). Without
+        ``adaptive``, γ = √(λ + η) for the fixed λ."""
+        home, options = self._home(), self.param_groups[0]
+        damping = home.setdefault("damping", float(options["damping"]))
+        decay = float(options["weight_decay"])
+        if not options["adaptive"]:
+            return [math.sqrt(damping + decay)]
+        gamma = home.setdefault("gamma", math.sqrt(damping + decay))
+        period = options["gamma_update_freq"]
+        if self.iterations == 0 or self.iterations % period:
+            return [gamma]
+        omega = math.sqrt(_OMEGA_BASE) ** period
+        return [gamma, max(gamma * omega, _MIN_GAMMA), gamma / omega]
+
     def _proposals(
-        self, gradients: dict[torch.Tensor, torch.Tensor], recording: bool
-    ) -> dict[torch.Tensor, torch.Tensor]:
-        """−F̆⁻¹∇h for the tapped layers' parameters, −∇h for the others (steps 1–3)."""
-        home = self._home()
-        damping = home.setdefault("damping", float(self.param_groups[0]["damping"]))
+        self, gradients: dict[torch.Tensor, torch.Tensor], recording: bool, gammas: list[float]
+    ) -> list[dict[torch.Tensor, torch.Tensor]]:
+        """For each γ of ``gammas``: −F̆(γ)⁻¹∇h for the tapped layers' parameters and −∇h
+        for the others (steps 1–3). The first γ uses the explicit damped inverses (rebuilt
+        when γ changed); the others the eigenpairs directly, which needs no inverse."""
         refresh = (
             self.iterations < 3
             or self.iterations % self.param_groups[0]["inverse_update_freq"] == 0
         )
-        gamma = math.sqrt(damping + float(self.param_groups[0]["weight_decay"]))
-        proposals = {p: -g for p, g in gradients.items()}
+        proposals = [{p: -g for p, g in gradients.items()} for _ in gammas]
         for tap in self._taps:
             if tap.weight not in gradients:
                 continue
             state = self._factors(tap, recording)
             if refresh or "A_basis" not in state:
                 self._decompose(state)
-            if state.get("gamma") != gamma:
-                self._damp(state, gamma)
-            direction = self._precondition(tap, state, gradients)
-            proposals.update({p: -d for p, d in tap.split(direction).items() if p in gradients})
+            if state.get("inverse_gamma") != gammas[0]:
+                self._damp(state, gammas[0])
+            stacked = tap.stack(gradients)
+            directions = [self._precondition(tap, state, stacked)]
+            if len(gammas) > 1:
+                rotated = _rotate(tap, state, stacked)
+                directions += [_eigen_precondition(tap, state, rotated, g) for g in gammas[1:]]
+            for proposal, direction in zip(proposals, directions, strict=True):
+                proposal.update({p: -d for p, d in tap.split(direction).items() if p in gradients})
         return proposals
 
     def _factors(self, tap: LayerTap, recording: bool) -> dict[str, Any]:
@@ -435,7 +466,7 @@ class KFAC(Optimizer):
         mean_a = state["A_eigenvalues"].mean().clamp_min(tiny)
         mean_g = state["G_eigenvalues"].mean().clamp_min(tiny)
         state["pi"] = torch.sqrt(mean_a / mean_g)
-        state.pop("gamma", None)
+        state.pop("inverse_gamma", None)
 
     @staticmethod
     def _damp(state: dict[str, Any], gamma: float) -> None:
@@ -443,14 +474,11 @@ class KFAC(Optimizer):
         pi = state["pi"]
         state["A_inverse"] = _inverse_from(state["A_eigenvalues"], state["A_basis"], pi * gamma)
         state["G_inverse"] = _inverse_from(state["G_eigenvalues"], state["G_basis"], gamma / pi)
-        state["gamma"] = gamma
+        state["inverse_gamma"] = gamma
 
     @staticmethod
-    def _precondition(
-        tap: LayerTap, state: dict[str, Any], gradients: dict[torch.Tensor, torch.Tensor]
-    ) -> torch.Tensor:
+    def _precondition(tap: LayerTap, state: dict[str, Any], stacked: torch.Tensor) -> torch.Tensor:
         """G⁻¹ ∇W̃ A⁻¹ (torch's layout) or A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g) coordinates."""
-        stacked = tap.stack(gradients)
         a_inverse, g_inverse = state["A_inverse"], state["G_inverse"]
         if tap.layout == "in_out":
             return a_inverse @ stacked @ g_inverse
@@ -462,10 +490,13 @@ class KFAC(Optimizer):
         self,
         work: list[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]],
         gradients: dict[torch.Tensor, torch.Tensor],
-        proposals: dict[torch.Tensor, torch.Tensor],
+        gammas: list[float],
+        proposals: list[dict[torch.Tensor, torch.Tensor]],
         loss: Any,
         model_outputs: ModelOutputs,
     ) -> None:
+        """Steps 4–5: of the proposals (one per γ tried), the one whose 2-D model reaches the
+        lowest minimum (§6.6), with its α and μ (§7); then λ by Levenberg–Marquardt."""
         params = list(gradients)
         home, options = self._home(), self.param_groups[0]
         decay = [
@@ -473,31 +504,40 @@ class KFAC(Optimizer):
             for g, ps, _ in work
             for _ in ps
         ]
-        directions = [[proposals[p] for p in params]]
-        if all("previous_update" in self.state[p] for p in params):
+        directions = [[proposal[p] for p in params] for proposal in proposals]
+        momentum = all("previous_update" in self.state[p] for p in params)
+        if momentum:
             directions.append([self.state[p]["previous_update"] for p in params])
         part = model_outputs.chunk(options["curvature_fraction"], self.iterations)
         undamped = self._curvature_gram(part, params, directions, decay)
-        norms = _gram(directions, directions)
+        damped = undamped + home["damping"] * _gram(directions, directions)
         linear = torch.stack([dot([gradients[p] for p in params], d) for d in directions])
-        damping = home["damping"]
+        best: tuple[float, int, list[int], torch.Tensor] | None = None
+        for index in range(len(proposals)):
+            rows = [index, len(proposals)] if momentum else [index]
+            coefficients = _solve_model(damped[rows][:, rows], linear[rows])
+            minimum = float(0.5 * linear[rows] @ coefficients)  # M(δ*) − M(0) = ½ cᵀx*
+            if best is None or minimum < best[0]:
+                best = (minimum, index, rows, coefficients)
+        assert best is not None
+        _, index, rows, coefficients = best
+        home["gamma"] = gammas[index]
+        home["alpha"] = float(coefficients[0])
+        home["mu"] = float(coefficients[1]) if momentum else 0.0
         if loss is None:  # a loop that ran its pass before step(): h(θ) from the outputs
             loss = model_outputs.cost()
-        coefficients = _solve_model(undamped + damping * norms, linear)
-        home["alpha"] = float(coefficients[0])
-        home["mu"] = float(coefficients[1]) if len(coefficients) > 1 else 0.0
-        eta = float(options["lr"])
+        value = _objective_value(loss, params, decay)
+        scaled = coefficients * float(options["lr"])
         update = [
-            sum((c * d[i] for c, d in zip(coefficients, directions, strict=True)), 0.0) * eta
+            sum(c * directions[row][i] for c, row in zip(scaled, rows, strict=True))
             for i in range(len(params))
         ]
-        value = _objective_value(loss, params, decay)
         torch._foreach_add_(params, update)
         for param, step in zip(params, update, strict=True):
             self.state[param]["previous_update"] = step
         if (self.iterations + 1) % options["damping_update_freq"] == 0:
-            scaled = coefficients * eta
-            predicted = float(0.5 * scaled @ undamped @ scaled + linear @ scaled)
+            model = undamped[rows][:, rows]
+            predicted = float(0.5 * scaled @ model @ scaled + linear[rows] @ scaled)
             self._adapt_damping(model_outputs, params, decay, value, predicted)
 
     def _curvature_gram(
@@ -590,6 +630,29 @@ class KFAC(Optimizer):
                     buffer.mul_(momentum).add_(step)
                 step = buffer
             param.add_(step, alpha=-lr)
+
+
+def _rotate(tap: LayerTap, state: dict[str, Any], stacked: torch.Tensor) -> torch.Tensor:
+    """A layer's gradient in the eigenbases of its factors: ``Q_Gᵀ ∇W̃ Q_A`` (torch's
+    layout) or ``Q_Aᵀ ∇W̃ Q_G`` (Keras's)."""
+    if tap.layout == "in_out":
+        return state["A_basis"].T @ stacked @ state["G_basis"]
+    return state["G_basis"].T @ stacked @ state["A_basis"]
+
+
+def _eigen_precondition(
+    tap: LayerTap, state: dict[str, Any], rotated: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """(A ⊗ G damped by γ)⁻¹ applied through the eigenpairs: the rotated gradient divided by
+    ``(d_A + πγ)(d_G + γ/π)`` elementwise and rotated back (no inverse is formed)."""
+    pi = state["pi"]
+    a_values = state["A_eigenvalues"] + pi * gamma
+    g_values = state["G_eigenvalues"] + gamma / pi
+    if tap.layout == "in_out":
+        scaled = rotated / (a_values[:, None] * g_values[None, :])
+        return state["A_basis"] @ scaled @ state["G_basis"].T
+    scaled = rotated / (g_values[:, None] * a_values[None, :])
+    return state["G_basis"] @ scaled @ state["A_basis"].T
 
 
 def _gram(left: list[list[torch.Tensor]], right: list[list[torch.Tensor]]) -> torch.Tensor:
