@@ -437,7 +437,7 @@ def plot_autoencoder(runs: list[AutoencoderRun], path: str) -> None:
 
 def options_autoencoder(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("autoencoder")
-    group.add_argument("--ae-samples", type=int, default=10_000, help="training images used")
+    group.add_argument("--ae-samples", type=int, default=5000, help="training images used")
     group.add_argument("--ae-test", type=int, default=2000, help="test images used")
     group.add_argument("--ae-epochs", type=int, default=10)
     group.add_argument("--ae-seed", type=int, default=0)
@@ -445,14 +445,14 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
         "--adam-lr", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3], help="Adam's lrs tried"
     )
     group.add_argument(
-        "--sgd-lr", type=float, nargs="+", default=[0.1, 0.3, 1.0], help="SGD's lrs tried"
+        "--sgd-lr", type=float, nargs="+", default=[0.3, 1.0, 3.0], help="SGD's lrs tried"
     )
     group.add_argument("--adam-batch", type=int, default=100)
     group.add_argument("--sgd-batch", type=int, default=100)
-    group.add_argument("--kfac-batch", type=int, default=1000)
-    group.add_argument("--hf-batch", type=int, default=1000)
-    group.add_argument("--hf-cg", type=int, default=15, help="Hessian-free's max_cg_iter")
-    group.add_argument("--hf-damping", type=float, default=1e-2, help="Hessian-free's λ₀")
+    group.add_argument("--kfac-batch", type=int, default=250)
+    group.add_argument("--hf-batch", type=int, default=500)
+    group.add_argument("--hf-cg", type=int, default=10, help="Hessian-free's max_cg_iter")
+    group.add_argument("--hf-damping", type=float, default=0.1, help="Hessian-free's λ₀")
     group.add_argument(
         "--hf-curvature", type=float, default=0.1, help="Hessian-free's curvature_fraction"
     )

@@ -202,13 +202,14 @@ def conjugate_gradient(
         alpha = rz / curvature
         torch._foreach_add_(x, direction, alpha=alpha)
         torch._foreach_add_(residual, a_direction, alpha=-alpha)
-        value = 0.5 * float(dot(x, torch._foreach_sub(gradient, residual)))  # φ = ½xᵀ(g − r)
+        linear = float(dot(gradient, x))
+        value = 0.5 * (linear - float(dot(x, residual)))  # φ = ½xᵀ(g − r)
         values.append(value)
         run.iterations = i
         if progress is not None:
             progress(i)
         if i in keep:
-            run.kept.append(Iterate(i, [t.clone() for t in x], value, float(dot(gradient, x))))
+            run.kept.append(Iterate(i, [t.clone() for t in x], value, linear))
         solved = _preconditioned(residual, preconditioner)
         new_rz = float(dot(residual, solved))
         if new_rz == 0:
@@ -223,12 +224,11 @@ def conjugate_gradient(
         ):
             run.reason = "relative progress below tolerance"
             break
-        torch._foreach_mul_(direction, new_rz / rz)
-        torch._foreach_add_(direction, solved)
+        direction = list(torch._foreach_add(solved, direction, alpha=new_rz / rz))
         rz = new_rz
     run.last = x
     if run.iterations and (not run.kept or run.kept[-1].index != run.iterations):
-        run.kept.append(Iterate(run.iterations, x, values[-1], float(dot(gradient, x))))
+        run.kept.append(Iterate(run.iterations, x, values[-1], linear))
     return run
 
 
