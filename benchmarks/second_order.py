@@ -445,7 +445,7 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
         "--adam-lr", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3], help="Adam's lrs tried"
     )
     group.add_argument(
-        "--sgd-lr", type=float, nargs="+", default=[0.3, 1.0, 3.0], help="SGD's lrs tried"
+        "--sgd-lr", type=float, nargs="+", default=[0.3, 1.0, 3.0, 10.0], help="SGD's lrs tried"
     )
     group.add_argument("--adam-batch", type=int, default=100)
     group.add_argument("--sgd-batch", type=int, default=100)
