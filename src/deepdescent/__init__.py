@@ -17,6 +17,7 @@ _SUBMODULES = (
     "callbacks",
     "cli",
     "datasets",
+    "diagnostics",
     "initializers",
     "layers",
     "losses",
