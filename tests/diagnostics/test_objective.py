@@ -67,14 +67,14 @@ def test_parameter_vectors_round_trip():
     objective = resolve(model, None, x, y)
     theta = parameter_vector(model)
     assert theta.shape == (objective.size,) == (4 * 3 + 4 + 4 * 3 + 3,)
-    torch.testing.assert_close(as_vector(model.get_weights(), objective, "theta0"), theta)
+    torch.testing.assert_close(as_vector(model.get_weights(), objective.params, "theta0"), theta)
     with objective.at(torch.zeros_like(theta)):
         assert float(parameter_vector(model).abs().sum()) == 0.0
     torch.testing.assert_close(parameter_vector(model), theta)
     with pytest.raises(ValueError, match=r"Invalid theta0: 'shape \(3,\)'"):
-        as_vector(torch.ones(3), objective, "theta0")
+        as_vector(torch.ones(3), objective.params, "theta0")
     with pytest.raises(ValueError, match="Invalid theta1: '1 tensors'"):
-        as_vector([np.ones(3)], objective, "theta1")
+        as_vector([np.ones(3)], objective.params, "theta1")
 
 
 @pytest.mark.parametrize(

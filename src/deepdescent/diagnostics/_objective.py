@@ -14,7 +14,7 @@ model in evaluation mode (no dropout): a diagnostic measures one deterministic f
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -22,14 +22,18 @@ import torch
 
 from deepdescent import activations, losses
 from deepdescent.autodiff import flatten, hessian_operator, unflatten
-from deepdescent.utils._checks import check_argument
+from deepdescent.utils._checks import check_argument, is_integer
 
 __all__ = [
     "LossArgument",
     "Objective",
+    "as_batch",
     "as_vector",
+    "batched_products",
     "parameter_vector",
     "resolve",
+    "seeded_generator",
+    "trainable",
 ]
 
 LossArgument = str | losses.Loss | Callable[..., torch.Tensor] | torch.nn.Module | None
@@ -181,7 +185,11 @@ def _keras_loss(loss_fn: Any, model: torch.nn.Module) -> losses.Loss:
     return loss
 
 
-def _batch(value: Any, name: str, dtype: torch.dtype | None, device: torch.device) -> torch.Tensor:
+def as_batch(
+    value: Any, name: str, dtype: torch.dtype | None, device: torch.device
+) -> torch.Tensor:
+    """An array or tensor with a batch axis as a tensor of ``dtype`` (``None``: kept) on
+    ``device``; a clear error for anything else."""
     if isinstance(value, torch.Tensor):
         tensor = value.detach()
     else:
@@ -227,8 +235,8 @@ def resolve(model: Any, loss_fn: LossArgument, x: Any, y: Any) -> Objective:
             to_prediction = activations.get(fused)
         loss = keras_loss
         target_dtype = float_dtype if keras_loss.target_dtype.is_floating_point else torch.int64
-    x_tensor = _batch(x, "x", float_dtype, device)
-    y_tensor = _batch(y, "y", target_dtype, device)
+    x_tensor = as_batch(x, "x", float_dtype, device)
+    y_tensor = as_batch(y, "y", target_dtype, device)
     if target_dtype is None and y_tensor.is_floating_point():
         y_tensor = y_tensor.to(float_dtype)
     check_argument(
@@ -240,34 +248,57 @@ def resolve(model: Any, loss_fn: LossArgument, x: Any, y: Any) -> Objective:
     return Objective(model, loss, forward, to_prediction, x_tensor, y_tensor)
 
 
+def trainable(model: torch.nn.Module) -> list[torch.Tensor]:
+    """The parameters diagnostics differentiate: those requiring grad, in module order."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
 def parameter_vector(model: torch.nn.Module) -> torch.Tensor:
     """A model's trainable parameters θ as one flat vector (a copy), in the order every
     diagnostic uses (``model.named_parameters()``)."""
-    _check_model(model)
-    return flatten([p.detach() for p in model.parameters() if p.requires_grad]).clone()
+    return flatten([p.detach() for p in trainable(_check_model(model))]).clone()
 
 
-def as_vector(theta: Any, objective: Objective, name: str) -> torch.Tensor:
-    """``theta`` — a flat vector, or one array or tensor per trainable parameter (what
-    ``get_weights`` returns) — as a flat tensor on the objective's device and dtype."""
-    reference = objective.params[0]
+def as_vector(theta: Any, params: Sequence[torch.Tensor], name: str) -> torch.Tensor:
+    """``theta`` — a flat vector, or one array or tensor per parameter of ``params`` (what
+    ``get_weights`` returns) — as a flat tensor on the parameters' device and dtype."""
+    reference, size = params[0], sum(p.numel() for p in params)
     if isinstance(theta, (list, tuple)):
         parts = [
-            torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t) for t in theta
+            torch.as_tensor(np.asarray(t)) if not isinstance(t, torch.Tensor) else t for t in theta
         ]
-        shapes = [tuple(p.shape) for p in objective.params]
+        shapes = [tuple(p.shape) for p in params]
         check_argument(
             name,
             f"{len(parts)} tensors",
             [tuple(t.shape) for t in parts] == shapes,
             f"one tensor per trainable parameter with shapes {shapes}",
         )
-        theta = flatten(parts)
-    vector = torch.as_tensor(theta) if not isinstance(theta, torch.Tensor) else theta.detach()
+        theta = flatten([t.to(reference) for t in parts])
+    vector = (
+        theta.detach() if isinstance(theta, torch.Tensor) else torch.as_tensor(np.asarray(theta))
+    )
     check_argument(
         name,
         f"shape {tuple(vector.shape)}",
-        tuple(vector.shape) == (objective.size,),
-        f"a flat vector of the {objective.size} trainable parameters",
+        tuple(vector.shape) == (size,),
+        f"a flat vector of the {size} trainable parameters",
     )
     return vector.to(device=reference.device, dtype=reference.dtype)
+
+
+def seeded_generator(seed: Any) -> torch.Generator:
+    """A CPU generator seeded with ``seed`` (draws made on the CPU are the same on every
+    device, and the global generators that fit's shuffling uses are left alone)."""
+    check_argument("seed", seed, is_integer(seed) and seed >= 0, "an int >= 0")
+    return torch.Generator().manual_seed(int(seed))
+
+
+def batched_products(
+    product: Callable[[torch.Tensor], torch.Tensor], vectors: torch.Tensor
+) -> torch.Tensor:
+    """``H vᵢ`` for each row, in one vectorised call when every op supports it."""
+    try:
+        return product(vectors)
+    except RuntimeError:  # an op without a batching rule: one product at a time
+        return torch.stack([product(v) for v in vectors])

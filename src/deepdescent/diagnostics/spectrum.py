@@ -45,7 +45,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepdescent.diagnostics._objective import LossArgument, Objective, resolve
+from deepdescent.diagnostics._objective import (
+    LossArgument,
+    Objective,
+    batched_products,
+    resolve,
+    seeded_generator,
+)
 from deepdescent.diagnostics.lanczos import lanczos_eigenpairs, lanczos_tridiagonal, ritz_quadrature
 from deepdescent.diagnostics.power_iteration import power_iteration
 from deepdescent.utils._checks import check_argument, check_count, check_positive, is_integer
@@ -71,11 +77,6 @@ Product = Callable[[torch.Tensor], torch.Tensor]
 # -- shared pieces ------------------------------------------------------------------------
 
 
-def _generator(seed: Any) -> torch.Generator:
-    check_argument("seed", seed, is_integer(seed) and seed >= 0, "an int >= 0")
-    return torch.Generator().manual_seed(int(seed))
-
-
 def _gaussian(count: int, like: Objective, generator: torch.Generator) -> torch.Tensor:
     """Random vectors drawn on the CPU (the same on every device), moved to the model's."""
     draws = torch.randn(count, like.size, generator=generator, dtype=torch.float64)
@@ -85,14 +86,6 @@ def _gaussian(count: int, like: Objective, generator: torch.Generator) -> torch.
 def _rademacher(count: int, like: Objective, generator: torch.Generator) -> torch.Tensor:
     draws = torch.randint(0, 2, (count, like.size), generator=generator, dtype=torch.int8)
     return (2 * draws - 1).to(like.params[0])
-
-
-def products(product: Product, vectors: torch.Tensor) -> torch.Tensor:
-    """``H vᵢ`` for each row, in one vectorised call when every op supports it."""
-    try:
-        return product(vectors)
-    except RuntimeError:  # an op without a batching rule: one product at a time
-        return torch.stack([product(v) for v in vectors])
 
 
 def _method(method: Any, allowed: tuple[str, ...], size: int, limit: int, caller: str) -> str:
@@ -112,7 +105,7 @@ def _dense_hessian(product: Product, objective: Objective) -> torch.Tensor:
     eye = torch.eye(
         objective.size, dtype=objective.params[0].dtype, device=objective.params[0].device
     )
-    hessian = products(product, eye).to(torch.float64)
+    hessian = batched_products(product, eye).to(torch.float64)
     return 0.5 * (hessian + hessian.T)
 
 
@@ -188,7 +181,7 @@ def _eigenpairs(
         steps = max_steps or min(objective.size, 100 + 2 * k)
         ritz = lanczos_eigenpairs(counted, start, k, which, tol, steps, generator)
         values, vectors, converged = ritz.values, ritz.vectors, ritz.converged
-    applied = products(product, vectors)
+    applied = batched_products(product, vectors)
     count += len(vectors)
     residuals = torch.linalg.vector_norm(
         applied.double() - values.to(applied.device)[:, None] * vectors.double(), dim=1
@@ -264,7 +257,9 @@ def hessian_eigenvalues(
         method, ("lanczos", "power", "exact"), objective.size, exact_limit, "hessian_eigenvalues"
     )
     with objective.hessian() as (_, _, product):
-        return _eigenpairs(objective, product, k, which, method, tol, max_steps, _generator(seed))
+        return _eigenpairs(
+            objective, product, k, which, method, tol, max_steps, seeded_generator(seed)
+        )
 
 
 # -- trace --------------------------------------------------------------------------------
@@ -299,7 +294,7 @@ def _hutchinson(
     samples = []
     for start in range(0, num_probes, chunk):
         probes = _rademacher(min(chunk, num_probes - start), objective, generator)
-        samples.append((probes * products(product, probes)).sum(dim=1).double().cpu())
+        samples.append((probes * batched_products(product, probes)).sum(dim=1).double().cpu())
     values = torch.cat(samples)
     spread = float(values.std()) / math.sqrt(num_probes) if num_probes > 1 else math.inf
     return TraceEstimate(float(values.mean()), spread, num_probes, "hutchinson", values)
@@ -325,7 +320,7 @@ def hessian_trace(
         if method == "exact":
             trace = float(torch.trace(_dense_hessian(product, objective)))
             return TraceEstimate(trace, 0.0, 0, "exact", torch.zeros(0, dtype=torch.float64))
-        return _hutchinson(product, objective, num_probes, _generator(seed))
+        return _hutchinson(product, objective, num_probes, seeded_generator(seed))
 
 
 # -- density ------------------------------------------------------------------------------
@@ -421,7 +416,7 @@ def hessian_spectral_density(
     with objective.hessian() as (_, _, product):
         if method == "exact":
             return _exact_density(torch.linalg.eigvalsh(_dense_hessian(product, objective)))
-        return _slq(product, objective, steps, num_vectors, _generator(seed))
+        return _slq(product, objective, steps, num_vectors, seeded_generator(seed))
 
 
 # -- the summary --------------------------------------------------------------------------
@@ -487,7 +482,7 @@ def hessian_summary(
     if method == "auto":
         method = "exact" if objective.size <= exact_limit else "lanczos"
     method = _method(method, ("lanczos", "exact"), objective.size, exact_limit, "hessian_summary")
-    generator = _generator(seed)
+    generator = seeded_generator(seed)
     with objective.hessian() as (_, _, product):
         if method == "exact":
             values, vectors = torch.linalg.eigh(_dense_hessian(product, objective))

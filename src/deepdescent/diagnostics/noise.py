@@ -1,0 +1,243 @@
+r"""Minibatch gradient noise (Goodfellow et al. §8.1.3; McCandlish et al. 2018).
+
+With per-example gradients Gᵢ = ∇θ L(f(xᵢ; θ), yᵢ) on a batch of B examples, their mean
+Ḡ and covariance Σ = Cov[Gᵢ] (estimated with B − 1 in the denominator), a minibatch of m
+examples drawn with replacement estimates the gradient G with
+
+    E‖ĝ_m − G‖² = tr Σ / m,       standard error σ/√m with σ² = tr Σ:
+
+the book's point that 100 times more examples buy only 10 times less error. Since
+E‖Ḡ‖² = ‖G‖² + tr Σ / B, the unbiased estimate of ‖G‖² is |G|² = ‖Ḡ‖² − tr Σ / B.
+McCandlish, Kaplan, Amodei et al. (2018, "An empirical model of large-batch training")
+call
+
+    B_simple = tr Σ / |G|²                  (the simple gradient noise scale)
+    B_noise  = tr(HΣ) / (Gᵀ H G)            (with the Hessian H)
+
+the batch size at which the noise of a step equals its signal: the critical batch size
+B_crit ≈ B_noise, beyond which larger batches stop buying proportionally fewer steps.
+B_simple equals B_noise when H is a multiple of the identity. Without per-example
+gradients the same two quantities come unbiased from the squared norms of two batch
+gradients of sizes b < B (their Appendix A.1):
+
+    |G|² = (B‖G_B‖² − b‖G_b‖²) / (B − b),      tr Σ = (‖G_b‖² − ‖G_B‖²) / (1/b − 1/B).
+
+Per-example gradients come from ``torch.func`` (``vmap`` over ``grad``), one example at a
+time where a loss does not vectorize.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.func import functional_call, grad, vmap
+
+from deepdescent.autodiff import flatten
+from deepdescent.diagnostics._objective import (
+    LossArgument,
+    Objective,
+    batched_products,
+    resolve,
+    seeded_generator,
+)
+from deepdescent.utils._checks import check_argument, check_count, check_positive, is_integer
+
+__all__ = [
+    "GradientNoise",
+    "gradient_noise",
+    "layer_name",
+    "noise_from_two_batches",
+    "per_example_gradients",
+]
+
+
+def layer_name(parameter_name: str) -> str:
+    """The module a parameter belongs to: ``"dense_1.kernel"`` → ``"dense_1"``."""
+    return parameter_name.rpartition(".")[0] or parameter_name
+
+
+class _Forward(torch.nn.Module):
+    """The objective's cost as a module, so that ``functional_call`` can swap θ in it."""
+
+    def __init__(self, objective: Objective) -> None:
+        super().__init__()
+        self.model = objective.model
+        self._objective = objective
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self._objective.cost(x.unsqueeze(0), y.unsqueeze(0))
+
+
+def per_example_gradients(objective: Objective, chunk_size: int | None = 64) -> torch.Tensor:
+    """``(B, n)``: row i is the gradient of J on example i alone (the penalty included)."""
+    wrapper = _Forward(objective)
+    names = [f"model.{name}" for name in objective.names]
+    detached = {name: p.detach() for name, p in zip(names, objective.params, strict=True)}
+
+    def cost(weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return functional_call(wrapper, weights, (x, y))
+
+    with objective.evaluating():
+        try:
+            batched = vmap(grad(cost), in_dims=(None, 0, 0), chunk_size=chunk_size)
+            grads = batched(detached, objective.x, objective.y)
+            return torch.cat([grads[name].reshape(len(objective.x), -1) for name in names], dim=1)
+        except RuntimeError:  # an op without a batching rule: one example at a time
+            rows = []
+            for xi, yi in zip(objective.x, objective.y, strict=True):
+                with torch.enable_grad():
+                    value = objective.cost(xi.unsqueeze(0), yi.unsqueeze(0))
+                    parts = torch.autograd.grad(
+                        value, objective.params, materialize_grads=True, allow_unused=True
+                    )
+                rows.append(flatten(parts))
+            return torch.stack(rows)
+
+
+@dataclass
+class GradientNoise:
+    """The noise of minibatch gradients, from per-example gradients on one batch.
+
+    Attributes:
+        batch_size: B, the examples used.
+        gradient_norm_sq: ‖Ḡ‖², the squared norm of the batch's mean gradient.
+        true_gradient_norm_sq: |G|² = ‖Ḡ‖² − tr Σ / B (unbiased; may come out ≤ 0 when the
+            noise swamps the signal).
+        trace_covariance: tr Σ, the per-example variance summed over parameters (σ²).
+        layer_trace_covariance: tr Σ restricted to each layer's parameters.
+        noise_scale: B_simple = tr Σ / |G|² (``inf`` when |G|² ≤ 0).
+        critical_batch_size: B_noise = tr(HΣ) / GᵀHG with ``hessian=True`` (``None``
+            otherwise, or ``inf`` when GᵀHG ≤ 0).
+        batch_sizes: the minibatch sizes m of the standard-error curve.
+        standard_errors: √(tr Σ / m) for each m.
+        sampled_standard_errors: √(mean ‖ĝ_m − Ḡ‖²) over minibatches drawn with
+            replacement from the batch's per-example gradients (the same law, measured).
+    """
+
+    batch_size: int
+    gradient_norm_sq: float
+    true_gradient_norm_sq: float
+    trace_covariance: float
+    layer_trace_covariance: dict[str, float]
+    noise_scale: float
+    critical_batch_size: float | None
+    batch_sizes: np.ndarray = field(repr=False)
+    standard_errors: np.ndarray = field(repr=False)
+    sampled_standard_errors: np.ndarray = field(repr=False)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else math.inf
+
+
+def _batch_sizes(batch_sizes: Any, limit: int) -> np.ndarray:
+    if batch_sizes is None:
+        return 2 ** np.arange(int(math.log2(limit)) + 1)
+    values = np.asarray(batch_sizes)
+    ok = (
+        values.ndim == 1
+        and len(values) > 0
+        and np.issubdtype(values.dtype, np.integer)
+        and bool((values >= 1).all())
+    )
+    check_argument("batch_sizes", batch_sizes, ok, "a non-empty sequence of ints >= 1")
+    return values.astype(np.int64)
+
+
+def _sampled_errors(
+    grads: torch.Tensor,
+    mean: torch.Tensor,
+    sizes: np.ndarray,
+    draws: int,
+    generator: torch.Generator,
+) -> np.ndarray:
+    errors = []
+    for m in sizes:
+        index = torch.randint(0, len(grads), (draws, int(m)), generator=generator).to(grads.device)
+        minibatch_means = grads[index].mean(dim=1)
+        errors.append(float(((minibatch_means - mean) ** 2).sum(dim=1).mean().sqrt()))
+    return np.array(errors)
+
+
+def gradient_noise(
+    model: torch.nn.Module,
+    loss_fn: LossArgument,
+    x: Any,
+    y: Any,
+    batch_sizes: Any = None,
+    hessian: bool = False,
+    draws: int = 200,
+    seed: int = 0,
+) -> GradientNoise:
+    """The gradient noise of a batch: per-example variance, the standard error against
+    minibatch size m, and the noise scale / critical batch size (see the module).
+
+    Args:
+        model, loss_fn, x, y: the cost on a batch of B ≥ 2 examples (the population).
+        batch_sizes: the m of the standard-error curve (default powers of 2 up to B).
+        hessian: also compute B_noise = tr(HΣ)/GᵀHG (B + 1 Hessian-vector products).
+        draws: minibatches drawn per m for the measured standard errors.
+        seed: seeds those draws.
+    """
+    objective = resolve(model, loss_fn, x, y)
+    size = len(objective.x)
+    check_argument("x", f"{size} examples", size >= 2, "at least 2 examples (a variance needs two)")
+    sizes = _batch_sizes(batch_sizes, size)
+    draws = check_count("draws", draws)
+    generator = seeded_generator(seed)
+    grads = per_example_gradients(objective).double()
+    mean = grads.mean(dim=0)
+    deviations = grads - mean
+    squared = (deviations**2).sum(dim=0) / (size - 1)
+    trace = float(squared.sum())
+    layers: dict[str, float] = defaultdict(float)
+    for name, part in zip(
+        objective.names, squared.split([p.numel() for p in objective.params]), strict=True
+    ):
+        layers[layer_name(name)] += float(part.sum())
+    norm_sq = float(mean @ mean)
+    true_norm_sq = norm_sq - trace / size
+    critical = _critical_batch_size(objective, mean, deviations) if hessian else None
+    return GradientNoise(
+        batch_size=size,
+        gradient_norm_sq=norm_sq,
+        true_gradient_norm_sq=true_norm_sq,
+        trace_covariance=trace,
+        layer_trace_covariance=dict(layers),
+        noise_scale=_ratio(trace, true_norm_sq),
+        critical_batch_size=critical,
+        batch_sizes=sizes,
+        standard_errors=np.sqrt(trace / sizes),
+        sampled_standard_errors=_sampled_errors(grads, mean, sizes, draws, generator),
+    )
+
+
+def _critical_batch_size(
+    objective: Objective, mean: torch.Tensor, deviations: torch.Tensor
+) -> float:
+    """B_noise = tr(HΣ) / GᵀHG with the unbiased GᵀHG = ḠᵀHḠ − tr(HΣ)/B."""
+    like = objective.params[0]
+    with objective.hessian() as (_, _, product):
+        curved = batched_products(product, deviations.to(like)).double()
+        mean_curved = float(mean @ product(mean.to(like)).double())
+    trace_h_sigma = float((curved * deviations).sum()) / (len(deviations) - 1)
+    return _ratio(trace_h_sigma, mean_curved - trace_h_sigma / len(deviations))
+
+
+def noise_from_two_batches(
+    small_norm_sq: float, large_norm_sq: float, small: int, large: int
+) -> tuple[float, float]:
+    """Unbiased ``(|G|², tr Σ)`` from the squared norms of two batch gradients of sizes
+    ``small`` < ``large`` (McCandlish et al. 2018, Appendix A.1)."""
+    check_argument("small", small, is_integer(small) and small >= 1, "an int >= 1")
+    check_argument("large", large, is_integer(large) and large > small, f"an int > small ({small})")
+    check_positive("small_norm_sq", small_norm_sq)
+    check_positive("large_norm_sq", large_norm_sq)
+    norm_sq = (large * large_norm_sq - small * small_norm_sq) / (large - small)
+    trace = (small_norm_sq - large_norm_sq) / (1 / small - 1 / large)
+    return norm_sq, trace
