@@ -62,6 +62,7 @@ __all__ = [
     "HessianSummary",
     "SpectralDensity",
     "TraceEstimate",
+    "choose_method",
     "hessian_eigenvalues",
     "hessian_spectral_density",
     "hessian_summary",
@@ -88,7 +89,9 @@ def _rademacher(count: int, like: Objective, generator: torch.Generator) -> torc
     return (2 * draws - 1).to(like.params[0])
 
 
-def _method(method: Any, allowed: tuple[str, ...], size: int, limit: int, caller: str) -> str:
+def choose_method(method: Any, allowed: tuple[str, ...], size: int, limit: int, caller: str) -> str:
+    """``method`` checked against ``allowed``; ``"exact"`` above ``limit`` parameters falls
+    back to ``allowed[0]`` with a warning naming ``caller`` and the sizes."""
     check_argument("method", method, method in allowed, f"one of {', '.join(allowed)}")
     if method == "exact" and size > limit:
         fallback = allowed[0]
@@ -253,7 +256,7 @@ def hessian_eigenvalues(
     check_positive("tol", tol)
     if max_steps is not None:
         check_count("max_steps", max_steps)
-    method = _method(
+    method = choose_method(
         method, ("lanczos", "power", "exact"), objective.size, exact_limit, "hessian_eigenvalues"
     )
     with objective.hessian() as (_, _, product):
@@ -315,7 +318,9 @@ def hessian_trace(
     parameters, else the estimator with a warning)."""
     objective = resolve(model, loss_fn, x, y)
     num_probes = check_count("num_probes", num_probes)
-    method = _method(method, ("hutchinson", "exact"), objective.size, exact_limit, "hessian_trace")
+    method = choose_method(
+        method, ("hutchinson", "exact"), objective.size, exact_limit, "hessian_trace"
+    )
     with objective.hessian() as (_, _, product):
         if method == "exact":
             trace = float(torch.trace(_dense_hessian(product, objective)))
@@ -410,7 +415,7 @@ def hessian_spectral_density(
     objective = resolve(model, loss_fn, x, y)
     steps = check_count("steps", steps)
     num_vectors = check_count("num_vectors", num_vectors)
-    method = _method(
+    method = choose_method(
         method, ("slq", "exact"), objective.size, exact_limit, "hessian_spectral_density"
     )
     with objective.hessian() as (_, _, product):
@@ -481,7 +486,9 @@ def hessian_summary(
     check_positive("negative_tol", negative_tol)
     if method == "auto":
         method = "exact" if objective.size <= exact_limit else "lanczos"
-    method = _method(method, ("lanczos", "exact"), objective.size, exact_limit, "hessian_summary")
+    method = choose_method(
+        method, ("lanczos", "exact"), objective.size, exact_limit, "hessian_summary"
+    )
     generator = seeded_generator(seed)
     with objective.hessian() as (_, _, product):
         if method == "exact":
