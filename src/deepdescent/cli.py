@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, help="run folder (default: runs/DATASET-OPTIMIZER-TIMESTAMP)"
     )
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    from deepdescent.diagnostics.report import add_arguments
+
+    add_arguments(verbs.add_parser("diagnose", help="diagnostics of a run folder or the recipe"))
     return parser
 
 
@@ -187,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 0.0 <= args.validation_split < 1.0:
             build_parser().error("--validation-split must be in [0, 1)")
         train(args)
+    elif args.command == "diagnose":
+        from deepdescent.diagnostics.report import command
+
+        command(args)
     return 0
 
 

@@ -73,6 +73,10 @@ def test_noise_statistics_match_the_brute_force_ones():
     population = np.sqrt((31 / 32) * trace / noise.batch_sizes)
     np.testing.assert_allclose(noise.sampled_standard_errors, population, rtol=0.08)
     assert noise.critical_batch_size is None
+    full = torch.tensor(mean * 0.5)
+    given = gradient_noise(net, CE, x, y, draws=0, true_gradient=full)
+    assert given.noise_scale == pytest.approx(trace / (0.25 * mean @ mean), rel=1e-10)
+    assert len(given.sampled_standard_errors) == 0
 
 
 def test_critical_batch_size_with_the_hessian():

@@ -38,12 +38,13 @@ def gradient_spikes(
     window = check_count("window", window)
     values = np.asarray(norms, dtype=np.float64)
     least = min(window, 5)
-    spikes = [
-        t
-        for t in range(least, len(values))
-        if values[t] > factor * np.median(values[max(0, t - window) : t])
-    ]
-    return np.array(spikes, dtype=np.int64)
+    if len(values) <= least:
+        return np.zeros(0, dtype=np.int64)
+    # The median of the `window` steps before each t (fewer at the start), vectorised.
+    padded = np.concatenate([np.full(window, np.nan), values[:-1]])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)[least:]
+    medians = np.nanmedian(windows, axis=1)
+    return np.flatnonzero(values[least:] > factor * medians) + least
 
 
 def clipped_fraction(norms: Sequence[float] | np.ndarray, threshold: float) -> float:

@@ -107,7 +107,7 @@ class GradientNoise:
         batch_size: B, the examples used.
         gradient_norm_sq: ‖Ḡ‖², the squared norm of the batch's mean gradient.
         true_gradient_norm_sq: |G|² = ‖Ḡ‖² − tr Σ / B (unbiased; may come out ≤ 0 when the
-            noise swamps the signal).
+            noise swamps the signal), or ‖G‖² of a given ``true_gradient``.
         trace_covariance: tr Σ, the per-example variance summed over parameters (σ²).
         layer_trace_covariance: tr Σ restricted to each layer's parameters.
         noise_scale: B_simple = tr Σ / |G|² (``inf`` when |G|² ≤ 0).
@@ -150,17 +150,25 @@ def _batch_sizes(batch_sizes: Any, limit: int) -> np.ndarray:
 
 
 def _sampled_errors(
-    grads: torch.Tensor,
-    mean: torch.Tensor,
-    sizes: np.ndarray,
-    draws: int,
-    generator: torch.Generator,
+    deviations: torch.Tensor, sizes: np.ndarray, draws: int, generator: torch.Generator
 ) -> np.ndarray:
+    """√(mean ‖ĝ_m − Ḡ‖²) over ``draws`` minibatches of each size m drawn with replacement.
+
+    With c the count of each example in a minibatch and K = D Dᵀ the Gram matrix of the
+    deviations Dᵢ = Gᵢ − Ḡ, ‖ĝ_m − Ḡ‖² = cᵀKc / m²: one B × B matrix serves every draw.
+    """
+    if draws == 0:
+        return np.zeros(0)
+    gram = (deviations @ deviations.T).double().cpu()
+    size = len(gram)
     errors = []
     for m in sizes:
-        index = torch.randint(0, len(grads), (draws, int(m)), generator=generator).to(grads.device)
-        minibatch_means = grads[index].mean(dim=1)
-        errors.append(float(((minibatch_means - mean) ** 2).sum(dim=1).mean().sqrt()))
+        index = torch.randint(0, size, (draws, int(m)), generator=generator)
+        counts = torch.zeros(draws, size, dtype=torch.float64).scatter_add_(
+            1, index, torch.ones(draws, int(m), dtype=torch.float64)
+        )
+        squared = ((counts @ gram) * counts).sum(dim=1) / float(m) ** 2
+        errors.append(float(squared.mean().clamp(min=0.0).sqrt()))
     return np.array(errors)
 
 
@@ -173,6 +181,7 @@ def gradient_noise(
     hessian: bool = False,
     draws: int = 200,
     seed: int = 0,
+    true_gradient: torch.Tensor | None = None,
 ) -> GradientNoise:
     """The gradient noise of a batch: per-example variance, the standard error against
     minibatch size m, and the noise scale / critical batch size (see the module).
@@ -181,27 +190,40 @@ def gradient_noise(
         model, loss_fn, x, y: the cost on a batch of B ≥ 2 examples (the population).
         batch_sizes: the m of the standard-error curve (default powers of 2 up to B).
         hessian: also compute B_noise = tr(HΣ)/GᵀHG (B + 1 Hessian-vector products).
-        draws: minibatches drawn per m for the measured standard errors.
+        draws: minibatches drawn per m for the measured standard errors (0: none).
         seed: seeds those draws.
+        true_gradient: the full-data gradient G (flat) when it is known — over the
+            whole training set, say; then |G|² = ‖G‖² exactly, where the batch alone
+            gives only the unbiased estimate ‖Ḡ‖² − tr Σ / B (which noise can drive ≤ 0).
     """
     objective = resolve(model, loss_fn, x, y)
     size = len(objective.x)
     check_argument("x", f"{size} examples", size >= 2, "at least 2 examples (a variance needs two)")
     sizes = _batch_sizes(batch_sizes, size)
-    draws = check_count("draws", draws)
+    draws = check_count("draws", draws, minimum=0)
     generator = seeded_generator(seed)
-    grads = per_example_gradients(objective).double()
+    grads = per_example_gradients(objective)
     mean = grads.mean(dim=0)
     deviations = grads - mean
-    squared = (deviations**2).sum(dim=0) / (size - 1)
+    squared = (deviations**2).sum(dim=0).double() / (size - 1)
+    mean = mean.double()
     trace = float(squared.sum())
     layers: dict[str, float] = defaultdict(float)
-    for name, part in zip(
-        objective.names, squared.split([p.numel() for p in objective.params]), strict=True
-    ):
+    sizes_of = [p.numel() for p in objective.params]
+    for name, part in zip(objective.names, squared.split(sizes_of), strict=True):
         layers[layer_name(name)] += float(part.sum())
     norm_sq = float(mean @ mean)
-    true_norm_sq = norm_sq - trace / size
+    if true_gradient is None:
+        true_norm_sq = norm_sq - trace / size
+    else:
+        full = torch.as_tensor(true_gradient).double().reshape(-1)
+        check_argument(
+            "true_gradient",
+            f"shape {tuple(true_gradient.shape)}",
+            full.numel() == objective.size,
+            f"a flat vector of the {objective.size} parameters' gradient",
+        )
+        true_norm_sq = float(full @ full)
     critical = _critical_batch_size(objective, mean, deviations) if hessian else None
     return GradientNoise(
         batch_size=size,
@@ -213,7 +235,7 @@ def gradient_noise(
         critical_batch_size=critical,
         batch_sizes=sizes,
         standard_errors=np.sqrt(trace / sizes),
-        sampled_standard_errors=_sampled_errors(grads, mean, sizes, draws, generator),
+        sampled_standard_errors=_sampled_errors(deviations, sizes, draws, generator),
     )
 
 
@@ -223,7 +245,7 @@ def _critical_batch_size(
     """B_noise = tr(HΣ) / GᵀHG with the unbiased GᵀHG = ḠᵀHḠ − tr(HΣ)/B."""
     like = objective.params[0]
     with objective.hessian() as (_, _, product):
-        curved = batched_products(product, deviations.to(like)).double()
+        curved = batched_products(product, deviations.to(like))
         mean_curved = float(mean @ product(mean.to(like)).double())
     trace_h_sigma = float((curved * deviations).sum()) / (len(deviations) - 1)
     return _ratio(trace_h_sigma, mean_curved - trace_h_sigma / len(deviations))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from deepdescent.callbacks import Callback
 from deepdescent.diagnostics.monitors import CliffMonitor
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
+from deepdescent.optimizers import SGD
 from deepdescent.utils import set_random_seed
 
 
@@ -95,3 +98,41 @@ def test_a_cliff_shows_as_a_spike():
     )
     assert monitor.spikes.tolist() == [20]
     assert history.history["gradient_spikes"] == [1.0]
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")
+def test_figure_8_1_on_the_seed_network():
+    """Goodfellow et al.'s Figure 8.1 on the lecture's 784-32-10 network (SGD, ε = 0.1,
+    batch 128, Fashion-MNIST in [0, 1]): after the first epoch the gradient norm grows
+    through training while the classification error keeps falling — training does not
+    approach a critical point."""
+    from deepdescent.datasets import fashion_mnist
+    from deepdescent.utils import to_categorical
+
+    (x, labels), _ = fashion_mnist.load_data()
+    x = x.reshape(len(x), -1).astype("float32") / 255
+    set_random_seed(0)
+    net = Sequential(
+        [Dense(32, activation="sigmoid", input_shape=(784,)), Dense(10, activation="softmax")]
+    )
+    net.compile(
+        optimizer=SGD(learning_rate=0.1), loss="categorical_crossentropy", metrics=["zero_one_loss"]
+    )
+    monitor = CliffMonitor()
+    history = net.fit(
+        x,
+        to_categorical(labels, 10),
+        batch_size=128,
+        epochs=10,
+        verbose=0,
+        validation_split=0.1,
+        callbacks=[monitor],
+    )
+    medians = [np.median(part) for part in np.array_split(monitor.gradient_norms, 10)]
+    errors = history.history["val_zero_one_loss"]
+    assert medians[-1] > 1.1 * medians[1] and np.all(np.diff(medians[1:]) > -0.02)
+    assert errors[-1] < errors[1] - 0.03
