@@ -73,20 +73,21 @@ class _Forward(torch.nn.Module):
         return self._objective.cost(x.unsqueeze(0), y.unsqueeze(0))
 
 
-def per_example_gradients(objective: Objective, chunk_size: int | None = 64) -> torch.Tensor:
-    """``(B, n)``: row i is the gradient of J on example i alone (the penalty included)."""
+def _per_example_blocks(objective: Objective) -> list[torch.Tensor]:
+    """One ``(B, numel)`` block per parameter: row i is that parameter's gradient of J on
+    example i alone (the penalty included)."""
     wrapper = _Forward(objective)
     names = [f"model.{name}" for name in objective.names]
     detached = {name: p.detach() for name, p in zip(names, objective.params, strict=True)}
+    size = len(objective.x)
 
     def cost(weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return functional_call(wrapper, weights, (x, y))
 
     with objective.evaluating():
         try:
-            batched = vmap(grad(cost), in_dims=(None, 0, 0), chunk_size=chunk_size)
-            grads = batched(detached, objective.x, objective.y)
-            return torch.cat([grads[name].reshape(len(objective.x), -1) for name in names], dim=1)
+            grads = vmap(grad(cost), in_dims=(None, 0, 0))(detached, objective.x, objective.y)
+            return [grads[name].reshape(size, -1) for name in names]
         except RuntimeError:  # an op without a batching rule: one example at a time
             rows = []
             for xi, yi in zip(objective.x, objective.y, strict=True):
@@ -96,7 +97,14 @@ def per_example_gradients(objective: Objective, chunk_size: int | None = 64) -> 
                         value, objective.params, materialize_grads=True, allow_unused=True
                     )
                 rows.append(flatten(parts))
-            return torch.stack(rows)
+            return list(torch.stack(rows).split([p.numel() for p in objective.params], dim=1))
+
+
+def per_example_gradients(objective: Objective) -> torch.Tensor:
+    """``(B, n)``: row i is the gradient of J on example i alone (the penalty included),
+    from ``torch.func`` (``vmap`` over ``grad``), one example at a time where an op of
+    the model or loss does not vectorize."""
+    return torch.cat(_per_example_blocks(objective), dim=1)
 
 
 @dataclass
@@ -157,8 +165,6 @@ def _sampled_errors(
     With c the count of each example in a minibatch and K = D Dᵀ the Gram matrix of the
     deviations Dᵢ = Gᵢ − Ḡ, ‖ĝ_m − Ḡ‖² = cᵀKc / m²: one B × B matrix serves every draw.
     """
-    if draws == 0:
-        return np.zeros(0)
     gram = (deviations @ deviations.T).double().cpu()
     size = len(gram)
     errors = []
@@ -202,16 +208,16 @@ def gradient_noise(
     sizes = _batch_sizes(batch_sizes, size)
     draws = check_count("draws", draws, minimum=0)
     generator = seeded_generator(seed)
-    grads = per_example_gradients(objective)
-    mean = grads.mean(dim=0)
-    deviations = grads - mean
-    squared = (deviations**2).sum(dim=0).double() / (size - 1)
-    mean = mean.double()
-    trace = float(squared.sum())
+    blocks = _per_example_blocks(objective)
+    # Block by block (torch's var along dim 0 is several times slower than this); the full
+    # (B, n) matrix of deviations is assembled only when it is needed.
+    means = [block.mean(dim=0) for block in blocks]
     layers: dict[str, float] = defaultdict(float)
-    sizes_of = [p.numel() for p in objective.params]
-    for name, part in zip(objective.names, squared.split(sizes_of), strict=True):
-        layers[layer_name(name)] += float(part.sum())
+    for name, block, block_mean in zip(objective.names, blocks, means, strict=True):
+        squares = (block - block_mean).square_().sum(dim=0)
+        layers[layer_name(name)] += float(squares.sum(dtype=torch.float64)) / (size - 1)
+    trace = sum(layers.values())
+    mean = torch.cat(means).double()
     norm_sq = float(mean @ mean)
     if true_gradient is None:
         true_norm_sq = norm_sq - trace / size
@@ -224,7 +230,14 @@ def gradient_noise(
             f"a flat vector of the {objective.size} parameters' gradient",
         )
         true_norm_sq = float(full @ full)
-    critical = _critical_batch_size(objective, mean, deviations) if hessian else None
+    deviations = None
+    if hessian or draws:
+        deviations = torch.cat(blocks, dim=1) - mean.to(blocks[0].dtype)
+    critical = (
+        None
+        if deviations is None or not hessian
+        else _critical_batch_size(objective, mean, deviations)
+    )
     return GradientNoise(
         batch_size=size,
         gradient_norm_sq=norm_sq,
@@ -235,7 +248,11 @@ def gradient_noise(
         critical_batch_size=critical,
         batch_sizes=sizes,
         standard_errors=np.sqrt(trace / sizes),
-        sampled_standard_errors=_sampled_errors(deviations, sizes, draws, generator),
+        sampled_standard_errors=(
+            np.zeros(0)
+            if deviations is None
+            else _sampled_errors(deviations, sizes, draws, generator)
+        ),
     )
 
 

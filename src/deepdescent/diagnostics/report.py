@@ -132,7 +132,7 @@ class _Replay:
             "cliffs": CliffMonitor(),
             "curvature": CurvatureMonitor(xm, ym, interval=max(1, steps_per_epoch // 10)),
             "hessian": HessianMonitor(xm, ym, tol=1e-3),
-            "noise": GradientNoiseMonitor(xm, ym, interval=1, unit="epoch"),
+            "noise": GradientNoiseMonitor(xm, ym),
             "saturation": SaturationMonitor(xm),
             "trajectory": TrajectoryRecorder(),
         }

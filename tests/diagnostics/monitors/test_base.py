@@ -46,7 +46,7 @@ def test_monitors_leave_training_exactly_as_it_was():
     monitors = [
         CurvatureMonitor(x[:20], y[:20], interval=2),
         HessianMonitor(x[:20], y[:20], trace_probes=3, interval=1),
-        GradientNoiseMonitor(x[:20], y[:20], interval=3),
+        GradientNoiseMonitor(x[:20], y[:20], interval=3, unit="batch"),
         SaturationMonitor(x[:20]),
         CliffMonitor(update_interval=2),
         TrajectoryRecorder(),

@@ -66,7 +66,7 @@ def test_hessian_monitor_and_the_exact_fallback():
 def test_gradient_noise_monitor():
     x, y = data()
     net = model()
-    monitor = GradientNoiseMonitor(x[:32], y[:32], unit="epoch", interval=1, hessian=True)
+    monitor = GradientNoiseMonitor(x[:32], y[:32], hessian=True)
     history = fit(net, [monitor])
     direct = gradient_noise(net, None, x[:32], y[:32], hessian=True)
     assert history.history["gradient_variance"][-1] == pytest.approx(

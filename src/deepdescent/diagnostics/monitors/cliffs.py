@@ -70,9 +70,9 @@ class CliffMonitor(Callback):
         self.update_steps: list[int] = []
         self.update_ratios: dict[str, list[float]] = {}
         self.steps = 0
-        self._pending_norms: list[torch.Tensor] = []
+        self._pending_norms: list[tuple[torch.Tensor, ...]] = []
         self._pending_clips: list[torch.Tensor] = []
-        self._pending_ratios: list[torch.Tensor] = []
+        self._pending_ratios: list[tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]] = []
         self._before: list[torch.Tensor] | None = None
 
     # -- setting up -------------------------------------------------------------------
@@ -104,49 +104,51 @@ class CliffMonitor(Callback):
             self._before = [p.detach().clone() for p in self._params]
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        # One kernel launch per step: the norms stay on the device until the epoch's end.
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
-        norms = torch.stack(torch._foreach_norm(grads))
-        total = torch.linalg.vector_norm(norms)
-        self._pending_norms.append(total)
-        if self._clip is not None:
-            self._pending_clips.append(self._clipped_now(self._clip, grads, norms, total))
+        self._pending_norms.append(torch._foreach_norm(grads))
+        if self._clip is not None and self._clip[0] == "clipvalue":
+            self._pending_clips.append(torch.stack([g.abs().max() for g in grads]).max())
         if self._before is not None:
-            self._pending_ratios.append(self._ratios(self._before))
+            after = [p.detach() for p in self._params]
+            changes = torch._foreach_norm(torch._foreach_sub(after, self._before))
+            self._pending_ratios.append((changes, torch._foreach_norm(self._before)))
             self.update_steps.append(self.steps)
             self._before = None
         self.steps += 1
 
-    def _clipped_now(
-        self,
-        clip: tuple[str, float],
-        grads: list[torch.Tensor],
-        norms: torch.Tensor,
-        total: torch.Tensor,
-    ) -> torch.Tensor:
-        kind, threshold = clip
-        if kind == "global_clipnorm":
-            return total >= threshold * _AT_THRESHOLD
-        if kind == "clipnorm":
-            return norms.max() >= threshold * _AT_THRESHOLD
-        if kind == "clipvalue":
-            return torch.stack([g.abs().max() for g in grads]).max() >= threshold * _AT_THRESHOLD
-        return total > threshold
-
-    def _ratios(self, before: list[torch.Tensor]) -> torch.Tensor:
-        after = [p.detach() for p in self._params]
-        change = torch.stack(torch._foreach_norm(torch._foreach_sub(after, before))) ** 2
-        size = torch.stack(torch._foreach_norm(before)) ** 2
-        count = len(self._layers)
-        by_layer = [t.new_zeros(count).index_add_(0, self._layer_index, t) for t in (change, size)]
-        return (by_layer[0] / by_layer[1]).sqrt()
-
     # -- each epoch ---------------------------------------------------------------------
+
+    def _clipped(self, norms: torch.Tensor, totals: torch.Tensor) -> np.ndarray:
+        """Which of the epoch's steps were clipped (``norms``: steps × tensors)."""
+        assert self._clip is not None
+        kind, threshold = self._clip
+        if kind == "global_clipnorm":
+            hit = totals >= threshold * _AT_THRESHOLD
+        elif kind == "clipnorm":
+            hit = norms.max(dim=1).values >= threshold * _AT_THRESHOLD
+        elif kind == "clipvalue":
+            hit = torch.stack(self._pending_clips) >= threshold * _AT_THRESHOLD
+        else:
+            hit = totals > threshold
+        return hit.cpu().numpy()
+
+    def _layer_ratios(self) -> np.ndarray:
+        """``(updates, layers)``: ‖Δθ_l‖/‖θ_l‖ from the per-tensor norms of each update."""
+        changes = torch.stack([torch.stack(c) for c, _ in self._pending_ratios]).double() ** 2
+        sizes = torch.stack([torch.stack(w) for _, w in self._pending_ratios]).double() ** 2
+        index = self._layer_index.expand(len(changes), -1)
+        shape = (len(changes), len(self._layers))
+        by_layer = [t.new_zeros(shape).scatter_add_(1, index, t) for t in (changes, sizes)]
+        return (by_layer[0] / by_layer[1]).sqrt().cpu().numpy()
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if not self._pending_norms:
             return
         first = len(self.gradient_norms)
-        epoch_norms = torch.stack(self._pending_norms).double().cpu().numpy()
+        norms = torch.stack([torch.stack(step) for step in self._pending_norms]).double()
+        totals = torch.linalg.vector_norm(norms, dim=1)
+        epoch_norms = totals.cpu().numpy()
         self.gradient_norms = np.concatenate([self.gradient_norms, epoch_norms])
         values: dict[str, float] = {
             "gradient_norm_mean": float(epoch_norms.mean()),
@@ -154,12 +156,12 @@ class CliffMonitor(Callback):
         }
         self.spikes = gradient_spikes(self.gradient_norms, self.spike_factor, self.window)
         values["gradient_spikes"] = float((self.spikes >= first).sum())
-        if self._pending_clips:
-            epoch_clipped = torch.stack(self._pending_clips).cpu().numpy()
+        if self._clip is not None:
+            epoch_clipped = self._clipped(norms, totals)
             self.clipped = np.concatenate([self.clipped, epoch_clipped])
             values["clipped_fraction"] = float(epoch_clipped.mean())
         if self._pending_ratios:
-            ratios = torch.stack(self._pending_ratios).double().cpu().numpy()
+            ratios = self._layer_ratios()
             for index, layer in enumerate(self._layers):
                 self.update_ratios.setdefault(layer, []).extend(ratios[:, index].tolist())
                 values[f"update_ratio/{layer}"] = float(ratios[:, index].mean())

@@ -26,7 +26,7 @@ class GradientNoiseMonitor(ProbeMonitor):
         x, y: the probe batch (B ≥ 2 examples).
         loss_fn: the loss (default: the model's compiled one).
         hessian: also B_noise.
-        interval, unit: measure every ``interval`` steps (default) or epochs.
+        interval, unit: measure every ``interval`` epochs (default) or steps.
     """
 
     def __init__(
@@ -35,8 +35,8 @@ class GradientNoiseMonitor(ProbeMonitor):
         y: Any,
         loss_fn: LossArgument = None,
         hessian: bool = False,
-        interval: int = 100,
-        unit: str = "batch",
+        interval: int = 1,
+        unit: str = "epoch",
     ) -> None:
         super().__init__(x, y, loss_fn, interval, unit)
         self.hessian = bool(hessian)
