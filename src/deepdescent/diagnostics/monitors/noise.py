@@ -50,7 +50,7 @@ class GradientNoiseMonitor(ProbeMonitor):
             probe.y,
             batch_sizes=[1],
             hessian=self.hessian,
-            draws=1,
+            draws=0,
         )
         values = {
             "gradient_variance": noise.trace_covariance,
