@@ -129,7 +129,7 @@ class _Replay:
         steps_per_epoch = math.ceil(len(self.train[0]) / config["batch_size"])
         xm, ym = self.train[0][:MONITOR_PROBE], self.train[1][:MONITOR_PROBE]
         self.monitors = {
-            "cliffs": CliffMonitor(),
+            "cliffs": CliffMonitor(update_interval=10),
             "curvature": CurvatureMonitor(xm, ym, interval=max(1, steps_per_epoch // 10)),
             "hessian": HessianMonitor(xm, ym, tol=1e-3),
             "noise": GradientNoiseMonitor(xm, ym),

@@ -51,7 +51,7 @@ class CliffMonitor(Callback):
         self,
         spike_factor: float = 5.0,
         window: int = 20,
-        update_interval: int = 10,
+        update_interval: int = 50,
         clip_threshold: float | None = None,
     ) -> None:
         super().__init__()
