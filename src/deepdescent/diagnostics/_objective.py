@@ -147,10 +147,6 @@ class Objective:
         """A flat vector as views shaped like the parameters."""
         return unflatten(vector, self.params)
 
-    def zeros(self) -> torch.Tensor:
-        first = self.params[0]
-        return torch.zeros(self.size, dtype=first.dtype, device=first.device)
-
 
 # -- building one -----------------------------------------------------------------------
 

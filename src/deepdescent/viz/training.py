@@ -146,10 +146,11 @@ def plot_saturation(
     """``SaturationMonitor.history``: each layer's saturated and dead fractions over time."""
     figure, axes = subplots(1)
     axis = axes[0][0]
+    epochs = np.asarray(history["epoch"]) + 1  # measured at the end of each epoch
     for name, values in history.items():
         if name.startswith(("saturated/", "dead/")):
             style = "-" if name.startswith("saturated/") else "--"
-            axis.plot(history["epoch"], values, style, marker="o", label=name)
+            axis.plot(epochs, values, style, marker="o", label=name)
     axis.set(xlabel="epoch", ylabel="fraction", ylim=(-0.02, 1.02))
     axis.grid(alpha=0.3)
     axis.legend()
