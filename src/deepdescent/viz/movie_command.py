@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from deepdescent.cli import _json_object, _positive_int
+from deepdescent.utils._argparse import json_object, positive_int
 
 __all__ = ["add_movie_arguments", "run_movie"]
 
@@ -32,7 +32,7 @@ def _point(text: str) -> tuple[float, float]:
 
 
 def _settings(text: str) -> dict[str, dict[str, Any]]:
-    value = _json_object(text)
+    value = json_object(text)
     if not all(isinstance(v, dict) for v in value.values()):
         raise argparse.ArgumentTypeError(
             f'expected {{"optimizer": {{"hyperparameter": value}}}}, got {text!r}'
@@ -56,7 +56,7 @@ def add_movie_arguments(parser: argparse.ArgumentParser) -> None:
         default=["sgd", "momentum", "adam"],
         help="comma-separated optimizer names (sgd,momentum,adam)",
     )
-    parser.add_argument("--steps", type=_positive_int, default=200)
+    parser.add_argument("--steps", type=positive_int, default=200)
     parser.add_argument(
         "--out", default=None, help="the GIF to write (FUNCTION.gif); .png and .mp4 beside it"
     )
@@ -75,8 +75,8 @@ def add_movie_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the gradient noise")
     parser.add_argument("--surface", action="store_true", help="add a 3-D view of the surface")
-    parser.add_argument("--fps", type=_positive_int, default=20, help="frames per second")
-    parser.add_argument("--dpi", type=_positive_int, default=100, help="pixels per inch")
+    parser.add_argument("--fps", type=positive_int, default=20, help="frames per second")
+    parser.add_argument("--dpi", type=positive_int, default=100, help="pixels per inch")
 
 
 def run_movie(args: argparse.Namespace) -> None:
