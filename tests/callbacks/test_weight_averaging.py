@@ -7,11 +7,7 @@ import pytest
 import torch
 
 from deepdescent.callbacks import Callback
-from deepdescent.callbacks.weight_averaging import (
-    PolyakAveraging,
-    RunningAverage,
-    StochasticWeightAveraging,
-)
+from deepdescent.callbacks.weight_averaging import PolyakAveraging, StochasticWeightAveraging
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
 from deepdescent.optimizers import SGD
@@ -194,18 +190,6 @@ def test_nothing_to_average_warns_instead_of_swapping():
     _assert_weights(_weights(model), recorder.snapshots[-1], rtol=0)
     with pytest.raises(RuntimeError, match="no averaged weights"):
         PolyakAveraging().swap_weights()
-
-
-def test_running_average_shared_by_both():
-    values = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, 6.0]), torch.tensor([8.0, 1.0])]
-    mean, ema = RunningAverage([values[0]]), RunningAverage([values[0]], momentum=0.5)
-    for value in values:
-        mean.update([value])
-        ema.update([value])
-    torch.testing.assert_close(mean.average[0], torch.tensor([4.0, 3.0]))
-    torch.testing.assert_close(
-        ema.average[0], 0.25 * values[0] + 0.25 * values[1] + 0.5 * values[2]
-    )
 
 
 def test_config():
