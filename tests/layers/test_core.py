@@ -104,6 +104,11 @@ def test_dense_refuses_units_that_are_not_a_positive_int(units):
         Dense(units)
 
 
+def test_unknown_activation():
+    with pytest.raises(ValueError, match=r"activation.*Did you mean 'sigmoid'"):
+        Dense(3, activation="sigmod")
+
+
 def test_dense_needs_a_known_last_axis_and_initializers():
     with pytest.raises(ValueError, match=r"known last axis, got shape \(None,\)"):
         Dense(3).build((None,))
