@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from deepdescent.layers import Activation, Dense, Dropout, Flatten, Input, Reshape
 from deepdescent.models import Sequential
@@ -62,3 +63,10 @@ def test_forward_is_the_layers_math():
     w1, b1, w2, b2 = model.get_weights()
     expected = 1 / (1 + np.exp(-(np.tanh(x @ w1 + b1) @ w2 + b2)))
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5)
+
+
+def test_torch_modules_get_keras_default_names_too():
+    model = Sequential(
+        [torch.nn.Linear(2, 3), torch.nn.GELU(), torch.nn.ReLU(), torch.nn.Linear(3, 1)]
+    )
+    assert [name for name, _ in model.named_children()] == ["linear", "gelu", "re_lu", "linear_1"]
