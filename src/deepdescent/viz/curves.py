@@ -12,17 +12,21 @@ def plot_history(
     history: Mapping[str, Sequence[float]], path: str | os.PathLike[str], title: str | None = None
 ) -> None:
     """Save a PNG with one panel per quantity (loss first), train and ``val_`` curves
-    together. ``history`` is ``History.history`` (name → value per epoch)."""
-    import matplotlib
+    together. ``history`` is ``History.history`` (name → value per epoch).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    The figure is drawn on an Agg canvas of its own, without pyplot: the caller's
+    matplotlib backend and open figures are left as they were.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
     names.sort(key=lambda name: (name != "loss", name))
     if not names:
         raise ValueError("history has nothing to plot")
-    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    figure = Figure(figsize=(5 * len(names), 4))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(names), squeeze=False)
     for axis, name in zip(axes[0], names, strict=True):
         epochs = range(1, len(history[name]) + 1)
         axis.plot(epochs, history[name], marker="o", label=f"training {name}")
@@ -37,4 +41,3 @@ def plot_history(
     figure.tight_layout()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=100)
-    plt.close(figure)
