@@ -182,7 +182,7 @@ def test_dropout_keeps_each_unit_with_probability_one_minus_rate_scaled_by_its_i
     assert float(kept.float().mean()) == pytest.approx(1 - rate, abs=5e-3)
     torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1 / (1 - rate)))
     # Inverted dropout keeps the expected value of every unit.
-    assert float(out.mean()) == pytest.approx(1.0, abs=0.02)
+    assert float(out.mean()) == pytest.approx(1.0, abs=0.01)  # σ ≈ 0.0015
 
 
 def test_dropout_draws_a_fresh_mask_each_call_and_is_the_identity_in_eval():
