@@ -26,6 +26,7 @@ _SUBMODULES = (
     "optimizers",
     "regularizers",
     "schedules",
+    "strategies",
     "training",
     "utils",
 )

@@ -1,0 +1,14 @@
+"""Optimization strategies and meta-algorithms (Goodfellow et al. §8.4 and §8.7) that act
+on a model and its data rather than inside one optimizer step: data-dependent
+initialization (:mod:`~deepdescent.strategies.initialization`)."""
+
+from __future__ import annotations
+
+from deepdescent.strategies.initialization import (
+    SignalPropagation,
+    initialize_biases,
+    lsuv,
+    signal_propagation,
+)
+
+__all__ = ["SignalPropagation", "initialize_biases", "lsuv", "signal_propagation"]
