@@ -6,23 +6,36 @@ from typing import Any
 
 from deepdescent.layers.base import Layer
 from deepdescent.layers.core import Activation, Dense, Dropout, Flatten, Input, Reshape
+from deepdescent.layers.normalization import BatchNormalization, LayerNormalization
 from deepdescent.utils._config import serialize
 from deepdescent.utils._lookup import lookup
 
 __all__ = [
     "Activation",
+    "BatchNormalization",
     "Dense",
     "Dropout",
     "Flatten",
     "Input",
     "Layer",
+    "LayerNormalization",
     "Reshape",
     "deserialize",
     "serialize",
 ]
 
 LAYERS: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (Activation, Dense, Dropout, Flatten, Input, Reshape)
+    cls.__name__: cls
+    for cls in (
+        Activation,
+        BatchNormalization,
+        Dense,
+        Dropout,
+        Flatten,
+        Input,
+        LayerNormalization,
+        Reshape,
+    )
 }
 
 
