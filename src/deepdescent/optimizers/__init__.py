@@ -29,6 +29,7 @@ from deepdescent.optimizers.first_order.schedule_free import ScheduleFreeAdamW, 
 from deepdescent.optimizers.first_order.sgd import SGD
 from deepdescent.optimizers.second_order.bfgs import BFGS
 from deepdescent.optimizers.second_order.conjugate_gradient import ConjugateGradient
+from deepdescent.optimizers.second_order.coordinate_descent import CoordinateDescent
 from deepdescent.optimizers.second_order.hessian_free import HessianFree
 from deepdescent.optimizers.second_order.kfac import KFAC
 from deepdescent.optimizers.second_order.lbfgs import LBFGS
@@ -55,6 +56,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "ConjugateGradient",
+    "CoordinateDescent",
     "HessianFree",
     "Lamb",
     "Lion",

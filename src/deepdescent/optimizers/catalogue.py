@@ -34,6 +34,7 @@ from deepdescent.optimizers.first_order.schedule_free import ScheduleFreeAdamW, 
 from deepdescent.optimizers.first_order.sgd import SGD
 from deepdescent.optimizers.second_order.bfgs import BFGS
 from deepdescent.optimizers.second_order.conjugate_gradient import ConjugateGradient
+from deepdescent.optimizers.second_order.coordinate_descent import CoordinateDescent
 from deepdescent.optimizers.second_order.hessian_free import HessianFree
 from deepdescent.optimizers.second_order.kfac import KFAC
 from deepdescent.optimizers.second_order.lbfgs import LBFGS
@@ -394,6 +395,16 @@ def _entries() -> list[OptimizerInfo]:
             "Gupta, Koren & Singer 2018, Algorithms 1 and 2",
             lecture=LectureRecipe({"lr": 0.1}, accuracy=0.6),
             contract={"lr": 0.1},
+        ),
+        OptimizerInfo(
+            "coordinate_descent",
+            CoordinateDescent,
+            second,
+            "§8.7.2 (Wright 2015; Tseng & Yun 2009)",
+            lecture=LectureRecipe(
+                {"max_cg_iter": 10}, accuracy=0.7, batch_size=None, epochs=3, samples=2000
+            ),
+            variants={"block_coordinate_line_search": {"solver": "line_search"}},
         ),
         OptimizerInfo(
             "lookahead",
