@@ -12,8 +12,9 @@ What it shows (seed 0, 4 epochs): at ε = 0.5 the plain network learns, slowly (
 at chance), while the same network with batch normalization reaches a loss of 0.57 (0.80
 training accuracy) at ε = 8 — and 0.46 at ε = 0.5.
 
-``--data blobs`` runs it on four Gaussian clusters in 20 dimensions instead (no files
-needed); the test of this example does, at a small size.
+``--data blobs`` runs it on four Gaussian clusters in 20 dimensions instead
+(:func:`deepdescent.datasets.gaussian_blobs`, no files needed); the test of this example
+does, at a small size.
 
 Run: ``python examples/batch_normalization.py [--data fashion|blobs] [--epochs 4] [--out FILE]``.
 """
@@ -25,20 +26,11 @@ import sys
 
 import numpy as np
 
-from deepdescent.datasets import fashion_mnist
+from deepdescent.datasets import fashion_mnist, gaussian_blobs
 from deepdescent.layers import Activation, BatchNormalization, Dense
 from deepdescent.models import Sequential
 from deepdescent.optimizers import SGD
 from deepdescent.utils import set_random_seed, to_categorical
-
-
-def blobs(samples: int = 1000, dimensions: int = 20, classes: int = 4, seed: int = 0):
-    """Gaussian clusters with unit noise around means drawn from N(0, I)."""
-    rng = np.random.default_rng(seed)
-    means = rng.normal(size=(classes, dimensions))
-    labels = rng.integers(0, classes, samples)
-    x = means[labels] + rng.normal(size=(samples, dimensions))
-    return x.astype("float32"), to_categorical(labels, classes)
 
 
 def fashion(samples: int = 10_000):
@@ -105,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--out", default="batch_normalization.png")
     args = parser.parse_args(argv)
-    x, y = fashion() if args.data == "fashion" else blobs()
+    x, y = fashion() if args.data == "fashion" else gaussian_blobs()
     histories = run(x, y, epochs=args.epochs)
     for (lr, normalize), history in histories.items():
         name = "batch normalization" if normalize else "plain"

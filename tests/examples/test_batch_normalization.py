@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 
+from deepdescent.datasets import gaussian_blobs
+
 
 def test_batch_normalization_trains_where_the_plain_network_does_not(load_example):
     example = load_example("batch_normalization")
-    x, y = example["blobs"](samples=600)
+    x, y = gaussian_blobs(samples=600)
     histories = example["run"](x, y, learning_rates=(8.0,), width=32, epochs=4)
     plain, normalized = histories[8.0, False], histories[8.0, True]
     chance = math.log(4)

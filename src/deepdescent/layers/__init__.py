@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepdescent.layers.auxiliary import AuxiliaryHead
 from deepdescent.layers.base import Layer
 from deepdescent.layers.core import Activation, Dense, Dropout, Flatten, Input, Reshape
 from deepdescent.layers.normalization import BatchNormalization, LayerNormalization
+from deepdescent.layers.residual import Residual
 from deepdescent.utils._config import serialize
 from deepdescent.utils._lookup import lookup
 
 __all__ = [
     "Activation",
+    "AuxiliaryHead",
     "BatchNormalization",
     "Dense",
     "Dropout",
@@ -20,6 +23,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "Reshape",
+    "Residual",
     "deserialize",
     "serialize",
 ]
@@ -28,6 +32,7 @@ LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls
     for cls in (
         Activation,
+        AuxiliaryHead,
         BatchNormalization,
         Dense,
         Dropout,
@@ -35,6 +40,7 @@ LAYERS: dict[str, type[Layer]] = {
         Input,
         LayerNormalization,
         Reshape,
+        Residual,
     )
 }
 
