@@ -36,6 +36,7 @@ from deepdescent.optimizers.second_order.lbfgs import LBFGS
 from deepdescent.optimizers.second_order.newton import Newton
 from deepdescent.optimizers.second_order.shampoo import Shampoo
 from deepdescent.optimizers.wrappers.base import OptimizerWrapper
+from deepdescent.optimizers.wrappers.continuation import Continuation
 from deepdescent.optimizers.wrappers.lookahead import Lookahead
 from deepdescent.optimizers.wrappers.sam import SAM
 from deepdescent.utils._lookup import lookup
@@ -56,6 +57,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "ConjugateGradient",
+    "Continuation",
     "CoordinateDescent",
     "HessianFree",
     "Lamb",

@@ -40,6 +40,7 @@ from deepdescent.optimizers.second_order.kfac import KFAC
 from deepdescent.optimizers.second_order.lbfgs import LBFGS
 from deepdescent.optimizers.second_order.newton import Newton
 from deepdescent.optimizers.second_order.shampoo import Shampoo
+from deepdescent.optimizers.wrappers.continuation import Continuation
 from deepdescent.optimizers.wrappers.lookahead import Lookahead
 from deepdescent.optimizers.wrappers.sam import SAM
 from deepdescent.utils._lookup import lookup
@@ -415,6 +416,22 @@ def _entries() -> list[OptimizerInfo]:
             lecture=LectureRecipe({"lr": 0.1}, accuracy=0.6),
             contract={"lr": 0.01},
             variants={"lookahead_momentum": {"base": "momentum", "lr": 0.003, "k": 2}},
+        ),
+        OptimizerInfo(
+            "continuation",
+            Continuation,
+            wrapper,
+            "§8.7.6 (Gaussian homotopy, Mobahi & Fisher 2015)",
+            factory=_wrapped(
+                Continuation,
+                sigmas=(0.1, 0.0),
+                steps_per_stage=100,
+                samples=2,
+                antithetic=True,
+                seed=0,
+            ),
+            lecture=LectureRecipe({"lr": 0.1, "sigmas": (0.01, 0.0)}, accuracy=0.6),
+            contract={"lr": 0.01},
         ),
         OptimizerInfo(
             "sam",

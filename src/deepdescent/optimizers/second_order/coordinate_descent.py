@@ -61,7 +61,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from deepdescent.autodiff import closure_hessian_vector_product, dot
@@ -71,6 +70,7 @@ from deepdescent.optimizers.base import (
     Params,
     loss_value,
     resolve_learning_rate,
+    step_generator,
 )
 from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.optimizers.second_order.line_search import (
@@ -282,10 +282,7 @@ class CoordinateDescent(Optimizer):
         """The sweep's block indices: in order, or ``count`` uniform draws."""
         if self.defaults["order"] == "cyclic":
             return list(range(count))
-        # A generator per step, seeded from (seed, step) by NumPy's SeedSequence hash: no
-        # generator state to save, and a resumed run draws the same blocks.
-        entropy = np.random.SeedSequence([self.defaults["seed"], self.iterations])
-        generator = torch.Generator().manual_seed(int(entropy.generate_state(1)[0]))
+        generator = step_generator(self.defaults["seed"], self.iterations)
         return torch.randint(0, count, (count,), generator=generator).tolist()
 
     # -- what each block needs --------------------------------------------------------
