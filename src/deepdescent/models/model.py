@@ -155,7 +155,7 @@ class Model(torch.nn.Module):
         callbacks: list | None = None,
         validation_split: float = 0.0,
         validation_data: Any = None,
-        shuffle: bool = True,
+        shuffle: bool | training.ExampleOrder = True,
         initial_epoch: int = 0,
         validation_batch_size: int | None = None,
     ) -> History:
@@ -164,6 +164,11 @@ class Model(torch.nn.Module):
         ``batch_size=None`` means Keras's 32, except for batch methods (an optimizer whose
         ``needs().full_batch``: L-BFGS, Newton ...), which then take the whole training set
         at each step.
+
+        ``shuffle``: ``True`` draws a permutation of the training set per epoch, ``False``
+        keeps its order, and an :class:`~deepdescent.training.ExampleOrder` — a curriculum
+        of :mod:`deepdescent.strategies` — chooses each epoch's examples (after
+        ``validation_split`` has taken its share, so its scores cover the rest).
         """
         self.require_compiled("fit")
         return training.fit(

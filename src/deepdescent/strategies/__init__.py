@@ -1,9 +1,11 @@
 """Optimization strategies and meta-algorithms (Goodfellow et al. §8.4 and §8.7) that act
 on a model and its data rather than inside one optimizer step: data-dependent
-initialization (:mod:`~deepdescent.strategies.initialization`)."""
+initialization (:mod:`~deepdescent.strategies.initialization`) and curricula
+(:mod:`~deepdescent.strategies.curriculum`)."""
 
 from __future__ import annotations
 
+from deepdescent.strategies.curriculum import PACINGS, Curriculum, StochasticCurriculum
 from deepdescent.strategies.initialization import (
     SignalPropagation,
     initialize_biases,
@@ -11,4 +13,12 @@ from deepdescent.strategies.initialization import (
     signal_propagation,
 )
 
-__all__ = ["SignalPropagation", "initialize_biases", "lsuv", "signal_propagation"]
+__all__ = [
+    "PACINGS",
+    "Curriculum",
+    "SignalPropagation",
+    "StochasticCurriculum",
+    "initialize_biases",
+    "lsuv",
+    "signal_propagation",
+]
