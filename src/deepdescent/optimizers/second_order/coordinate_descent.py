@@ -295,13 +295,19 @@ class CoordinateDescent(Optimizer):
                 self._fresh_loss = loss_value(closure())
         return self._fresh_loss
 
-    def _optimal(self, block: _Block) -> bool:
-        """max |g_b| ≤ ``tolerance_grad``, from the fresh ``.grad`` (an L1 term's
+    def _optimal(self, block: _Block, gradient: list[torch.Tensor]) -> bool:
+        """max |g_b| ≤ ``tolerance_grad`` for the block's ``gradient`` (an L1 term's
         subgradient aside: a coordinate held at 0 by it is judged by its sub-problem)."""
-        gradient = self._gradient(block)
         if block.element is not None:
             gradient = [gradient[0].view(-1)[block.element]]
         return max(float(g.abs().max()) for g in gradient) <= self.defaults["tolerance_grad"]
+
+    def _start(self, closure: Closure, block: _Block) -> tuple[float, list[torch.Tensor]] | None:
+        """F(θ) = f(θ) + (λ₂/2)‖θ_b‖² and ∇F over the block at the current point, or
+        ``None`` when the block is already first-order optimal."""
+        value0 = self._loss_here(closure) + _l2(block)
+        gradient = self._gradient(block)
+        return None if self._optimal(block, gradient) else (value0, gradient)
 
     @staticmethod
     def _gradient(block: _Block) -> list[torch.Tensor]:
@@ -312,7 +318,8 @@ class CoordinateDescent(Optimizer):
             torch._foreach_add_(grads, block.params, alpha=decay)
         return grads
 
-    def _direction_tensors(self, block: _Block, values: torch.Tensor) -> list[torch.Tensor]:
+    @staticmethod
+    def _direction_tensors(block: _Block, values: torch.Tensor) -> list[torch.Tensor]:
         """A direction moving only the block's coordinate ``element`` by ``values``."""
         direction = torch.zeros_like(block.params[0])
         direction.view(-1)[block.element] = values
@@ -365,7 +372,8 @@ class CoordinateDescent(Optimizer):
     def _newton_coordinate(self, closure: Closure, block: _Block) -> None:
         """δ = −gᵢ/Hᵢᵢ, or soft thresholding with an L1 term: one Hessian-vector product."""
         group, (param,), element = block.group, block.params, block.element
-        if self._fresh_loss is not None and not group["l1"] and self._optimal(block):
+        fresh = self._fresh_loss is not None and not group["l1"]
+        if fresh and self._optimal(block, self._gradient(block)):
             return
         unit = self._direction_tensors(block, torch.ones((), dtype=param.dtype))
         with torch.enable_grad():
@@ -390,11 +398,10 @@ class CoordinateDescent(Optimizer):
 
     def _newton_block(self, closure: Closure, block: _Block) -> None:
         """H_bb δ = −g_b by conjugate gradient on block Hessian-vector products."""
-        group = block.group
-        value0 = self._loss_here(closure) + _l2(block)
-        if self._optimal(block):
+        group, start = block.group, self._start(closure, block)
+        if start is None:
             return
-        gradient = self._gradient(block)
+        value0, gradient = start
         solution = self._conjugate_gradient(closure, block, gradient)
         if solution is None:  # no positive curvature along −g: a line search instead
             self._line_search(closure, block)
@@ -442,11 +449,10 @@ class CoordinateDescent(Optimizer):
 
     def _line_search(self, closure: Closure, block: _Block) -> None:
         """A strong-Wolfe step along the block's −ε g_b."""
-        group = block.group
-        value0 = self._loss_here(closure) + _l2(block)
-        if self._optimal(block):
+        group, start = block.group, self._start(closure, block)
+        if start is None:
             return
-        gradient = self._gradient(block)
+        value0, gradient = start
         if block.element is not None:
             g = gradient[0].view(-1)[block.element]
             gradient = self._direction_tensors(block, g)
