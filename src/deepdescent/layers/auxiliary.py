@@ -14,8 +14,10 @@ layer passes its input on and the head is not computed.
 In ``fit`` the trainer adds the heads' terms to the objective
 (:mod:`deepdescent.training.objective`); ``loss`` in the history includes them while
 training, ``val_loss`` and ``evaluate`` do not. Curvature methods that take the model's
-outputs (Hessian-free's Gauss–Newton products, K-FAC's sampled Fisher) see the main
-output only.
+outputs see the main output only: Hessian-free's Gauss–Newton products leave the heads'
+terms out of the curvature, and K-FAC, whose sampled Fisher is back-propagated from the
+main output and so never reaches a head's layers, refuses such a model with an error that
+names the head's layer.
 """
 
 from __future__ import annotations
