@@ -27,6 +27,7 @@ _SUBMODULES = (
     "optimizers",
     "regularizers",
     "schedules",
+    "strategies",
     "training",
     "utils",
 )

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+import numpy as np
 import torch
 
 from deepdescent.optimizers.averaging import polyak_weight
@@ -76,6 +77,15 @@ def step_tensors(steps: list[int], device: torch.device) -> list[torch.Tensor]:
     """
     made = {t: torch.full((), float(t), dtype=torch.float32, device=device) for t in set(steps)}
     return [made[t] for t in steps]
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` for the random draws of update number ``step``, seeded from
+    (``seed``, ``step``) by NumPy's ``SeedSequence`` hash: an optimizer that draws with it
+    keeps no generator state, and a run resumed from a ``state_dict`` (which holds the
+    step count) draws what the uninterrupted run would have drawn."""
+    entropy = np.random.SeedSequence([int(seed), int(step)])
+    return torch.Generator().manual_seed(int(entropy.generate_state(1)[0]))
 
 
 def loss_value(loss: Any) -> float:

@@ -30,7 +30,8 @@ Formula = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: rate: 1 for the curvature methods (the Newton step) and for Adadelta (which has none
 #: in its paper), and LARS's, whose trust ratio sets the scale.
 LEARNING_RATE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "gradient": ("sgd", "momentum", "nesterov", "kfac", "schedule_free_sgd"),
+    # continuation's rate is its base's, SGD in the catalogue's entry
+    "gradient": ("sgd", "momentum", "nesterov", "kfac", "schedule_free_sgd", "continuation"),
     "adaptive": (
         "adabelief",
         "adafactor",

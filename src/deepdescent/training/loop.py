@@ -35,7 +35,12 @@ from deepdescent.layers.recording import recordable_layers
 from deepdescent.optimizers import Optimizer
 from deepdescent.optimizers.base import needs_of
 from deepdescent.optimizers.contract import TrainingNeeds
-from deepdescent.training.data import BatchIterator, check_batch_size, split_validation
+from deepdescent.training.data import (
+    BatchIterator,
+    ExampleOrder,
+    check_batch_size,
+    split_validation,
+)
 from deepdescent.training.gradient_path import (
     GradientPath,
     choose_gradient_path,
@@ -191,7 +196,7 @@ def fit(
     callbacks: list[Callback] | None,
     validation_split: float,
     validation_data: Any,
-    shuffle: bool,
+    shuffle: bool | ExampleOrder,
     initial_epoch: int,
     validation_batch_size: int | None,
 ) -> History:
@@ -231,7 +236,7 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         trainer.use_training_weights()
-        batches.start_epoch()
+        batches.start_epoch(epoch)
         trainer.train_epoch(batches, callback_list)
         # Schedule-Free keeps two points: gradients are taken at y, the average x is the
         # one to evaluate, checkpoint and return (Defazio et al. 2024).

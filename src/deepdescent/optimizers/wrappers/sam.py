@@ -26,8 +26,8 @@ Warning:
     The ASAM authors' code leaves biases unscaled (``T = 1``); here every parameter is
     scaled alike. ASAM wants a larger ρ than SAM (the authors use 0.5 to 2).
     Returning to θ copies the saved θ back (exact), at the cost of one parameter-sized
-    buffer per step. Layers with batch statistics would see two forward passes per step;
-    deepdescent has no such layer yet.
+    buffer per step. Layers with batch statistics (``BatchNormalization``) see two
+    forward passes per step, and update their moving averages at both.
 """
 
 from __future__ import annotations
