@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     movie = verbs.add_parser("movie", help="animate optimizers' paths on a 2-D test function")
     add_movie_arguments(movie)
     movie.set_defaults(run=run_movie)
+    from deepdescent.bench.command import add_compare_arguments, run_compare
+
+    compare = verbs.add_parser("compare", help="compare optimizers on a problem, with a report")
+    add_compare_arguments(compare)
+    compare.set_defaults(run=run_compare)
     return parser
 
 
@@ -202,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 0.0 <= args.validation_split < 1.0:
             build_parser().error("--validation-split must be in [0, 1)")
         train(args)
-    if args.command == "movie":
+    if args.command in ("movie", "compare"):
         args.run(args)
     return 0
 

@@ -1,0 +1,124 @@
+"""Classification of Fashion-MNIST (Xiao, Rasul & Vollgraf 2017) by three networks: the
+lecture's 784-32-10 network, logistic regression, and a deeper ReLU network.
+
+The images are flattened and scaled to [0, 1], the labels one-hot; the last 10% of the
+60,000 training images are the validation set (Keras's ``validation_split=0.1``) and the
+10,000 test images the test set. Each optimizer starts from the settings its catalogue
+entry gives for the lecture network (:class:`~deepdescent.optimizers.catalogue.LectureRecipe`:
+its hyperparameters and its batch size, the whole training set for a batch method), which
+work on all three networks; minibatches are 128 images otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deepdescent.problems.training_problem import (
+    DataSource,
+    Setting,
+    Splits,
+    Target,
+    TrainingProblem,
+)
+
+if TYPE_CHECKING:
+    from deepdescent.models import Sequential
+
+__all__ = [
+    "VALIDATION_FRACTION",
+    "deep_relu_mlp",
+    "lecture_mlp",
+    "lecture_setting",
+    "load",
+    "logistic_regression",
+]
+
+VALIDATION_FRACTION = 0.1
+CLASSES = 10
+PIXELS = 784
+
+
+def load(source: DataSource) -> Splits:
+    """Fashion-MNIST from ``source``: flattened, in [0, 1], one-hot labels, the last 10%
+    of the (limited) training images held out for validation."""
+    from deepdescent.datasets import fashion_mnist
+    from deepdescent.utils import to_categorical
+
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(path=source.path)
+    x_train, y_train = x_train[: source.limit], y_train[: source.limit]
+    split = int(len(x_train) * (1 - VALIDATION_FRACTION))
+    if split == 0 or split == len(x_train):
+        raise ValueError(
+            f"Invalid limit: {source.limit!r} (expected enough samples for a training and "
+            f"a validation set, at least {int(1 / VALIDATION_FRACTION)})"
+        )
+    x, y = _inputs(x_train), to_categorical(y_train, CLASSES)
+    return Splits(
+        x[:split], y[:split], x[split:], y[split:], _inputs(x_test), to_categorical(y_test, CLASSES)
+    )
+
+
+def _inputs(images: np.ndarray) -> np.ndarray:
+    return (images.reshape(len(images), -1) / 255.0).astype(np.float32)
+
+
+def _network(hidden: Sequence[int], activation: str) -> Sequential:
+    from deepdescent.layers import Dense
+    from deepdescent.models import Sequential
+
+    widths = [*hidden, CLASSES]
+    model = Sequential(name="fashion_mnist_" + "_".join(map(str, [PIXELS, *widths])))
+    for index, units in enumerate(widths):
+        shape: dict[str, Any] = {"input_shape": (PIXELS,)} if index == 0 else {}
+        last = index == len(widths) - 1
+        model.add(Dense(units, activation="softmax" if last else activation, **shape))
+    return model
+
+
+def lecture_setting(optimizer: str) -> Setting:
+    """The catalogue's lecture recipe of ``optimizer``: its hyperparameters and batch size."""
+    from deepdescent.optimizers import catalogue
+
+    recipe = catalogue.info(optimizer).lecture
+    return Setting(dict(recipe.kwargs), recipe.batch_size)
+
+
+def _classifier(
+    name: str, summary: str, hidden: Sequence[int], activation: str, target: float
+) -> TrainingProblem:
+    return TrainingProblem(
+        name=name,
+        summary=summary,
+        load=load,
+        build=lambda: _network(hidden, activation),
+        loss="categorical_crossentropy",
+        metrics=("accuracy",),
+        target=Target("val_accuracy", target),
+        setting=lecture_setting,
+    )
+
+
+lecture_mlp = _classifier(
+    "lecture_mlp",
+    "the lecture's 784-32-10 network (sigmoid hidden layer, softmax output) on Fashion-MNIST",
+    [32],
+    "sigmoid",
+    0.84,
+)
+logistic_regression = _classifier(
+    "logistic_regression",
+    "logistic regression (784-10, softmax) on Fashion-MNIST: a convex problem",
+    [],
+    "sigmoid",
+    0.82,
+)
+deep_relu_mlp = _classifier(
+    "deep_relu_mlp",
+    "a deeper ReLU network, 784-128-128-128-128-10, on Fashion-MNIST",
+    [128, 128, 128, 128],
+    "relu",
+    0.86,
+)
