@@ -16,26 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from deepdescent.utils._arguments import json_object as _json_object
+from deepdescent.utils._arguments import positive_int as _positive_int
 from deepdescent.utils.io import atomic_write_bytes
 
 DATASETS = ("fashion_mnist", "mnist")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"expected a JSON object: {error}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
 
 
 def make_optimizer(name: str, lr: float | None, options: dict[str, Any]) -> Any:

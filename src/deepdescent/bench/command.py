@@ -15,9 +15,9 @@ import math
 import shlex
 import sys
 import time
-from typing import Any, cast
+from typing import Any
 
-from deepdescent.utils._checks import check_argument
+from deepdescent.utils._arguments import names, optimizer_settings, positive_int
 
 __all__ = ["DEFAULT_OPTIMIZERS", "add_compare_arguments", "command_line", "run_compare"]
 
@@ -34,17 +34,21 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--optimizers",
-        default=DEFAULT_OPTIMIZERS,
+        type=names,
+        default=names(DEFAULT_OPTIMIZERS),
         help=f"comma-separated names of the optimizer catalogue ({DEFAULT_OPTIMIZERS})",
     )
     parser.add_argument(
         "--optimizer-args",
-        default="{}",
+        type=optimizer_settings,
+        default={},
         metavar="JSON",
         help='hyperparameters over the working settings, e.g. \'{"adam": {"lr": 0.01}}\'',
     )
-    parser.add_argument("--seeds", type=int, default=3, help="runs per optimizer, seeds 0 ... N-1")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--seeds", type=positive_int, default=3, help="runs per optimizer, seeds 0 ... N-1"
+    )
+    parser.add_argument("--epochs", type=positive_int, default=10)
     parser.add_argument(
         "--target", type=float, default=None, help="value of the problem's target metric to reach"
     )
@@ -52,14 +56,17 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         "--search-trials", type=int, default=5, help="learning rates tried per optimizer (0: none)"
     )
     parser.add_argument(
-        "--search-epochs", type=int, default=None, help="epochs per trial (a quarter of --epochs)"
+        "--search-epochs",
+        type=positive_int,
+        default=None,
+        help="epochs per trial (a quarter of --epochs)",
     )
     parser.add_argument(
         "--search-span", type=float, default=10.0, help="grid from lr/SPAN to lr*SPAN (10)"
     )
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
     parser.add_argument(
-        "--limit", type=int, default=None, help="use only the first N training samples"
+        "--limit", type=positive_int, default=None, help="use only the first N training samples"
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... or auto")
     parser.add_argument("--out", default=None, help="run folder (runs/compare-PROBLEM-TIMESTAMP)")
@@ -83,22 +90,11 @@ def _device(name: str) -> Any:
     return device
 
 
-def _settings(text: str) -> dict[str, dict[str, Any]]:
-    rule = 'a JSON object {"optimizer": {"hyperparameter": value}}'
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
-    ok = isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
-    check_argument("optimizer-args", text, ok, rule)
-    return cast(dict[str, dict[str, Any]], value)
-
-
 def command_line(args: argparse.Namespace, problem: str, optimizers: list[str], budget: Any) -> str:
     """The command that reproduces a comparison, every option spelled out."""
     words = ["deepdescent", "compare", "--problem", problem, "--optimizers", ",".join(optimizers)]
-    if args.optimizer_args.strip() not in ("", "{}"):
-        words += ["--optimizer-args", args.optimizer_args]
+    if args.optimizer_args:
+        words += ["--optimizer-args", json.dumps(args.optimizer_args)]
     words += ["--seeds", str(args.seeds), "--epochs", str(args.epochs)]
     if args.target is not None:
         words += ["--target", repr(args.target)]
@@ -121,7 +117,7 @@ def run_compare(args: argparse.Namespace) -> None:
 
     try:
         problem = get_problem(args.problem)
-        names = optimizer_names([n.strip() for n in args.optimizers.split(",") if n.strip()])
+        optimizers = optimizer_names(args.optimizers)
         args.out = args.out or f"runs/compare-{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         out = check_output_folder(args.out, args.overwrite)
         search_epochs = args.search_epochs
@@ -131,20 +127,20 @@ def run_compare(args: argparse.Namespace) -> None:
         device = _device(args.device)
         comparison = compare(
             problem,
-            names,
+            optimizers,
             seeds=args.seeds,
             epochs=args.epochs,
             target=args.target,
             budget=budget,
             source=DataSource(args.data_dir, args.limit),
             device=device,
-            settings=_settings(args.optimizer_args),
+            settings=args.optimizer_args,
             progress=sys.stdout if args.verbose else None,
         )
     except ValueError as error:
         raise SystemExit(f"deepdescent compare: {error}") from None
     files = write_run_folder(
-        comparison, out, command=command_line(args, problem.name, names, budget)
+        comparison, out, command=command_line(args, problem.name, optimizers, budget)
     )
     table = markdown_table(summarize(comparison), quantities(comparison))
     sys.stdout.write(f"\nTarget: {comparison.target}\n\n{table}\n")

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from deepdescent.cli import _json_object, _positive_int
+from deepdescent.utils._arguments import names as _names
+from deepdescent.utils._arguments import optimizer_settings as _settings
+from deepdescent.utils._arguments import positive_int as _positive_int
 
 __all__ = ["add_movie_arguments", "run_movie"]
-
-
-def _names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
-    return names
 
 
 def _point(text: str) -> tuple[float, float]:
@@ -29,15 +23,6 @@ def _point(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a point x,y, got {text!r}") from None
     return x, y
-
-
-def _settings(text: str) -> dict[str, dict[str, Any]]:
-    value = _json_object(text)
-    if not all(isinstance(v, dict) for v in value.values()):
-        raise argparse.ArgumentTypeError(
-            f'expected {{"optimizer": {{"hyperparameter": value}}}}, got {text!r}'
-        )
-    return value
 
 
 def _non_negative_float(text: str) -> float:
