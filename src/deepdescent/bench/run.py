@@ -78,6 +78,8 @@ class RunRecord:
         target_epoch, target_seconds: the first epoch, and the training time, at the end
             of which the target was reached (0: at the initial weights); ``None`` if it
             never was.
+        note: why the run stopped, when the optimizer refused to go on from weights where
+            the loss is not finite (a line search needs a finite loss).
     """
 
     optimizer: str
@@ -90,6 +92,7 @@ class RunRecord:
     diverged_at: int | None
     target_epoch: int | None
     target_seconds: float | None
+    note: str = ""
 
     @property
     def diverged(self) -> bool:
@@ -219,9 +222,20 @@ def train_run(
     if progress is not None:
         callbacks.append(_RunProgress(progress, recorder))
     batch_size = len(x_train) if setting.batch_size is None else setting.batch_size
-    model.fit(
-        x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks
-    )
+    note = ""
+    try:
+        model.fit(
+            x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks
+        )
+    except (ArithmeticError, RuntimeError, ValueError) as error:
+        # A method that needs a finite loss refuses to step from weights where it is not:
+        # that is this run diverging (within the epoch it was in), not a fault to pass on.
+        if math.isfinite(_evaluate(model, data.train, "")["loss"]):
+            raise
+        recorder.diverged_at = len(recorder.curves["epoch"])
+        note = f"{type(error).__name__}: {error}"
+        for callback in callbacks:
+            callback.on_train_end()
     final = {}
     if recorder.diverged_at is None:
         final = {
@@ -240,4 +254,5 @@ def train_run(
         diverged_at=recorder.diverged_at,
         target_epoch=recorder.target_epoch,
         target_seconds=recorder.target_seconds,
+        note=note,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,9 @@ def _results(comparison: Comparison, command: str) -> dict[str, Any]:
 
 
 def _json(value: Any) -> str:
-    # NaN is not JSON: a missing value is written as null.
+    # NaN and infinities are not JSON: a value that is not finite is written as null.
     def clean(item: Any) -> Any:
-        if isinstance(item, float) and item != item:
+        if isinstance(item, float) and not math.isfinite(item):
             return None
         if isinstance(item, dict):
             return {k: clean(v) for k, v in item.items()}
@@ -150,23 +151,23 @@ def _write_report(
 ) -> None:
     from deepdescent.viz.report import ReportFigure, ReportTable, write_report
 
-    rows, names = summarize(comparison), quantities(comparison)
-    header, body = table_cells(rows, names)
-    budget = comparison.budget
-    seeds = len(comparison.seeds)
-    overview: list[str | ReportTable | ReportFigure] = [
+    Blocks = list[str | ReportTable | ReportFigure]
+    header, body = table_cells(summarize(comparison), quantities(comparison))
+    budget, target = comparison.budget, comparison.target
+    overview: Blocks = [
         f"Problem: {comparison.problem.summary}.",
-        f"Each optimizer trained for {comparison.epochs} epochs from {seeds} seed(s); for a "
-        "given seed every optimizer starts from the same initial weights and sees the same "
-        "minibatches. Values are the mean ± standard deviation over the seeds, at the final "
-        "weights; wall time is training time, evaluation left out.",
-        f"Target: {comparison.target} (AlgoPerf-style time to result: the epoch and the "
-        "training time at the end of which it was first met).",
+        f"Each optimizer trained for {comparison.epochs} epochs from each of "
+        f"{len(comparison.seeds)} seed(s); for a given seed every optimizer starts from the "
+        "same initial weights and sees the same minibatches. Values are the mean ± standard "
+        "deviation over the seeds, at the final weights; wall time is training time, "
+        "evaluation left out.",
+        f"Target: {target} (AlgoPerf-style time to result: the epoch and the training time "
+        "at the end of which it was first met).",
         "Evaluations: the loss-and-gradient evaluations (closure calls) of a run; a method "
         "with a line search makes several per step.",
         ReportTable("summary", "Final results", header, body),
     ]
-    curves: list[str | ReportTable | ReportFigure] = [
+    curves: Blocks = [
         ReportFigure(
             "curves-epoch",
             "Loss and accuracy against epoch (mean over seeds; band: least to greatest seed)",
@@ -176,30 +177,21 @@ def _write_report(
             "curves-time", "Loss and accuracy against training time", folder / "curves_time.png"
         ),
     ]
-    search: list[str | ReportTable | ReportFigure] = [
+    search: Blocks = [
         f"A grid of {budget.trials} learning rates from 1/{budget.span:g} to {budget.span:g} "
         f"times each optimizer's working rate, log-spaced, each trained for {budget.epochs} "
-        f"epoch(s) from seed 0 and scored by {comparison.target.metric} on the validation "
-        "set (never the test set); the best is kept.",
+        f"epoch(s) from seed 0 and scored by {target.metric} on the validation set (never "
+        "the test set); the best is kept.",
         ReportTable(
             "search",
             "Trials",
-            ["optimizer", "lr", comparison.target.metric, "chosen"],
-            [
-                [
-                    r.optimizer,
-                    f"{t.learning_rate:.3g}",
-                    "diverged" if t.diverged else f"{t.score:.4f}",
-                    "★" if t.learning_rate == r.search.chosen.hyperparameters.get("lr") else "",
-                ]
-                for r in comparison.results
-                for t in r.search.trials
-            ]
-            + [[r.optimizer, "—", r.search.note, ""] for r in comparison.results if r.search.note],
+            ["optimizer", "lr", target.metric, "chosen"],
+            [*_trial_rows(comparison)],
         ),
     ]
     if searched:
         search.append(ReportFigure("search-plot", "Learning-rate search", folder / "search.png"))
+    runs: Blocks = [ReportTable("runs", "Every run", *_run_cells(comparison))]
     write_report(
         folder / "report.html",
         title=f"Optimizer comparison — {title}",
@@ -209,5 +201,44 @@ def _write_report(
             ("Comparison", overview),
             ("Learning curves", curves),
             ("Learning-rate search", search),
+            ("Runs", runs),
         ],
     )
+
+
+def _trial_rows(comparison: Comparison) -> list[list[str]]:
+    rows = []
+    for result in comparison.results:
+        chosen = result.search.chosen.hyperparameters.get("lr")
+        for trial in result.search.trials:
+            score = "diverged" if trial.diverged else f"{trial.score:.4f}"
+            mark = "★" if trial.learning_rate == chosen else ""
+            rows.append([result.optimizer, f"{trial.learning_rate:.3g}", score, mark])
+        if result.search.note:
+            rows.append([result.optimizer, "—", result.search.note, ""])
+    return rows
+
+
+def _run_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    names = quantities(comparison)
+    header = ["optimizer", "seed", "wall time (s)", "evaluations", "target at epoch", *names]
+    rows = []
+    for result in comparison.results:
+        for run in result.runs:
+            outcome = [f"{run.final[q]:.4f}" if q in run.final else "—" for q in names]
+            reached = "—" if run.target_epoch is None else str(run.target_epoch)
+            if run.diverged:
+                reached = f"diverged in epoch {run.diverged_at}" + (
+                    f" ({run.note})" if run.note else ""
+                )
+            rows.append(
+                [
+                    run.optimizer,
+                    str(run.seed),
+                    f"{run.seconds:.2f}",
+                    str(run.evaluations),
+                    reached,
+                    *outcome,
+                ]
+            )
+    return header, rows

@@ -24,7 +24,7 @@ from deepdescent.callbacks.logs import emit
 from deepdescent.problems.training_problem import Setting, Target, TrainingProblem
 from deepdescent.utils._checks import check_argument, check_count, is_number
 
-__all__ = ["Search", "SearchBudget", "Trial", "search_learning_rate"]
+__all__ = ["Search", "SearchBudget", "Trial", "learning_rate", "search_learning_rate"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +77,9 @@ class Search:
     note: str = ""
 
 
-def _learning_rate(optimizer: str, setting: Setting) -> float:
+def learning_rate(optimizer: str, setting: Setting) -> float:
+    """The learning rate ``optimizer`` runs with under ``setting``: its ``lr``, else the
+    optimizer's default."""
     rate = setting.hyperparameters.get("lr")
     return float(build_optimizer(optimizer, setting).learning_rate if rate is None else rate)
 
@@ -98,7 +100,7 @@ def search_learning_rate(
     if budget.trials <= 1:
         return Search(optimizer, setting, (), setting, target.metric, "no search (one trial)")
     trials = []
-    for index, rate in enumerate(budget.grid(_learning_rate(optimizer, setting)), start=1):
+    for index, rate in enumerate(budget.grid(learning_rate(optimizer, setting)), start=1):
         trial_setting = dataclasses.replace(
             setting, hyperparameters={**setting.hyperparameters, "lr": rate}
         )

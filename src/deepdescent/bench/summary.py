@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from deepdescent.bench.compare import Comparison, OptimizerResult
+from deepdescent.bench.search import learning_rate
 
 __all__ = [
     "QUANTITIES",
@@ -72,7 +73,7 @@ class Row:
     """One optimizer's line of the table."""
 
     optimizer: str
-    learning_rate: float | None
+    learning_rate: float
     batch_size: int | None
     finals: dict[str, Statistic]
     seconds: Statistic
@@ -109,7 +110,7 @@ def _row(result: OptimizerResult, names: Sequence[str]) -> Row:
     runs = result.runs
     return Row(
         optimizer=result.optimizer,
-        learning_rate=result.search.chosen.hyperparameters.get("lr"),
+        learning_rate=learning_rate(result.optimizer, result.search.chosen),
         batch_size=result.search.chosen.batch_size,
         finals={q: Statistic.of(r.final.get(q, math.nan) for r in runs) for q in names},
         seconds=Statistic.of(r.seconds for r in runs),
@@ -154,7 +155,7 @@ def table_cells(rows: Sequence[Row], names: Sequence[str]) -> tuple[list[str], l
     body = [
         [
             row.optimizer,
-            "—" if row.learning_rate is None else f"{row.learning_rate:.3g}",
+            f"{row.learning_rate:.3g}",
             _batch(row.batch_size),
             *(row.finals[q].format(".4f") for q in names),
             row.seconds.format(".2f"),
@@ -233,12 +234,13 @@ def runs_csv(comparison: Comparison) -> str:
         "target_epoch",
         "target_seconds",
         *names,
+        "note",
     ]
     body = [
         [
             run.optimizer,
             run.seed,
-            _number(run.setting.hyperparameters.get("lr")),
+            _number(learning_rate(run.optimizer, run.setting)),
             _batch(run.setting.batch_size),
             run.diverged_at or "",
             _number(run.seconds),
@@ -246,6 +248,7 @@ def runs_csv(comparison: Comparison) -> str:
             run.target_epoch or "",
             _number(run.target_seconds),
             *(_number(run.final.get(q)) for q in names),
+            run.note,
         ]
         for result in comparison.results
         for run in result.runs
