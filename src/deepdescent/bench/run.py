@@ -232,7 +232,8 @@ def train_run(
         # that is this run diverging (within the epoch it was in), not a fault to pass on.
         if math.isfinite(_evaluate(model, data.train, "")["loss"]):
             raise
-        recorder.diverged_at = len(recorder.curves["epoch"])
+        if recorder.diverged_at is None:
+            recorder.diverged_at = len(recorder.curves["epoch"])
         note = f"{type(error).__name__}: {error}"
         for callback in callbacks:
             callback.on_train_end()

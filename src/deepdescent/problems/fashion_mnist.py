@@ -23,6 +23,7 @@ from deepdescent.problems.training_problem import (
     Target,
     TrainingProblem,
 )
+from deepdescent.utils._checks import check_argument
 
 if TYPE_CHECKING:
     from deepdescent.models import Sequential
@@ -50,11 +51,12 @@ def load(source: DataSource) -> Splits:
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(path=source.path)
     x_train, y_train = x_train[: source.limit], y_train[: source.limit]
     split = int(len(x_train) * (1 - VALIDATION_FRACTION))
-    if split == 0 or split == len(x_train):
-        raise ValueError(
-            f"Invalid limit: {source.limit!r} (expected enough samples for a training and "
-            f"a validation set, at least {int(1 / VALIDATION_FRACTION)})"
-        )
+    check_argument(
+        "limit",
+        source.limit,
+        0 < split < len(x_train),
+        "enough training samples to hold out a validation set (at least 2)",
+    )
     x, y = _inputs(x_train), to_categorical(y_train, CLASSES)
     return Splits(
         x[:split], y[:split], x[split:], y[split:], _inputs(x_test), to_categorical(y_test, CLASSES)

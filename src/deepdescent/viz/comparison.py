@@ -79,10 +79,11 @@ def plot_curves(
     *,
     against: str = "epoch",
     title: str | None = None,
-) -> list[str]:
-    """Save a PNG with a panel per quantity of :data:`CURVE_TITLES` the curves have, one
-    line per optimizer (the mean over seeds) with a band from the least to the greatest
-    seed, against ``"epoch"`` or ``"time"``. Returns the quantities drawn."""
+) -> Any:
+    """Save a PNG with a panel per quantity of :data:`CURVE_TITLES` the curves have, in
+    that order, one line per optimizer (the mean over seeds) with a band from the least
+    to the greatest seed, against ``"epoch"`` or ``"time"``. Returns the matplotlib
+    ``Figure``."""
     if against not in _AXES:
         raise ValueError(f"Invalid against: {against!r} (expected 'epoch' or 'time')")
     if not curves:
@@ -114,14 +115,15 @@ def plot_curves(
     if title:
         figure.suptitle(title)
     _save(figure, path)
-    return names
+    return figure
 
 
 def plot_search(
     trials: SearchTrials, metric: str, path: str | os.PathLike[str], title: str | None = None
-) -> None:
+) -> Any:
     """Save a PNG of each optimizer's search: ``metric`` against the learning rate (log
-    scale), the rate chosen starred; a diverged trial (NaN) leaves a gap."""
+    scale), the rate chosen starred; a diverged trial (NaN) leaves a gap. Returns the
+    matplotlib ``Figure``."""
     if not trials:
         raise ValueError("Invalid trials: {} (expected at least one optimizer)")
     import matplotlib
@@ -139,3 +141,4 @@ def plot_search(
     axis.legend(fontsize="small")
     axis.set_title(title or f"learning-rate search ({metric} at the end of each trial; ★ chosen)")
     _save(figure, path)
+    return figure
