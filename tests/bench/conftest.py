@@ -27,9 +27,10 @@ def _network():
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def blobs():
-    """The problem; each optimizer runs with the catalogue's lecture recipe."""
+    """The problem (immutable, so shared); each optimizer runs with the catalogue's
+    lecture recipe."""
     return TrainingProblem(
         name="blobs",
         summary="three Gaussian blobs",

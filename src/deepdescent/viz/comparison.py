@@ -41,7 +41,7 @@ def _figure(panels: int, columns: int) -> tuple[Any, list[Any]]:
     from matplotlib.figure import Figure
 
     rows = -(-panels // columns)
-    figure = Figure(figsize=(5.2 * columns, 3.8 * rows), dpi=100, layout="constrained")
+    figure = Figure(figsize=(5.2 * columns, 3.8 * rows), dpi=100, layout="tight")
     FigureCanvasAgg(figure)
     axes = [figure.add_subplot(rows, columns, index + 1) for index in range(panels)]
     return figure, axes
