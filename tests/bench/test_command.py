@@ -3,13 +3,18 @@ records, which parses back to the same comparison."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 
 from deepdescent.bench.run_folder import FILES
 from deepdescent.cli import build_parser, main
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def _arguments(data, out, *more):
@@ -83,3 +88,41 @@ def test_bad_input_ends_the_command_with_a_message(tiny_fashion, tmp_path, chang
     with pytest.raises(SystemExit, match=f"deepdescent compare: {message}"):
         main([*_arguments(tiny_fashion, tmp_path / "out"), *change])
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")
+def test_the_lecture_comparison_on_fashion_mnist(tmp_path):
+    """A short version of the comparison in BENCHMARKS.md: SGD, Adam and L-BFGS on the
+    lecture's network, searched, 2 epochs each, every one well past chance."""
+    out = tmp_path / "lecture"
+    main(
+        [
+            "compare",
+            "--problem",
+            "lecture-mlp",
+            "--optimizers",
+            "sgd,adam,lbfgs",
+            "--seeds",
+            "1",
+            "--epochs",
+            "2",
+            "--search-trials",
+            "3",
+            "--out",
+            str(out),
+            "--verbose",
+            "0",
+        ]
+    )
+    rows = {
+        r["optimizer"]: r for r in csv.DictReader(io.StringIO((out / "summary.csv").read_text()))
+    }
+    assert list(rows) == ["sgd", "adam", "lbfgs"]
+    for name, row in rows.items():
+        assert row["status"] == "ok", name
+        assert float(row["test_accuracy_mean"]) > 0.75, name
+    assert float(rows["sgd"]["evaluations_mean"]) == 2 * 422, "54,000 images in batches of 128"
+    assert float(rows["lbfgs"]["evaluations_mean"]) > 2, (
+        "one full-batch step an epoch, several evaluations each"
+    )

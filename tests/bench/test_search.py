@@ -61,6 +61,8 @@ def test_the_search_keeps_the_rate_whose_validation_score_is_best(blobs):
     best = max(search.trials, key=lambda t: t.score)
     assert search.chosen == Setting({"lr": best.learning_rate}, 16)
     assert search.start == setting and search.metric == "val_accuracy"
+    at_edge = best.learning_rate != rates[1]
+    assert ("edge of the grid" in search.note) == at_edge
 
 
 def test_a_loss_target_keeps_the_least_loss_and_never_a_diverged_trial():

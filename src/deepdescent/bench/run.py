@@ -4,10 +4,11 @@ weights and the data order of one seed, recorded epoch by epoch.
 Every run goes through ``fit``, so the optimizer is driven exactly as a user's would be.
 ``set_random_seed(seed)`` comes before the model is built and before ``fit``, which seeds
 its minibatch order from torch's global generator: for a given seed every optimizer
-starts from the same weights and sees the same minibatches. The clock counts training
-only (AlgoPerf's rule: the time spent evaluating is left out), and the count of
+starts from the same weights and sees the same minibatches. After each epoch the
+training and validation sets are evaluated at the current weights; the clock counts
+training only (AlgoPerf's rule: the time spent evaluating is left out). The count of
 loss-and-gradient evaluations is the trainer's own (``model.trainer.evaluations``), so
-recording slows no step and leaves the gradient path as it was.
+counting slows no step and leaves the gradient path as it was.
 """
 
 from __future__ import annotations

@@ -142,6 +142,8 @@ def write_run_folder(comparison: Comparison, out: str | Path, *, command: str) -
     }
     if searched:
         plot_search(searched, comparison.target.metric, folder / "search.png")
+    else:  # an overwritten folder keeps no plot of an earlier search
+        (folder / "search.png").unlink(missing_ok=True)
     _write_report(comparison, folder, command, title, bool(searched))
     return [folder / name for name in FILES if (folder / name).exists()]
 

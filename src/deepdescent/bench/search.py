@@ -127,4 +127,6 @@ def search_learning_rate(
     chosen = dataclasses.replace(
         setting, hyperparameters={**setting.hyperparameters, "lr": best.learning_rate}
     )
-    return Search(optimizer, setting, tuple(trials), chosen, target.metric)
+    edge = best.learning_rate in (trials[0].learning_rate, trials[-1].learning_rate)
+    note = "best at the edge of the grid: a wider span may find a better rate" if edge else ""
+    return Search(optimizer, setting, tuple(trials), chosen, target.metric, note)
