@@ -18,6 +18,7 @@ _SUBMODULES = (
     "callbacks",
     "cli",
     "datasets",
+    "diagnostics",
     "initializers",
     "layers",
     "losses",

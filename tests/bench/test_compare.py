@@ -69,7 +69,7 @@ def test_a_target_value_replaces_the_problems(blobs):
         ({"epochs": 1.5}, "Invalid epochs: 1.5"),
         ({"target": "high"}, "Invalid target: 'high'"),
         ({"settings": {"adam": {"lr": 1}}}, r"Invalid settings: \['adam'\]"),
-        ({"settings": {"sgd": {"momentm": 0.9}}}, "Invalid hyperparameters for optimizer 'sgd'"),
+        ({"settings": {"sgd": {"momentm": 0.9}}}, "the options do not fit SGD"),
     ],
 )
 def test_bad_input_is_refused_before_the_data_are_loaded(blobs, arguments, message):

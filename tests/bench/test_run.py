@@ -139,7 +139,7 @@ def test_a_method_that_refuses_a_non_finite_loss_is_marked_diverged():
 
 def test_an_error_that_is_not_a_divergence_is_raised(blobs):
     data = DeviceData.from_splits(blobs.load(DataSource()), "cpu")
-    with pytest.raises(ValueError, match="Invalid hyperparameters for optimizer 'sgd'"):
+    with pytest.raises(ValueError, match="the options do not fit SGD"):
         train_run(
             blobs,
             data,

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from deepdescent.bench import build_optimizer
 from deepdescent.optimizers import catalogue
 from deepdescent.problems import FUNCTIONS, PROBLEMS, DataSource, Target, get_problem
+from deepdescent.recipe import make_optimizer
 
 
 @pytest.mark.parametrize(
@@ -58,4 +58,4 @@ def test_every_optimizer_of_the_catalogue_has_a_setting_that_builds(problem):
     for name in catalogue.names():
         setting = PROBLEMS[problem].setting(name)
         assert setting.batch_size is None or setting.batch_size >= 1
-        build_optimizer(name, setting)
+        make_optimizer(name, options=setting.hyperparameters)

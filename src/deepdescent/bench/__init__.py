@@ -5,7 +5,7 @@ the tables, the plots and an HTML report (``deepdescent compare``)."""
 from __future__ import annotations
 
 from deepdescent.bench.compare import Comparison, OptimizerResult, compare, optimizer_names
-from deepdescent.bench.run import DeviceData, RunRecord, build_optimizer, train_run
+from deepdescent.bench.run import DeviceData, RunRecord, train_run
 from deepdescent.bench.run_folder import check_output_folder, versions, write_run_folder
 from deepdescent.bench.search import Search, SearchBudget, Trial, search_learning_rate
 from deepdescent.bench.summary import Row, Statistic, markdown_table, summarize
@@ -20,7 +20,6 @@ __all__ = [
     "SearchBudget",
     "Statistic",
     "Trial",
-    "build_optimizer",
     "check_output_folder",
     "compare",
     "markdown_table",

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from deepdescent.utils._arguments import names, optimizer_settings, positive_int
+from deepdescent.utils._argparse import names, optimizer_settings, positive_int
 
 __all__ = ["DEFAULT_OPTIMIZERS", "add_compare_arguments", "command_line", "run_compare"]
 
@@ -77,17 +77,12 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _device(name: str) -> Any:
-    import torch
+    from deepdescent.recipe import resolve_device
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        device = torch.device(name)
-    except RuntimeError:
+        return resolve_device(name)
+    except RuntimeError:  # torch's for a name it does not know
         raise ValueError(f"Invalid device: {name!r} (expected cpu, cuda, cuda:N or auto)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Invalid device: {name!r} (no CUDA device is available)")
-    return device
 
 
 def command_line(args: argparse.Namespace, problem: str, optimizers: list[str], budget: Any) -> str:

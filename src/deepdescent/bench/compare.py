@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import torch
 
-from deepdescent.bench.run import DeviceData, RunRecord, build_optimizer, train_run
+from deepdescent.bench.run import DeviceData, RunRecord, train_run
 from deepdescent.bench.search import Search, SearchBudget, search_learning_rate
 from deepdescent.callbacks.logs import emit
 from deepdescent.problems.training_problem import DataSource, Setting, Target, TrainingProblem
@@ -64,6 +64,7 @@ def _settings(
     """Each optimizer's working setting with the ``given`` hyperparameters over it, built
     once to check them."""
     from deepdescent.optimizers import catalogue
+    from deepdescent.recipe import make_optimizer
 
     extra = {catalogue.info(name).name: dict(values) for name, values in given.items()}
     unknown = sorted(set(extra) - set(names))
@@ -73,7 +74,7 @@ def _settings(
         setting = problem.setting(name)
         hyperparameters = {**setting.hyperparameters, **extra.get(name, {})}
         settings[name] = dataclasses.replace(setting, hyperparameters=hyperparameters)
-        build_optimizer(name, settings[name])
+        make_optimizer(name, options=hyperparameters)
     return settings
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from deepdescent.problems.training_problem import Setting, Splits, Target, Train
 if TYPE_CHECKING:
     from deepdescent.models import Model
 
-__all__ = ["EVALUATION_BATCH_SIZE", "DeviceData", "RunRecord", "build_optimizer", "train_run"]
+__all__ = ["EVALUATION_BATCH_SIZE", "DeviceData", "RunRecord", "train_run"]
 
 #: Minibatch size of the evaluation passes (forward only, so larger than training's).
 EVALUATION_BATCH_SIZE = 2048
@@ -98,20 +98,6 @@ class RunRecord:
     @property
     def diverged(self) -> bool:
         return self.diverged_at is not None
-
-
-def build_optimizer(name: str, setting: Setting) -> Any:
-    """The catalogue's optimizer ``name`` with ``setting``'s hyperparameters, unbound; a
-    ``ValueError`` naming them when they do not fit it."""
-    from deepdescent.optimizers import catalogue
-
-    entry = catalogue.info(name)
-    try:
-        return entry.build(None, **setting.hyperparameters)
-    except TypeError as error:
-        raise ValueError(
-            f"Invalid hyperparameters for optimizer {name!r}: {setting.hyperparameters} ({error})"
-        ) from None
 
 
 def _evaluate(
@@ -210,9 +196,10 @@ def train_run(
     """Train ``problem``'s model with ``optimizer`` and ``setting`` for ``epochs`` epochs
     from seed ``seed``, and record it (see :class:`RunRecord`); with a ``progress``
     stream, a progress bar over the run's steps is drawn on it."""
+    from deepdescent.recipe import make_optimizer
     from deepdescent.utils import set_random_seed
 
-    spec = build_optimizer(optimizer, setting)
+    spec = make_optimizer(optimizer, options=setting.hyperparameters)
     x_train, y_train = data.train
     set_random_seed(seed)
     model = problem.build()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import platform
 from pathlib import Path
 from typing import Any
@@ -98,17 +97,10 @@ def _results(comparison: Comparison, command: str) -> dict[str, Any]:
 
 
 def _json(value: Any) -> str:
-    # NaN and infinities are not JSON: a value that is not finite is written as null.
-    def clean(item: Any) -> Any:
-        if isinstance(item, float) and not math.isfinite(item):
-            return None
-        if isinstance(item, dict):
-            return {k: clean(v) for k, v in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [clean(v) for v in item]
-        return item
+    """Strict JSON: a value that is not finite is written as ``null``."""
+    from deepdescent.diagnostics.report import strict
 
-    return json.dumps(clean(value), indent=1, allow_nan=False) + "\n"
+    return json.dumps(strict(value), indent=1, allow_nan=False) + "\n"
 
 
 def write_run_folder(comparison: Comparison, out: str | Path, *, command: str) -> list[Path]:

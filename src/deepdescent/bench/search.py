@@ -19,7 +19,7 @@ from typing import TextIO
 
 import numpy as np
 
-from deepdescent.bench.run import DeviceData, build_optimizer, train_run
+from deepdescent.bench.run import DeviceData, train_run
 from deepdescent.callbacks.logs import emit
 from deepdescent.problems.training_problem import Setting, Target, TrainingProblem
 from deepdescent.utils._checks import check_argument, check_count, is_number
@@ -80,8 +80,12 @@ class Search:
 def learning_rate(optimizer: str, setting: Setting) -> float:
     """The learning rate ``optimizer`` runs with under ``setting``: its ``lr``, else the
     optimizer's default."""
+    from deepdescent.recipe import make_optimizer
+
     rate = setting.hyperparameters.get("lr")
-    return float(build_optimizer(optimizer, setting).learning_rate if rate is None else rate)
+    if rate is None:
+        rate = make_optimizer(optimizer, options=setting.hyperparameters).learning_rate
+    return float(rate)
 
 
 def search_learning_rate(

@@ -12,9 +12,7 @@ work on all three networks; minibatches are 128 images otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from deepdescent.problems.training_problem import (
     DataSource,
@@ -38,46 +36,30 @@ __all__ = [
 ]
 
 VALIDATION_FRACTION = 0.1
-CLASSES = 10
 PIXELS = 784
 
 
 def load(source: DataSource) -> Splits:
-    """Fashion-MNIST from ``source``: flattened, in [0, 1], one-hot labels, the last 10%
-    of the (limited) training images held out for validation."""
-    from deepdescent.datasets import fashion_mnist
-    from deepdescent.utils import to_categorical
+    """Fashion-MNIST from ``source`` as the recipe prepares it (flattened, in [0, 1],
+    one-hot labels), the last 10% of the (limited) training images held out for
+    validation."""
+    from deepdescent.recipe import load_dataset
 
-    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(path=source.path)
-    x_train, y_train = x_train[: source.limit], y_train[: source.limit]
-    split = int(len(x_train) * (1 - VALIDATION_FRACTION))
+    (x, y), (x_test, y_test) = load_dataset("fashion_mnist", source.path, limit=source.limit)
+    split = int(len(x) * (1 - VALIDATION_FRACTION))
     check_argument(
         "limit",
         source.limit,
-        0 < split < len(x_train),
+        0 < split < len(x),
         "enough training samples to hold out a validation set (at least 2)",
     )
-    x, y = _inputs(x_train), to_categorical(y_train, CLASSES)
-    return Splits(
-        x[:split], y[:split], x[split:], y[split:], _inputs(x_test), to_categorical(y_test, CLASSES)
-    )
+    return Splits(x[:split], y[:split], x[split:], y[split:], x_test, y_test)
 
 
-def _inputs(images: np.ndarray) -> np.ndarray:
-    return (images.reshape(len(images), -1) / 255.0).astype(np.float32)
+def _network(hidden: Sequence[int], activation: str, name: str) -> Sequential:
+    from deepdescent.recipe import build_model
 
-
-def _network(hidden: Sequence[int], activation: str) -> Sequential:
-    from deepdescent.layers import Dense
-    from deepdescent.models import Sequential
-
-    widths = [*hidden, CLASSES]
-    model = Sequential(name="fashion_mnist_" + "_".join(map(str, [PIXELS, *widths])))
-    for index, units in enumerate(widths):
-        shape: dict[str, Any] = {"input_shape": (PIXELS,)} if index == 0 else {}
-        last = index == len(widths) - 1
-        model.add(Dense(units, activation="softmax" if last else activation, **shape))
-    return model
+    return build_model(PIXELS, hidden, activation, name=name)
 
 
 def lecture_setting(optimizer: str) -> Setting:
@@ -95,7 +77,7 @@ def _classifier(
         name=name,
         summary=summary,
         load=load,
-        build=lambda: _network(hidden, activation),
+        build=lambda: _network(hidden, activation, name),
         loss="categorical_crossentropy",
         metrics=("accuracy",),
         target=Target("val_accuracy", target),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -65,9 +65,12 @@ def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
     return int(batch_size)
 
 
+Batch = TypeVar("Batch", torch.Tensor, np.ndarray)
+
+
 def split_validation(
-    x: torch.Tensor, y: torch.Tensor, fraction: float
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
+    x: Batch, y: Batch, fraction: float
+) -> tuple[tuple[Batch, Batch], tuple[Batch, Batch] | None]:
     """Keras's ``validation_split``: the *last* ``fraction`` of the samples, before shuffling."""
     if not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
         raise ValueError(f"Invalid validation_split: {fraction!r} (expected 0 <= value < 1)")

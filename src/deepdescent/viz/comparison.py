@@ -1,8 +1,8 @@
 """Plots of an optimizer comparison: learning curves with a band over seeds, and the
 learning-rate search.
 
-Each figure is drawn on an Agg canvas of its own (matplotlib's pyplot and backend are left
-alone) and saved as a PNG atomically. The curves of an optimizer are the mean over its
+Each figure is drawn with matplotlib's Agg backend and saved as a PNG atomically. The
+curves of an optimizer are the mean over its
 seeds, epoch by epoch, with the band from the least to the greatest seed; a seed that
 stopped early (diverged) is left out of the epochs it did not reach. Against wall time,
 an epoch sits at the seeds' mean training time at its end.
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from deepdescent.utils.io import atomic_path
+from deepdescent.viz._figure import save, subplots
 
 __all__ = ["CURVE_TITLES", "Curves", "SearchTrials", "plot_curves", "plot_search"]
 
@@ -36,20 +36,13 @@ CURVE_TITLES = {
 _AXES = {"epoch": "epoch", "time": "training time (s)"}
 
 
-def _figure(panels: int, columns: int) -> tuple[Any, list[Any]]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = -(-panels // columns)
-    figure = Figure(figsize=(5.2 * columns, 3.8 * rows), dpi=100, layout="tight")
-    FigureCanvasAgg(figure)
-    axes = [figure.add_subplot(rows, columns, index + 1) for index in range(panels)]
-    return figure, axes
-
-
-def _save(figure: Any, path: str | os.PathLike[str]) -> None:
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
+def _panels(panels: int, columns: int) -> tuple[Any, list[Any]]:
+    """A figure with ``panels`` axes, ``columns`` to a row."""
+    figure, grid = subplots(columns, -(-panels // columns), size=(5.2, 3.8))
+    axes = list(grid.ravel())
+    for unused in axes[panels:]:
+        unused.remove()
+    return figure, axes[:panels]
 
 
 def _stacked(seeds: Sequence[Mapping[str, Sequence[float]]], name: str) -> np.ndarray:
@@ -93,7 +86,7 @@ def plot_curves(
     names = [n for n in CURVE_TITLES if any(n in s for seeds in curves.values() for s in seeds)]
     if not names:
         raise ValueError(f"Invalid curves: none of {list(CURVE_TITLES)} to plot")
-    figure, axes = _figure(len(names), 2)
+    figure, axes = _panels(len(names), 2)
     colors = matplotlib.color_sequences["tab10"]
     for index, (optimizer, seeds) in enumerate(curves.items()):
         color = colors[index % len(colors)]
@@ -112,9 +105,7 @@ def plot_curves(
             axis.set_yscale("log")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
-    if title:
-        figure.suptitle(title)
-    _save(figure, path)
+    save(figure, path, title)
     return figure
 
 
@@ -128,7 +119,7 @@ def plot_search(
         raise ValueError("Invalid trials: {} (expected at least one optimizer)")
     import matplotlib
 
-    figure, (axis,) = _figure(1, 1)
+    figure, (axis,) = _panels(1, 1)
     colors = matplotlib.color_sequences["tab10"]
     for index, (optimizer, (rates, scores, chosen)) in enumerate(trials.items()):
         color = colors[index % len(colors)]
@@ -140,5 +131,5 @@ def plot_search(
     axis.grid(alpha=0.3)
     axis.legend(fontsize="small")
     axis.set_title(title or f"learning-rate search ({metric} at the end of each trial; ★ chosen)")
-    _save(figure, path)
+    save(figure, path)
     return figure

@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deepdescent.utils._arguments import names as _names
-from deepdescent.utils._arguments import optimizer_settings as _settings
-from deepdescent.utils._arguments import positive_int as _positive_int
+from deepdescent.utils._argparse import names, optimizer_settings, positive_int
 
 __all__ = ["add_movie_arguments", "run_movie"]
 
@@ -37,17 +35,17 @@ def add_movie_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--function", default="rosenbrock", help="test function (rosenbrock)")
     parser.add_argument(
         "--optimizers",
-        type=_names,
+        type=names,
         default=["sgd", "momentum", "adam"],
         help="comma-separated optimizer names (sgd,momentum,adam)",
     )
-    parser.add_argument("--steps", type=_positive_int, default=200)
+    parser.add_argument("--steps", type=positive_int, default=200)
     parser.add_argument(
         "--out", default=None, help="the GIF to write (FUNCTION.gif); .png and .mp4 beside it"
     )
     parser.add_argument(
         "--optimizer-args",
-        type=_settings,
+        type=optimizer_settings,
         default={},
         metavar="JSON",
         help='hyperparameters per optimizer, e.g. \'{"adam": {"lr": 0.1}}\'',
@@ -60,8 +58,8 @@ def add_movie_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the gradient noise")
     parser.add_argument("--surface", action="store_true", help="add a 3-D view of the surface")
-    parser.add_argument("--fps", type=_positive_int, default=20, help="frames per second")
-    parser.add_argument("--dpi", type=_positive_int, default=100, help="pixels per inch")
+    parser.add_argument("--fps", type=positive_int, default=20, help="frames per second")
+    parser.add_argument("--dpi", type=positive_int, default=100, help="pixels per inch")
 
 
 def run_movie(args: argparse.Namespace) -> None:

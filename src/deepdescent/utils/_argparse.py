@@ -1,6 +1,4 @@
-"""Argument types of the command's verbs, shared by every verb (``train``, ``movie``,
-``compare``): each turns a command-line word into a value or raises
-``argparse.ArgumentTypeError`` saying what was expected."""
+"""Argument types shared by the ``deepdescent`` command's verbs."""
 
 from __future__ import annotations
 
@@ -12,15 +10,18 @@ __all__ = ["json_object", "names", "optimizer_settings", "positive_int"]
 
 
 def positive_int(text: str) -> int:
-    """An int > 0."""
-    value = int(text)
+    """An int > 0, or argparse's error naming what was expected."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
 
 
 def json_object(text: str) -> dict[str, Any]:
-    """A JSON object."""
+    """A JSON object (``'{"momentum": 0.9}'``) as a dict."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
@@ -31,7 +32,7 @@ def json_object(text: str) -> dict[str, Any]:
 
 
 def names(text: str) -> list[str]:
-    """Comma-separated names, at least one, spaces around them dropped."""
+    """Comma-separated names (``"sgd, adam"``), at least one, spaces around them dropped."""
     found = [name.strip() for name in text.split(",") if name.strip()]
     if not found:
         raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
@@ -39,7 +40,7 @@ def names(text: str) -> list[str]:
 
 
 def optimizer_settings(text: str) -> dict[str, dict[str, Any]]:
-    """Hyperparameters per optimizer: ``{"optimizer": {"hyperparameter": value}}``."""
+    """Hyperparameters per optimizer, ``'{"adam": {"lr": 0.1}}'``, as a dict of dicts."""
     value = json_object(text)
     if not all(isinstance(v, dict) for v in value.values()):
         raise argparse.ArgumentTypeError(
