@@ -131,6 +131,7 @@ def search_learning_rate(
     chosen = dataclasses.replace(
         setting, hyperparameters={**setting.hyperparameters, "lr": best.learning_rate}
     )
-    edge = best.learning_rate in (trials[0].learning_rate, trials[-1].learning_rate)
+    ends = (trials[0].learning_rate, trials[-1].learning_rate)
+    edge = len(trials) > 2 and best.learning_rate in ends
     note = "best at the edge of the grid: a wider span may find a better rate" if edge else ""
     return Search(optimizer, setting, tuple(trials), chosen, target.metric, note)
