@@ -113,12 +113,12 @@ def compare(
     check_argument("target", target, target is None or is_number(target), "a number or None")
     budget = budget or SearchBudget()
     goal = problem.target if target is None else problem.target.with_value(target)
-    chosen = _settings(problem, names, settings or {})
+    working = _settings(problem, names, settings or {})
     data = DeviceData.from_splits(problem.load(source or DataSource()), device)
     results = []
     for name in names:
         search = search_learning_rate(
-            problem, data, name, chosen[name], budget, seed=0, target=goal, progress=progress
+            problem, data, name, working[name], budget, seed=0, target=goal, progress=progress
         )
         runs = []
         for seed in range(seeds):
