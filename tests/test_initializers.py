@@ -167,8 +167,9 @@ RANDOM = [
 
 @pytest.mark.parametrize("cls", RANDOM, ids=[c.__name__ for c in RANDOM])
 def test_seed_makes_draws_reproducible(cls):
-    a = cls(seed=11)((30, 20))
-    torch.testing.assert_close(a, cls(seed=11)((30, 20)), rtol=0, atol=0)
+    seeded = cls(seed=11)
+    a = seeded((30, 20))
+    torch.testing.assert_close(a, seeded((30, 20)), rtol=0, atol=0)  # every call, as Keras 3
     torch.testing.assert_close(a, cls(seed=11)((30, 20)), rtol=0, atol=0)
     assert not torch.equal(a, cls(seed=12)((30, 20)))
     unseeded = cls()
@@ -192,12 +193,28 @@ def test_dtype_and_config_round_trip(cls):
     torch.testing.assert_close(rebuilt((8, 6), dtype=torch.float64), values, rtol=0, atol=0)
 
 
-def test_seeded_values_are_the_same_on_every_device():
+def test_seeded_values_are_drawn_on_the_cpu_then_moved(monkeypatch):
+    """What makes them the same on every device; unseeded draws use the target device's
+    generator."""
+    sampled_on = []
+    sample = init.GlorotUniform._sample
+
+    def spy(self, shape, dtype, device, generator):
+        sampled_on.append(torch.device(device).type if device is not None else None)
+        return sample(self, shape, dtype, device, generator)
+
+    monkeypatch.setattr(init.GlorotUniform, "_sample", spy)
     values = init.GlorotUniform(seed=1)((4, 4), device="meta")
-    assert values.device.type == "meta"
-    torch.testing.assert_close(
-        init.GlorotUniform(seed=1)((4, 4), device="cpu"), init.GlorotUniform(seed=1)((4, 4))
-    )
+    assert values.device.type == "meta" and values.shape == (4, 4)
+    init.GlorotUniform()((4, 4), device="meta")
+    assert sampled_on == ["cpu", "meta"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_seeded_values_are_the_same_on_a_gpu():
+    on_gpu = init.GlorotUniform(seed=1)((64, 32), device="cuda")
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), init.GlorotUniform(seed=1)((64, 32)), rtol=0, atol=0)
 
 
 def test_argument_validation_names_the_argument():

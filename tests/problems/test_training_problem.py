@@ -1,5 +1,4 @@
-"""Targets, data sources and the table of training problems: every problem has a working
-setting for every optimizer of the catalogue, looked up by name."""
+"""Targets and data sources of the training problems."""
 
 from __future__ import annotations
 
@@ -7,9 +6,7 @@ import math
 
 import pytest
 
-from deepdescent.optimizers import catalogue
-from deepdescent.problems import FUNCTIONS, PROBLEMS, DataSource, Target, get_problem
-from deepdescent.recipe import make_optimizer
+from deepdescent.problems import DataSource, Target
 
 
 @pytest.mark.parametrize(
@@ -38,24 +35,3 @@ def test_a_data_source_limit_is_a_positive_count():
     assert DataSource(limit=10).limit == 10
     with pytest.raises(ValueError, match="Invalid limit: 0"):
         DataSource(limit=0)
-
-
-def test_the_table_holds_the_networks_the_noisy_quadratic_and_every_2d_function():
-    assert list(PROBLEMS)[:4] == [
-        "lecture_mlp",
-        "logistic_regression",
-        "deep_relu_mlp",
-        "noisy_quadratic",
-    ]
-    assert set(PROBLEMS) == {*list(PROBLEMS)[:4], *FUNCTIONS}
-    assert get_problem("Lecture-MLP") is PROBLEMS["lecture_mlp"]
-    with pytest.raises(ValueError, match=r"Unknown problem 'mlp'.*Valid names: beale, booth"):
-        get_problem("mlp")
-
-
-@pytest.mark.parametrize("problem", list(PROBLEMS))
-def test_every_optimizer_of_the_catalogue_has_a_setting_that_builds(problem):
-    for name in catalogue.names():
-        setting = PROBLEMS[problem].setting(name)
-        assert setting.batch_size is None or setting.batch_size >= 1
-        make_optimizer(name, options=setting.hyperparameters)

@@ -157,15 +157,31 @@ def test_evaluate_return_forms_and_predict():
     np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
 
 
+class WeightsAtEpochEnd(callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: list[list[np.ndarray]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
 def test_callbacks_early_stopping_restores_best_weights():
+    """The model ends with the weights it had at the end of the epoch of lowest loss,
+    as recorded by another callback, not with the last epoch's."""
     x, labels = blobs(n=60)
     y = to_categorical(labels, 3)
     model = small_model(optimizer=SGD(learning_rate=50.0))
     stopper = callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
-    history = model.fit(x, y, batch_size=60, epochs=30, verbose=0, callbacks=[stopper])
-    assert len(history.history["loss"]) < 30
-    best = int(np.argmin(history.history["loss"]))
-    assert stopper.best == pytest.approx(history.history["loss"][best])
+    recorder = WeightsAtEpochEnd()
+    history = model.fit(x, y, batch_size=60, epochs=30, verbose=0, callbacks=[recorder, stopper])
+    losses = history.history["loss"]
+    assert len(losses) < 30
+    best = int(np.argmin(losses))
+    assert best < len(losses) - 1 and stopper.best == pytest.approx(losses[best])
+    for got, want in zip(model.get_weights(), recorder.weights[best], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(model.get_weights()[0], recorder.weights[-1][0])
 
 
 def test_initial_epoch_and_learning_rate_in_logs():

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from deepdescent.layers.base import Layer
 from deepdescent.layers.core import Activation, Dense, Dropout, Flatten, Input, Reshape
+from deepdescent.utils._config import deserialize as _deserialize
 from deepdescent.utils._config import serialize
-from deepdescent.utils._lookup import lookup
 
 __all__ = [
     "Activation",
@@ -28,7 +28,4 @@ LAYERS: dict[str, type[Layer]] = {
 
 def deserialize(spec: dict[str, Any]) -> Layer:
     """Rebuild a layer from ``{"class_name", "config"}``; only known layer classes."""
-    if not isinstance(spec, dict) or "class_name" not in spec:
-        raise ValueError(f"layer config must be a dict with 'class_name', got {spec!r}")
-    cls = lookup("layer", spec["class_name"], LAYERS)
-    return cls(**dict(spec.get("config") or {}))
+    return cast(Layer, _deserialize("layer", spec, LAYERS))

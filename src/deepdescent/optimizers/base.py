@@ -295,12 +295,12 @@ class Optimizer(torch.optim.Optimizer):
 
     # -- learning rate ---------------------------------------------------------------
 
-    def _accept_learning_rate(self, value: LearningRate) -> float:
+    def _accept_learning_rate(self, value: LearningRate, name: str = "lr") -> float:
         if callable(value):
             self.learning_rate_schedule = value
             return float(value(0))
         check_argument(
-            "lr",
+            name,
             value,
             isinstance(value, (int, float)) and value >= 0,
             "a number >= 0 or a schedule",
@@ -321,7 +321,7 @@ class Optimizer(torch.optim.Optimizer):
                 "cannot be set; set a new schedule, or build it with a number"
             )
         self.learning_rate_schedule = None
-        lr = self._accept_learning_rate(value)
+        lr = self._accept_learning_rate(value, "learning_rate")
         self._spec_defaults["lr"] = lr
         for group in self.param_groups if self.is_bound else []:
             group["lr"] = lr

@@ -133,8 +133,9 @@ class OptimizerInfo:
 
     @property
     def needs_closure(self) -> bool:
-        """Whether ``step`` must be given a closure (the class's declaration)."""
-        return self.cls.training_needs.closure
+        """Whether ``step`` must be given a closure, as the entry builds the optimizer (a
+        wrapper's needs are its base's and its own, so the class alone cannot say)."""
+        return self.build().needs().closure
 
 
 def _wrapped(
@@ -338,22 +339,6 @@ def _entries() -> list[OptimizerInfo]:
             contract={"lr": 0.05},
         ),
         OptimizerInfo(
-            "bfgs",
-            BFGS,
-            second,
-            "§8.6.3; Nocedal & Wright, Algorithm 6.1",
-            lecture=LectureRecipe(
-                {}, accuracy=0.4, batch_size=None, epochs=3, hidden=4, samples=2000
-            ),
-        ),
-        OptimizerInfo(
-            "lbfgs",
-            LBFGS,
-            second,
-            "§8.6.3; Nocedal & Wright, Algorithms 7.4 and 7.5",
-            lecture=LectureRecipe({}, accuracy=0.65, batch_size=None, epochs=3, samples=3000),
-        ),
-        OptimizerInfo(
             "newton",
             Newton,
             second,
@@ -368,6 +353,22 @@ def _entries() -> list[OptimizerInfo]:
             second,
             "§8.6.2, Algorithm 8.9",
             lecture=LectureRecipe({}, accuracy=0.6, batch_size=None, epochs=10, samples=3000),
+        ),
+        OptimizerInfo(
+            "bfgs",
+            BFGS,
+            second,
+            "§8.6.3; Nocedal & Wright, Algorithm 6.1",
+            lecture=LectureRecipe(
+                {}, accuracy=0.4, batch_size=None, epochs=3, hidden=4, samples=2000
+            ),
+        ),
+        OptimizerInfo(
+            "lbfgs",
+            LBFGS,
+            second,
+            "§8.6.3; Nocedal & Wright, Algorithms 7.4 and 7.5",
+            lecture=LectureRecipe({}, accuracy=0.65, batch_size=None, epochs=3, samples=3000),
         ),
         OptimizerInfo(
             "hessian_free",

@@ -44,7 +44,8 @@ def as_tensor(
             np.issubdtype(array.dtype, np.number) or array.dtype == bool
         ):
             raise TypeError(f"{argument} must be a numeric array, got dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        # ascontiguousarray makes a 0-d array 1-d; the reshape keeps a scalar a scalar.
+        tensor = torch.from_numpy(np.ascontiguousarray(array).reshape(array.shape))
     if tensor.dim() == 0:
         raise ValueError(f"{argument} must have a batch axis, got a scalar")
     if (

@@ -12,7 +12,11 @@ def plot_history(
     history: Mapping[str, Sequence[float]], path: str | os.PathLike[str], title: str | None = None
 ) -> None:
     """Save a PNG with one panel per quantity (loss first), train and ``val_`` curves
-    together. ``history`` is ``History.history`` (name → value per epoch)."""
+    together. ``history`` is ``History.history`` (name → value per epoch).
+
+    The figure is drawn on an Agg canvas of its own, without pyplot: the caller's
+    matplotlib backend and open figures are left as they were.
+    """
     names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
     names.sort(key=lambda name: (name != "loss", name))
     if not names:

@@ -93,6 +93,9 @@ class SAM(OptimizerWrapper):
                 "the loss itself, but SAM steps it with the gradient at θ + ε̂, without a closure"
             )
 
+    # A closure, whatever the base optimizer (read by the base class before binding).
+    training_needs = TrainingNeeds(closure=True)
+
     def needs(self) -> TrainingNeeds:
         """The base optimizer's, and a closure: SAM takes a second gradient at θ + ε̂."""
         return dataclasses.replace(super().needs(), closure=True)
