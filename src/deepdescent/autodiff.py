@@ -55,6 +55,7 @@ __all__ = [
     "exact_hessian",
     "flatten",
     "gauss_newton_vector_product",
+    "hessian_operator",
     "hessian_vector_product",
     "require_autograd",
     "unflatten",
@@ -244,6 +245,55 @@ def gauss_newton_vector_product(
     return GaussNewton(outputs_fn, loss_of_outputs, params)(vectors)
 
 
+def hessian_operator(
+    loss_fn: Callable[[], torch.Tensor], params: Tensors
+) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """J(θ), ``vec ∇J(θ)`` and the linear map ``vec v ↦ vec(H v)`` at the current θ.
+
+    The gradient's graph is built once and kept by the returned map, so each product is a
+    single backward pass through it (the double backward of :func:`hessian_vector_product`
+    without rebuilding the loss and its gradient): k products cost about one gradient and
+    k backward passes. An argument of shape ``(k, n)`` holds one vector per row; its k
+    products come from one vectorised call (``is_grads_batched``), returned as rows.
+
+    Args:
+        loss_fn: builds and returns the scalar loss J(θ) (without calling ``backward``).
+        params: the tensors θ (requiring grad).
+
+    Returns:
+        the loss and the gradient (both detached), and the map ``v ↦ H v`` on flat vectors.
+    """
+    if not params:
+        raise ValueError("params is empty: nothing to differentiate with respect to")
+    with torch.enable_grad():
+        loss = _check_scalar(loss_fn(), "loss_fn")
+        gradient = flatten(_grad([loss], params, [torch.ones_like(loss)], create_graph=True))
+    n = gradient.numel()
+
+    def product(vector: torch.Tensor) -> torch.Tensor:
+        batched = vector.dim() == 2
+        if vector.shape[-1] != n or vector.dim() not in (1, 2):
+            raise ValueError(
+                f"vector must have shape (n,) or (k, n) with n={n}, got {tuple(vector.shape)}"
+            )
+        if not gradient.requires_grad:  # J is linear in θ: H = 0
+            return torch.zeros_like(vector)
+        rows = torch.autograd.grad(
+            gradient,
+            list(params),
+            grad_outputs=vector,
+            is_grads_batched=batched,
+            retain_graph=True,
+            allow_unused=True,
+            materialize_grads=True,
+        )
+        if batched:
+            return torch.cat([row.reshape(len(vector), -1) for row in rows], dim=1)
+        return flatten(rows)
+
+    return loss.detach(), gradient.detach(), product
+
+
 def exact_hessian(
     loss_fn: Callable[[], torch.Tensor],
     params: Tensors,
@@ -254,41 +304,26 @@ def exact_hessian(
     ordered as :func:`flatten` orders the parameters. Memory and time grow as n²: for small
     models only.
 
-    One backward pass with its own graph gives ∇J; then the rows ``eᵢᵀ∇²J`` come from
-    backward passes through it batched with ``vmap``, ``chunk_size`` basis vectors at a
-    time (all n at once when ``None``): the batched pass holds ``chunk_size`` copies of
-    the backward pass's intermediate values, so the chunk bounds the memory.
-    ``progress(done, n)`` is called after each chunk."""
-    if not params:
-        raise ValueError("params is empty: nothing to differentiate with respect to")
+    One backward pass with its own graph gives ∇J (:func:`hessian_operator`); then the rows
+    ``eᵢᵀ∇²J`` come from backward passes through it batched with ``vmap``, ``chunk_size``
+    basis vectors at a time (all n at once when ``None``): the batched pass holds
+    ``chunk_size`` copies of the backward pass's intermediate values, so the chunk bounds
+    the memory. ``progress(done, n)`` is called after each chunk."""
     if chunk_size is not None and (
         not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
     ):
         raise ValueError(f"Invalid chunk_size: {chunk_size!r} (expected an int >= 1 or None)")
-    with torch.enable_grad():
-        loss = _check_scalar(loss_fn(), "loss_fn")
-        gradient = flatten(_grad([loss], params, [torch.ones_like(loss)], create_graph=True))
-        n = gradient.numel()
-        if not gradient.requires_grad:
-            return gradient.new_zeros(n, n)
-        hessian = gradient.new_empty(n, n)
-        step = n if chunk_size is None else min(chunk_size, n)
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            basis = torch.zeros(stop - start, n, dtype=gradient.dtype, device=gradient.device)
-            basis[:, start:stop].fill_diagonal_(1.0)
-            rows = torch.autograd.grad(
-                gradient,
-                list(params),
-                grad_outputs=basis,
-                retain_graph=stop < n,
-                is_grads_batched=True,
-                allow_unused=True,
-                materialize_grads=True,
-            )
-            hessian[start:stop] = torch.cat([row.reshape(stop - start, -1) for row in rows], 1)
-            if progress is not None:
-                progress(stop, n)
+    _, gradient, product = hessian_operator(loss_fn, params)
+    n = gradient.numel()
+    hessian = gradient.new_empty(n, n)
+    step = n if chunk_size is None else min(chunk_size, n)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        basis = gradient.new_zeros(stop - start, n)
+        basis[:, start:stop].fill_diagonal_(1.0)
+        hessian[start:stop] = product(basis)
+        if progress is not None:
+            progress(stop, n)
     return hessian
 
 

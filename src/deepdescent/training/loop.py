@@ -35,7 +35,12 @@ from deepdescent.layers.recording import recordable_layers
 from deepdescent.optimizers import Optimizer
 from deepdescent.optimizers.base import needs_of
 from deepdescent.optimizers.contract import Progress, TrainingNeeds
-from deepdescent.training.data import BatchIterator, check_batch_size, split_validation
+from deepdescent.training.data import (
+    BatchIterator,
+    ExampleOrder,
+    check_batch_size,
+    split_validation,
+)
 from deepdescent.training.gradient_path import (
     GradientPath,
     choose_gradient_path,
@@ -71,6 +76,12 @@ class Trainer:
             back-propagation).
         method: ``"fit"``, or ``"evaluate"`` for a trainer that only evaluates (no
             gradients, so no choice of gradient path).
+
+    Attributes:
+        evaluations: calls of the closures built so far, each one evaluation of J(θ) and
+            its gradient (a forward and a backward pass); a method that re-evaluates the
+            loss (a line search, (L-)BFGS, SAM) makes several per step. A plain int,
+            counted on the host: no device work, no change to the gradient path.
     """
 
     def __init__(
@@ -89,6 +100,7 @@ class Trainer:
         self.objective = make_objective(model, self.gradient_path.name)
         self.loss_tracker = metrics.Mean(name="loss")
         self.metrics = model.compiled_metrics
+        self.evaluations = 0
 
     def trackers(self) -> list[metrics.Metric]:
         return [self.loss_tracker, *self.metrics]
@@ -118,6 +130,7 @@ class Trainer:
         first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def closure() -> torch.Tensor:
+            self.evaluations += 1
             cost, outputs = self.objective.value_and_grad(x, y)
             if not first:
                 first.append((cost, outputs))
@@ -199,7 +212,7 @@ def fit(
     callbacks: list[Callback] | None,
     validation_split: float,
     validation_data: Any,
-    shuffle: bool,
+    shuffle: bool | ExampleOrder,
     initial_epoch: int,
     validation_batch_size: int | None,
 ) -> History:
@@ -224,6 +237,7 @@ def fit(
     bind_optimizer(model)
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=level > 0, model=model)
     trainer = Trainer(model, callback_list)
+    model.trainer = trainer  # callbacks read its counters (``evaluations``)
     if trainer.needs.full_batch and not batch_size_given:
         # A batch method (line searches, (L-)BFGS, Newton) takes the whole training set per
         # step: the batch method of §8.1.3.
@@ -239,7 +253,7 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         trainer.use_training_weights()
-        batches.start_epoch()
+        batches.start_epoch(epoch)
         trainer.train_epoch(batches, callback_list)
         # Schedule-Free keeps two points: gradients are taken at y, the average x is the
         # one to evaluate, checkpoint and return (Defazio et al. 2024).
