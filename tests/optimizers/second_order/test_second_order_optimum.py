@@ -80,7 +80,13 @@ def _hf_outputs(net, x, t):
 
 def _kfac(net):
     optimizer = KFAC(
-        net.parameters(), lr=0.5, momentum=0.0, damping=1e-4, kl_clip=None, inverse_update_freq=1
+        net.parameters(),
+        lr=0.5,
+        momentum=0.0,
+        damping=1e-4,
+        kl_clip=None,
+        inverse_update_freq=1,
+        adaptive=False,
     )
     optimizer.prepare(recordable_layers(net))
     return optimizer
