@@ -19,11 +19,17 @@ def _hooks():
 def test_every_hook_is_a_no_op():
     callback = Callback()
     hooks = _hooks()
-    # train/test/predict and epoch begin and end (8), their batches (6), older names (2)
-    assert len(hooks) == 16
+    # train/test/predict and epoch begin and end (8), their batches (6), older names (2),
+    # the progress inside a long training step (1)
+    assert len(hooks) == 17
     for name in hooks:
         parameters = inspect.signature(getattr(Callback, name)).parameters
-        arguments = (0, {}) if "batch" in parameters or "epoch" in parameters else ({},)
+        if "unit" in parameters:
+            arguments: tuple = (0, 3, 10, "CG iterations")
+        elif "batch" in parameters or "epoch" in parameters:
+            arguments = (0, {})
+        else:
+            arguments = ({},)
         assert getattr(callback, name)(*arguments) is None
     assert callback.params == {} and callback.model is None
     assert Callback.needs_autograd is False
