@@ -48,7 +48,11 @@ def test_settings_give_the_family_rate_and_the_shared_two_dimensional_settings()
     assert quadratic.settings("adam") == {"lr": quadratic.learning_rates["adaptive"]}
     assert quadratic.settings("adagrad") == {"lr": quadratic.learning_rates["accumulating"]}
     assert quadratic.settings("lbfgs") == {"max_iter": 1}
-    assert quadratic.settings("hessian_free") == {"max_cg_iter": 2}
+    assert quadratic.settings("hessian_free") == {"max_cg_iter": 2, "preconditioner": None}
+    assert quadratic.settings("kfac") == {
+        "adaptive": False,
+        "lr": quadratic.learning_rates["gradient"],
+    }
     assert quadratic.settings("newton") == {}
     assert quadratic.settings("an_optimizer_added_later") == {}
 

@@ -53,11 +53,15 @@ LEARNING_RATE_FAMILIES: dict[str, tuple[str, ...]] = {
 #: Settings every 2-D function shares: (L-)BFGS take one iteration per ``step`` (their
 #: default runs 20), so that each drawn step is one accepted iterate; Hessian-free's
 #: inner CG stops after 2 iterations, which solve a 2 × 2 system exactly (Nocedal &
-#: Wright, Theorem 5.1), instead of running on in rounding noise.
+#: Wright, Theorem 5.1), instead of running on in rounding noise. A point of the plane is
+#: no network: it has no layers to tap (Hessian-free's diagonal preconditioner, K-FAC's
+#: factors) and no model outputs for adaptive K-FAC's quadratic model, so K-FAC takes its
+#: fixed steps (on an untapped parameter, the momentum step of −∇h).
 _TWO_DIMENSIONS: dict[str, dict[str, Any]] = {
     "bfgs": {"max_iter": 1},
     "lbfgs": {"max_iter": 1},
-    "hessian_free": {"max_cg_iter": 2},
+    "hessian_free": {"max_cg_iter": 2, "preconditioner": None},
+    "kfac": {"adaptive": False},
 }
 
 
@@ -153,7 +157,8 @@ class Function2D:
         """Hyperparameters with which ``optimizer`` (a catalogue name) works on this
         function: its own or its family's learning rate, and the settings every 2-D
         function shares (one iteration per step for (L-)BFGS, two CG iterations for
-        Hessian-free). An optimizer of neither keeps its own defaults (``{}``)."""
+        Hessian-free, K-FAC's fixed step). An optimizer of neither keeps its own
+        defaults (``{}``)."""
         settings = dict(_TWO_DIMENSIONS.get(optimizer, {}))
         rate = learning_rate_for(optimizer, self.learning_rates)
         return settings if rate is None else {**settings, "lr": rate}
