@@ -166,7 +166,10 @@ class KFAC(Optimizer):
         statistics_fraction: τ₁ in (0, 1], the part of the minibatch the sampled pass
             runs on (1/8).
         curvature_fraction: τ₂ in (0, 1], the part of the minibatch the exact Fisher of
-            the quadratic model is taken on (1/4).
+            the quadratic model is taken on (1/4, M&G's, whose minibatches hold
+            thousands). With minibatches of about a hundred, a quarter is too noisy for
+            α and μ (784-32-10 on Fashion-MNIST at batch 128: test accuracy 0.51 after 2
+            epochs, 0.81 with τ₂ = 1): use 1 there.
         kl_clip: κ > 0 to clip the fixed steps' predicted KL divergence, or ``None``.
         fisher: ``"auto"``, ``"sampled"`` or ``"empirical"``: the gradients G is made of.
         foreach, fused: accepted for the common signature (the per-layer algebra has one
