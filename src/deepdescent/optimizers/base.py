@@ -8,7 +8,8 @@ Shared here: the ``learning_rate`` alias of ``lr`` and learning-rate schedules, 
 gradient clipping (``clipvalue``, ``clipnorm`` per tensor, ``global_clipnorm``), coupled
 (L2) or decoupled weight decay, the step counter kept in ``state_dict``, configs for saving,
 and the choice between a subclass's fused, multi-tensor (``torch._foreach_*``) and
-per-tensor update bodies.
+per-tensor update bodies. A fused body is one of torch's fused kernels, or the
+multi-tensor body compiled into one pass (:mod:`deepdescent.optimizers.compiled`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, ClassVar, cast
 
 import torch
 
+from deepdescent.optimizers import compiled
 from deepdescent.optimizers.averaging import polyak_weight
 from deepdescent.utils._checks import check_argument, check_count
 
@@ -95,7 +97,9 @@ class Optimizer(torch.optim.Optimizer):
     Subclasses pass their hyperparameters as ``defaults`` (keys named as their
     constructor's arguments, ``lr`` among them) and implement :meth:`_update_loop`, the
     readable per-tensor update, and optionally :meth:`_update_foreach` and
-    :meth:`_update_fused`. ``step`` then does the shared work around them. A method whose
+    :meth:`_update_fused` (one of torch's fused kernels), or instead of both
+    :meth:`_multi_tensor_step`, a multi-tensor body that ``torch.compile`` can fuse.
+    ``step`` then does the shared work around them. A method whose
     weight decay belongs inside its update (LAMB's trust ratio, LARS's local rate) overrides
     :meth:`_apply_weight_decay` to hand the gradients on unchanged and decays itself; one
     whose *decoupled* decay alone belongs inside (the coupled form still adds λθ to g) sets
@@ -113,7 +117,10 @@ class Optimizer(torch.optim.Optimizer):
             ``θ ← θ − ελθ`` (Loshchilov & Hutter), otherwise ``λθ`` is added to the
             gradient (an L2 penalty, torch.optim's convention).
         foreach, fused: force or forbid the multi-tensor / fused bodies (``None``: fastest
-            available). ``fused=True`` is refused by an optimizer that has no fused body.
+            available; a compiled body only for groups large enough to repay the
+            compile, see :mod:`~deepdescent.optimizers.compiled`). ``fused=True`` is
+            refused by an optimizer that has no fused body, and, for a compiled body,
+            on a device or machine where ``torch.compile`` cannot build it.
         gradient_accumulation_steps: k > 1 sums the gradients of k calls of ``step`` and
             updates once, with their mean, on the k-th (a k-times larger batch in memory
             of one); ``iterations`` counts updates.
@@ -123,6 +130,10 @@ class Optimizer(torch.optim.Optimizer):
             with ``ema_momentum=None``, the arithmetic mean ``θ̂(t) = (1/t) Σᵢ θ(i)``.
             :meth:`finalize_variable_values` copies θ̂ into the parameters (``fit`` does at
             the end of training); ``ema_overwrite_frequency=n`` does it every n updates.
+
+    Attributes:
+        compile_seconds: the time this optimizer spent compiling fused bodies (0 when
+            none was compiled, or all came from the process's cache).
     """
 
     requires_closure: ClassVar[bool] = False
@@ -189,6 +200,7 @@ class Optimizer(torch.optim.Optimizer):
         defaults["lr"] = self._accept_learning_rate(defaults["lr"])
         self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
         self.iterations = 0
+        self.compile_seconds = 0.0
         self._spec_defaults = defaults
         # torch.optim wraps ``step`` with hooks read from these; bind() sets them anew.
         self._optimizer_step_pre_hooks: OrderedDict[int, Any] = OrderedDict()
@@ -252,6 +264,8 @@ class Optimizer(torch.optim.Optimizer):
             group["param_names"] = names
         for key, default in self.defaults.items():
             group.setdefault(key, default)
+        if group.get("fused") is True and self._has_compiled_body():
+            self._check_compilable(params)
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -491,37 +505,99 @@ class Optimizer(torch.optim.Optimizer):
             self._update_fused(group, params, grads)
             return
         grads = self._decay_before_update(group, params, grads)
-        if group["foreach"] is not False and type(self)._update_foreach is not (
-            Optimizer._update_foreach
-        ):
+        has_foreach = type(self)._update_foreach is not Optimizer._update_foreach
+        if group["foreach"] is not False and (has_foreach or self._has_compiled_body()):
             self._update_foreach(group, params, grads)
         else:
             self._update_loop(group, params, grads)
 
     def _fused_kernel_decays(self, group: dict[str, Any]) -> bool:
         """Whether :meth:`_update_fused` applies the group's weight decay itself, in the
-        kernel's single pass over the parameters (saving a read and write of θ)."""
-        return False
+        kernel's single pass over the parameters (saving a read and write of θ); a
+        compiled body always does."""
+        return self._has_compiled_body()
 
     def _fused_applies(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> bool:
         """Whether :meth:`_update_fused` can run on these tensors (subclasses add their
-        own conditions, e.g. a convention flag the kernel does not implement)."""
+        own conditions, e.g. a convention flag the kernel does not implement). A compiled
+        body runs where ``torch.compile`` can build it and, unless ``fused=True``, where
+        the group is large enough to repay the compile."""
         if not self._has_fused_body():
             return False
         first = params[0]
-        return (
-            first.device.type in _FUSED_DEVICES
-            and first.dtype.is_floating_point
+        uniform = (
+            first.dtype.is_floating_point
             and all(p.device == first.device and p.dtype == first.dtype for p in params)
             and not any(g.is_sparse for g in grads)
         )
+        if not uniform:
+            return False
+        if not self._has_compiled_body():
+            return first.device.type in _FUSED_DEVICES
+        return compiled.compiles(params, insist=group["fused"] is True)
 
     @classmethod
     def _has_fused_body(cls) -> bool:
-        """Whether the subclass defines :meth:`_update_fused`."""
-        return cls._update_fused is not Optimizer._update_fused
+        """Whether the subclass defines :meth:`_update_fused` or a compiled body."""
+        return cls._update_fused is not Optimizer._update_fused or cls._has_compiled_body()
+
+    @classmethod
+    def _has_compiled_body(cls) -> bool:
+        """Whether the subclass's multi-tensor body can be compiled
+        (:meth:`_multi_tensor_step`)."""
+        return cls._multi_tensor_step is not Optimizer._multi_tensor_step
+
+    def _check_compilable(self, params: list[torch.Tensor]) -> None:
+        """``fused=True`` with a compiled body: refuse, before any work, parameters that
+        ``torch.compile`` cannot fuse here."""
+        name = type(self).__name__
+        for param in params:
+            check_argument(
+                "fused",
+                True,
+                param.dtype.is_floating_point,
+                f"None or False for {param.dtype} parameters: {name}'s fused body is "
+                "for floating-point tensors",
+            )
+            problem = compiled.compile_problem(param.device.type)
+            check_argument(
+                "fused",
+                True,
+                problem is None,
+                f"None or False here: {name}'s fused body is compiled, and {problem}",
+            )
+
+    def _compiled_run(self, group: dict[str, Any]) -> compiled.CompiledRun:
+        """The ``run`` of the fused body for ``group``: the compiled kernel, with the
+        weight decay :meth:`_decay_before_update` would apply inside its pass."""
+        cls = type(self)
+        decoupled_inside = cls.decoupled_decay_in_update and group["decoupled_weight_decay"]
+        decays = group["weight_decay"] != 0 and not decoupled_inside
+        return compiled.CompiledRun(
+            cls,
+            cls._apply_weight_decay if decays else None,
+            group,
+            insist=group["fused"] is True,
+            on_compile=self._count_compile,
+        )
+
+    def _pass_run(self, group: dict[str, Any], params: list[torch.Tensor]) -> compiled.Run:
+        """The ``run`` of a pass over whole parameters beside the update (Lookahead's
+        synchronization): compiled where a compiled update of ``group`` would be
+        (``fused`` not ``False``, large enough, one device and floating dtype), else
+        :func:`~deepdescent.optimizers.compiled.run_eagerly`."""
+        first = params[0]
+        uniform = first.dtype.is_floating_point and all(
+            p.device == first.device and p.dtype == first.dtype for p in params
+        )
+        if group.get("fused") is False or not uniform or not compiled.compiles(params, False):
+            return compiled.run_eagerly
+        return compiled.CompiledRun(type(self), None, group, False, self._count_compile)
+
+    def _count_compile(self, seconds: float) -> None:
+        self.compile_seconds += seconds
 
     def _init_state(
         self,
@@ -559,11 +635,31 @@ class Optimizer(torch.optim.Optimizer):
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
         """The same update with multi-tensor (``torch._foreach_*``) kernels."""
+        if self._has_compiled_body():
+            self._multi_tensor_step(group, params, grads, compiled.run_eagerly)
 
     def _update_fused(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
-        """The same update with one of torch's fused kernels."""
+        """The same update with one of torch's fused kernels, or the multi-tensor body
+        compiled into one pass."""
+        if self._has_compiled_body():
+            self._multi_tensor_step(group, params, grads, self._compiled_run(group))
+
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: compiled.Run,
+    ) -> None:
+        """A multi-tensor body written to be compiled: the host's share of the step (the
+        state made, the counts advanced, the step's scalars worked out as Python floats)
+        here, then all the tensor arithmetic in one ``run(kernel, tensors, dynamic,
+        static)`` per disjoint set of parameters (see :mod:`~deepdescent.optimizers.
+        compiled`). The multi-tensor body runs the kernel as it is, the fused body
+        compiled, weight decay included."""
+        raise NotImplementedError
 
     # -- state and config -----------------------------------------------------------
 
