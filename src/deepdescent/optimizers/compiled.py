@@ -51,6 +51,7 @@ __all__ = [
     "COMPILE_MIN_ELEMENTS",
     "CompiledRun",
     "Run",
+    "add_",
     "addcdiv_",
     "compile_problem",
     "compiles",
@@ -78,21 +79,35 @@ def run_eagerly(
     kernel(*tensors, **dynamic, **static)
 
 
+def add_(tensors: list[torch.Tensor], others: list[torch.Tensor], alpha: Any) -> None:
+    """``t ← t + α o`` for each tensor, where α may be a 0-d tensor: ``torch.compile``
+    reads a tensor passed as ``alpha=`` as a float32 number (float64 bodies would lose
+    precision), so a compiled kernel multiplies instead (fused into the same pass)."""
+    if isinstance(alpha, torch.Tensor):
+        torch._foreach_add_(tensors, torch._foreach_mul(others, alpha))
+    else:
+        torch._foreach_add_(tensors, others, alpha=alpha)
+
+
 def addcdiv_(
     tensors: list[torch.Tensor],
     numerators: list[torch.Tensor] | tuple[torch.Tensor, ...],
     denominators: list[torch.Tensor] | tuple[torch.Tensor, ...],
-    scalars: Sequence[Any],
+    value: Any,
 ) -> None:
-    """``t ← t + c · a / b`` for each tensor with its own scalar c, where the scalars may
-    be 0-d tensors: ``torch._foreach_addcdiv_`` takes only numbers, so a compiled kernel
-    multiplies and adds instead (the same operations, fused into the one pass)."""
-    if any(isinstance(c, torch.Tensor) for c in scalars):
-        quotients = torch._foreach_div(numerators, denominators)
-        torch._foreach_mul_(quotients, list(scalars))
-        torch._foreach_add_(tensors, quotients)
-    else:
-        torch._foreach_addcdiv_(tensors, numerators, denominators, list(scalars))
+    """``t ← t + c · a / b`` for each tensor, with c one number for all or a list (one
+    per tensor), numbers or, in a compiled kernel, 0-d tensors: ``torch._foreach_addcdiv_``
+    takes only numbers, so a compiled kernel divides, multiplies and adds instead."""
+    scalars = value if isinstance(value, list) else [value]
+    if not any(isinstance(c, torch.Tensor) for c in scalars):
+        if isinstance(value, list):
+            torch._foreach_addcdiv_(tensors, numerators, denominators, value)
+        else:
+            torch._foreach_addcdiv_(tensors, numerators, denominators, value=value)
+        return
+    quotients = torch._foreach_div(numerators, denominators)
+    torch._foreach_mul_(quotients, value)
+    torch._foreach_add_(tensors, quotients)
 
 
 def compile_problem(device_type: str) -> str | None:

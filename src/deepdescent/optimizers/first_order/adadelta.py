@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
-from deepdescent.optimizers.compiled import Run
+from deepdescent.optimizers.compiled import Run, add_
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["Adadelta"]
@@ -132,4 +132,4 @@ def _adadelta_pass(
     torch._foreach_mul_(deltas, grads)
     torch._foreach_mul_(acc_deltas, rho)
     torch._foreach_addcmul_(acc_deltas, deltas, deltas, 1.0 - rho)
-    torch._foreach_add_(params, deltas, alpha=-lr)
+    add_(params, list(deltas), -lr)

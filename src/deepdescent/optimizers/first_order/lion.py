@@ -33,7 +33,7 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
-from deepdescent.optimizers.compiled import Run
+from deepdescent.optimizers.compiled import Run, add_
 
 __all__ = ["Lion"]
 
@@ -119,5 +119,5 @@ def _lion_pass(
     beta1, beta2 = betas
     updates = torch._foreach_lerp(exp_avgs, grads, 1.0 - beta1)
     torch._foreach_sign_(updates)
-    torch._foreach_add_(params, updates, alpha=-lr)
+    add_(params, list(updates), -lr)
     torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta2)

@@ -49,7 +49,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
-from deepdescent.optimizers.compiled import Run
+from deepdescent.optimizers.compiled import Run, add_, addcdiv_
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["RMSprop"]
@@ -202,12 +202,12 @@ def _rmsprop_pass(
         denom = torch._foreach_sqrt(second_moments)
         torch._foreach_add_(denom, eps)
     if momentum == 0:
-        torch._foreach_addcdiv_(params, grads, denom, value=-lr)
+        addcdiv_(params, grads, denom, -lr)
         return
     torch._foreach_mul_(buffers, momentum)
     torch._foreach_addcdiv_(buffers, grads, denom)
     if nesterov:
-        torch._foreach_addcdiv_(params, grads, denom, value=-lr)
-        torch._foreach_add_(params, buffers, alpha=-lr * momentum)
+        addcdiv_(params, grads, denom, -lr)
+        add_(params, buffers, -lr * momentum)
     else:
-        torch._foreach_add_(params, buffers, alpha=-lr)
+        add_(params, buffers, -lr)

@@ -49,7 +49,7 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
-from deepdescent.optimizers.compiled import Run
+from deepdescent.optimizers.compiled import Run, add_
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["ScheduleFreeAdamW", "ScheduleFreeSGD"]
@@ -221,8 +221,8 @@ def _schedule_free_pass(
     if decay:
         directions = list(torch._foreach_add(directions, params, alpha=decay))
     torch._foreach_lerp_(params, points, c)
-    torch._foreach_add_(params, directions, alpha=lr * (beta * (1 - c) - 1))
-    torch._foreach_sub_(points, directions, alpha=lr)
+    add_(params, directions, lr * (beta * (1 - c) - 1))
+    add_(points, directions, -lr)
 
 
 class ScheduleFreeSGD(_ScheduleFree):
