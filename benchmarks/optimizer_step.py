@@ -4,14 +4,23 @@ Parameters: ``--size`` float32 elements (10 M) split into ``--tensors`` tensors 
 gradients. For each algorithm: deepdescent's step, torch.optim's fused step (on CPU its
 fastest: the default is a per-tensor loop and ``foreach`` is no faster there), and the
 fraction of the in-place bandwidth — measured here with ``torch._foreach_add_`` over the
-same tensors — that the step reaches given the bytes it must move per element.
+same tensors — that the step reaches given the bytes it must move per element. The three
+are timed in interleaved rounds (bound, ours, torch), so that a shared machine's drift
+falls on all alike; each figure is the median of the rounds.
 
-    python benchmarks/optimizer_step.py [--repeats 7] [--device cpu|cuda]
+The methods without a torch fused kernel run deepdescent's compiled body (10 M elements
+are above :data:`~deepdescent.optimizers.compiled.COMPILE_MIN_ELEMENTS`); the seconds its
+first step spent compiling are printed apart ("compile s"), after the one-off import of
+``torch._dynamo``. The bytes of LAMB, LARS and Adafactor count the pass their per-tensor
+norms need before the update (the least those methods can move).
+
+    python benchmarks/optimizer_step.py [--repeats 7] [--device cpu|cuda] [--compile-all]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import time
 from collections.abc import Callable
@@ -19,6 +28,7 @@ from collections.abc import Callable
 import torch
 
 from deepdescent import optimizers
+from deepdescent.optimizers import compiled
 
 # name, deepdescent kwargs, torch class name, torch kwargs, bytes moved per element (fp32:
 # reads + writes of parameter, gradient and state).
@@ -51,7 +61,16 @@ CASES = [
     ("Rprop", "rprop", {"lr": 1e-3}, "Rprop", {"lr": 1e-3}, 28),
     ("AdaBelief", "adabelief", {"lr": 1e-3}, None, {}, 28),
     ("Lion", "lion", {"lr": 1e-4}, None, {}, 20),
+    ("LAMB", "lamb", {"lr": 1e-3}, None, {}, 40),
+    ("LARS", "lars", {"lr": 1e-3}, None, {}, 28),
+    ("Adafactor", "adafactor", {"lr": 1e-3}, "Adafactor", {"lr": 1e-3}, 32),
+    ("SF-SGD", "schedule_free_sgd", {"lr": 1e-3}, None, {}, 20),
+    ("SF-AdamW", "schedule_free_adamw", {"lr": 1e-3}, None, {}, 28),
+    ("Lookahead k=1", "lookahead", {"base_optimizer": "sgd", "k": 1}, None, {}, 28),
+    ("Adam + EMA", "adam", {"lr": 1e-3, "use_ema": True}, None, {}, 40),
 ]
+# The wrappers have no catalogue name of their own.
+CLASSES = {**optimizers.CATALOGUE, "lookahead": optimizers.Lookahead}
 
 
 def make_params(size: int, tensors: int, device: str) -> list[torch.Tensor]:
@@ -63,23 +82,26 @@ def make_params(size: int, tensors: int, device: str) -> list[torch.Tensor]:
     return params
 
 
-def seconds_per_call(
-    fn: Callable[[], object], device: str, repeats: int, calls: int = 10
-) -> tuple[float, list[float]]:
-    """Median over ``repeats`` of the mean time of ``calls`` calls (after a warm-up)."""
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(calls):
+def interleaved_medians(
+    fns: list[Callable[[], object]], device: str, repeats: int, calls: int = 10
+) -> list[float]:
+    """For each function, the median over ``repeats`` rounds of the mean time of
+    ``calls`` calls; each round times every function in turn (after warm-ups)."""
+    for fn in fns:
+        for _ in range(3):
             fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples), samples
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, times in zip(fns, samples, strict=True):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) / calls)
+    return [statistics.median(times) for times in samples]
 
 
 def torch_fastest(
@@ -104,7 +126,15 @@ def main() -> None:
     parser.add_argument("--tensors", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--compile-all",
+        action="store_true",
+        help="compile every body regardless of size (on CUDA the default threshold is "
+        "above the 10 M elements timed here)",
+    )
     args = parser.parse_args()
+    if args.compile_all:
+        compiled.COMPILE_MIN_ELEMENTS[torch.device(args.device).type] = 0
     params = make_params(args.size, args.tensors, args.device)
     grads = [p.grad for p in params]
     scratch = [torch.zeros_like(p) for p in params]
@@ -113,36 +143,36 @@ def main() -> None:
     def in_place() -> None:
         torch._foreach_add_(scratch, grads)
 
-    bound, _ = seconds_per_call(in_place, args.device, args.repeats)
-    bandwidth = 12 * args.size / bound
+    start = time.perf_counter()
+    importlib.import_module("torch._dynamo")  # the compiled bodies' one-off cost, apart
+
     print(
         f"{args.size:,} float32 parameters in {args.tensors} tensors on {args.device}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of "
-        f"{args.repeats}"
-    )
-    print(
-        f"in-place bandwidth (_foreach_add_, 12 B/element): {bound * 1e3:.3f} ms, "
-        f"{bandwidth / 1e9:.1f} GB/s"
+        f"{args.repeats} interleaved rounds; importing torch._dynamo took "
+        f"{time.perf_counter() - start:.2f} s"
     )
     print(
         f"{'algorithm':<14}{'B/elem':>7}{'ours ms':>9}{'torch ms':>10}{'ours/torch':>12}"
-        f"{'% of bw':>9}"
+        f"{'% of bw':>9}{'bw GB/s':>9}{'compile s':>11}"
     )
     for label, ours_name, ours_kwargs, torch_name, torch_kwargs, nbytes in CASES:
-        if ours_name not in optimizers.CATALOGUE:
+        if ours_name not in CLASSES:
             print(f"{label:<14}  (not in the catalogue yet)")
             continue
-        ours = optimizers.CATALOGUE[ours_name](params, **ours_kwargs)
+        ours = CLASSES[ours_name](**ours_kwargs).bind(params)
         theirs = torch_fastest(torch_name, params, torch_kwargs)
-        ours_s, _ = seconds_per_call(ours.step, args.device, args.repeats)
+        ours.step()  # the first step compiles, where a compiled body runs
+        compile_s = getattr(ours, "compile_seconds", 0.0)
+        fns = [in_place, ours.step] + ([theirs.step] if theirs is not None else [])
+        bound, ours_s, *theirs_s = interleaved_medians(fns, args.device, args.repeats)
+        bandwidth = 12 * args.size / bound
         share = nbytes * args.size / ours_s / bandwidth
-        if theirs is None:
-            print(f"{label:<14}{nbytes:>7}{ours_s * 1e3:>9.3f}{'-':>10}{'-':>12}{share:>8.0%}")
-            continue
-        theirs_s, _ = seconds_per_call(theirs.step, args.device, args.repeats)
+        ratio = f"{ours_s / theirs_s[0]:>11.2f}x" if theirs_s else f"{'-':>12}"
+        theirs_ms = f"{theirs_s[0] * 1e3:>10.3f}" if theirs_s else f"{'-':>10}"
         print(
-            f"{label:<14}{nbytes:>7}{ours_s * 1e3:>9.3f}{theirs_s * 1e3:>10.3f}"
-            f"{ours_s / theirs_s:>11.2f}x{share:>8.0%}"
+            f"{label:<14}{nbytes:>7}{ours_s * 1e3:>9.3f}{theirs_ms}{ratio}{share:>8.0%}"
+            f"{bandwidth / 1e9:>9.1f}{compile_s:>11.2f}"
         )
 
 
