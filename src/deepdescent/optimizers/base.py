@@ -84,6 +84,15 @@ def loss_value(loss: Any) -> float:
     raise ValueError(f"The closure must return the loss (a scalar tensor), got {loss!r}")
 
 
+def _one_floating_kind(params: list[torch.Tensor]) -> bool:
+    """Whether ``params`` are floating-point tensors of one device and dtype, as a fused
+    kernel or a compiled body takes them."""
+    first = params[0]
+    return first.dtype.is_floating_point and all(
+        p.device == first.device and p.dtype == first.dtype for p in params
+    )
+
+
 def _check_optional_positive(name: str, value: float | None) -> None:
     if value is not None:
         check_argument(
@@ -524,18 +533,12 @@ class Optimizer(torch.optim.Optimizer):
         own conditions, e.g. a convention flag the kernel does not implement). A compiled
         body runs where ``torch.compile`` can build it and, unless ``fused=True``, where
         the group is large enough to repay the compile."""
-        if not self._has_fused_body():
+        if not (self._has_fused_body() and _one_floating_kind(params)):
             return False
-        first = params[0]
-        uniform = (
-            first.dtype.is_floating_point
-            and all(p.device == first.device and p.dtype == first.dtype for p in params)
-            and not any(g.is_sparse for g in grads)
-        )
-        if not uniform:
+        if any(g.is_sparse for g in grads):
             return False
         if not self._has_compiled_body():
-            return first.device.type in _FUSED_DEVICES
+            return params[0].device.type in _FUSED_DEVICES
         return compiled.compiles(params, insist=group["fused"] is True)
 
     @classmethod
@@ -588,11 +591,9 @@ class Optimizer(torch.optim.Optimizer):
         synchronization): compiled where a compiled update of ``group`` would be
         (``fused`` not ``False``, large enough, one device and floating dtype), else
         :func:`~deepdescent.optimizers.compiled.run_eagerly`."""
-        first = params[0]
-        uniform = first.dtype.is_floating_point and all(
-            p.device == first.device and p.dtype == first.dtype for p in params
-        )
-        if group.get("fused") is False or not uniform or not compiled.compiles(params, False):
+        if group.get("fused") is False or not _one_floating_kind(params):
+            return compiled.run_eagerly
+        if not compiled.compiles(params, insist=False):
             return compiled.run_eagerly
         return compiled.CompiledRun(type(self), None, group, False, self._count_compile)
 
