@@ -55,6 +55,8 @@ __all__ = [
     "addcdiv_",
     "compile_problem",
     "compiles",
+    "lerp_",
+    "norms",
     "run_eagerly",
     "worth_compiling",
 ]
@@ -87,6 +89,26 @@ def add_(tensors: list[torch.Tensor], others: list[torch.Tensor], alpha: Any) ->
         torch._foreach_add_(tensors, torch._foreach_mul(others, alpha))
     else:
         torch._foreach_add_(tensors, others, alpha=alpha)
+
+
+def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each tensor's 2-norm (0-d tensors): ``torch._foreach_norm``, or in a compiled kernel
+    one reduction per tensor, which inductor computes in the pass that makes the tensor
+    (it runs ``_foreach_norm`` as a kernel of its own, on tensors written out first)."""
+    if torch.compiler.is_compiling():
+        return [torch.linalg.vector_norm(t) for t in tensors]
+    return list(torch._foreach_norm(tensors))
+
+
+def lerp_(tensors: list[torch.Tensor], ends: list[torch.Tensor], weights: list[Any]) -> None:
+    """``t ← t + w (e − t)`` for each tensor with its own weight w, where the weights may
+    be 0-d tensors: inductor has no fused form of ``torch._foreach_lerp_`` with a list of
+    tensor weights, so a compiled kernel lerps tensor by tensor (then fused)."""
+    if any(isinstance(w, torch.Tensor) for w in weights):
+        for tensor, end, weight in zip(tensors, ends, weights, strict=True):
+            tensor.lerp_(end, weight)
+    else:
+        torch._foreach_lerp_(tensors, ends, weights)
 
 
 def addcdiv_(

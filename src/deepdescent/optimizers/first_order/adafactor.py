@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
-from deepdescent.optimizers.compiled import Run
+from deepdescent.optimizers.compiled import Run, lerp_, norms
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["Adafactor"]
@@ -257,18 +257,22 @@ def _adafactor_pass(
         squares = torch._foreach_mul(vector_grads, vector_grads)
         if paper:
             torch._foreach_add_(squares, [eps1s[i] for i in rest])
-        torch._foreach_lerp_([estimates[i] for i in rest], squares, [weights[i] for i in rest])
+        lerp_([estimates[i] for i in rest], list(squares), [weights[i] for i in rest])
     if paper:
         updates = list(torch._foreach_rsqrt(estimates))
     else:
-        updates = list(torch._foreach_clamp_min(estimates, [e * e for e in eps1s]))
+        # One floor for all when the dtypes agree (always in a compiled body, whose
+        # inductor fuses a clamp to a number, not to a list of them).
+        floors = {e * e for e in eps1s}
+        floor = floors.pop() if len(floors) == 1 else [e * e for e in eps1s]
+        updates = list(torch._foreach_clamp_min(estimates, floor))
         torch._foreach_rsqrt_(updates)
     torch._foreach_mul_(updates, grads)
     roots = [math.sqrt(p.numel()) for p in params]
-    alphas = torch._foreach_div(torch._foreach_norm(params), roots)
+    alphas = torch._foreach_div(norms(params), roots)
     torch._foreach_clamp_min_(alphas, eps2)
     torch._foreach_mul_(alphas, relative_steps)
-    clipping = torch._foreach_div(torch._foreach_norm(updates), [root * d for root in roots])
+    clipping = torch._foreach_div(norms(updates), [root * d for root in roots])
     torch._foreach_clamp_min_(clipping, 1.0)
     torch._foreach_div_(alphas, clipping)
     if decay:

@@ -39,7 +39,7 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
-from deepdescent.optimizers.compiled import Run
+from deepdescent.optimizers.compiled import Run, norms
 from deepdescent.optimizers.first_order.adam import (
     adam_direction,
     bias_corrections,
@@ -185,9 +185,6 @@ def _lamb_pass(
     )
     if decay:
         torch._foreach_add_(directions, params, alpha=decay)
-    ratios = trust_ratio(
-        _phi(torch.stack(torch._foreach_norm(params)), bounds),
-        torch.stack(torch._foreach_norm(directions)),
-    )
+    ratios = trust_ratio(_phi(torch.stack(norms(params)), bounds), torch.stack(norms(directions)))
     torch._foreach_mul_(directions, (lr * ratios).unbind())
     torch._foreach_sub_(params, directions)

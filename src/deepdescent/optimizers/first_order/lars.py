@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
-from deepdescent.optimizers.compiled import Run
+from deepdescent.optimizers.compiled import Run, norms
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["LARS", "trust_ratio"]
@@ -212,8 +212,8 @@ def _lars_pass(
     ):
         steps = list(torch._foreach_add(layer_grads, layer_params, alpha=decay))
         if adapt:
-            weight_norms = torch.stack(torch._foreach_norm(layer_params))
-            grad_norms = torch.stack(torch._foreach_norm(layer_grads))
+            weight_norms = torch.stack(norms(layer_params))
+            grad_norms = torch.stack(norms(layer_grads))
             ratios = trust_ratio(eta * weight_norms, grad_norms + decay * weight_norms)
             torch._foreach_mul_(steps, (lr * ratios).unbind())
         else:
