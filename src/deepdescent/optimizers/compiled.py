@@ -63,7 +63,7 @@ __all__ = [
 
 #: The elements a parameter group must hold, per device type, for ``fused=None`` to
 #: compile its body (see the module's docstring for the measurements behind them).
-COMPILE_MIN_ELEMENTS: dict[str, int] = {"cpu": 1 << 20, "cuda": 1 << 26}
+COMPILE_MIN_ELEMENTS: dict[str, int] = {"cpu": 1 << 22, "cuda": 1 << 26}
 
 Tensors = Sequence[list[torch.Tensor]]
 Dynamic = Mapping[str, Any]  # a float, or a list of floats (one per tensor)
