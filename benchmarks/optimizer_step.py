@@ -5,8 +5,9 @@ gradients. For each algorithm: deepdescent's step, torch.optim's fused step (on 
 fastest: the default is a per-tensor loop and ``foreach`` is no faster there), and the
 fraction of the in-place bandwidth — measured here with ``torch._foreach_add_`` over the
 same tensors — that the step reaches given the bytes it must move per element. The three
-are timed in interleaved rounds (bound, ours, torch), so that a shared machine's drift
-falls on all alike; each figure is the median of the rounds.
+are timed in interleaved rounds (bound, ours, torch; ``--calls`` calls each), so that a
+shared machine's load falls on all of a round alike: the ratios ("ours/torch", "% of bw")
+are medians over the rounds of each round's ratio, the times medians of the rounds.
 
 The methods without a torch fused kernel run deepdescent's compiled body (10 M elements
 are above :data:`~deepdescent.optimizers.compiled.COMPILE_MIN_ELEMENTS`); the seconds its
@@ -14,7 +15,8 @@ first step spent compiling are printed apart ("compile s"), after the one-off im
 ``torch._dynamo``. The bytes of LAMB, LARS and Adafactor count the pass their per-tensor
 norms need before the update (the least those methods can move).
 
-    python benchmarks/optimizer_step.py [--repeats 7] [--device cpu|cuda] [--compile-all]
+    python benchmarks/optimizer_step.py [--repeats 15] [--calls 3] [--device cpu|cuda]
+        [--compile-all]
 """
 
 from __future__ import annotations
@@ -82,11 +84,12 @@ def make_params(size: int, tensors: int, device: str) -> list[torch.Tensor]:
     return params
 
 
-def interleaved_medians(
-    fns: list[Callable[[], object]], device: str, repeats: int, calls: int = 10
-) -> list[float]:
-    """For each function, the median over ``repeats`` rounds of the mean time of
-    ``calls`` calls; each round times every function in turn (after warm-ups)."""
+def interleaved_samples(
+    fns: list[Callable[[], object]], device: str, repeats: int, calls: int
+) -> list[list[float]]:
+    """For each function, ``repeats`` samples of the mean time of ``calls`` calls; each
+    round times every function in turn (after warm-ups), so that a round's samples were
+    taken under the same load."""
     for fn in fns:
         for _ in range(3):
             fn()
@@ -101,7 +104,13 @@ def interleaved_medians(
             if device == "cuda":
                 torch.cuda.synchronize()
             times.append((time.perf_counter() - start) / calls)
-    return [statistics.median(times) for times in samples]
+    return samples
+
+
+def median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median over rounds of one round's ratio (robust to a load that changes
+    between rounds)."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
 
 
 def torch_fastest(
@@ -124,7 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10_000_000)
     parser.add_argument("--tensors", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--compile-all",
@@ -149,7 +159,7 @@ def main() -> None:
     print(
         f"{args.size:,} float32 parameters in {args.tensors} tensors on {args.device}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of "
-        f"{args.repeats} interleaved rounds; importing torch._dynamo took "
+        f"{args.repeats} interleaved rounds of {args.calls} calls; importing torch._dynamo took "
         f"{time.perf_counter() - start:.2f} s"
     )
     print(
@@ -165,14 +175,16 @@ def main() -> None:
         ours.step()  # the first step compiles, where a compiled body runs
         compile_s = getattr(ours, "compile_seconds", 0.0)
         fns = [in_place, ours.step] + ([theirs.step] if theirs is not None else [])
-        bound, ours_s, *theirs_s = interleaved_medians(fns, args.device, args.repeats)
-        bandwidth = 12 * args.size / bound
-        share = nbytes * args.size / ours_s / bandwidth
-        ratio = f"{ours_s / theirs_s[0]:>11.2f}x" if theirs_s else f"{'-':>12}"
-        theirs_ms = f"{theirs_s[0] * 1e3:>10.3f}" if theirs_s else f"{'-':>10}"
+        bound, ours_s, *theirs_s = interleaved_samples(fns, args.device, args.repeats, args.calls)
+        share = nbytes / 12 / median_ratio(ours_s, bound)
+        bandwidth = 12 * args.size / statistics.median(bound)
+        theirs_ms, ratio = f"{'-':>10}", f"{'-':>12}"
+        if theirs_s:
+            theirs_ms = f"{statistics.median(theirs_s[0]) * 1e3:>10.3f}"
+            ratio = f"{median_ratio(ours_s, theirs_s[0]):>11.2f}x"
         print(
-            f"{label:<14}{nbytes:>7}{ours_s * 1e3:>9.3f}{theirs_ms}{ratio}{share:>8.0%}"
-            f"{bandwidth / 1e9:>9.1f}{compile_s:>11.2f}"
+            f"{label:<14}{nbytes:>7}{statistics.median(ours_s) * 1e3:>9.3f}{theirs_ms}{ratio}"
+            f"{share:>8.0%}{bandwidth / 1e9:>9.1f}{compile_s:>11.2f}"
         )
 
 

@@ -77,15 +77,33 @@ def test_the_lecture_network_is_below_the_cpu_threshold():
     assert not compiled.worth_compiling(lecture)
 
 
-def test_addcdiv_takes_numbers_or_0d_tensors():
+def _scalars(values, as_tensors):
+    return [torch.tensor(v) for v in values] if as_tensors else list(values)
+
+
+@pytest.mark.parametrize("as_tensors", [False, True], ids=["numbers", "0-d tensors"])
+def test_addcdiv_takes_numbers_or_0d_tensors(as_tensors):
     a, b = [torch.randn(5), torch.randn(3)], [torch.rand(5) + 1, torch.rand(3) + 1]
-    with_numbers = [torch.ones(5), torch.ones(3)]
-    with_tensors = [torch.ones(5), torch.ones(3)]
-    compiled.addcdiv_(with_numbers, a, b, [0.5, -2.0])
-    compiled.addcdiv_(with_tensors, a, b, [torch.tensor(0.5), torch.tensor(-2.0)])
-    expected = [1 + 0.5 * a[0] / b[0], 1 - 2.0 * a[1] / b[1]]
-    torch.testing.assert_close(with_numbers, expected)
-    torch.testing.assert_close(with_tensors, expected)
+    per_tensor, shared = [torch.ones(5), torch.ones(3)], [torch.ones(5), torch.ones(3)]
+    compiled.addcdiv_(per_tensor, a, b, _scalars([0.5, -2.0], as_tensors))
+    compiled.addcdiv_(shared, a, b, _scalars([0.5], as_tensors)[0])
+    torch.testing.assert_close(per_tensor, [1 + 0.5 * a[0] / b[0], 1 - 2.0 * a[1] / b[1]])
+    torch.testing.assert_close(shared, [1 + 0.5 * a[0] / b[0], 1 + 0.5 * a[1] / b[1]])
+
+
+@pytest.mark.parametrize("as_tensors", [False, True], ids=["numbers", "0-d tensors"])
+def test_add_and_lerp_take_numbers_or_0d_tensors(as_tensors):
+    ends = [torch.randn(5), torch.randn(3)]
+    added, lerped = [torch.ones(5), torch.ones(3)], [torch.ones(5), torch.ones(3)]
+    compiled.add_(added, ends, _scalars([0.25], as_tensors)[0])
+    compiled.lerp_(lerped, ends, _scalars([0.25, 0.75], as_tensors))
+    torch.testing.assert_close(added, [1 + 0.25 * e for e in ends])
+    torch.testing.assert_close(lerped, [1 + 0.25 * (ends[0] - 1), 1 + 0.75 * (ends[1] - 1)])
+
+
+def test_norms_are_the_2_norms_of_the_tensors():
+    tensors = [torch.tensor([3.0, 4.0]), torch.tensor([[1.0, 2.0], [2.0, 4.0]])]
+    torch.testing.assert_close(compiled.norms(tensors), [torch.tensor(5.0), torch.tensor(5.0)])
 
 
 # -- the choice of body -----------------------------------------------------------------

@@ -21,13 +21,19 @@ dynamo's recompile limit (8 per code object) never binds.
 
 When. ``fused=True`` compiles; ``fused=False`` never does. ``fused=None`` (the default)
 compiles a parameter group only when it holds at least :data:`COMPILE_MIN_ELEMENTS`
-elements for its device: a compile costs seconds (measured on 2 shared vCPUs: importing
-``torch._dynamo`` 1.5-2 s, then 2.5-5 s per body with inductor's disk cache warm and
-10-20 s cold), while the pass it saves is worth about 2 ms per step per million float32
-elements on that CPU (RMSprop: 25.7 ms multi-tensor, 5 ms fused over 10 M) and about
-20 µs per million on an H200. At the thresholds a compile pays for itself within a few
-thousand steps; below them, as for the lecture's 784-32-10 network (25 450 elements), the
-multi-tensor body runs and ``torch._dynamo`` is never imported.
+elements for its device, because a compile costs seconds and the pass it saves is worth
+milliseconds. Measured on the project's machine (2 shared vCPUs, torch 2.13): importing
+``torch._dynamo`` takes 1.5-3.5 s once per process; a body over 20 tensors compiles in
+4-15 s with inductor's disk cache cold and 0.3-2 s warm (the same model and options in
+an earlier process), over 100 tensors in 30-80 s cold and 3-5 s warm. The multi-tensor
+bodies step 10 M float32 elements in 22-76 ms there (BENCHMARKS.md) where one pass takes
+4-6 ms: the compiled body saves 2-7 ms per million elements per step, so at 4 M elements
+(8-28 ms a step) a warm compile is repaid within a few hundred steps and a cold one
+within a few thousand. On an H200 the multi-tensor bodies take 0.17-0.55 ms for 10 M
+elements against about 0.07 ms for one pass, 10-45 µs per million: the CUDA threshold
+is 64 M elements (0.7-3 ms a step). Below the thresholds, as for the lecture's
+784-32-10 network (25 450 elements), the multi-tensor body runs and ``torch._dynamo`` is
+never imported; ``fit`` keeps its speed.
 
 The seconds spent compiling are added to the optimizer's ``compile_seconds`` and logged
 once per compiled form at INFO level on the ``deepdescent.optimizers.compiled`` logger.
