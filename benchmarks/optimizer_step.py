@@ -16,7 +16,7 @@ first step spent compiling are printed apart ("compile s"), after the one-off im
 norms need before the update (the least those methods can move).
 
     python benchmarks/optimizer_step.py [--repeats 15] [--calls 3] [--device cpu|cuda]
-        [--compile-all]
+        [--compile-all] [--threads N] [--only LABEL ...]
 """
 
 from __future__ import annotations
@@ -142,7 +142,11 @@ def main() -> None:
         help="compile every body regardless of size (on CUDA the default threshold is "
         "above the 10 M elements timed here)",
     )
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    parser.add_argument("--only", nargs="+", help="the rows whose labels start so")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.compile_all:
         compiled.COMPILE_MIN_ELEMENTS[torch.device(args.device).type] = 0
     params = make_params(args.size, args.tensors, args.device)
@@ -167,6 +171,8 @@ def main() -> None:
         f"{'% of bw':>9}{'bw GB/s':>9}{'compile s':>11}"
     )
     for label, ours_name, ours_kwargs, torch_name, torch_kwargs, nbytes in CASES:
+        if args.only and not label.startswith(tuple(args.only)):
+            continue
         if ours_name not in CLASSES:
             print(f"{label:<14}  (not in the catalogue yet)")
             continue
