@@ -44,7 +44,7 @@ $(BENCH)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH)/bin/pip install -q --upgrade pip
 	$(BENCH)/bin/pip install -q torch==2.13.0
-	$(BENCH)/bin/pip install -q -e . keras jax
+	$(BENCH)/bin/pip install -q -e . keras jax pyhessian
 	touch $(BENCH)/.installed
 
 bench: $(BENCH)/.installed data

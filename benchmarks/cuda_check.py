@@ -19,12 +19,11 @@ import time
 import numpy as np
 import torch
 
-from deepdescent import optimizers
 from deepdescent.callbacks import CallbackList
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
-from deepdescent.models.training import Trainer
-from deepdescent.optimizers import SGD
+from deepdescent.optimizers import CATALOGUE, SGD
+from deepdescent.training import BatchIterator, Trainer, bind_optimizer
 
 DEVICE = torch.device("cuda")
 
@@ -115,12 +114,17 @@ def lecture_model() -> Sequential:
 def check_epoch_has_no_host_sync(x: np.ndarray, y: np.ndarray) -> None:
     model = lecture_model()
     x_t, y_t = model.prepare_data(x, y)
+    bind_optimizer(model)
     trainer = Trainer(model)
-    trainer.train_epoch(x_t, y_t, 128, True, CallbackList(add_history=False, add_progbar=False))
+    batches = BatchIterator(x_t, y_t, 128, shuffle=True)
+    quiet = CallbackList(add_history=False, add_progbar=False)
+    batches.start_epoch()
+    trainer.train_epoch(batches, quiet)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        trainer.train_epoch(x_t, y_t, 128, True, CallbackList(add_history=False, add_progbar=False))
+        batches.start_epoch()
+        trainer.train_epoch(batches, quiet)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     print(
@@ -162,8 +166,8 @@ def fit_torch_loop(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
     return time.perf_counter() - start
 
 
-COMPILED = ["rmsprop", "nadam", "radam", "adamax", "adadelta", "rprop", "adabelief", "lion"]
-COMPILED += ["lamb", "lars", "adafactor", "schedule_free_sgd", "schedule_free_adamw"]
+# The catalogue's entries whose class has a compiled body.
+COMPILED = [name for name, entry in CATALOGUE.items() if entry.cls._has_compiled_body()]
 
 
 def check_compiled_bodies() -> None:
@@ -172,7 +176,7 @@ def check_compiled_bodies() -> None:
         for fused in (False, True):
             torch.manual_seed(0)
             params = [torch.randn(s, device=DEVICE, requires_grad=True) for s in [(64, 32), (32,)]]
-            optimizer = optimizers.CATALOGUE[name](params, lr=1e-3, fused=fused)
+            optimizer = CATALOGUE[name].build(params, lr=1e-3, fused=fused)
             for step in range(10):
                 for param in params:
                     param.grad = torch.sin(3.0 * param.detach() + step)

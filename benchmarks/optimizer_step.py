@@ -1,7 +1,9 @@
 """Time one optimizer ``step()`` against torch.optim's fastest body and the memory bound.
 
 Parameters: ``--size`` float32 elements (10 M) split into ``--tensors`` tensors (20), with
-gradients. For each algorithm: deepdescent's step, torch.optim's fused step (on CPU its
+gradients. For each step benchmark case of the optimizer catalogue
+(:class:`deepdescent.optimizers.catalogue.StepBenchmark`, an entry's own and its
+``benchmark_variants``): deepdescent's step, torch.optim's fused step (on CPU its
 fastest: the default is a per-tensor loop and ``foreach`` is no faster there), and the
 fraction of the in-place bandwidth — measured here with ``torch._foreach_add_`` over the
 same tensors — that the step reaches given the bytes it must move per element. The three
@@ -25,54 +27,21 @@ import argparse
 import importlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
-from deepdescent import optimizers
-from deepdescent.optimizers import compiled
+from deepdescent.optimizers import catalogue, compiled
 
-# name, deepdescent kwargs, torch class name, torch kwargs, bytes moved per element (fp32:
-# reads + writes of parameter, gradient and state).
-CASES = [
-    ("SGD", "sgd", {"lr": 1e-3}, "SGD", {"lr": 1e-3}, 12),
-    (
-        "SGD momentum",
-        "sgd",
-        {"lr": 1e-3, "momentum": 0.9},
-        "SGD",
-        {"lr": 1e-3, "momentum": 0.9},
-        20,
-    ),
-    (
-        "SGD Nesterov",
-        "sgd",
-        {"lr": 1e-3, "momentum": 0.9, "nesterov": True},
-        "SGD",
-        {"lr": 1e-3, "momentum": 0.9, "nesterov": True},
-        20,
-    ),
-    ("Adagrad", "adagrad", {"lr": 1e-2, "eps": 1e-10}, "Adagrad", {"lr": 1e-2}, 20),
-    ("RMSprop", "rmsprop", {"lr": 1e-3}, "RMSprop", {"lr": 1e-3}, 20),
-    ("Adam", "adam", {"lr": 1e-3}, "Adam", {"lr": 1e-3}, 28),
-    ("AdamW", "adamw", {"lr": 1e-3}, "AdamW", {"lr": 1e-3}, 28),
-    ("NAdam", "nadam", {"lr": 1e-3}, "NAdam", {"lr": 1e-3}, 28),
-    ("RAdam", "radam", {"lr": 1e-3}, "RAdam", {"lr": 1e-3}, 28),
-    ("Adamax", "adamax", {"lr": 1e-3}, "Adamax", {"lr": 1e-3}, 28),
-    ("Adadelta", "adadelta", {"lr": 1.0}, "Adadelta", {"lr": 1.0}, 28),
-    ("Rprop", "rprop", {"lr": 1e-3}, "Rprop", {"lr": 1e-3}, 28),
-    ("AdaBelief", "adabelief", {"lr": 1e-3}, None, {}, 28),
-    ("Lion", "lion", {"lr": 1e-4}, None, {}, 20),
-    ("LAMB", "lamb", {"lr": 1e-3}, None, {}, 40),
-    ("LARS", "lars", {"lr": 1e-3}, None, {}, 28),
-    ("Adafactor", "adafactor", {"lr": 1e-3}, "Adafactor", {"lr": 1e-3}, 32),
-    ("SF-SGD", "schedule_free_sgd", {"lr": 1e-3}, None, {}, 20),
-    ("SF-AdamW", "schedule_free_adamw", {"lr": 1e-3}, None, {}, 28),
-    ("Lookahead k=1", "lookahead", {"base_optimizer": "sgd", "k": 1}, None, {}, 28),
-    ("Adam + EMA", "adam", {"lr": 1e-3, "use_ema": True}, None, {}, 40),
-]
-# The wrappers have no catalogue name of their own.
-CLASSES = {**optimizers.CATALOGUE, "lookahead": optimizers.Lookahead}
+
+def rows() -> Iterator[tuple[str, catalogue.OptimizerInfo, catalogue.StepBenchmark]]:
+    """(label, entry, case) of every step benchmark case of the catalogue, in its order:
+    an entry's own case under its name, then its benchmark variants under theirs."""
+    for entry in catalogue.CATALOGUE.values():
+        if entry.benchmark is not None:
+            yield entry.name, entry, entry.benchmark
+        for label, case in entry.benchmark_variants.items():
+            yield label, entry, case
 
 
 def make_params(size: int, tensors: int, device: str) -> list[torch.Tensor]:
@@ -170,14 +139,12 @@ def main() -> None:
         f"{'algorithm':<14}{'B/elem':>7}{'ours ms':>9}{'torch ms':>10}{'ours/torch':>12}"
         f"{'% of bw':>9}{'bw GB/s':>9}{'compile s':>11}"
     )
-    for label, ours_name, ours_kwargs, torch_name, torch_kwargs, nbytes in CASES:
+    for label, entry, case in rows():
         if args.only and not label.startswith(tuple(args.only)):
             continue
-        if ours_name not in CLASSES:
-            print(f"{label:<14}  (not in the catalogue yet)")
-            continue
-        ours = CLASSES[ours_name](**ours_kwargs).bind(params)
-        theirs = torch_fastest(torch_name, params, torch_kwargs)
+        nbytes = case.bytes_per_element
+        ours = entry.build(params, **case.kwargs)
+        theirs = torch_fastest(case.torch_name, params, case.torch_kwargs)
         ours.step()  # the first step compiles, where a compiled body runs
         compile_s = getattr(ours, "compile_seconds", 0.0)
         fns = [in_place, ours.step] + ([theirs.step] if theirs is not None else [])

@@ -14,9 +14,11 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "activations",
+    "autodiff",
     "callbacks",
     "cli",
     "datasets",
+    "diagnostics",
     "initializers",
     "layers",
     "losses",
@@ -25,6 +27,8 @@ _SUBMODULES = (
     "optimizers",
     "regularizers",
     "schedules",
+    "strategies",
+    "training",
     "utils",
 )
 

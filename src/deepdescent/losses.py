@@ -402,6 +402,33 @@ def log_cosh(y_true: Any, y_pred: Any) -> torch.Tensor:
 # --------------------------------------------------------------------------- classes
 
 
+# Targets drawn from p(y | z) for the losses that are its negative log-likelihood, with the
+# factor that makes the sampled loss's gradient covariance the loss's Hessian in z.
+TargetSampler = Callable[[torch.Tensor], tuple[torch.Tensor, float]]
+
+
+def _categories(outputs: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Class indices drawn from softmax(z) along the last axis."""
+    z = outputs.detach()
+    width = z.shape[-1]
+    rows = torch.softmax(z.reshape(-1, width), dim=-1)
+    return torch.multinomial(rows, 1).reshape(z.shape[:-1]), 1.0
+
+
+def _one_hot_categories(outputs: torch.Tensor) -> tuple[torch.Tensor, float]:
+    labels, scale = _categories(outputs)
+    return F.one_hot(labels, outputs.shape[-1]).to(outputs), scale
+
+
+def _bernoulli_draws(outputs: torch.Tensor) -> tuple[torch.Tensor, float]:
+    return torch.bernoulli(torch.sigmoid(outputs.detach())), outputs.shape[-1] ** 0.5
+
+
+def _gaussian_draws(outputs: torch.Tensor) -> tuple[torch.Tensor, float]:
+    z = outputs.detach()
+    return z + torch.randn_like(z) * (outputs.shape[-1] / 2) ** 0.5, 1.0
+
+
 class Loss:
     """Base class: per-sample values from :meth:`call`, reduced by :meth:`__call__`.
 
@@ -412,10 +439,15 @@ class Loss:
       trainer evaluates :meth:`with_logits` on the pre-activation instead, which is exact
       where the clipped probability form saturates.
     * ``target_dtype``: the dtype the targets are converted to once, before training.
+
+    The trainer's hand-written back-propagation takes the gradient in ``y_pred`` from
+    :mod:`deepdescent.training.backprop`, in closed form where it has one.
     """
 
     output_activation: ClassVar[str | None] = None
     target_dtype: ClassVar[torch.dtype] = torch.float32
+    #: Whether ``y_pred`` holds logits (the cross-entropies set it per instance).
+    from_logits: bool = False
 
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
         self.name = name or snake_case(type(self).__name__)
@@ -432,25 +464,23 @@ class Loss:
         """Per-sample loss values; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred)")
 
-    def value_and_grad(
-        self, y_true: torch.Tensor, y_pred: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The reduced loss and its gradient with respect to ``y_pred``, for the trainer's
-        hand-written back-propagation. This default differentiates :meth:`__call__` with
-        autograd; losses with a short closed form override it."""
-        with torch.enable_grad():
-            y_pred = y_pred.detach().requires_grad_()
-            value = self(y_true, y_pred)
-            (grad,) = torch.autograd.grad(value, y_pred)
-        return value.detach(), grad
-
-    def _closed_form_applies(self, y_pred: torch.Tensor) -> bool:
-        """Whether a subclass's closed-form gradient of the batch mean applies."""
+    def folds(self, activation: str | None) -> bool:
+        """Whether a model whose outputs go through ``activation`` last may hand this loss
+        the outputs before it instead (softmax before categorical cross-entropy, sigmoid
+        before binary cross-entropy): the trainer then evaluates :meth:`with_logits`."""
         return (
-            getattr(self, "from_logits", False)
-            and y_pred.ndim == 2
-            and self.reduction in ("sum_over_batch_size", "mean")
+            activation is not None
+            and activation == self.output_activation
+            and not (self.from_logits)
         )
+
+    def target_sampler(self) -> TargetSampler | None:
+        """A function of outputs z that draws targets from the distribution p(y | z) of
+        which this loss is the negative log-likelihood, and returns them with the factor s
+        that makes the gradient g in z of ``s · loss(targets, z)`` have E[g gᵀ] = ∇²_z loss
+        — the sampled Fisher of K-FAC (Martens & Grosse 2015, §5). ``None`` for a loss that
+        is no such likelihood (the base class)."""
+        return None
 
     def _valid_mask(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor | None:
         """Entries to keep in the reduction (``None``: all of them)."""
@@ -548,23 +578,10 @@ class CategoricalCrossentropy(Loss):
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         return categorical_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
 
-    def value_and_grad(
-        self, y_true: torch.Tensor, y_pred: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """From logits z: J = −(1/n) Σᵢ Σₖ yᵢₖ log softmax(zᵢ)ₖ and
-        ∂J/∂zᵢ = (softmax(zᵢ) Σₖ yᵢₖ − yᵢ) / n."""
-        if not self._closed_form_applies(y_pred) or y_true.shape != y_pred.shape:
-            return super().value_and_grad(y_true, y_pred)
-        targets = y_true.to(y_pred.dtype)
-        if self.label_smoothing:
-            targets = targets * (1.0 - self.label_smoothing) + (
-                self.label_smoothing / y_pred.shape[-1]
-            )
-        count = y_pred.shape[0]
-        log_probs = torch.log_softmax(y_pred, dim=-1)
-        value = torch.mul(targets, log_probs).sum().div_(-count)
-        grad = log_probs.exp_().mul_(targets.sum(-1, keepdim=True)).sub_(targets).div_(count)
-        return value, grad
+    def target_sampler(self) -> TargetSampler | None:
+        """One-hot categories drawn from softmax(z), with s = 1 (the loss sums over the
+        classes), when the loss takes logits."""
+        return _one_hot_categories if self.from_logits else None
 
     def validate_targets(self, y_true_shape: Shape, output_shape: Shape) -> None:
         _check_one_hot(self.name, y_true_shape, output_shape)
@@ -601,25 +618,10 @@ class SparseCategoricalCrossentropy(Loss):
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits, self.ignore_class)
 
-    def value_and_grad(
-        self, y_true: torch.Tensor, y_pred: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """From logits z and labels c: J = −(1/n) Σᵢ log softmax(zᵢ)_{cᵢ} and
-        ∂J/∂zᵢ = (softmax(zᵢ) − e_{cᵢ}) / n."""
-        if (
-            not self._closed_form_applies(y_pred)
-            or self.ignore_class is not None
-            or y_true.ndim != 1
-        ):
-            return super().value_and_grad(y_true, y_pred)
-        count = y_pred.shape[0]
-        labels = y_true.long().unsqueeze(1)
-        log_probs = torch.log_softmax(y_pred, dim=-1)
-        value = log_probs.gather(1, labels).sum().div_(-count)
-        grad = log_probs.exp_().scatter_add_(
-            1, labels, torch.full_like(labels, -1, dtype=y_pred.dtype)
-        )
-        return value, grad.div_(count)
+    def target_sampler(self) -> TargetSampler | None:
+        """Class labels drawn from softmax(z), with s = 1, when the loss takes logits and
+        no class is ignored."""
+        return _categories if self.from_logits and self.ignore_class is None else None
 
     def _valid_mask(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor | None:
         if self.ignore_class is None:
@@ -656,6 +658,11 @@ class BinaryCrossentropy(_ElementwiseLoss):
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         return binary_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
 
+    def target_sampler(self) -> TargetSampler | None:
+        """Bernoulli(sigmoid(z)) draws, with s = √k: the loss averages over the k outputs,
+        a k-th of the log-likelihood. Only when the loss takes logits."""
+        return _bernoulli_draws if self.from_logits else None
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing)
@@ -671,6 +678,11 @@ class MeanSquaredError(_ElementwiseLoss):
         self, reduction: str | None = "sum_over_batch_size", name: str = "mean_squared_error"
     ):
         super().__init__(name=name, reduction=reduction)
+
+    def target_sampler(self) -> TargetSampler | None:
+        """z + 𝒩(0, k/2) over k outputs, with s = 1: the Gaussian whose score has the
+        covariance 2/k, the loss's Hessian in z."""
+        return _gaussian_draws
 
 
 class MeanAbsoluteError(_ElementwiseLoss):

@@ -10,6 +10,7 @@ import torch
 
 from deepdescent import optimizers
 from deepdescent.optimizers import SGD
+from deepdescent.optimizers.contract import TrainingNeeds
 
 
 def _params(seed=0, dtype=torch.float32):
@@ -154,7 +155,7 @@ def test_config_round_trip_rebuilds_the_same_optimizer():
 
 def test_closure_is_required_by_closure_methods():
     class NeedsClosure(SGD):
-        requires_closure = True
+        training_needs = TrainingNeeds(closure=True)
 
     optimizer = NeedsClosure([torch.zeros(1, requires_grad=True)])
     with pytest.raises(RuntimeError, match="closure"):
@@ -298,7 +299,7 @@ def test_invalid_base_options_name_the_argument():
 
 def test_closure_methods_refuse_gradient_accumulation_and_bad_losses():
     class NeedsClosure(SGD):
-        requires_closure = True
+        training_needs = TrainingNeeds(closure=True)
 
     with pytest.raises(ValueError, match="Invalid gradient_accumulation_steps"):
         NeedsClosure(gradient_accumulation_steps=2)

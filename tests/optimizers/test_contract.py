@@ -7,74 +7,26 @@ import copy
 import pytest
 import torch
 
-from deepdescent import optimizers
-from deepdescent.optimizers import SAM, SGD, Lookahead, compiled
+from deepdescent.optimizers import Lookahead, Optimizer, catalogue, compiled
 
-# name → constructor kwargs that make the loss fall on the test problems in 200 steps.
-CONTRACT: dict[str, dict] = {
-    "sgd": {"lr": 0.01},
-    "sgd_momentum": {"lr": 0.003, "momentum": 0.9},
-    "sgd_nesterov": {"lr": 0.003, "momentum": 0.9, "nesterov": True},
-    "adagrad": {"lr": 0.1},
-    "rmsprop": {"lr": 0.01},
-    "rmsprop_nesterov": {"lr": 0.01, "momentum": 0.9, "nesterov": True},
-    "rmsprop_centered": {"lr": 0.01, "centered": True, "momentum": 0.5},
-    "adam": {"lr": 0.01},
-    "adam_amsgrad": {"lr": 0.01, "amsgrad": True},
-    "adamw": {"lr": 0.01},
-    "nadam": {"lr": 0.1},
-    "radam": {"lr": 0.1, "clipnorm": 1.0},
-    "adamax": {"lr": 0.1},
-    "adadelta": {"lr": 1.0},
-    "rprop": {"lr": 0.01},
-    "adabelief": {"lr": 0.1},
-    "lion": {"lr": 0.03},
-    "lamb": {"lr": 0.05},
-    "lars": {"lr": 10.0},
-    "adafactor": {"lr": 0.1},
-    "muon": {"lr": 0.05, "ns_dtype": None},
-    "schedule_free_sgd": {"lr": 0.01},
-    "schedule_free_adamw": {"lr": 0.05},
-    "bfgs": {},
-    "lbfgs": {},
-    "newton": {},
-    "cg": {},
-    "hessian_free": {"max_cg_iter": 10},
-    "kfac": {"lr": 0.003, "momentum": 0.9},
-    "shampoo": {"lr": 0.1},
-}
-_CLASS = {
-    "sgd_momentum": "sgd",
-    "sgd_nesterov": "sgd",
-    "rmsprop_nesterov": "rmsprop",
-    "rmsprop_centered": "rmsprop",
-    "adam_amsgrad": "adam",
+# Every entry of the catalogue with its contract settings, and the variants it names:
+# case name → (entry, constructor kwargs that make the loss fall on the test problems).
+SETTINGS = {
+    **{entry.name: (entry, entry.contract) for entry in catalogue.CATALOGUE.values()},
+    **{
+        variant: (entry, kwargs)
+        for entry in catalogue.CATALOGUE.values()
+        for variant, kwargs in entry.variants.items()
+    },
 }
 
 
-# Wrappers take an inner optimizer: name → factory(params, **flags).
-WRAPPED = {
-    "lookahead_sgd": lambda params, **flags: Lookahead(
-        SGD(params, lr=0.01, **flags), k=5, alpha=0.5
-    ),
-    "sam_sgd": lambda params, **flags: SAM(SGD(params, lr=0.01, **flags), rho=0.05),
-    "lookahead_momentum": lambda params, **flags: Lookahead(
-        SGD(params, lr=0.003, momentum=0.9, **flags), k=2
-    ),
-    "asam_momentum": lambda params, **flags: SAM(
-        SGD(params, lr=0.003, momentum=0.9, **flags), adaptive=True
-    ),
-}
+def make(name, params, **overrides):
+    entry, kwargs = SETTINGS[name]
+    return entry.build(params, **{**kwargs, **overrides})
 
 
-def make(name: str, params, **overrides):
-    if name in WRAPPED:
-        return WRAPPED[name](params, **overrides)
-    cls = optimizers.CATALOGUE[_CLASS.get(name, name)]
-    return cls(params, **{**CONTRACT[name], **overrides})
-
-
-CASES = [*CONTRACT, *WRAPPED]
+CASES = list(SETTINGS)
 
 
 def quadratic(params):
@@ -140,16 +92,16 @@ def test_multi_tensor_body_equals_per_tensor_body(name):
 
 
 def _has_compiled_body(name):
-    if name.startswith("lookahead"):
-        return True  # the synchronization of the slow weights
     optimizer = make(name, None)
-    return optimizer._has_compiled_body() if isinstance(optimizer, optimizers.Optimizer) else False
+    if isinstance(optimizer, Lookahead):
+        return True  # the synchronization of the slow weights
+    return isinstance(optimizer, Optimizer) and optimizer._has_compiled_body()
 
 
 COMPILED = [case for case in CASES if _has_compiled_body(case)]
 # Bit for bit: no operation that inductor's CPU code evaluates with a fused multiply-add
 # where the eager kernel rounds twice (addcdiv, addcmul with a non-trivial product).
-BIT_EXACT = {"rprop", "lion", "lookahead_sgd", "lookahead_momentum"}
+BIT_EXACT = {"rprop", "lion", "lookahead", "lookahead_momentum"}
 
 
 @pytest.mark.compile
@@ -162,7 +114,7 @@ def test_fused_body_equals_multi_tensor_body(name, monkeypatch):
     relative (1e-7 absolute near 0), bit for bit where the operations round alike. Same
     shapes and options in every run: one compile per case per session."""
     monkeypatch.setitem(compiled.COMPILE_MIN_ELEMENTS, "cpu", 0)
-    decay = {} if name.startswith("lookahead") else {"weight_decay": 0.01}
+    decay = {} if SETTINGS[name][0].cls is Lookahead else {"weight_decay": 0.01}
     results = []
     for fused in (False, None):
         torch.manual_seed(0)
@@ -238,15 +190,15 @@ def test_keras_door_spec_binds_later(name):
     assert not spec.is_bound
     params = [torch.full((10,), 1.0, requires_grad=True)]
     spec.bind(params)
-    assert run(spec, params, quadratic, 50) < quadratic(params).item() + 1e-12
+    before = quadratic(params).item()
+    assert run(spec, params, quadratic, 50) < before
 
 
-# Methods that decide on the host by design: line searches compare loss values, Newton and
-# Shampoo factor matrices, K-FAC inverts its factors.
-HOST_DECISIONS = {"bfgs", "lbfgs", "newton", "cg", "hessian_free", "kfac", "shampoo"}
-
-
-@pytest.mark.parametrize("name", [case for case in CASES if case not in HOST_DECISIONS])
+# Second-order methods decide on the host by design: line searches compare loss values,
+# Newton and Shampoo factor matrices, K-FAC inverts its factors.
+@pytest.mark.parametrize(
+    "name", [case for case in CASES if SETTINGS[case][0].family != "second_order"]
+)
 def test_a_step_never_synchronizes_with_the_host(name, monkeypatch):
     """Nothing in a step reads a tensor's value on the host (on a GPU that would stall the
     device every step): every such read is made to fail."""

@@ -16,9 +16,14 @@ class Callback:
 
     Attributes:
         model: the model being trained (set by :meth:`set_model`).
+        needs_autograd: whether the callback reads what only autograd's backward pass
+            provides (module hooks, a graph); then ``fit`` does not take its hand-written
+            back-propagation fast path. ``False`` here.
         params: the run's parameters (``epochs``, ``steps``, ``verbose``), set by
             :meth:`set_params`.
     """
+
+    needs_autograd: bool = False
 
     def __init__(self) -> None:
         self.params: dict[str, Any] = {}

@@ -58,27 +58,6 @@ class Layer(torch.nn.Module):
             self.to(inputs.device)
         return self.call(inputs)
 
-    @property
-    def supports_backprop(self) -> bool:
-        """Whether the layer implements :meth:`backprop_forward` / :meth:`backprop_backward`,
-        back-propagation written out by hand, which the trainer uses instead of autograd
-        when every layer of a model supports it."""
-        return False
-
-    def backprop_forward(
-        self, inputs: torch.Tensor, activate: bool = True
-    ) -> tuple[torch.Tensor, Any]:
-        """The forward pass and what the backward pass needs (``activate=False`` skips a
-        final activation that the loss takes over)."""
-        raise NotImplementedError(f"{type(self).__name__} has no hand-written backward pass")
-
-    def backprop_backward(
-        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-    ) -> torch.Tensor | None:
-        """Given dL/d(output) (which it may overwrite), store the parameters' gradients in
-        their ``.grad`` and return dL/d(input) when ``need_input_grad``."""
-        raise NotImplementedError(f"{type(self).__name__} has no hand-written backward pass")
-
     def regularization_losses(self) -> list[torch.Tensor]:
         """Penalty terms this layer adds to the cost (e.g. ``λ‖W‖²``)."""
         return []

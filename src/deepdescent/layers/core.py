@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
 from deepdescent import activations, initializers, regularizers
 from deepdescent.layers.base import Layer, Shape
+
+PreActivationHook = Callable[[Layer, torch.Tensor, torch.Tensor], None]
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "Reshape"]
 
@@ -27,17 +31,6 @@ class Input(Layer):
         return {"name": self.name, "shape": list((self.build_input_shape or (None,))[1:])}
 
 
-# dL/dz from dL/da and the activation's output a = f(z), for the activations whose
-# derivative is a function of their output (Goodfellow et al. §6.3): in place on grad.
-_DERIVATIVE_FROM_OUTPUT: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "linear": lambda grad, _out: grad,
-    "sigmoid": lambda grad, out: grad.mul_(out).mul_(1.0 - out),
-    "tanh": lambda grad, out: grad.mul_(1.0 - out * out),
-    "relu": lambda grad, out: grad.mul_(out > 0),
-    "softmax": lambda grad, out: grad.sub_((grad * out).sum(-1, keepdim=True)).mul_(out),
-}
-
-
 def _registered_name(activation: Callable[..., torch.Tensor]) -> str | None:
     try:
         return activations.serialize(activation)
@@ -46,45 +39,45 @@ def _registered_name(activation: Callable[..., torch.Tensor]) -> str | None:
 
 
 class _ActivatedLayer(Layer):
-    """A layer whose output goes through an activation function.
+    """A layer whose output goes through an activation function, ``f(pre_activation(x))``.
 
-    The trainer may ask for the pre-activation output (:meth:`call_pre_activation`) to
-    fuse a final softmax or sigmoid with the cross-entropy that follows it.
+    The trainer may ask for the output before the activation (:meth:`call_pre_activation`)
+    to fuse a final softmax or sigmoid with the cross-entropy that follows it; hooks
+    registered with :meth:`register_pre_activation_hook` see every such output, whichever
+    way the layer was called.
     """
 
     def __init__(self, activation: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
         self.activation_name = _registered_name(self.activation)
+        # An OrderedDict, as torch keeps hooks: RemovableHandle holds a weak reference to it.
+        self._pre_activation_hooks: OrderedDict[int, PreActivationHook] = OrderedDict()
 
-    @property
-    def supports_backprop(self) -> bool:
-        return self.activation_name in _DERIVATIVE_FROM_OUTPUT
+    def pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The layer's output before its activation (the identity here)."""
+        return inputs
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs
+        """:meth:`pre_activation`, seen by the pre-activation hooks."""
+        outputs = self.pre_activation(inputs)
+        for hook in self._pre_activation_hooks.values():
+            hook(self, inputs, outputs)
+        return outputs
+
+    def register_pre_activation_hook(self, hook: PreActivationHook) -> RemovableHandle:
+        """Call ``hook(layer, inputs, pre_activation_outputs)`` whenever the layer computes
+        its output before the activation; ``handle.remove()`` ends it.
+
+        A module's forward hook sees the output *after* the activation, and is skipped
+        when the trainer folds a final softmax into the loss; this one sees z itself.
+        """
+        handle = RemovableHandle(self._pre_activation_hooks)
+        self._pre_activation_hooks[handle.id] = hook
+        return handle
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.activation(self.call_pre_activation(inputs))
-
-    def backprop_forward(
-        self, inputs: torch.Tensor, activate: bool = True
-    ) -> tuple[torch.Tensor, Any]:
-        outputs = self.call_pre_activation(inputs)
-        if activate:
-            outputs = self.activation(outputs)
-        return outputs, (inputs, outputs if activate else None)
-
-    def activation_backward(self, grad: torch.Tensor, outputs: torch.Tensor | None) -> torch.Tensor:
-        """dL/dz from dL/da (``outputs`` is ``None`` when the activation was skipped)."""
-        if outputs is None or self.activation_name is None:
-            return grad
-        return _DERIVATIVE_FROM_OUTPUT[self.activation_name](grad, outputs)
-
-    def backprop_backward(
-        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-    ) -> torch.Tensor | None:
-        return self.activation_backward(grad, cache[1]) if need_input_grad else None
 
     def _config_activation(self) -> str:
         return activations.serialize(self.activation)
@@ -101,13 +94,13 @@ class Activation(_ActivatedLayer):
 
 
 class Dense(_ActivatedLayer):
-    kernel: torch.nn.Parameter
-
     """Fully connected layer: ``output = activation(inputs @ kernel + bias)``.
 
     The kernel has Keras's layout ``(input_dim, units)``, so ``get_weights`` returns what
     Keras returns. Defaults as Keras: Glorot-uniform kernel, zero bias.
     """
+
+    kernel: torch.nn.Parameter
 
     def __init__(
         self,
@@ -145,28 +138,12 @@ class Dense(_ActivatedLayer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
 
-    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+    def pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``inputs @ kernel + bias``."""
         if inputs.dim() == 2 and self.bias is not None:
             return torch.addmm(self.bias, inputs, self.kernel)
         outputs = inputs @ self.kernel
         return outputs if self.bias is None else outputs + self.bias
-
-    @property
-    def supports_backprop(self) -> bool:
-        shape = self.build_input_shape
-        return super().supports_backprop and shape is not None and len(shape) == 2
-
-    def backprop_backward(
-        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-    ) -> torch.Tensor | None:
-        """Writes dL/dW = xᵀ δ and dL/db = Σ δ into ``.grad`` (δ = dL/dz) and returns
-        dL/dx = δ Wᵀ when asked."""
-        inputs, outputs = cache
-        delta = self.activation_backward(grad, outputs)
-        _write_grad(self.kernel, lambda out: torch.mm(inputs.t(), delta, out=out))
-        if self.bias is not None:
-            _write_grad(self.bias, lambda out: torch.sum(delta, 0, out=out))
-        return delta.mm(self.kernel.t()) if need_input_grad else None
 
     def regularization_losses(self) -> list[torch.Tensor]:
         terms = []
@@ -198,13 +175,6 @@ def _initialize(initializer: Any, shape: tuple[int, ...]) -> torch.Tensor:
     return initializer(shape)
 
 
-def _write_grad(param: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Compute a parameter's gradient into its existing ``.grad`` buffer when it has one."""
-    if param.grad is None or param.grad.shape != param.shape:
-        param.grad = torch.empty_like(param)
-    compute(param.grad)
-
-
 def _serialize_optional(module: Any, obj: Any) -> Any:
     return None if obj is None else module.serialize(obj)
 
@@ -219,57 +189,21 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         self.rate = float(rate)
 
-    @property
-    def supports_backprop(self) -> bool:
-        return True
-
-    def _scaled_mask(self, inputs: torch.Tensor) -> torch.Tensor:
+    def scaled_mask(self, inputs: torch.Tensor) -> torch.Tensor:
+        """A fresh mask of kept units, each 0 or ``1 / (1 − rate)``, shaped as ``inputs``."""
         keep = 1.0 - self.rate
         return torch.empty_like(inputs).bernoulli_(keep).div_(keep)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         if not self.training or self.rate == 0:
             return inputs
-        return inputs * self._scaled_mask(inputs)
-
-    def backprop_forward(
-        self, inputs: torch.Tensor, activate: bool = True
-    ) -> tuple[torch.Tensor, Any]:
-        if not self.training or self.rate == 0:
-            return inputs, None
-        scaled_mask = self._scaled_mask(inputs)
-        return inputs * scaled_mask, scaled_mask
-
-    def backprop_backward(
-        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-    ) -> torch.Tensor | None:
-        if not need_input_grad:
-            return None
-        return grad if cache is None else grad.mul_(cache)
+        return inputs * self.scaled_mask(inputs)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}
 
 
-class _ReshapingLayer(Layer):
-    """A layer that only changes the shape of each sample."""
-
-    @property
-    def supports_backprop(self) -> bool:
-        return True
-
-    def backprop_forward(
-        self, inputs: torch.Tensor, activate: bool = True
-    ) -> tuple[torch.Tensor, Any]:
-        return self.call(inputs), inputs.shape
-
-    def backprop_backward(
-        self, cache: Any, grad: torch.Tensor, need_input_grad: bool
-    ) -> torch.Tensor | None:
-        return grad.reshape(cache) if need_input_grad else None
-
-
-class Flatten(_ReshapingLayer):
+class Flatten(Layer):
     """Flattens every axis but the batch axis: ``(n, 28, 28) → (n, 784)``."""
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -281,7 +215,7 @@ class Flatten(_ReshapingLayer):
         return inputs.flatten(1)
 
 
-class Reshape(_ReshapingLayer):
+class Reshape(Layer):
     """Reshapes each sample to ``target_shape`` (one entry may be -1)."""
 
     def __init__(self, target_shape: Any, **kwargs: Any) -> None:

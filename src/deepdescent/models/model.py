@@ -10,10 +10,9 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from deepdescent import losses, optimizers
+from deepdescent import losses, optimizers, training
 from deepdescent import metrics as metrics_lib
 from deepdescent.callbacks import History
-from deepdescent.models import training
 
 Shape = tuple[int | None, ...]
 
@@ -42,9 +41,9 @@ class Model(torch.nn.Module):
         self._metric_identifiers: list[Any] = []
         self.stop_training = False
         self.history: History | None = None
-        self._attached_optimizer: torch.optim.Optimizer | None = None
-        #: How fit computes gradients: "auto" (the layers' hand-written back-propagation
-        #: when every layer has one, else autograd), "autograd" or "manual".
+        #: How fit computes gradients: "auto" (the hand-written back-propagation when the
+        #: model and every participant allow it, see deepdescent.training.gradient_path),
+        #: "autograd" or "manual".
         self.backprop = "auto"
 
     # -- structure ---------------------------------------------------------------------
@@ -98,6 +97,21 @@ class Model(torch.nn.Module):
         terms = [t for module in self.modules() for t in _layer_penalties(module)]
         return torch.stack(terms).sum()
 
+    def has_auxiliary_heads(self) -> bool:
+        """Whether a layer adds a loss of its own on the targets: a layer with an
+        ``auxiliary_loss(y)`` method (an ``AuxiliaryHead``)."""
+        return any(callable(getattr(m, "auxiliary_loss", None)) for m in self.modules())
+
+    def auxiliary_cost(self, y_true: torch.Tensor) -> torch.Tensor | None:
+        """Σₖ wₖ Lₖ(y, gₖ(h⁽ˡᵏ⁾)): the auxiliary heads' terms of the last forward pass in
+        training mode, or ``None`` when there are none (inference)."""
+        terms = [
+            term
+            for module in self.modules()
+            if (term := _auxiliary_term(module, y_true)) is not None
+        ]
+        return torch.stack(terms).sum() if terms else None
+
     # -- compile / fit / evaluate / predict -------------------------------------------------
 
     def compile(
@@ -141,15 +155,20 @@ class Model(torch.nn.Module):
         callbacks: list | None = None,
         validation_split: float = 0.0,
         validation_data: Any = None,
-        shuffle: bool = True,
+        shuffle: bool | training.ExampleOrder = True,
         initial_epoch: int = 0,
         validation_batch_size: int | None = None,
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History.
 
-        ``batch_size=None`` means Keras's 32, except for optimizers that re-evaluate the
-        loss (``requires_closure``: L-BFGS, Newton ...), which then take the whole training
-        set at each step.
+        ``batch_size=None`` means Keras's 32, except for batch methods (an optimizer whose
+        ``needs().full_batch``: L-BFGS, Newton ...), which then take the whole training set
+        at each step.
+
+        ``shuffle``: ``True`` draws a permutation of the training set per epoch, ``False``
+        keeps its order, and an :class:`~deepdescent.training.ExampleOrder` — a curriculum
+        of :mod:`deepdescent.strategies` — chooses each epoch's examples (after
+        ``validation_split`` has taken its share, so its scores cover the rest).
         """
         self.require_compiled("fit")
         return training.fit(
@@ -213,12 +232,13 @@ class Model(torch.nn.Module):
         return tensor
 
     def prepare_data(
-        self, x: Any, y: Any, names: tuple[str, str] = ("x", "y")
+        self, x: Any, y: Any, names: tuple[str, str] = ("x", "y"), method: str = "fit"
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets as device tensors, checked against each other and the loss."""
+        """Inputs and targets as device tensors, checked against each other and the loss
+        (``method`` names the caller in the error when the model is not compiled)."""
         if y is None:
             raise ValueError(f"{names[1]} is required to compute the loss")
-        loss, _ = self.require_compiled("fit")
+        loss, _ = self.require_compiled(method)
         x_t = self.prepare_inputs(x, names[0])
         # Float targets follow the model's precision (a float64 model gets float64 targets).
         target_dtype = self.dtype if loss.target_dtype.is_floating_point else loss.target_dtype
@@ -235,7 +255,6 @@ class Model(torch.nn.Module):
             metrics_lib.get(m, loss=loss, y_true_shape=tuple(y_t.shape), output_shape=output_shape)
             for m in self._metric_identifiers
         ]
-        self._bind_optimizer()
         return x_t, y_t
 
     def _output_shape(self, x: torch.Tensor) -> tuple[int, ...]:
@@ -251,17 +270,6 @@ class Model(torch.nn.Module):
             finally:
                 self.train(was_training)
         return (len(x), *out.shape[1:])
-
-    def _bind_optimizer(self) -> None:
-        optimizer = self.optimizer
-        if isinstance(optimizer, optimizers.Optimizer) and not optimizer.is_bound:
-            optimizer.bind([(n, p) for n, p in self.named_parameters() if p.requires_grad])
-        # Curvature methods need the model itself, once (K-FAC hooks its layers; Newton
-        # and CG need autograd's backward pass to differentiate).
-        attach = getattr(optimizer, "attach_model", None)
-        if callable(attach) and self._attached_optimizer is not optimizer:
-            attach(self)
-            self._attached_optimizer = optimizer
 
     # -- weights -----------------------------------------------------------------------
 
@@ -341,3 +349,8 @@ class Model(torch.nn.Module):
 def _layer_penalties(module: torch.nn.Module) -> list[torch.Tensor]:
     penalties = getattr(module, "regularization_losses", None)
     return penalties() if callable(penalties) else []
+
+
+def _auxiliary_term(module: torch.nn.Module, y_true: torch.Tensor) -> torch.Tensor | None:
+    term = getattr(module, "auxiliary_loss", None)
+    return term(y_true) if callable(term) else None

@@ -19,6 +19,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from deepdescent import losses, optimizers
+from deepdescent.training import bind_optimizer
 from deepdescent.utils.io import atomic_path, atomic_write_bytes
 
 FORMAT = "deepdescent.model"
@@ -174,8 +175,7 @@ def _restore_optimizer(model: Any, members: dict[str, bytes], filepath: Any) -> 
         state.setdefault(int(index), {})[name] = value
     for index, entries in meta.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(entries)
-    model._bind_optimizer()
-    model.optimizer.load_state_dict(
+    bind_optimizer(model).load_state_dict(
         {
             "state": state,
             "param_groups": meta["param_groups"],

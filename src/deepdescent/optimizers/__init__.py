@@ -1,5 +1,6 @@
-"""The optimizer catalogue: ``torch.optim.Optimizer`` subclasses usable in any PyTorch
-loop, and by name (``compile(optimizer="sgd")``) through :func:`get`."""
+"""The optimizers: ``torch.optim.Optimizer`` subclasses usable in any PyTorch loop, and
+by name (``compile(optimizer="sgd")``) through :func:`get`, which reads the catalogue
+(:mod:`deepdescent.optimizers.catalogue`, one entry per name)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import Optimizer
+from deepdescent.optimizers.catalogue import CATALOGUE, OptimizerInfo, classes, info, names
+from deepdescent.optimizers.contract import ModelOutputs, TrainingNeeds
 from deepdescent.optimizers.first_order.adabelief import AdaBelief
 from deepdescent.optimizers.first_order.adadelta import Adadelta
 from deepdescent.optimizers.first_order.adafactor import Adafactor
@@ -26,18 +29,21 @@ from deepdescent.optimizers.first_order.schedule_free import ScheduleFreeAdamW, 
 from deepdescent.optimizers.first_order.sgd import SGD
 from deepdescent.optimizers.second_order.bfgs import BFGS
 from deepdescent.optimizers.second_order.conjugate_gradient import ConjugateGradient
+from deepdescent.optimizers.second_order.coordinate_descent import CoordinateDescent
 from deepdescent.optimizers.second_order.hessian_free import HessianFree
 from deepdescent.optimizers.second_order.kfac import KFAC
 from deepdescent.optimizers.second_order.lbfgs import LBFGS
 from deepdescent.optimizers.second_order.newton import Newton
 from deepdescent.optimizers.second_order.shampoo import Shampoo
 from deepdescent.optimizers.wrappers.base import OptimizerWrapper
+from deepdescent.optimizers.wrappers.continuation import Continuation
 from deepdescent.optimizers.wrappers.lookahead import Lookahead
 from deepdescent.optimizers.wrappers.sam import SAM
 from deepdescent.utils._lookup import lookup
 
 __all__ = [
     "BFGS",
+    "CATALOGUE",
     "KFAC",
     "LARS",
     "LBFGS",
@@ -51,14 +57,18 @@ __all__ = [
     "AdamW",
     "Adamax",
     "ConjugateGradient",
+    "Continuation",
+    "CoordinateDescent",
     "HessianFree",
     "Lamb",
     "Lion",
     "Lookahead",
+    "ModelOutputs",
     "Muon",
     "NAdam",
     "Newton",
     "Optimizer",
+    "OptimizerInfo",
     "OptimizerWrapper",
     "RAdam",
     "RMSprop",
@@ -66,55 +76,27 @@ __all__ = [
     "ScheduleFreeAdamW",
     "ScheduleFreeSGD",
     "Shampoo",
+    "TrainingNeeds",
     "deserialize_optimizer",
     "get",
+    "info",
     "is_serializable",
+    "names",
     "serialize",
 ]
 
-CATALOGUE: dict[str, Any] = {
-    "adabelief": AdaBelief,
-    "adadelta": Adadelta,
-    "adafactor": Adafactor,
-    "adagrad": Adagrad,
-    "adam": Adam,
-    "adamax": Adamax,
-    "adamw": AdamW,
-    "bfgs": BFGS,
-    "cg": ConjugateGradient,
-    "hessian_free": HessianFree,
-    "kfac": KFAC,
-    "lamb": Lamb,
-    "lars": LARS,
-    "lbfgs": LBFGS,
-    "lion": Lion,
-    "muon": Muon,
-    "nadam": NAdam,
-    "newton": Newton,
-    "radam": RAdam,
-    "rmsprop": RMSprop,
-    "rprop": Rprop,
-    "schedule_free_adamw": ScheduleFreeAdamW,
-    "schedule_free_sgd": ScheduleFreeSGD,
-    "shampoo": Shampoo,
-    "sgd": SGD,
-}
-
-
-# Wrappers need an inner optimizer, so they have no string of their own; they are known
-# here so that a saved model's optimizer config can name them.
-WRAPPERS: dict[str, Any] = {"Lookahead": Lookahead, "SAM": SAM}
-
 
 def get(identifier: str | dict[str, Any] | torch.optim.Optimizer) -> torch.optim.Optimizer:
-    """An optimizer from a name (``"sgd"``), a config dict, or an optimizer (returned as is).
+    """An optimizer from a name of the catalogue (``"sgd"``, ``"momentum"``), a config
+    dict, or an optimizer (returned as is).
 
-    A name or config gives an unbound specification with Keras's defaults.
+    A name or config gives an unbound specification with Keras's defaults (and the entry's
+    preset: ``"momentum"`` is ``SGD(momentum=0.9)``).
     """
     if isinstance(identifier, torch.optim.Optimizer):
         return identifier
     if isinstance(identifier, str):
-        return lookup("optimizer", identifier, CATALOGUE)()
+        return info(identifier).build()
     if isinstance(identifier, dict):
         return deserialize_optimizer(identifier)
     raise TypeError(
@@ -137,6 +119,5 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
 
 def deserialize_optimizer(spec: dict[str, Any]) -> Optimizer:
     """Rebuild an (unbound) optimizer from :func:`serialize`'s output."""
-    classes = {**{cls.__name__: cls for cls in CATALOGUE.values()}, **WRAPPERS}
-    cls = lookup("optimizer", spec.get("class_name", ""), classes)
+    cls = lookup("optimizer", spec.get("class_name", ""), classes())
     return cls.from_config(spec.get("config") or {})

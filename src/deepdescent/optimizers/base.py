@@ -16,19 +16,34 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+import numpy as np
 import torch
 
 from deepdescent.optimizers import compiled
 from deepdescent.optimizers.averaging import polyak_weight
+from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.utils._checks import check_argument, check_count
+
+if TYPE_CHECKING:
+    from deepdescent.layers.recording import LayerRecord
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, torch.Tensor]]
 LearningRate = float | Callable[[int], float]
 
 _FUSED_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
+
+def needs_of(optimizer: torch.optim.Optimizer) -> TrainingNeeds:
+    """What any ``torch.optim.Optimizer`` needs from a training loop: a deepdescent
+    optimizer says so itself (:meth:`Optimizer.needs`); of torch's own, L-BFGS is a batch
+    method that re-evaluates the loss and the others need only gradients."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer.needs()
+    lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+    return TrainingNeeds(closure=lbfgs, full_batch=lbfgs)
 
 
 def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
@@ -64,6 +79,15 @@ def step_tensors(steps: list[int], device: torch.device) -> list[torch.Tensor]:
     """
     made = {t: torch.full((), float(t), dtype=torch.float32, device=device) for t in set(steps)}
     return [made[t] for t in steps]
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` for the random draws of update number ``step``, seeded from
+    (``seed``, ``step``) by NumPy's ``SeedSequence`` hash: an optimizer that draws with it
+    keeps no generator state, and a run resumed from a ``state_dict`` (which holds the
+    step count) draws what the uninterrupted run would have drawn."""
+    entropy = np.random.SeedSequence([int(seed), int(step)])
+    return torch.Generator().manual_seed(int(entropy.generate_state(1)[0]))
 
 
 def loss_value(loss: Any) -> float:
@@ -145,7 +169,10 @@ class Optimizer(torch.optim.Optimizer):
             none was compiled, or all came from the process's cache).
     """
 
-    requires_closure: ClassVar[bool] = False
+    #: What the method needs from the loop that drives it (see
+    #: :mod:`~deepdescent.optimizers.contract`); :meth:`needs` may refine it from the
+    #: hyperparameters.
+    training_needs: ClassVar[TrainingNeeds] = TrainingNeeds()
     #: The update applies decoupled weight decay itself (so the base applies only L2).
     decoupled_decay_in_update: ClassVar[bool] = False
 
@@ -166,7 +193,7 @@ class Optimizer(torch.optim.Optimizer):
         check_argument(
             "gradient_accumulation_steps",
             gradient_accumulation_steps,
-            gradient_accumulation_steps == 1 or not self.requires_closure,
+            gradient_accumulation_steps == 1 or not type(self).training_needs.closure,
             f"1: {type(self).__name__} re-evaluates the loss itself, on one batch",
         )
         if ema_momentum is not None:
@@ -301,12 +328,12 @@ class Optimizer(torch.optim.Optimizer):
 
     # -- learning rate ---------------------------------------------------------------
 
-    def _accept_learning_rate(self, value: LearningRate) -> float:
+    def _accept_learning_rate(self, value: LearningRate, name: str = "lr") -> float:
         if callable(value):
             self.learning_rate_schedule = value
             return float(value(0))
         check_argument(
-            "lr",
+            name,
             value,
             isinstance(value, (int, float)) and value >= 0,
             "a number >= 0 or a schedule",
@@ -327,7 +354,7 @@ class Optimizer(torch.optim.Optimizer):
                 "cannot be set; set a new schedule, or build it with a number"
             )
         self.learning_rate_schedule = None
-        lr = self._accept_learning_rate(value)
+        lr = self._accept_learning_rate(value, "learning_rate")
         self._spec_defaults["lr"] = lr
         for group in self.param_groups if self.is_bound else []:
             group["lr"] = lr
@@ -411,6 +438,37 @@ class Optimizer(torch.optim.Optimizer):
                 if average is not None:
                     param.copy_(average)
 
+    # -- the contract with the training loop (deepdescent.optimizers.contract) -----------
+
+    def needs(self) -> TrainingNeeds:
+        """What this optimizer needs from the loop that drives it."""
+        return self.training_needs
+
+    @property
+    def requires_closure(self) -> bool:
+        """Whether ``step`` must be given a closure (it re-evaluates the loss)."""
+        return self.needs().closure
+
+    def prepare(self, layers: Sequence[LayerRecord]) -> None:
+        """Receive the model's recordable layers before the first step; called by the loop
+        when :meth:`needs` asks for ``layer_statistics``. The base keeps nothing."""
+
+    def release(self) -> None:
+        """Let go of what :meth:`prepare` took (hooks on layers) after the last step."""
+
+    def use_evaluation_weights(self) -> None:
+        """Put in the parameters the point to evaluate, checkpoint and return, where it
+        differs from the point where gradients are taken (Schedule-Free's average)."""
+
+    def use_training_weights(self) -> None:
+        """Put back the point where gradients are taken (undoes
+        :meth:`use_evaluation_weights`)."""
+
+    def finalize(self) -> None:
+        """The end of training: with ``use_ema``, the Polyak average becomes the weights."""
+        if self.use_ema:
+            self.finalize_variable_values()
+
     def _require_bound(self) -> None:
         if not self.is_bound:
             raise RuntimeError(
@@ -443,7 +501,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def _evaluate(self, closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
         if closure is None:
-            if self.requires_closure:
+            if self.needs().closure:
                 raise RuntimeError(
                     f"{type(self).__name__} re-evaluates the loss: call "
                     "step(closure) with a closure that returns the loss"

@@ -17,6 +17,7 @@ from deepdescent import losses
 from deepdescent.datasets import fashion_mnist
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
+from deepdescent.optimizers.contract import ModelOutputs
 from deepdescent.optimizers.second_order.hessian_free import (
     HessianFree,
     conjugate_gradient,
@@ -80,7 +81,7 @@ def run_ours(problem, theta0, steps, curvature="gauss_newton", **options):
     path, dampings = [theta0.copy()], []
     for _ in range(steps):
         if curvature == "gauss_newton":
-            optimizer.step(closure, outputs_fn=lambda: layer(x), loss_of_outputs=loss_of_outputs)
+            optimizer.step(closure, model_outputs=ModelOutputs(lambda: layer(x), loss_of_outputs))
         else:
             optimizer.step(closure)
         path.append(theta_of(layer))
@@ -206,13 +207,21 @@ CASES = {
         lambda n: torch.rand(n, 2).double(),
         losses.MeanSquaredError(),
     ),
+    # Huber's H_L depends on the targets (1 inside |z − y| < δ, 0 outside): fit must hand
+    # over the true ones.
+    "linear_huber": (
+        losses.Huber(delta=0.3),
+        _regressor,
+        lambda n: torch.rand(n, 2).double(),
+        losses.Huber(delta=0.3),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_fit_uses_the_gauss_newton_matrix_of_the_true_targets(case):
-    """Through Model.fit the targets are unknown to the optimizer; for these losses H_L does
-    not depend on them, so HF follows a plain loop given the true targets exactly."""
+    """Through Model.fit HF is handed each step's outputs and the loss of the minibatch's
+    own targets (its declared model_outputs), so it follows a plain loop given them."""
     loss, build, targets, twin_loss = CASES[case]
     torch.manual_seed(5)
     x = torch.randn(24, 3, dtype=torch.float64)
@@ -221,7 +230,6 @@ def test_fit_uses_the_gauss_newton_matrix_of_the_true_targets(case):
     optimizer = HessianFree(max_cg_iter=30)
     model.compile(optimizer=optimizer, loss=loss)
     model.fit(x, y, epochs=3, shuffle=False, verbose=0)
-    assert model.backprop == "autograd"
     outputs_fn = twin.forward_pre_activation if case == "softmax_cross_entropy" else twin
     twin_optimizer = HessianFree(twin.parameters(), max_cg_iter=30)
 
@@ -233,23 +241,30 @@ def test_fit_uses_the_gauss_newton_matrix_of_the_true_targets(case):
 
     for _ in range(3):
         twin_optimizer.step(
-            closure, outputs_fn=lambda: outputs_fn(x), loss_of_outputs=lambda z: twin_loss(y, z)
+            closure, model_outputs=ModelOutputs(lambda: outputs_fn(x), lambda z: twin_loss(y, z))
         )
     for ours, theirs in zip(model.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-11)
 
 
-def test_other_losses_fall_back_to_the_hessian_through_the_closure():
-    torch.manual_seed(0)
-    x, y = torch.randn(32, 3, dtype=torch.float64), torch.rand(32, 2, dtype=torch.float64)
-    model = _regressor(0)
-    model.compile(optimizer=HessianFree(max_cg_iter=20), loss="mae")
-    history = model.fit(x, y, epochs=4, verbose=0)
-    assert history.history["loss"][-1] < history.history["loss"][0]
-    strict = _regressor(0)
-    strict.compile(optimizer=HessianFree(curvature="gauss_newton"), loss="mae")
+def test_without_model_outputs_the_curvature_is_the_hessian_through_the_closure():
+    """A plain loop that passes no model_outputs gets exact Hessian products through the
+    closure (curvature="auto"), and curvature="gauss_newton" is refused before any move."""
+    problem = LogisticRegression()
+    path, _, _ = run_ours(problem, THETA0, 3, curvature="auto")
+    assert problem.f(path[-1]) < problem.f(THETA0)
+    layer, x, y = problem.torch_problem(THETA0)
+    strict = HessianFree(layer.parameters(), curvature="gauss_newton")
+
+    def closure():
+        strict.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(layer(x), y)
+        loss.backward()
+        return loss
+
     with pytest.raises(RuntimeError, match="needs the network outputs"):
-        strict.fit(x, y, epochs=1, verbose=0)
+        strict.step(closure)
+    np.testing.assert_array_equal(theta_of(layer), THETA0)
 
 
 def test_state_dict_round_trip_resumes_identically():
@@ -272,8 +287,9 @@ def test_state_dict_round_trip_resumes_identically():
     for k in (3, 4):
         resumed.step(
             closure,
-            outputs_fn=lambda: twin(x),
-            loss_of_outputs=lambda z: F.binary_cross_entropy_with_logits(z, y),
+            model_outputs=ModelOutputs(
+                lambda: twin(x), lambda z: F.binary_cross_entropy_with_logits(z, y)
+            ),
         )
         np.testing.assert_array_equal(theta_of(twin), path[k])
 
@@ -298,12 +314,6 @@ def test_param_groups_scale_their_part_of_the_step():
         )
 
 
-def test_attach_model_needs_a_compiled_model():
-    layer = torch.nn.Linear(2, 1)
-    with pytest.raises(TypeError, match="outputs_fn= and loss_of_outputs="):
-        HessianFree(layer.parameters()).attach_model(layer)
-
-
 def test_bad_closures_and_arguments():
     w = torch.nn.Parameter(torch.ones(3))
     optimizer = HessianFree([w])
@@ -323,8 +333,6 @@ def test_bad_closures_and_arguments():
         optimizer.step(closure(math.nan))
     with pytest.raises(ValueError, match="scalar"):
         optimizer.step(lambda: torch.ones(2))
-    with pytest.raises(ValueError, match="both outputs_fn and loss_of_outputs"):
-        optimizer.step(closure(1.0), outputs_fn=lambda: w)
     torch.testing.assert_close(w.detach(), torch.ones(3))
 
 

@@ -14,8 +14,10 @@ from reference import kfac as reference
 from deepdescent import losses
 from deepdescent.datasets import fashion_mnist
 from deepdescent.layers import Dense
+from deepdescent.layers.recording import recordable_layers
 from deepdescent.models import Model, Sequential
 from deepdescent.optimizers.second_order.kfac import KFAC
+from deepdescent.training import Trainer
 from deepdescent.utils import set_random_seed, to_categorical
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -49,7 +51,7 @@ def kronecker_batch(layer: torch.nn.Module):
 
 def kfac_step(layer, a, y, **options):
     optimizer = KFAC(layer.parameters(), **options)
-    optimizer.attach_model(layer)
+    optimizer.prepare(recordable_layers(layer))
     x, target = torch.from_numpy(a), torch.from_numpy(y)
 
     def closure():
@@ -120,7 +122,6 @@ def test_factors_of_a_dense_stack_trained_through_fit():
     optimizer = KFAC(momentum=0.0, fisher="empirical")
     model.compile(optimizer=optimizer, loss="categorical_crossentropy")
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert model.backprop == "autograd"
     for layer, a, g in ((first, x, g1), (last, h1.detach(), g2)):
         a_tilde = torch.cat([a, ones], 1)
         state = optimizer.state[layer.kernel]
@@ -163,10 +164,22 @@ def test_sampled_fisher_estimates_the_curvature_of_the_loss(family):
     assert torch.linalg.norm(estimate - expected) < 0.1 * torch.linalg.norm(expected)
 
 
-def test_sampling_needs_a_compiled_loss():
-    with pytest.raises(ValueError, match="Invalid fisher"):
-        layer = make_layer("linear")
-        KFAC(layer.parameters(), fisher="sampled").attach_model(layer)
+def test_sampling_needs_model_outputs_with_a_sampled_loss():
+    layer = make_layer("linear")
+    optimizer = KFAC(layer.parameters(), fisher="sampled")
+    optimizer.prepare(recordable_layers(layer))
+    x, y = _linear_batches(1)[0]
+    before = layer.weight.detach().clone()
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.mse_loss(layer(x), y)
+        loss.backward()
+        return loss
+
+    with pytest.raises(ValueError, match="model_outputs"):
+        optimizer.step(closure)
+    torch.testing.assert_close(layer.weight.detach(), before, rtol=0, atol=0)
 
 
 def _linear_batches(count, seed=0):
@@ -195,7 +208,7 @@ def _train(optimizer, model, batches):
 def test_running_averages_and_the_inverse_schedule():
     layer = make_layer("linear")
     optimizer = KFAC(layer.parameters(), stat_decay=0.8, inverse_update_freq=2)
-    optimizer.attach_model(layer)
+    optimizer.prepare(recordable_layers(layer))
     batches = _linear_batches(3)
     estimates = [torch.cat([x, torch.ones(8, 1, dtype=x.dtype)], 1) for x, _ in batches]
     estimates = [a.T @ a / 8 for a in estimates]
@@ -212,7 +225,7 @@ def test_running_averages_and_the_inverse_schedule():
 def test_factor_update_frequency_skips_recording():
     layer = make_layer("linear")
     optimizer = KFAC(layer.parameters(), factor_update_freq=2)
-    optimizer.attach_model(layer)
+    optimizer.prepare(recordable_layers(layer))
     _train(optimizer, layer, _linear_batches(2))
     x = _linear_batches(1)[0][0]
     a = torch.cat([x, torch.ones(8, 1, dtype=x.dtype)], 1)
@@ -225,7 +238,7 @@ def test_parameters_outside_supported_layers_take_sgd_steps():
     scale = torch.nn.Parameter(torch.tensor(1.5, dtype=torch.float64))
     twin = torch.nn.Parameter(scale.detach().clone())
     optimizer = KFAC([*layer.parameters(), scale], lr=0.1, momentum=0.9)
-    optimizer.attach_model(layer)
+    optimizer.prepare(recordable_layers(layer))
     reference_sgd = torch.optim.SGD([twin], lr=0.1, momentum=0.9)
     for x, y in _linear_batches(5):
         optimizer.zero_grad()
@@ -248,7 +261,7 @@ def test_state_dict_round_trip_resumes_identically():
     options = {"lr": 0.05, "momentum": 0.9, "inverse_update_freq": 3, "factor_update_freq": 2}
     model = _mlp(0)
     optimizer = KFAC(model.parameters(), **options)
-    optimizer.attach_model(model)
+    optimizer.prepare(recordable_layers(model))
     batches = _linear_batches(10, seed=3)
     _train(optimizer, model, batches[:5])
     saved_state = copy.deepcopy(optimizer.state_dict())
@@ -257,26 +270,44 @@ def test_state_dict_round_trip_resumes_identically():
     twin = _mlp(1)
     twin.load_state_dict(saved_weights)
     resumed = KFAC(twin.parameters(), **options)
-    resumed.attach_model(twin)
+    resumed.prepare(recordable_layers(twin))
     resumed.load_state_dict(saved_state)
     _train(resumed, twin, batches[5:])
     for ours, theirs in zip(twin.parameters(), model.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
 
-def test_detach_model_restores_the_layers():
+def test_release_removes_the_taps_and_no_layer_method_is_replaced():
     layer = make_layer("dense")
     optimizer = KFAC(layer.parameters())
-    optimizer.attach_model(layer)
-    assert "call_pre_activation" in vars(layer)
-    optimizer.detach_model()
-    assert "call_pre_activation" not in vars(layer)
+    optimizer.prepare(recordable_layers(layer))
+    assert len(layer._pre_activation_hooks) == 1
+    assert "call_pre_activation" not in vars(layer) and "call" not in vars(layer)
+    optimizer.release()
+    assert len(layer._pre_activation_hooks) == 0
+
+
+def test_a_model_trained_by_fit_keeps_its_layer_methods_and_no_hooks():
+    """After fit with K-FAC the model is the model it was: the layers' methods are the
+    class's (nothing patched on the instances), no hook is left on any module, and its
+    next fit with another optimizer may take the hand-written back-propagation."""
+    torch.manual_seed(0)
+    x, labels = torch.randn(32, 3), torch.randint(0, 3, (32,))
+    model = Sequential([Dense(4, "sigmoid", input_shape=(3,)), Dense(3, "softmax")])
+    model.compile(optimizer=KFAC(), loss="categorical_crossentropy")
+    model.fit(x, F.one_hot(labels, 3).float(), batch_size=8, epochs=1, verbose=0)
+    for layer in model.layers:
+        assert not set(vars(layer)) & {"call", "call_pre_activation", "pre_activation"}
+        assert not layer._pre_activation_hooks
+        assert not layer._forward_hooks and not layer._forward_pre_hooks
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    assert Trainer(model).gradient_path.name == "manual"
 
 
 def test_a_layer_whose_pass_was_not_recorded_is_an_error():
     layer = make_layer("linear")
     optimizer = KFAC(layer.parameters())
-    optimizer.attach_model(layer)
+    optimizer.prepare(recordable_layers(layer))
     layer.weight.grad = torch.ones_like(layer.weight)
     with pytest.raises(RuntimeError, match="no statistics for layer"):
         optimizer.step()

@@ -308,14 +308,12 @@ def test_fit_takes_the_newton_step_of_the_models_loss():
     matrix = hessian(cost)(start) + 0.1 * torch.eye(len(start)).double()
     expected = start - torch.linalg.solve(matrix, torch.func.grad(cost)(start))
     model.fit(x, y, epochs=1, verbose=0)
-    assert model.backprop == "autograd"  # attach_model switched from "auto"
     torch.testing.assert_close(flatten([p.detach() for p in params]), expected, rtol=0, atol=1e-10)
 
 
 def test_fit_trains_a_tiny_model():
     x, y = _blobs()
-    optimizer = optimizers.get("newton") if "newton" in optimizers.CATALOGUE else Newton()
-    model = _small_model(optimizer)
+    model = _small_model(optimizers.get("newton"))
     assert model.count_params() < 200
     history = model.fit(x, y, epochs=15, verbose=0).history
     losses = history["loss"]
@@ -324,8 +322,12 @@ def test_fit_trains_a_tiny_model():
     assert history["accuracy"][-1] == 1.0
 
 
-def test_manual_backprop_is_refused():
-    model = _small_model("sgd")
+def test_manual_backprop_is_refused_before_the_first_step():
+    x, y = _blobs()
+    model = _small_model(Newton())
     model.backprop = "manual"
-    with pytest.raises(ValueError, match=r"model\.backprop is 'manual'"):
-        Newton().attach_model(model)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"model\.backprop is 'manual', but Newton need"):
+        model.fit(x, y, epochs=1, verbose=0)
+    for old, param in zip(before, model.parameters(), strict=True):
+        torch.testing.assert_close(param.detach(), old, rtol=0, atol=0)

@@ -9,7 +9,9 @@ import scipy.optimize
 import torch
 import torch.nn.functional as F
 
-from deepdescent.optimizers import KFAC, HessianFree, Shampoo
+from deepdescent.layers.recording import recordable_layers
+from deepdescent.optimizers import KFAC, CoordinateDescent, HessianFree, Shampoo
+from deepdescent.optimizers.contract import ModelOutputs
 
 LAM = 0.1
 
@@ -73,18 +75,24 @@ def _hf_outputs(net, x, t):
             net.weight.pow(2).sum() + net.bias.pow(2).sum()
         )
 
-    return {"outputs_fn": lambda: net(x), "loss_of_outputs": loss_of_outputs}
+    return {"model_outputs": ModelOutputs(lambda: net(x), loss_of_outputs)}
 
 
 def _kfac(net):
     optimizer = KFAC(
         net.parameters(), lr=0.5, momentum=0.0, damping=1e-4, kl_clip=None, inverse_update_freq=1
     )
-    optimizer.attach_model(net)
+    optimizer.prepare(recordable_layers(net))
     return optimizer
 
 
 CASES = {
+    "coordinate_descent": (lambda net: CoordinateDescent(net.parameters()), 20, None),
+    "coordinate_descent_coordinates": (
+        lambda net: CoordinateDescent(net.parameters(), blocks="coordinate"),
+        40,
+        None,
+    ),
     "hessian_free": (lambda net: HessianFree(net.parameters(), max_cg_iter=20), 30, _hf_outputs),
     "kfac": (_kfac, 300, None),
     "shampoo": (

@@ -14,6 +14,7 @@ from reference import sam as paper
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
 from deepdescent.optimizers import SGD
+from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.optimizers.wrappers.lookahead import Lookahead
 from deepdescent.optimizers.wrappers.sam import SAM
 from deepdescent.utils import set_random_seed, to_categorical
@@ -108,7 +109,7 @@ def test_needs_a_closure_and_refuses_a_base_that_needs_one():
         SAM(SGD([x])).step()
 
     class LineSearch(SGD):
-        requires_closure = True
+        training_needs = TrainingNeeds(closure=True)
 
     with pytest.raises(ValueError, match="Invalid base_optimizer"):
         SAM(LineSearch([x]))

@@ -93,6 +93,14 @@ class _ScheduleFree(Optimizer):
         """Set the parameters back to y, the point where gradients are taken."""
         self._swap(train_mode=True)
 
+    def use_evaluation_weights(self) -> None:
+        """:meth:`eval`: the training loop's name for it (``fit`` evaluates at x)."""
+        self.eval()
+
+    def use_training_weights(self) -> None:
+        """:meth:`train`: the training loop's name for it."""
+        self.train()
+
     def _swap(self, train_mode: bool) -> None:
         for group in self.param_groups if self.is_bound else []:
             if group["train_mode"] == train_mode:

@@ -54,8 +54,9 @@ from typing import Any, cast
 
 import torch
 
-from deepdescent.autodiff import closure_hessian_vector_product, dot, require_autograd
+from deepdescent.autodiff import closure_hessian_vector_product, dot
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.optimizers.second_order.line_search import (
     LineFunction,
     LineSearchResult,
@@ -120,7 +121,7 @@ class ConjugateGradient(Optimizer):
         [0.0, 2.0]
     """
 
-    requires_closure = True
+    training_needs = TrainingNeeds(closure=True, full_batch=True)
 
     def __init__(
         self,
@@ -177,11 +178,11 @@ class ConjugateGradient(Optimizer):
         self.last_line_search: LineSearchResult | None = None
         super().__init__(params, defaults, **clipping)
 
-    def attach_model(self, model: Any) -> None:
-        """Called by ``Model.compile``'s binding: the exact quadratic step needs
-        Hessian-vector products through autograd (the strong-Wolfe search does not)."""
-        if self.defaults["line_search"] == "exact_quadratic":
-            require_autograd(model, f"{type(self).__name__}(line_search='exact_quadratic')")
+    def needs(self) -> TrainingNeeds:
+        """The exact quadratic step's Hessian-vector products differentiate autograd's
+        backward pass; the strong-Wolfe search needs only losses and gradients."""
+        exact = self._spec_defaults["line_search"] == "exact_quadratic"
+        return TrainingNeeds(closure=True, full_batch=True, autograd=exact)
 
     @torch.no_grad()
     def step(  # type: ignore[override]  # torch types the closure's loss as a float

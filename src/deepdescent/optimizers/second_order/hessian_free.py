@@ -27,24 +27,20 @@ g = ∇f(θ) and B the Gauss–Newton matrix G (or the Hessian H):
 
 Where the curvature comes from (``curvature="auto"`` takes the first that applies):
 
-* ``step(closure, outputs_fn=..., loss_of_outputs=...)``: the network outputs z = f(θ) on
-  the minibatch and the loss as a function of them give the Gauss–Newton product
-  ``Jᵀ H_L J v`` — the plain PyTorch door, e.g.
-  ``opt.step(closure, outputs_fn=lambda: net(x), loss_of_outputs=lambda z: F.cross_entropy(z, y))``.
-* a ``Model`` (``compile`` calls :meth:`HessianFree.attach_model`): the inputs of each
-  training pass are read by a forward pre-hook on the model's first submodule and the
-  outputs recomputed with the trainer's own objective. The trainer's closure does not
-  expose the targets, so this door serves the losses whose output Hessian H_L does not
-  depend on them — mean squared error, and cross-entropy on logits (a softmax or sigmoid
-  output folded into it, or ``from_logits=True``), the "matching" losses of Schraudolph
-  (2002) for which Gauss–Newton equals the Fisher — evaluating H_L at the model's own
-  prediction. ``attach_model`` sets ``model.backprop = "autograd"`` (the hand-written
-  back-propagation runs no hooks).
+* ``step(closure, model_outputs=ModelOutputs(outputs_fn, loss_of_outputs))``: the network
+  outputs z = f(θ) on the minibatch and the loss as a function of them give the
+  Gauss–Newton product ``Jᵀ H_L J v`` (plus the Hessian of the model's penalty, when
+  ``model_outputs.penalty`` is given). ``fit`` hands these over at every step (the
+  optimizer declares ``model_outputs`` in its
+  :class:`~deepdescent.optimizers.contract.TrainingNeeds`), with the minibatch's own
+  targets, so any loss convex in z serves; in a plain PyTorch loop, e.g.
+  ``opt.step(closure, model_outputs=ModelOutputs(lambda: net(x), lambda z: loss_fn(z, y)))``.
 * otherwise the Hessian, through the closure itself
   (:func:`~deepdescent.autodiff.closure_hessian_vector_product`, exact,
-  forward-over-reverse): any loss, any loop.
+  forward-over-reverse): any loss, any loop, as long as the closure's gradients come from
+  autograd (``fit`` takes care of it: the optimizer declares ``autograd``).
 
-``curvature="gauss_newton"`` insists on the first two (an error otherwise);
+``curvature="gauss_newton"`` insists on the first (an error otherwise);
 ``curvature="hessian"`` always uses the Hessian (of ``loss_of_outputs(outputs_fn())`` when
 given, else through the closure). Coupled weight decay adds ½λ‖θ‖² to f (and λ to the
 curvature), decoupled decay shrinks θ after the step; each group's ``lr`` scales its part
@@ -72,10 +68,9 @@ from deepdescent.autodiff import (
     dot,
     gauss_newton_vector_product,
     hessian_vector_product,
-    require_autograd,
 )
-from deepdescent.optimizers._model_door import ModelDoor
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.contract import ModelOutputs, TrainingNeeds
 from deepdescent.optimizers.second_order.line_search import LineFunction, backtracking_armijo
 from deepdescent.utils._checks import check_argument, check_count
 
@@ -89,11 +84,6 @@ __all__ = [
 
 _Tensors = list[torch.Tensor]
 _Product = Callable[[_Tensors], _Tensors]
-_Outputs = tuple[
-    Callable[[], torch.Tensor],
-    Callable[[torch.Tensor], torch.Tensor],
-    Callable[[], torch.Tensor] | None,
-]
 _CURVATURES = ("auto", "gauss_newton", "hessian")
 # The Levenberg–Marquardt rule (Martens 2010, §4.1) and the line search (Martens &
 # Sutskever 2012, §8.8) as published.
@@ -210,7 +200,7 @@ class HessianFree(Optimizer):
         foreach, fused: accepted for the common signature.
     """
 
-    requires_closure = True
+    training_needs = TrainingNeeds(closure=True, full_batch=True, autograd=True, model_outputs=True)
 
     def __init__(
         self,
@@ -261,7 +251,6 @@ class HessianFree(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults, **clipping)
-        self._door: ModelDoor | None = None
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; only ``lr`` and the weight decay may differ from the first group's,
@@ -277,39 +266,6 @@ class HessianFree(Optimizer):
                     "jointly)"
                 )
 
-    # -- the model door --------------------------------------------------------------
-
-    def attach_model(self, model: torch.nn.Module) -> None:
-        """Read each training pass's inputs so that Gauss–Newton products can recompute the
-        outputs (see :class:`~deepdescent.optimizers._model_door.ModelDoor`), and switch the
-        model to autograd back-propagation. Needs a compiled deepdescent ``Model``."""
-        if not hasattr(model, "require_compiled"):
-            raise TypeError(
-                f"HessianFree.attach_model needs a compiled deepdescent Model, got a "
-                f"{type(model).__name__}; in a plain PyTorch loop pass outputs_fn= and "
-                "loss_of_outputs= to step() instead"
-            )
-        self.detach_model()
-        require_autograd(model, type(self).__name__)
-        self._door = ModelDoor(model)
-
-    def detach_model(self) -> None:
-        """Remove the hook that :meth:`attach_model` installed."""
-        if self._door is not None:
-            self._door.detach()
-        self._door = None
-
-    def _model_outputs(self) -> _Outputs | None:
-        """``outputs_fn``, a target-free ``loss_of_outputs`` and the regularization penalty
-        of the attached model on the last training pass, when its loss allows."""
-        door = self._door
-        if door is None or not door.ready:
-            return None
-        outputs_fn = door.outputs_fn()
-        with torch.no_grad():
-            stand_in = door.stand_in_targets(outputs_fn())
-        return outputs_fn, door.loss_of_outputs(stand_in), door.penalty
-
     # -- the step --------------------------------------------------------------------
 
     @torch.no_grad()
@@ -317,30 +273,20 @@ class HessianFree(Optimizer):
         self,
         closure: Callable[[], torch.Tensor] | None = None,
         *,
-        outputs_fn: Callable[[], torch.Tensor] | None = None,
-        loss_of_outputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        model_outputs: ModelOutputs | None = None,
     ) -> torch.Tensor | None:
         """One Hessian-free step; returns the closure's loss at the starting point.
 
         Args:
             closure: zeroes the gradients, computes the loss, back-propagates, returns it.
-            outputs_fn, loss_of_outputs: the network outputs on the closure's minibatch and
-                the loss as a function of them, for Gauss–Newton products (both or none).
+            model_outputs: the network outputs on the closure's minibatch and the loss as
+                a function of them, for Gauss–Newton products.
         """
-        if (outputs_fn is None) != (loss_of_outputs is None):
-            raise ValueError("Pass both outputs_fn and loss_of_outputs, or neither")
-        if self._door is not None:
-            self._door.inputs = None  # the closure's pass will record them
         loss, value = self._begin_closure_step(closure)
         assert closure is not None  # _begin_closure_step raised otherwise
         params, l2, rates = self._participants()
         if params:
-            outputs: _Outputs | None = None
-            if outputs_fn is not None and loss_of_outputs is not None:
-                outputs = (outputs_fn, loss_of_outputs, None)
-            elif self.param_groups[0]["curvature"] != "hessian":
-                outputs = self._model_outputs()
-            product = self._curvature_product(closure, params, outputs)
+            product = self._curvature_product(closure, params, model_outputs)
             self._newton_step(closure, params, l2, rates, value, product)
             self._decay_decoupled()
         self._end_step()
@@ -359,33 +305,38 @@ class HessianFree(Optimizer):
         return params, l2, rates
 
     def _curvature_product(
-        self, closure: Callable[[], torch.Tensor], params: _Tensors, outputs: _Outputs | None
+        self,
+        closure: Callable[[], torch.Tensor],
+        params: _Tensors,
+        outputs: ModelOutputs | None,
     ) -> _Product:
-        """v ↦ Bv: Gauss–Newton from ``outputs`` (plus the Hessian of a model's penalty),
-        or the Hessian."""
+        """v ↦ Bv: Gauss–Newton from ``outputs`` (plus the Hessian of their penalty), or the
+        Hessian — of the outputs' cost when given, else through the closure."""
         kind = self.param_groups[0]["curvature"]
-        if outputs is not None and kind != "hessian":
-            outputs_fn, loss_of_outputs, penalty = outputs
+        if outputs is None:
+            if kind == "gauss_newton":
+                raise RuntimeError(
+                    "HessianFree(curvature='gauss_newton') needs the network outputs: pass "
+                    "model_outputs=ModelOutputs(outputs_fn, loss_of_outputs) to step() (fit "
+                    "does), or use curvature='hessian'"
+                )
+            return lambda v: closure_hessian_vector_product(closure, params, v)[1]
+        model, penalty = outputs, outputs.penalty
+        if kind == "hessian":
 
-            def gauss_newton(v: _Tensors) -> _Tensors:
-                result = gauss_newton_vector_product(outputs_fn, loss_of_outputs, params, v)
-                if penalty is not None:
-                    torch._foreach_add_(result, hessian_vector_product(penalty, params, v))
-                return result
+            def cost() -> torch.Tensor:
+                value = model.loss_of_outputs(model.outputs_fn())
+                return value if penalty is None else value + penalty()
 
-            return gauss_newton
-        if kind == "gauss_newton":
-            raise RuntimeError(
-                "HessianFree(curvature='gauss_newton') needs the network outputs: pass "
-                "outputs_fn= and loss_of_outputs= to step(), or train a Model whose loss is "
-                "mean squared error or cross-entropy on logits; or use curvature='hessian'"
-            )
-        if outputs is not None:
-            outputs_fn, loss_of_outputs, _ = outputs
-            return lambda v: hessian_vector_product(
-                lambda: loss_of_outputs(outputs_fn()), params, v
-            )
-        return lambda v: closure_hessian_vector_product(closure, params, v)[1]
+            return lambda v: hessian_vector_product(cost, params, v)
+
+        def gauss_newton(v: _Tensors) -> _Tensors:
+            result = gauss_newton_vector_product(model.outputs_fn, model.loss_of_outputs, params, v)
+            if penalty is not None:
+                torch._foreach_add_(result, hessian_vector_product(penalty, params, v))
+            return result
+
+        return gauss_newton
 
     def _newton_step(
         self,

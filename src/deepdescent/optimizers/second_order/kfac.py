@@ -22,9 +22,9 @@ One step, with η = ``lr``:
    distribution — one more forward and backward pass per recording step; ``"empirical"``
    reuses the gradients of the training loss at the observed targets — free, but the
    empirical Fisher is a poorer curvature (Kunstner et al. 2019); ``"auto"`` samples when
-   the model allows it (a compiled ``Model`` whose loss is mean squared error or
-   cross-entropy on logits, see :class:`~deepdescent.optimizers._model_door.ModelDoor`)
-   and is empirical otherwise (a plain PyTorch loop).
+   the step is given ``model_outputs`` whose loss is a negative log-likelihood it can
+   sample from (``fit`` gives them; mean squared error and cross-entropy on logits
+   qualify) and is empirical otherwise (a plain PyTorch loop).
 2. Factored Tikhonov damping (§6.3), every ``inverse_update_freq`` steps::
 
        (A + π√λ I)⁻¹,  (G + √λ/π I)⁻¹,   π = √((tr A / dim A) / (tr G / dim G))
@@ -36,20 +36,22 @@ One step, with η = ``lr``:
    of the model's output distribution.
 5. ``b ← μ b + Δ;  θ ← θ − η b`` (torch.optim's momentum form, μ = ``momentum``).
 
-How the statistics are collected: :meth:`KFAC.attach_model` (which ``Model.compile``/``fit``
-call) registers, on every supported layer, a recorder of the layer's input a and of the
-gradient reaching its pre-activation output z. For ``torch.nn.Linear`` that is a forward
-hook; for ``Dense`` it wraps the layer's ``call_pre_activation`` (the affine map itself),
-because a module hook sees ``Dense``'s output *after* its activation, and the trainer calls
-the last layer's ``call_pre_activation`` directly when it folds a softmax into the
-cross-entropy. :meth:`KFAC.detach_model` undoes both. Recording needs autograd, so
-``attach_model`` sets ``model.backprop = "autograd"`` (the trainer would otherwise use
-deepdescent's hand-written back-propagation for plain ``Dense`` stacks, which has no hooks).
-In a plain PyTorch loop: ``opt = KFAC(net.parameters()); opt.attach_model(net)``; then the
-usual forward, backward and ``opt.step()``.
+How the statistics are collected: the optimizer declares ``layer_statistics`` (and
+``autograd``) in its :class:`~deepdescent.optimizers.contract.TrainingNeeds`, so ``fit``
+trains with autograd and, before the first step, calls :meth:`KFAC.prepare` with the
+model's :class:`~deepdescent.layers.recording.LayerRecord`\ s (the layers the registry of
+:mod:`deepdescent.layers.recording` knows: ``Dense`` and ``torch.nn.Linear``), then
+:meth:`KFAC.release` after the last. ``prepare`` taps every layer whose weight this
+optimizer holds: each forward pass hands the tap the layer's input a and its
+pre-activation output z, on which a tensor hook then reads the gradient g. No method of a
+layer is replaced. In a plain PyTorch loop::
+
+    opt = KFAC(net.parameters())
+    opt.prepare(deepdescent.layers.recording.recordable_layers(net))
+    # ... the usual forward, backward, opt.step()
 
 Warning:
-    In a plain PyTorch loop (no compiled loss to sample from) G is the empirical Fisher,
+    In a plain PyTorch loop without ``model_outputs`` G is the empirical Fisher,
     as in the K-FAC of Osawa et al. (2019) and Pauloski et al. (2020), not the paper's.
     Martens & Grosse also choose η and μ by a quadratic model and adapt λ by
     Levenberg–Marquardt; here they are hyperparameters. Neither Keras nor torch.optim has
@@ -59,15 +61,17 @@ Warning:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from deepdescent.autodiff import require_autograd
-from deepdescent.optimizers._model_door import ModelDoor
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.contract import ModelOutputs, TrainingNeeds
 from deepdescent.utils._checks import check_argument, check_count
+
+if TYPE_CHECKING:
+    from deepdescent.layers.recording import LayerRecord
 
 __all__ = ["KFAC", "damped_inverse"]
 
@@ -86,22 +90,18 @@ _FISHERS = ("auto", "sampled", "empirical")
 class _Recorder:
     """Factor estimates Â, Ĝ of one layer ``z = a W + b`` from its latest training pass.
 
-    ``layout`` is ``"in_out"`` for a Keras kernel (in, out), ``"out_in"`` for torch's."""
+    ``layout`` is ``"in_out"`` for a Keras kernel (in, out), ``"out_in"`` for torch's; a
+    ``bias`` the optimizer does not hold is left out (``None``)."""
 
     def __init__(
-        self,
-        name: str,
-        weight: torch.Tensor,
-        bias: torch.Tensor | None,
-        layout: str,
-        recording: Callable[[], bool],
+        self, layer: LayerRecord, bias: torch.Tensor | None, recording: Callable[[], bool]
     ) -> None:
-        self.name, self.weight, self.bias, self.layout = name, weight, bias, layout
+        self.name = layer.name or type(layer.module).__name__
+        self.weight, self.bias, self.layout = layer.weight, bias, layer.layout
         self.recording = recording
         self.inputs_factor: torch.Tensor | None = None
         self.gradients_factor: torch.Tensor | None = None
-        self.handles: list[Any] = []
-        self.undo: Callable[[], None] | None = None
+        self.handle = layer.tap(self.record)
 
     def record(self, inputs: torch.Tensor, outputs: torch.Tensor) -> None:
         """Â = ãᵀã / N now; Ĝ = N gᵀg when the backward pass reaches ``outputs``."""
@@ -127,22 +127,7 @@ class _Recorder:
         return pending[0], pending[1]
 
     def detach(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        if self.undo is not None:
-            self.undo()
-
-
-class _PreActivationTap:
-    """Stands in for a ``Dense`` layer's ``call_pre_activation``: runs it, then records."""
-
-    def __init__(self, method: Callable[[torch.Tensor], torch.Tensor], recorder: _Recorder):
-        self.method, self.recorder = method, recorder
-
-    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
-        outputs = self.method(inputs)
-        self.recorder.record(inputs, outputs)
-        return outputs
+        self.handle.remove()
 
 
 def damped_inverse(factor: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -173,8 +158,8 @@ class KFAC(Optimizer):
         foreach, fused: accepted for the common signature (the per-layer algebra has one
             body).
 
-    Call :meth:`attach_model` (``Model`` does it when it binds the optimizer) so that the
-    layers are known; without it every parameter takes the SGD step.
+    :meth:`prepare` (``fit`` calls it) makes the layers known; a parameter of no prepared
+    layer takes the plain (SGD with momentum) step.
     """
 
     def __init__(
@@ -225,7 +210,6 @@ class KFAC(Optimizer):
         }
         super().__init__(params, defaults, **clipping)
         self._recorders: list[_Recorder] = []
-        self._door: ModelDoor | None = None
         self._sampling = False
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -241,90 +225,54 @@ class KFAC(Optimizer):
                     f"{first[key]!r} as in the first group: it is shared by all layers)"
                 )
 
-    # -- the layers ------------------------------------------------------------------
+    # -- the contract with the training loop ---------------------------------------
 
-    def attach_model(self, model: torch.nn.Module) -> None:
-        """Hook every ``Dense`` and ``torch.nn.Linear`` of ``model`` whose weight this
-        optimizer holds, and switch a deepdescent ``Model`` to autograd back-propagation."""
-        from deepdescent.layers.core import Dense
+    def needs(self) -> TrainingNeeds:
+        """Autograd and the layers' statistics always; the step's model outputs for the
+        sampled Fisher."""
+        sampled = self._spec_defaults["fisher"] != "empirical"
+        return TrainingNeeds(autograd=True, layer_statistics=True, model_outputs=sampled)
 
-        if not self.is_bound:
-            raise RuntimeError("KFAC.attach_model needs the optimizer bound to parameters first")
-        self.detach_model()
+    def prepare(self, layers: Sequence[LayerRecord]) -> None:
+        """Tap every layer of ``layers`` whose weight this optimizer holds (replacing the
+        taps of an earlier ``prepare``)."""
+        self._require_bound()
+        self.release()
         held = {id(p) for group in self.param_groups for p in group["params"]}
-        weight: torch.Tensor
-        for name, module in model.named_modules():
-            if isinstance(module, Dense) and getattr(module, "kernel", None) is not None:
-                weight, layout = module.kernel, "in_out"
-            elif isinstance(module, torch.nn.Linear):
-                weight, layout = module.weight, "out_in"
-            else:
-                continue
-            if id(weight) not in held:
-                continue
-            bias = module.bias if module.bias is not None and id(module.bias) in held else None
-            recorder = _Recorder(
-                name or type(module).__name__, weight, bias, layout, self._recording
-            )
-            if isinstance(module, Dense):
-                module.call_pre_activation = _PreActivationTap(  # type: ignore[method-assign]
-                    module.call_pre_activation, recorder
-                )
-                recorder.undo = lambda module=module: delattr(module, "call_pre_activation")
-            else:
-                recorder.handles.append(
-                    module.register_forward_hook(
-                        lambda _m, inputs, output, r=recorder: r.record(inputs[0], output)
-                    )
-                )
-            self._recorders.append(recorder)
-        require_autograd(model, type(self).__name__)
-        self._door = self._open_door(model)
+        for layer in layers:
+            if id(layer.weight) in held:
+                bias = layer.bias if layer.bias is not None and id(layer.bias) in held else None
+                self._recorders.append(_Recorder(layer, bias, self._recording))
 
-    def _open_door(self, model: torch.nn.Module) -> ModelDoor | None:
-        """The model's outputs and predictive distribution, for the sampled Fisher."""
-        fisher = self.param_groups[0]["fisher"]
-        compiled = getattr(model, "loss", None) is not None and hasattr(model, "require_compiled")
-        door = ModelDoor(model) if fisher != "empirical" and compiled else None
-        if door is not None and door.family is None:
-            door.detach()
-            door = None
-        if door is None and fisher == "sampled":
-            raise ValueError(
-                "Invalid fisher: 'sampled' needs a compiled deepdescent Model whose loss is "
-                "mean squared error or cross-entropy on logits (expected 'empirical' here)"
-            )
-        return door
-
-    def detach_model(self) -> None:
-        """Remove the recorders that :meth:`attach_model` installed."""
+    def release(self) -> None:
+        """Remove the taps that :meth:`prepare` put on the layers."""
         for recorder in self._recorders:
             recorder.detach()
         self._recorders = []
-        if self._door is not None:
-            self._door.detach()
-        self._door = None
 
     def _recording(self) -> bool:
         return self._sampling or self.iterations % self.param_groups[0]["factor_update_freq"] == 0
 
-    def _sampled_pass(self) -> None:
+    def _sampled_pass(self, model_outputs: ModelOutputs | None) -> None:
         """Record the factors again from a pass whose backward starts at targets drawn from
         the model's predictive distribution (Martens & Grosse 2015, §5)."""
-        door = self._door
-        if door is None:
+        fisher = self.param_groups[0]["fisher"]
+        sampled_loss = model_outputs.sampled_loss if model_outputs is not None else None
+        if fisher == "empirical" or not self._recorders:
             return
-        if not door.ready:
-            if self.param_groups[0]["fisher"] == "sampled":
-                raise RuntimeError(
-                    "KFAC(fisher='sampled') did not see the training pass's inputs (a model "
-                    "whose only layer is folded into the loss): use fisher='empirical'"
+        if sampled_loss is None or model_outputs is None:
+            if fisher == "sampled":
+                raise ValueError(
+                    "KFAC(fisher='sampled') needs step(..., model_outputs=ModelOutputs(...)) "
+                    "with a sampled_loss: train through fit with a loss that is a negative "
+                    "log-likelihood (mean squared error, cross-entropy on logits), or use "
+                    "fisher='empirical'"
                 )
             return
         self._sampling = True
         try:
             with torch.enable_grad():
-                loss = door.sampled_loss(door.outputs_fn()())
+                loss = sampled_loss(model_outputs.outputs_fn())
                 weights = [r.weight for r in self._recorders]
                 torch.autograd.grad(loss, weights, allow_unused=True)
         finally:
@@ -334,17 +282,19 @@ class KFAC(Optimizer):
 
     @torch.no_grad()
     def step(  # type: ignore[override]  # torch types the closure's loss as a float
-        self, closure: Callable[[], torch.Tensor] | None = None
+        self,
+        closure: Callable[[], torch.Tensor] | None = None,
+        *,
+        model_outputs: ModelOutputs | None = None,
     ) -> torch.Tensor | None:
         """One K-FAC update; returns the closure's loss (the closure's pass, or the pass
-        before ``step`` in a loop without closure, is where the factors are recorded)."""
+        before ``step`` in a loop without closure, is where the factors are recorded;
+        ``model_outputs`` of the same minibatch serve the sampled Fisher)."""
         self._require_bound()
         recording = self._recording()
-        if self._door is not None and closure is not None:
-            self._door.inputs = None  # the closure's pass will set them
         loss = self._evaluate(closure)
         if recording:
-            self._sampled_pass()
+            self._sampled_pass(model_outputs)
         self._apply_schedule()
         work = [
             (g, p, self._apply_weight_decay(g, p, grads)) for g, p, grads in self._clipped_work()
@@ -379,8 +329,7 @@ class KFAC(Optimizer):
             if "A" not in state:
                 raise RuntimeError(
                     f"KFAC has no statistics for layer {recorder.name!r}: its forward and "
-                    "backward pass must run with autograd after attach_model (a deepdescent "
-                    "Model needs backprop='autograd', which attach_model sets)"
+                    "backward pass must run with autograd after prepare() (fit does both)"
                 )
             return state
         estimate_a, estimate_g = pending

@@ -58,10 +58,10 @@ import torch
 from deepdescent.autodiff import (
     closure_hessian,
     flatten,
-    require_autograd,
     unflatten,
 )
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.optimizers.second_order.line_search import (
     LineFunction,
     _flat_weight_decay,
@@ -158,7 +158,7 @@ class Newton(Optimizer):
         [0.0, 2.0]
     """
 
-    requires_closure = True
+    training_needs = TrainingNeeds(closure=True, full_batch=True, autograd=True)
 
     def __init__(
         self,
@@ -214,12 +214,6 @@ class Newton(Optimizer):
                 f"have {total} elements, more than max_params={limit}: use LBFGS or "
                 "HessianFree for a model this large (or raise max_params)"
             )
-
-    def attach_model(self, model: Any) -> None:
-        """Called by ``Model.compile``'s binding: the exact Hessian differentiates autograd's
-        backward pass, so a model on the hand-written one (``backprop="auto"``) switches to
-        autograd."""
-        require_autograd(model, type(self).__name__)
 
     @torch.no_grad()
     def step(  # type: ignore[override]  # torch types the closure's loss as a float

@@ -6,11 +6,16 @@ binds it when ``compile`` binds the wrapper."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
-from deepdescent.optimizers.base import LearningRate, Optimizer, Params
+from deepdescent.optimizers.base import LearningRate, Optimizer, Params, needs_of
+from deepdescent.optimizers.contract import TrainingNeeds
+
+if TYPE_CHECKING:
+    from deepdescent.layers.recording import LayerRecord
 
 __all__ = ["OptimizerWrapper"]
 
@@ -51,7 +56,8 @@ class OptimizerWrapper(Optimizer):
         # The learning rate is the base's; the base class wants one to start from, and the
         # overridden accessors below never read it.
         super().__init__(None, {"lr": 0.0})
-        self.use_ema = bool(getattr(self.base_optimizer, "use_ema", False))
+        base = self.base_optimizer
+        self.use_ema = isinstance(base, Optimizer) and base.use_ema
         # torch's own set-up of the hooks and step profiling, without parameter groups.
         torch.optim.Optimizer.__setstate__(self, {"defaults": {}, "state": defaultdict(dict)})
 
@@ -117,9 +123,34 @@ class OptimizerWrapper(Optimizer):
 
     def finalize_variable_values(self) -> None:
         """The base optimizer's (Polyak averaging with ``use_ema``)."""
-        finalize = getattr(self.base_optimizer, "finalize_variable_values", None)
-        if finalize is not None:
-            finalize()
+        if isinstance(self.base_optimizer, Optimizer):
+            self.base_optimizer.finalize_variable_values()
+
+    # -- the contract with the training loop: the base optimizer's ----------------------
+
+    def needs(self) -> TrainingNeeds:
+        """The base optimizer's needs (a torch.optim optimizer's, for a plain one)."""
+        return needs_of(self.base_optimizer)
+
+    def prepare(self, layers: Sequence[LayerRecord]) -> None:
+        if isinstance(self.base_optimizer, Optimizer):
+            self.base_optimizer.prepare(layers)
+
+    def release(self) -> None:
+        if isinstance(self.base_optimizer, Optimizer):
+            self.base_optimizer.release()
+
+    def use_evaluation_weights(self) -> None:
+        if isinstance(self.base_optimizer, Optimizer):
+            self.base_optimizer.use_evaluation_weights()
+
+    def use_training_weights(self) -> None:
+        if isinstance(self.base_optimizer, Optimizer):
+            self.base_optimizer.use_training_weights()
+
+    def finalize(self) -> None:
+        if isinstance(self.base_optimizer, Optimizer):
+            self.base_optimizer.finalize()
 
     # -- state --------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ from typing import Any, cast
 
 import torch
 
+from deepdescent.optimizers.base import Optimizer
+from deepdescent.optimizers.contract import ModelOutputs
 from deepdescent.optimizers.wrappers.base import OptimizerWrapper
 from deepdescent.utils._checks import check_argument
 
@@ -72,18 +74,25 @@ class Lookahead(OptimizerWrapper):
 
     @torch.no_grad()
     def step(  # type: ignore[override]  # torch types the closure's loss as a float
-        self, closure: Callable[[], torch.Tensor] | None = None
+        self,
+        closure: Callable[[], torch.Tensor] | None = None,
+        *,
+        model_outputs: ModelOutputs | None = None,
     ) -> torch.Tensor | None:
-        """One step of the inner optimizer; every k-th update, the slow weights' step."""
+        """One step of the inner optimizer (handed ``model_outputs`` when given); every
+        k-th update, the slow weights' step."""
         self._check_bound()
         base = self.base_optimizer
         joined = self._snapshot() if self.iterations % self.k == 0 else []
-        updates_before = getattr(base, "iterations", None)
-        loss = base.step(cast(Any, closure))
+        updates_before = base.iterations if isinstance(base, Optimizer) else 0
+        if model_outputs is None:
+            loss = base.step(cast(Any, closure))
+        else:
+            loss = cast(Any, base).step(closure, model_outputs=model_outputs)
         for param in joined:
             if param.grad is None:  # idle: nothing to average, keep no state
                 del self.state[param]
-        if updates_before is not None and getattr(base, "iterations", None) == updates_before:
+        if isinstance(base, Optimizer) and base.iterations == updates_before:
             return loss  # the base only accumulated gradients
         self.iterations += 1
         if self.iterations % self.k == 0:

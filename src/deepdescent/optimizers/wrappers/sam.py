@@ -26,26 +26,24 @@ Warning:
     The ASAM authors' code leaves biases unscaled (``T = 1``); here every parameter is
     scaled alike. ASAM wants a larger ρ than SAM (the authors use 0.5 to 2).
     Returning to θ copies the saved θ back (exact), at the cost of one parameter-sized
-    buffer per step. Layers with batch statistics would see two forward passes per step;
-    deepdescent has no such layer yet.
+    buffer per step. Layers with batch statistics (``BatchNormalization``) see two
+    forward passes per step, and update their moving averages at both.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
+from deepdescent.optimizers.base import needs_of
+from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.optimizers.wrappers.base import OptimizerWrapper
-from deepdescent.utils._checks import check_argument
+from deepdescent.utils._checks import check_argument, check_non_negative
 
 __all__ = ["SAM"]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class SAM(OptimizerWrapper):
@@ -77,8 +75,6 @@ class SAM(OptimizerWrapper):
         0.7
     """
 
-    requires_closure: ClassVar[bool] = True
-
     def __init__(
         self,
         base_optimizer: torch.optim.Optimizer | str | dict[str, Any],
@@ -86,16 +82,23 @@ class SAM(OptimizerWrapper):
         adaptive: bool = False,
         eta: float = 0.01,
     ) -> None:
-        check_argument("rho", rho, _is_number(rho) and rho >= 0, "a finite number >= 0")
-        check_argument("eta", eta, _is_number(eta) and eta >= 0, "a finite number >= 0")
+        check_non_negative("rho", rho)
+        check_non_negative("eta", eta)
         check_argument("adaptive", adaptive, isinstance(adaptive, bool), "True or False")
         self.rho, self.adaptive, self.eta = float(rho), adaptive, float(eta)
         super().__init__(base_optimizer)
-        if getattr(self.base_optimizer, "requires_closure", False):
+        if needs_of(self.base_optimizer).closure:
             raise ValueError(
                 f"Invalid base_optimizer: {type(self.base_optimizer).__name__} re-evaluates "
                 "the loss itself, but SAM steps it with the gradient at θ + ε̂, without a closure"
             )
+
+    # A closure, whatever the base optimizer (read by the base class before binding).
+    training_needs = TrainingNeeds(closure=True)
+
+    def needs(self) -> TrainingNeeds:
+        """The base optimizer's, and a closure: SAM takes a second gradient at θ + ε̂."""
+        return dataclasses.replace(super().needs(), closure=True)
 
     def _options(self) -> dict[str, Any]:
         return {"rho": self.rho, "adaptive": self.adaptive, "eta": self.eta}

@@ -11,6 +11,8 @@ from deepdescent import callbacks, losses
 from deepdescent.layers import Dense
 from deepdescent.models import Model, Sequential
 from deepdescent.optimizers import SGD
+from deepdescent.optimizers.contract import TrainingNeeds
+from deepdescent.training import Trainer
 from deepdescent.utils import set_random_seed, to_categorical
 
 
@@ -155,15 +157,31 @@ def test_evaluate_return_forms_and_predict():
     np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
 
 
+class WeightsAtEpochEnd(callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: list[list[np.ndarray]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
 def test_callbacks_early_stopping_restores_best_weights():
+    """The model ends with the weights it had at the end of the epoch of lowest loss,
+    as recorded by another callback, not with the last epoch's."""
     x, labels = blobs(n=60)
     y = to_categorical(labels, 3)
     model = small_model(optimizer=SGD(learning_rate=50.0))
     stopper = callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
-    history = model.fit(x, y, batch_size=60, epochs=30, verbose=0, callbacks=[stopper])
-    assert len(history.history["loss"]) < 30
-    best = int(np.argmin(history.history["loss"]))
-    assert stopper.best == pytest.approx(history.history["loss"][best])
+    recorder = WeightsAtEpochEnd()
+    history = model.fit(x, y, batch_size=60, epochs=30, verbose=0, callbacks=[recorder, stopper])
+    losses = history.history["loss"]
+    assert len(losses) < 30
+    best = int(np.argmin(losses))
+    assert best < len(losses) - 1 and stopper.best == pytest.approx(losses[best])
+    for got, want in zip(model.get_weights(), recorder.weights[best], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(model.get_weights()[0], recorder.weights[-1][0])
 
 
 def test_initial_epoch_and_learning_rate_in_logs():
@@ -207,22 +225,77 @@ def test_fit_ends_on_the_polyak_average_when_use_ema():
         torch.testing.assert_close(param.detach(), model.optimizer.state[param]["ema"])
 
 
-def test_closure_methods_train_full_batch_by_default():
-    """An optimizer that requires a closure gets the whole training set per step when
-    batch_size is None (one step per epoch), and the model it was bound to."""
+def test_batch_methods_train_full_batch_by_default():
+    """An optimizer that declares itself a batch method gets the whole training set per
+    step when batch_size is None (one step per epoch)."""
 
     class FullBatchSGD(SGD):
-        requires_closure = True
-        attached = None
-
-        def attach_model(self, model):
-            self.attached = model
+        training_needs = TrainingNeeds(closure=True, full_batch=True)
 
     x, labels = blobs(n=50)
     model = small_model(optimizer=FullBatchSGD(learning_rate=0.1))
     model.fit(x, to_categorical(labels, 3), epochs=3, verbose=0)
     assert model.optimizer.iterations == 3
-    assert model.optimizer.attached is model
+    model.fit(x, to_categorical(labels, 3), epochs=1, batch_size=10, verbose=0)
+    assert model.optimizer.iterations == 3 + 5
+
+
+def test_the_trainer_hands_over_what_the_optimizer_declares():
+    """prepare() with the model's recordable layers before the first step, model_outputs
+    of each step's minibatch that reproduce the closure's loss, release() after the last
+    step, and autograd instead of the hand-written back-propagation."""
+    calls = []
+
+    class Declaring(SGD):
+        training_needs = TrainingNeeds(autograd=True, model_outputs=True, layer_statistics=True)
+
+        def prepare(self, layers):
+            calls.append(("prepare", [layer.name for layer in layers]))
+
+        def release(self):
+            calls.append(("release",))
+
+        def step(self, closure=None, *, model_outputs=None):
+            loss = closure()
+            with torch.no_grad():
+                outputs = model_outputs.outputs_fn()
+                rebuilt = model_outputs.loss_of_outputs(outputs)
+            calls.append(("step", float(loss), float(rebuilt)))
+            return super().step()
+
+    x, labels = blobs(n=40)
+    model = small_model(optimizer=Declaring(learning_rate=0.1))
+    model.fit(x, to_categorical(labels, 3), batch_size=20, epochs=2, verbose=0)
+    assert calls[0] == ("prepare", ["dense", "dense_1"])
+    assert calls[-1] == ("release",)
+    steps = calls[1:-1]
+    assert len(steps) == 4
+    for _, loss, rebuilt in steps:
+        assert rebuilt == pytest.approx(loss, rel=1e-6)
+    assert Trainer(model).gradient_path.name == "autograd"
+
+
+def test_the_hand_written_backprop_is_chosen_only_when_no_participant_needs_autograd():
+    model = small_model()
+    assert Trainer(model).gradient_path.name == "manual"
+
+    class NeedsHooks(callbacks.Callback):
+        needs_autograd = True
+
+    path = Trainer(model, callbacks.CallbackList([NeedsHooks()])).gradient_path
+    assert path.name == "autograd" and "NeedsHooks" in path.reason
+    model.backprop = "manual"
+    with pytest.raises(ValueError, match="NeedsHooks need autograd"):
+        Trainer(model, callbacks.CallbackList([NeedsHooks()]))
+
+
+def test_verbose_2_says_which_gradient_path_it_took(capsys):
+    x, labels = blobs(n=40)
+    model = small_model()
+    model.fit(x, to_categorical(labels, 3), epochs=1, verbose=2)
+    assert "Gradients: manual (every layer has a hand-written backward pass)" in (
+        capsys.readouterr().out
+    )
 
 
 def test_schedule_free_model_is_evaluated_and_returned_at_the_average():

@@ -10,8 +10,8 @@ import torch
 from deepdescent import losses
 from deepdescent.layers import Activation, Dense, Dropout, Flatten, Input, Reshape
 from deepdescent.models import Sequential
-from deepdescent.models.backprop import BackpropObjective, supports_backprop
-from deepdescent.models.training import make_objective
+from deepdescent.training.backprop import BackpropObjective, supports_backprop
+from deepdescent.training.gradient_path import choose_gradient_path, make_objective
 
 
 def _architectures():
@@ -102,9 +102,11 @@ def test_models_that_need_autograd_fall_back_to_it():
     for model in (regularized, gelu, torch_layer):
         assert not supports_backprop(model)
         model.compile(optimizer="sgd", loss="mse")
+        assert choose_gradient_path(model).name == "autograd"
         assert not isinstance(make_objective(model), BackpropObjective)
+        model.backprop = "manual"
         with pytest.raises(ValueError, match="backprop='manual'"):
-            make_objective(model, "manual")
+            choose_gradient_path(model)
 
 
 def test_fit_is_the_same_with_either_backprop():
