@@ -298,6 +298,32 @@ def test_verbose_2_says_which_gradient_path_it_took(capsys):
     )
 
 
+@pytest.mark.compile
+def test_verbose_2_reports_the_compile_of_a_fused_body_once(capsys):
+    """RMSprop's fused body is compiled at the first step (``fused=True``, for this small
+    model); the line says so after the first epoch only."""
+    from deepdescent.optimizers import RMSprop
+
+    x, labels = blobs(n=40)
+    model = small_model(optimizer=RMSprop(learning_rate=0.01, fused=True))
+    model.fit(x, to_categorical(labels, 3), epochs=2, verbose=2)
+    out = capsys.readouterr().out
+    assert model.optimizer.compile_seconds > 0
+    assert out.count("Fused optimizer body compiled in") == 1
+    assert out.index("Epoch 1/2") < out.index("Fused optimizer body") < out.index("Epoch 2/2")
+
+
+def test_verbose_2_reports_no_compile_where_none_ran(capsys):
+    """The default ``fused=None`` leaves a small model's body uncompiled: no line."""
+    from deepdescent.optimizers import RMSprop
+
+    x, labels = blobs(n=40)
+    model = small_model(optimizer=RMSprop(learning_rate=0.01))
+    model.fit(x, to_categorical(labels, 3), epochs=1, verbose=2)
+    assert model.optimizer.compile_seconds == 0
+    assert "compiled" not in capsys.readouterr().out
+
+
 def test_schedule_free_model_is_evaluated_and_returned_at_the_average():
     """fit switches Schedule-Free to eval() (parameters at the average x) for validation
     and at the end, and back to train() (y) for the next epoch."""

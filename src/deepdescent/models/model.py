@@ -169,6 +169,10 @@ class Model(torch.nn.Module):
         keeps its order, and an :class:`~deepdescent.training.ExampleOrder` — a curriculum
         of :mod:`deepdescent.strategies` — chooses each epoch's examples (after
         ``validation_split`` has taken its share, so its scores cover the rest).
+
+        ``verbose=2`` also says which gradient path the trainer took and, once, the
+        seconds the first step spent compiling the optimizer's fused body (where one was
+        compiled: :mod:`deepdescent.optimizers.compiled`).
         """
         self.require_compiled("fit")
         return training.fit(

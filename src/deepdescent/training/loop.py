@@ -233,11 +233,15 @@ def fit(
     trainer.begin_training()
     callback_list.on_train_begin()
     logs: dict[str, float] = {}
+    compile_seconds = _compile_seconds(trainer.optimizer)
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         trainer.use_training_weights()
         batches.start_epoch(epoch)
         trainer.train_epoch(batches, callback_list)
+        if level == 2 and _compile_seconds(trainer.optimizer) > compile_seconds:
+            compile_seconds = _compile_seconds(trainer.optimizer)
+            emit(None, f"Fused optimizer body compiled in {compile_seconds:.1f} s (first step)")
         # Schedule-Free keeps two points: gradients are taken at y, the average x is the
         # one to evaluate, checkpoint and return (Defazio et al. 2024).
         trainer.use_evaluation_weights()
@@ -252,6 +256,11 @@ def fit(
     trainer.end_training()
     callback_list.on_train_end(logs)
     return cast(History, model.history)
+
+
+def _compile_seconds(optimizer: torch.optim.Optimizer) -> float:
+    """The seconds ``optimizer`` spent compiling fused bodies so far (0 for torch's)."""
+    return optimizer.compile_seconds if isinstance(optimizer, Optimizer) else 0.0
 
 
 def _unpack_validation(validation_data: Any) -> tuple[Any, Any]:

@@ -121,6 +121,18 @@ class OptimizerWrapper(Optimizer):
         for group in base.param_groups:
             group["lr"] = float(value)
 
+    @property
+    def compile_seconds(self) -> float:
+        """The time the wrapper's own passes and its base spent compiling fused bodies."""
+        return self._own_compile_seconds + getattr(self.base_optimizer, "compile_seconds", 0.0)
+
+    @compile_seconds.setter
+    def compile_seconds(self, seconds: float) -> None:
+        self._own_compile_seconds = seconds
+
+    def _count_compile(self, seconds: float) -> None:
+        self._own_compile_seconds += seconds
+
     def finalize_variable_values(self) -> None:
         """The base optimizer's (Polyak averaging with ``use_ema``)."""
         if isinstance(self.base_optimizer, Optimizer):
