@@ -52,6 +52,7 @@ __all__ = [
     "adam_direction",
     "adam_directions",
     "bias_corrections",
+    "directions_of_moments",
     "moment_directions",
     "update_moments",
 ]
@@ -129,6 +130,17 @@ def moment_directions(
     new tensors; the bias corrections (:func:`bias_corrections`) are Python floats or,
     in a compiled body, 0-d tensors."""
     update_moments(firsts, seconds, grads, betas)
+    return directions_of_moments(firsts, seconds, first_corrections, second_corrections, eps)
+
+
+def directions_of_moments(
+    firsts: list[torch.Tensor],
+    seconds: list[torch.Tensor],
+    first_corrections: list[Any],
+    second_corrections: list[Any],
+    eps: float,
+) -> list[torch.Tensor]:
+    """Adam's directions ``ŝ / (√r̂ + δ)`` of the (advanced) moments, as new tensors."""
     denoms = torch._foreach_div(seconds, second_corrections)
     torch._foreach_sqrt_(denoms)
     torch._foreach_add_(denoms, eps)

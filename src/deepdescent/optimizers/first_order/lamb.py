@@ -43,7 +43,8 @@ from deepdescent.optimizers.compiled import Run, norms
 from deepdescent.optimizers.first_order.adam import (
     adam_direction,
     bias_corrections,
-    moment_directions,
+    directions_of_moments,
+    update_moments,
 )
 from deepdescent.optimizers.first_order.lars import trust_ratio
 from deepdescent.utils._checks import check_argument
@@ -180,11 +181,23 @@ def _lamb_pass(
     bounds: tuple[float, float] | None,
 ) -> None:
     """LAMB's step over lists of tensors: each layer's norms, then its step."""
-    directions = moment_directions(
-        exp_avgs, exp_avg_sqs, grads, first_corrections, second_corrections, betas=betas, eps=eps
-    )
-    if decay:
-        torch._foreach_add_(directions, params, alpha=decay)
-    ratios = trust_ratio(_phi(torch.stack(norms(params)), bounds), torch.stack(norms(directions)))
-    torch._foreach_mul_(directions, (lr * ratios).unbind())
-    torch._foreach_sub_(params, directions)
+
+    def directions() -> list[torch.Tensor]:
+        """r + λx of the advanced moments."""
+        made = directions_of_moments(
+            exp_avgs, exp_avg_sqs, first_corrections, second_corrections, eps
+        )
+        if decay:
+            torch._foreach_add_(made, params, alpha=decay)
+        return made
+
+    update_moments(exp_avgs, exp_avg_sqs, grads, betas)
+    steps = directions()
+    ratios = trust_ratio(_phi(torch.stack(norms(params)), bounds), torch.stack(norms(steps)))
+    if torch.compiler.is_compiling():
+        # Compiled, the pass that moves x computes r again from the stored moments: the
+        # first r then lives only in the norm's pass, instead of being written out, read
+        # back and allocated (a buffer of the parameters' size) every step.
+        steps = directions()
+    torch._foreach_mul_(steps, (lr * ratios).unbind())
+    torch._foreach_sub_(params, steps)
