@@ -135,13 +135,13 @@ def main() -> None:
         f"{args.repeats} interleaved rounds of {args.calls} calls; importing torch._dynamo took "
         f"{time.perf_counter() - start:.2f} s"
     )
+    selected = [row for row in rows() if not args.only or row[0].startswith(tuple(args.only))]
+    width = max(len("algorithm"), *(len(label) for label, _, _ in selected)) + 1
     print(
-        f"{'algorithm':<14}{'B/elem':>7}{'ours ms':>9}{'torch ms':>10}{'ours/torch':>12}"
+        f"{'algorithm':<{width}}{'B/elem':>7}{'ours ms':>9}{'torch ms':>10}{'ours/torch':>12}"
         f"{'% of bw':>9}{'bw GB/s':>9}{'compile s':>11}"
     )
-    for label, entry, case in rows():
-        if args.only and not label.startswith(tuple(args.only)):
-            continue
+    for label, entry, case in selected:
         nbytes = case.bytes_per_element
         ours = entry.build(params, **case.kwargs)
         theirs = torch_fastest(case.torch_name, params, case.torch_kwargs)
@@ -156,7 +156,7 @@ def main() -> None:
             theirs_ms = f"{statistics.median(theirs_s[0]) * 1e3:>10.3f}"
             ratio = f"{median_ratio(ours_s, theirs_s[0]):>11.2f}x"
         print(
-            f"{label:<14}{nbytes:>7}{statistics.median(ours_s) * 1e3:>9.3f}{theirs_ms}{ratio}"
+            f"{label:<{width}}{nbytes:>7}{statistics.median(ours_s) * 1e3:>9.3f}{theirs_ms}{ratio}"
             f"{share:>8.0%}{bandwidth / 1e9:>9.1f}{compile_s:>11.2f}"
         )
 
