@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose = verbs.add_parser("diagnose", help="diagnostics of a run folder or the recipe")
     add_arguments(diagnose)
     diagnose.set_defaults(handler=command)
+    from deepdescent.bench.command import add_compare_arguments, run_compare
+
+    compare = verbs.add_parser("compare", help="compare optimizers on a problem, with a report")
+    add_compare_arguments(compare)
+    compare.set_defaults(handler=run_compare)
     return parser
 
 

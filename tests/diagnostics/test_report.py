@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-from test_cli import tiny_fashion  # noqa: F401  (the fixture)
 
 from deepdescent.cli import main
 from deepdescent.diagnostics.report import strict
@@ -16,7 +15,7 @@ SMALL = ["--probe-size", "48", "--resolution", "4", "--verbose", "0"]
 
 
 @pytest.fixture
-def run(tiny_fashion, tmp_path):  # noqa: F811
+def run(tiny_fashion, tmp_path):
     folder = tmp_path / "run"
     recipe = [
         "--epochs",
@@ -45,7 +44,7 @@ def run(tiny_fashion, tmp_path):  # noqa: F811
     return folder
 
 
-def test_diagnose_a_run_folder(run, tiny_fashion, capsys):  # noqa: F811
+def test_diagnose_a_run_folder(run, tiny_fashion, capsys):
     main(["diagnose", str(run), "--data-dir", str(tiny_fashion), *SMALL])
     printed = capsys.readouterr().out
     report_folder = run / "diagnostics"
@@ -70,7 +69,7 @@ def test_diagnose_a_run_folder(run, tiny_fashion, capsys):  # noqa: F811
     assert {"figure_8_1.png", "hessian_spectrum.png", "trajectory.png"} <= set(report["figures"])
 
 
-def test_no_replay_analyzes_the_saved_model_only(run, tiny_fashion, tmp_path):  # noqa: F811
+def test_no_replay_analyzes_the_saved_model_only(run, tiny_fashion, tmp_path):
     out = tmp_path / "report"
     main(
         [

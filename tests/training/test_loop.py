@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from deepdescent import callbacks, losses
 from deepdescent.layers import Dense
 from deepdescent.models import Model, Sequential
-from deepdescent.optimizers import SGD
+from deepdescent.optimizers import LBFGS, SGD
 from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.training import Trainer
 from deepdescent.utils import set_random_seed, to_categorical
@@ -348,3 +348,23 @@ def test_a_float64_model_trains_on_float64_targets():
     assert x_t.dtype == y_t.dtype == torch.float64
     model.fit(x, to_categorical(labels, 3), epochs=1, verbose=0)
     assert all(p.dtype == torch.float64 for p in model.parameters())
+
+
+def test_the_trainer_counts_every_evaluation_of_the_loss_and_its_gradient():
+    """model.trainer.evaluations: SGD evaluates once per minibatch, L-BFGS as often as its
+    own counter says (torch's func_evals, kept in the optimizer's state); the count leaves
+    the hand-written back-propagation in place."""
+    x, labels = blobs(n=50)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    assert model.trainer is None
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    assert model.trainer.evaluations == 3 * 7
+    assert model.trainer.gradient_path.name == "manual"
+    model.fit(x, y, batch_size=25, epochs=1, verbose=0)
+    assert model.trainer.evaluations == 2, "each fit counts its own"
+
+    quasi_newton = small_model(optimizer=LBFGS(max_iter=7))
+    quasi_newton.fit(x, y, epochs=3, verbose=0)
+    (state,) = [s for s in quasi_newton.optimizer.state.values() if "func_evals" in s]
+    assert quasi_newton.trainer.evaluations == state["func_evals"] > 3

@@ -45,6 +45,9 @@ class Model(torch.nn.Module):
         #: model and every participant allow it, see deepdescent.training.gradient_path),
         #: "autograd" or "manual".
         self.backprop = "auto"
+        #: The trainer of the current (or last) ``fit``: its ``evaluations`` count the
+        #: loss-and-gradient evaluations of the run.
+        self.trainer: training.Trainer | None = None
 
     # -- structure ---------------------------------------------------------------------
 

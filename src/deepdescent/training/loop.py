@@ -76,6 +76,12 @@ class Trainer:
             back-propagation).
         method: ``"fit"``, or ``"evaluate"`` for a trainer that only evaluates (no
             gradients, so no choice of gradient path).
+
+    Attributes:
+        evaluations: calls of the closures built so far, each one evaluation of J(θ) and
+            its gradient (a forward and a backward pass); a method that re-evaluates the
+            loss (a line search, (L-)BFGS, SAM) makes several per step. A plain int,
+            counted on the host: no device work, no change to the gradient path.
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class Trainer:
         self.objective = make_objective(model, self.gradient_path.name)
         self.loss_tracker = metrics.Mean(name="loss")
         self.metrics = model.compiled_metrics
+        self.evaluations = 0
 
     def trackers(self) -> list[metrics.Metric]:
         return [self.loss_tracker, *self.metrics]
@@ -120,6 +127,7 @@ class Trainer:
         first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def closure() -> torch.Tensor:
+            self.evaluations += 1
             cost, outputs = self.objective.value_and_grad(x, y)
             if not first:
                 first.append((cost, outputs))
@@ -221,6 +229,7 @@ def fit(
     bind_optimizer(model)
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=level > 0, model=model)
     trainer = Trainer(model, callback_list)
+    model.trainer = trainer  # callbacks read its counters (``evaluations``)
     if trainer.needs.full_batch and not batch_size_given:
         # A batch method (line searches, (L-)BFGS, Newton) takes the whole training set per
         # step: the batch method of §8.1.3.
