@@ -105,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, help="run folder (default: runs/DATASET-OPTIMIZER-TIMESTAMP)"
     )
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    train.add_argument(
+        "--backup-dir",
+        default=None,
+        metavar="DIR",
+        help="back the run up in DIR as it trains; the same command run again resumes "
+        "from the last backup, exactly (deleted once training ends normally)",
+    )
+    train.add_argument(
+        "--save-freq",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --backup-dir: back up every N batches (default: after every epoch)",
+    )
     from deepdescent.viz.movie_command import add_movie_arguments, run_movie
 
     movie = verbs.add_parser("movie", help="animate optimizers' paths on a 2-D test function")
@@ -170,6 +184,11 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     if args.verbose:
         model.summary()
     started = time.perf_counter()
+    callbacks: list[Any] = []
+    if args.backup_dir is not None:
+        from deepdescent.callbacks import BackupAndRestore
+
+        callbacks.append(BackupAndRestore(args.backup_dir, save_freq=args.save_freq or "epoch"))
     history = model.fit(
         x_train,
         y_train,
@@ -177,6 +196,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         epochs=args.epochs,
         verbose=args.verbose,
         validation_split=args.validation_split,
+        callbacks=callbacks,
     )
     seconds = time.perf_counter() - started
     test = cast(dict[str, float], model.evaluate(x_test, y_test, verbose=0, return_dict=True))

@@ -13,6 +13,7 @@ from deepdescent.callbacks import (
     History,
     LazyLogs,
     ProgbarLogger,
+    ReduceLROnPlateau,
 )
 
 
@@ -181,3 +182,64 @@ def test_append_passes_model_and_params(model):
     assert recorder.model is model and recorder.params["epochs"] == 2
     callbacks.on_train_batch_end(0, {})
     assert journal == [("late", "batch_end", 0)]
+
+
+def _resumed(make, model, before, after, key="val_loss"):
+    """Drive a callback made by ``make`` through epochs logging ``before`` then
+    ``after``; and a second one through ``before``, whose state (through a backup's
+    encoding) a third takes over for ``after``. Returns the first and the third."""
+    from deepdescent.utils.state import pack, unpack
+
+    whole, first = make(), make()
+    for callback in (whole, first):
+        callback.set_model(model)
+        callback.on_train_begin({})
+    for epoch, value in enumerate(before):
+        for callback in (whole, first):
+            callback.on_epoch_end(epoch, {key: value})
+    skeleton, tensors = pack(first.state_dict())
+    resumed = make()
+    resumed.set_model(model)
+    resumed.on_train_begin({})
+    resumed.load_state_dict(unpack(skeleton, tensors))
+    for epoch, value in enumerate(after, start=len(before)):
+        for callback in (whole, resumed):
+            callback.on_epoch_end(epoch, {key: value})
+    return whole, resumed
+
+
+@pytest.mark.parametrize(
+    ("make", "attributes"),
+    [
+        (lambda: History(), ("history", "epoch")),
+        (
+            lambda: EarlyStopping(patience=3, restore_best_weights=True),
+            ("wait", "best", "best_epoch", "stopped_epoch"),
+        ),
+        (
+            lambda: ReduceLROnPlateau(patience=1, cooldown=1),
+            ("wait", "best", "cooldown_counter"),
+        ),
+    ],
+)
+def test_a_callback_resumed_from_its_state_continues_as_if_never_stopped(model, make, attributes):
+    before, after = [1.0, 0.8, 0.9, 0.95], [0.97, 0.7, 0.75, 0.8, 0.9]
+    whole, resumed = _resumed(make, model, before, after)
+    for name in attributes:
+        assert getattr(resumed, name) == getattr(whole, name), name
+
+
+def test_the_base_callback_keeps_no_state():
+    callback = Callback()
+    assert callback.state_dict() == {}
+    callback.load_state_dict({})
+
+
+def test_a_callback_list_hands_each_state_to_its_callback_by_class_and_rank():
+    first, second = History(), History()
+    first.history, second.history = {"loss": [1.0]}, {"loss": [2.0]}
+    state = CallbackList([first, second, ProgbarLogger()], add_history=False).state_dict()
+    assert set(state) == {"History:0", "History:1", "ProgbarLogger:0"}
+    again = CallbackList([History(), History()], add_history=False)
+    again.load_state_dict(state)
+    assert [cb.history for cb in again] == [{"loss": [1.0]}, {"loss": [2.0]}]

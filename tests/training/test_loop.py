@@ -306,3 +306,36 @@ def test_a_float64_model_trains_on_float64_targets():
     assert x_t.dtype == y_t.dtype == torch.float64
     model.fit(x, to_categorical(labels, 3), epochs=1, verbose=0)
     assert all(p.dtype == torch.float64 for p in model.parameters())
+
+
+def test_fit_refuses_misuse_of_its_arguments_before_step_one():
+    x, labels = blobs(n=20)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    before = model.get_weights()
+    with pytest.raises(TypeError, match=r"got a single EarlyStopping: pass callbacks=\["):
+        model.fit(x, y, verbose=0, callbacks=callbacks.EarlyStopping())
+    with pytest.raises(ValueError, match="Invalid validation_batch_size: 0"):
+        model.fit(x, y, verbose=0, validation_split=0.5, validation_batch_size=0)
+    with pytest.raises(ValueError, match=r"Invalid initial_epoch: 5 .*epochs=3"):
+        model.fit(x, y, verbose=0, epochs=3, initial_epoch=5)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_validation_data_overrides_validation_split_with_a_warning():
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    with pytest.warns(UserWarning, match="validation_split ignored, as in Keras"):
+        history = model.fit(x, y, verbose=0, validation_split=0.5, validation_data=(x[:5], y[:5]))
+    expected = model.evaluate(x[:5], y[:5], verbose=0, return_dict=True)["loss"]
+    assert history.history["val_loss"] == [pytest.approx(expected)]
+
+
+def test_numpy_integers_are_accepted_as_counts():
+    x, labels = blobs(n=20)
+    history = small_model().fit(
+        x, to_categorical(labels, 3), batch_size=np.int64(8), epochs=np.int32(2), verbose=0
+    )
+    assert history.epoch == [0, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import numpy as np
@@ -106,6 +107,21 @@ class EarlyStopping(Callback):
                     f"{self.best_epoch + 1}.",
                 )
             self.model.set_weights(self.best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.wait, self.stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        weights = state["best_weights"]
+        self.best_weights = None if weights is None else [np.asarray(w) for w in weights]
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -204,6 +204,12 @@ class ProgbarLogger(Callback):
             bar.update(bar.target, logs, finalize=True)
         self._bar = None
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"seen": self._seen}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._seen = int(state["seen"])
+
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._in_fit = True
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 from deepdescent.callbacks.callback import Callback
@@ -106,6 +106,13 @@ class ReduceLROnPlateau(Callback):
             )
         self.cooldown_counter = self.cooldown
         self.wait = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "best": self.best}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.wait, self.cooldown_counter = int(state["wait"]), int(state["cooldown_counter"])
+        self.best = float(state["best"])
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -162,6 +162,23 @@ class _WeightAveraging(Callback):
             else:
                 with self._averaged_model():
                     self.model.save_weights(self.filepath)
+
+    def state_dict(self) -> dict[str, Any]:
+        running = self._running
+        return {
+            "steps": self.steps,
+            "averaged_at": self._averaged_at,
+            "average": None if running is None else running.average,
+            "count": 0 if running is None else running.count,
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        self._averaged_at = None if state["averaged_at"] is None else int(state["averaged_at"])
+        if state["average"] is not None and self._running is not None:
+            torch._foreach_copy_(self._running.average, list(state["average"]))
+            self._running.count = int(state["count"])
 
     def _base_config(self) -> dict[str, Any]:
         return {

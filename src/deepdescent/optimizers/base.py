@@ -616,17 +616,37 @@ class Optimizer(torch.optim.Optimizer):
     # -- state and config -----------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """torch's state dict plus the update counter ``iterations``."""
+        """torch's state dict plus the update counter ``iterations`` and, with gradient
+        accumulation, how many gradients are summed so far (``accumulated``)."""
         state = super().state_dict()
         state["iterations"] = self.iterations
+        state["accumulated"] = self._accumulated
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's loading, matching parameters by name when both sides were built from
-        ``named_parameters()``, so a checkpoint survives a reordering of parameters."""
+        ``named_parameters()``, so a checkpoint survives a reordering of parameters.
+
+        A group option the saved dict lacks (one written by ``torch.optim``, say, which
+        has no deepdescent-only options) keeps this optimizer's value."""
         state_dict = dict(state_dict)
         self.iterations = int(state_dict.pop("iterations", 0))
+        accumulated = int(state_dict.pop("accumulated", 0))
+        state_dict["param_groups"] = self._fill_group_options(state_dict.get("param_groups"))
         super().load_state_dict(self._align_by_name(state_dict))
+        self._accumulated = accumulated
+        for entries in self.state.values():
+            # torch.optim keeps step counts as tensors; deepdescent as ints (no host sync).
+            if isinstance(entries.get("step"), torch.Tensor):
+                entries["step"] = int(entries["step"].item())
+
+    def _fill_group_options(self, saved_groups: Any) -> Any:
+        if not isinstance(saved_groups, list) or len(saved_groups) != len(self.param_groups):
+            return saved_groups  # torch's loading says what is wrong
+        return [
+            {**{k: v for k, v in own.items() if k != "params"}, **saved}
+            for own, saved in zip(self.param_groups, saved_groups, strict=True)
+        ]
 
     def _align_by_name(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         saved_groups = state_dict["param_groups"]

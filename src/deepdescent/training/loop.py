@@ -22,19 +22,28 @@ and at the end, and ``finalize`` ends training (Polyak averaging).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
 from deepdescent import metrics
-from deepdescent.callbacks import Callback, CallbackList, History, LazyLogs
+from deepdescent.callbacks import BackupAndRestore, Callback, CallbackList, History, LazyLogs
 from deepdescent.callbacks.logs import emit
 from deepdescent.layers.recording import recordable_layers
 from deepdescent.optimizers import Optimizer
 from deepdescent.optimizers.base import needs_of
 from deepdescent.optimizers.contract import TrainingNeeds
+from deepdescent.training.checkpoint import (
+    BackupStore,
+    Position,
+    RunParts,
+    capture,
+    check_compatible,
+    restore,
+)
 from deepdescent.training.data import BatchIterator, check_batch_size, split_validation
 from deepdescent.training.gradient_path import (
     GradientPath,
@@ -46,7 +55,17 @@ from deepdescent.utils._checks import check_count
 if TYPE_CHECKING:
     from deepdescent.models.model import Model
 
-__all__ = ["Trainer", "bind_optimizer", "evaluate", "fit", "predict", "verbose_level"]
+__all__ = [
+    "EpochLoop",
+    "Trainer",
+    "backup_callback",
+    "bind_optimizer",
+    "check_callbacks",
+    "evaluate",
+    "fit",
+    "predict",
+    "verbose_level",
+]
 
 
 def bind_optimizer(model: Model) -> torch.optim.Optimizer:
@@ -127,14 +146,24 @@ class Trainer:
             self.optimizer.step(cast(Any, closure))
         self.record(y, *first[0])
 
-    def train_epoch(self, batches: BatchIterator, callbacks: CallbackList) -> None:
+    def train_epoch(
+        self,
+        batches: BatchIterator,
+        callbacks: CallbackList,
+        after_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        """Train on the iterator's batches from its position to the end of the epoch (or
+        until a callback stops training); ``after_batch(batch)`` runs once every callback
+        has seen the batch (backups are taken there). The trackers carry on from where
+        they are: :meth:`reset` them at the start of an epoch."""
         self.model.train()
-        self.reset()
         wants_logs = callbacks.listens("on_train_batch_end")
         for batch, xb, yb in batches:
             callbacks.on_train_batch_begin(batch)
             self.train_step(xb, yb)
             callbacks.on_train_batch_end(batch, self.lazy_results() if wants_logs else None)
+            if after_batch is not None:
+                after_batch(batch)
             if self.model.stop_training:
                 break
 
@@ -197,16 +226,30 @@ def fit(
 ) -> History:
     """``Model.fit``: see its docstring."""
     level = verbose_level(verbose)
-    check_count("epochs", epochs, minimum=0)
-    check_count("initial_epoch", initial_epoch, minimum=0)
+    callbacks = check_callbacks(callbacks)
+    epochs = check_count("epochs", epochs, minimum=0)
+    initial_epoch = check_count("initial_epoch", initial_epoch, minimum=0)
+    if initial_epoch > epochs:
+        raise ValueError(
+            f"Invalid initial_epoch: {initial_epoch} (expected <= epochs={epochs}): as in "
+            "Keras, epochs is the index of the epoch to stop at, not a number of more epochs"
+        )
     batch_size_given = batch_size is not None
     batch_size = check_batch_size(batch_size)
-    validation_batch_size = check_batch_size(
-        validation_batch_size or batch_size, "validation_batch_size"
+    validation_batch_size = (
+        batch_size
+        if validation_batch_size is None
+        else check_batch_size(validation_batch_size, "validation_batch_size")
     )
     x_all, y_all = model.prepare_data(x, y)
     validation: tuple[torch.Tensor, torch.Tensor] | None
     if validation_data is not None:
+        if validation_split:
+            warnings.warn(
+                f"fit got both validation_data and validation_split={validation_split}: "
+                "validation_data is used and validation_split ignored, as in Keras",
+                stacklevel=3,
+            )
         train = (x_all, y_all)
         validation = model.prepare_data(
             *_unpack_validation(validation_data), names=("x_val", "y_val")
@@ -224,29 +267,142 @@ def fit(
     callback_list.set_params({"verbose": level, "epochs": epochs, "steps": len(batches)})
     if level == 2:
         emit(None, f"Gradients: {trainer.gradient_path.name} ({trainer.gradient_path.reason})")
-    model.stop_training = False
-    trainer.begin_training()
-    callback_list.on_train_begin()
-    logs: dict[str, float] = {}
-    for epoch in range(initial_epoch, epochs):
-        callback_list.on_epoch_begin(epoch)
-        trainer.use_training_weights()
-        batches.start_epoch()
-        trainer.train_epoch(batches, callback_list)
+    run = EpochLoop(trainer, batches, callback_list, validation, validation_batch_size)
+    run.run(initial_epoch, epochs)
+    return cast(History, model.history)
+
+
+def check_callbacks(callbacks: Any) -> list[Callback]:
+    """``callbacks`` as a list: ``None`` is none; a single callback is refused with the fix
+    (Keras documents a list)."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        raise TypeError(
+            f"callbacks must be a list of Callback instances, got a single "
+            f"{type(callbacks).__name__}: pass callbacks=[{type(callbacks).__name__}(...)]"
+        )
+    if isinstance(callbacks, (str, bytes, dict)) or not isinstance(callbacks, Iterable):
+        raise TypeError(
+            f"callbacks must be a list of Callback instances, got {type(callbacks).__name__}"
+        )
+    return list(callbacks)
+
+
+def backup_callback(callbacks: CallbackList) -> BackupAndRestore | None:
+    """The run's :class:`~deepdescent.callbacks.BackupAndRestore`, if it has one."""
+    found = [cb for cb in callbacks if isinstance(cb, BackupAndRestore)]
+    if len(found) > 1:
+        raise ValueError("fit takes at most one BackupAndRestore callback")
+    return found[0] if found else None
+
+
+class EpochLoop:
+    """The epochs of one ``fit``: epoch begin, the minibatch steps, validation and epoch
+    end, with the backups of :class:`~deepdescent.callbacks.BackupAndRestore` taken after
+    every callback has seen a batch or an epoch, and a run resumed from the newest one.
+
+    Args:
+        trainer: the model's trainer.
+        batches: the training minibatches.
+        callbacks: the run's callbacks.
+        validation: ``(x_val, y_val)`` or ``None``.
+        validation_batch_size: the batch size of validation.
+    """
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        batches: BatchIterator,
+        callbacks: CallbackList,
+        validation: tuple[torch.Tensor, torch.Tensor] | None,
+        validation_batch_size: int,
+    ) -> None:
+        self.trainer, self.batches, self.callbacks = trainer, batches, callbacks
+        self.model = trainer.model
+        self.validation, self.validation_batch_size = validation, validation_batch_size
+        self.backup = backup_callback(callbacks)
+        self.store = None if self.backup is None else BackupStore(self.backup.backup_dir)
+        self.parts = RunParts(self.model, trainer.optimizer, batches, trainer.trackers(), callbacks)
+        self.epoch = self.step = 0
+        self.logs: dict[str, float] = {}
+
+    def run(self, initial_epoch: int, epochs: int) -> None:
+        """Train epochs ``initial_epoch`` to ``epochs - 1``, or from the newest backup."""
+        self.model.stop_training = False
+        if self.store is not None:
+            self.store.remove_temporaries()
+        self.trainer.begin_training()
+        self.callbacks.on_train_begin()
+        resumed = self._resume()
+        first = initial_epoch
+        if resumed is not None:
+            first = resumed.epoch + 1 if resumed.finished else resumed.epoch
+        for epoch in range(first, epochs):
+            if resumed is not None and epoch == resumed.epoch:
+                # Mid-epoch: the iterator, trackers and callbacks are where they were.
+                if not self.model.stop_training:
+                    self.trainer.train_epoch(self.batches, self.callbacks, self._after_batch)
+            elif self.model.stop_training:
+                break
+            else:
+                self._begin_epoch(epoch)
+                self.trainer.train_epoch(self.batches, self.callbacks, self._after_batch)
+            self._end_epoch(epoch)
+            if self.model.stop_training:
+                break
+        self.trainer.end_training()
+        self.callbacks.on_train_end(self.logs)
+        if self.store is not None and self.backup is not None and self.backup.delete_checkpoint:
+            self.store.delete()
+
+    def _begin_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.callbacks.on_epoch_begin(epoch)
+        self.trainer.use_training_weights()
+        self.batches.start_epoch()
+        self.trainer.reset()
+
+    def _after_batch(self, batch: int) -> None:
+        self.step += 1
+        if self.backup is not None and self.backup.due_after_batch(self.step):
+            self._write_backup(finished=False)
+
+    def _end_epoch(self, epoch: int) -> None:
+        trainer = self.trainer
         # Schedule-Free keeps two points: gradients are taken at y, the average x is the
         # one to evaluate, checkpoint and return (Defazio et al. 2024).
         trainer.use_evaluation_weights()
         logs = trainer.results()
-        if validation is not None:
-            logs.update(trainer.evaluate(*validation, validation_batch_size, prefix="val_"))
+        if self.validation is not None:
+            logs.update(
+                trainer.evaluate(*self.validation, self.validation_batch_size, prefix="val_")
+            )
         if isinstance(trainer.optimizer, Optimizer):
             logs["learning_rate"] = trainer.optimizer.learning_rate
-        callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    trainer.end_training()
-    callback_list.on_train_end(logs)
-    return cast(History, model.history)
+        self.callbacks.on_epoch_end(epoch, logs)
+        self.logs = {k: float(v) for k, v in logs.items()}
+        if self.backup is not None and self.backup.due_after_epoch():
+            self._write_backup(finished=True)
+
+    def _write_backup(self, finished: bool) -> None:
+        assert self.store is not None
+        position = Position(self.epoch, self.batches.position, finished, self.step)
+        self.store.write(capture(self.parts, position, self.logs))
+
+    def _resume(self) -> Position | None:
+        """Load the newest backup, if any; returns where the run was."""
+        if self.store is None:
+            return None
+        found = self.store.latest(self.model)
+        if found is None:
+            return None
+        state, path = found
+        check_compatible(state, self.parts, repr(str(path)))
+        position, self.logs, stopped = restore(state, self.parts)
+        self.model.stop_training = stopped
+        self.epoch, self.step = position.epoch, position.step
+        return position
 
 
 def _unpack_validation(validation_data: Any) -> tuple[Any, Any]:
