@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import math
 
 import numpy as np
 import pytest
@@ -349,3 +351,33 @@ def test_closure_methods_refuse_gradient_accumulation_and_bad_losses():
         optimizer._begin_closure_step(lambda: torch.tensor(float("nan")))
     with pytest.raises(ValueError, match="scalar"):
         optimizer._begin_closure_step(lambda: torch.zeros(3))
+
+
+@pytest.mark.parametrize("option", ["clipvalue", "clipnorm", "global_clipnorm"])
+def test_an_infinite_clipping_threshold_means_no_clipping(option):
+    """inf / inf would make every weight NaN: inf clips nothing, exactly as None."""
+    params, reference = _params(), _params()
+    clipped = SGD(params, lr=0.1, **{option: math.inf})
+    plain = SGD(reference, lr=0.1)
+    for tensors, optimizer in ((params, clipped), (reference, plain)):
+        _set_grads(tensors, [torch.full_like(p, 1e3) for p in tensors])
+        optimizer.step()
+    for a, b in zip(params, reference, strict=True):
+        assert torch.equal(a, b)
+    assert getattr(clipped, option) is None and option not in clipped.get_config()
+
+
+@pytest.mark.parametrize("name", optimizers.catalogue.names())
+def test_numpy_scalars_are_accepted_wherever_a_number_is(name):
+    """np.float32 / np.int64 hyperparameters (as a grid search hands them over) build the
+    same optimizer as Python numbers, with a JSON-safe config."""
+    entry = optimizers.catalogue.info(name)
+    options = {"lr": 0.01, **entry.lecture.kwargs}
+    as_numpy = {
+        key: np.float32(value) if type(value) is float else np.int64(value)
+        for key, value in options.items()
+        if type(value) in (float, int)
+    }
+    optimizer = entry.build(None, **{**options, **as_numpy})
+    json.dumps(optimizer.get_config())
+    assert optimizer.learning_rate == pytest.approx(options["lr"])

@@ -339,3 +339,54 @@ def test_numpy_integers_are_accepted_as_counts():
         x, to_categorical(labels, 3), batch_size=np.int64(8), epochs=np.int32(2), verbose=0
     )
     assert history.epoch == [0, 1]
+
+
+def test_one_optimizer_compiled_into_two_models_trains_both():
+    """The second model gets a fresh copy of the optimizer (with a warning) instead of
+    never training; the first keeps its own optimizer and state."""
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    shared = SGD(learning_rate=0.1, momentum=0.9)
+    first, second = small_model(optimizer=shared), small_model(optimizer=shared)
+    first.fit(x, y, epochs=1, verbose=0)
+    before = second.get_weights()
+    set_random_seed(1)
+    with pytest.warns(UserWarning, match="already holds another model's parameters"):
+        second.fit(x, y, epochs=1, verbose=0)
+    assert first.optimizer is shared and second.optimizer is not shared
+    assert second.optimizer.get_config() == shared.get_config()
+    reference = small_model(optimizer=SGD(learning_rate=0.1, momentum=0.9))
+    set_random_seed(1)
+    reference.fit(x, y, epochs=1, verbose=0)
+    for got, want, old in zip(second.get_weights(), reference.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+        assert not np.array_equal(got, old)
+
+
+def test_a_torch_optimizer_of_another_model_is_refused():
+    x, labels = blobs(n=20)
+    other = small_model()
+    model = small_model(optimizer=torch.optim.SGD(other.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="holds none of this model's parameters"):
+        model.fit(x, to_categorical(labels, 3), verbose=0)
+
+
+def test_a_layer_added_after_fit_is_trained_too():
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    model.add(Dense(3, activation="softmax"))
+    added = [w.copy() for w in model.get_weights()[-2:]]
+    model.fit(x, y, epochs=1, verbose=0)
+    after = model.get_weights()[-2:]
+    assert all(not np.array_equal(a, b) for a, b in zip(added, after, strict=True))
+
+
+def test_a_layer_added_outside_a_torch_optimizer_is_refused():
+    x, labels = blobs(n=20)
+    model = small_model()
+    model.compile(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss="mse")
+    model.add(Dense(3))
+    with pytest.raises(ValueError, match="layers added after it was made"):
+        model.fit(x, to_categorical(labels, 3), verbose=0)

@@ -10,7 +10,7 @@ import numpy as np
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs, emit
 from deepdescent.callbacks.monitor import Monitor
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.utils._checks import check_argument, check_count, is_real
 
 __all__ = ["EarlyStopping"]
 
@@ -56,9 +56,7 @@ class EarlyStopping(Callback):
         self._monitor = Monitor("EarlyStopping", monitor, mode, min_delta)
         check_count("patience", patience, minimum=0)
         check_count("start_from_epoch", start_from_epoch, minimum=0)
-        ok = baseline is None or (
-            isinstance(baseline, (int, float)) and not isinstance(baseline, bool)
-        )
+        ok = baseline is None or (is_real(baseline))
         check_argument("baseline", baseline, ok, "a number or None")
         self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
         self.patience, self.verbose, self.baseline = patience, verbose, baseline

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs, emit
 from deepdescent.callbacks.monitor import Monitor
-from deepdescent.utils._checks import check_argument, check_count, check_non_negative
+from deepdescent.utils._checks import check_argument, check_count, check_non_negative, is_real
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -56,7 +56,7 @@ class ReduceLROnPlateau(Callback):
         stream: TextIO | None = None,
     ) -> None:
         super().__init__()
-        ok = isinstance(factor, (int, float)) and 0 <= factor < 1
+        ok = is_real(factor) and 0 <= factor < 1
         check_argument("factor", factor, ok, "a number in [0, 1); ReduceLROnPlateau only reduces")
         check_count("patience", patience, minimum=0)
         check_count("cooldown", cooldown, minimum=0)

@@ -49,7 +49,7 @@ import torch
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs
 from deepdescent.optimizers.averaging import RunningAverage
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.utils._checks import check_argument, check_count, is_real
 
 __all__ = ["PolyakAveraging", "RunningAverage", "StochasticWeightAveraging"]
 
@@ -220,7 +220,7 @@ class PolyakAveraging(_WeightAveraging):
         filepath: str | os.PathLike[str] | None = None,
     ) -> None:
         ok = momentum is None or (
-            isinstance(momentum, (int, float))
+            is_real(momentum)
             and not isinstance(momentum, bool)
             and math.isfinite(momentum)
             and 0 <= momentum < 1

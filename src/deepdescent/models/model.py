@@ -143,12 +143,22 @@ class Model(torch.nn.Module):
         shuffle: bool = True,
         initial_epoch: int = 0,
         validation_batch_size: int | None = None,
+        nonfinite: Any = "raise",
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History.
 
         ``batch_size=None`` means Keras's 32, except for batch methods (an optimizer whose
         ``needs().full_batch``: L-BFGS, Newton ...), which then take the whole training set
-        at each step.
+        at each step. ``validation_data`` overrides ``validation_split`` (with a warning),
+        as in Keras; ``callbacks`` is a list.
+
+        Numerical faults (:mod:`deepdescent.training.numerics`): NaN or ±inf in the data
+        is refused before step one; a step whose loss or gradient is not finite is never
+        applied but skipped and counted (``skipped_steps`` in the logs); after 5 such
+        steps in a row the last good weights and optimizer state are restored, training
+        stops, and ``fit`` raises :class:`~deepdescent.training.numerics.NonFiniteError`
+        (``nonfinite="raise"``) or warns (``nonfinite="warn"``); a
+        :class:`~deepdescent.training.numerics.NonFinitePolicy` sets the patience.
         """
         self.require_compiled("fit")
         return training.fit(
@@ -164,6 +174,7 @@ class Model(torch.nn.Module):
             shuffle=shuffle,
             initial_epoch=initial_epoch,
             validation_batch_size=validation_batch_size,
+            nonfinite=nonfinite,
         )
 
     def evaluate(
@@ -215,7 +226,8 @@ class Model(torch.nn.Module):
         self, x: Any, y: Any, names: tuple[str, str] = ("x", "y"), method: str = "fit"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets as device tensors, checked against each other and the loss
-        (``method`` names the caller in the error when the model is not compiled)."""
+        — shapes, finite values, labels in range — (``method`` names the caller in the
+        error when the model is not compiled)."""
         if y is None:
             raise ValueError(f"{names[1]} is required to compute the loss")
         loss, _ = self.require_compiled(method)
@@ -230,6 +242,10 @@ class Model(torch.nn.Module):
             )
         output_shape = self._output_shape(x_t)
         loss.validate_targets(tuple(y_t.shape), output_shape)
+        # NaN or inf would turn the loss, then every weight, NaN: refused before any step.
+        training.check_finite(x_t, names[0])
+        training.check_finite(y_t, names[1])
+        loss.validate_target_values(y_t, output_shape, names[1])
         # Keras resolves "accuracy" once the shapes are known (binary for one output unit).
         self.compiled_metrics = [
             metrics_lib.get(m, loss=loss, y_true_shape=tuple(y_t.shape), output_shape=output_shape)

@@ -31,6 +31,7 @@ from safetensors.torch import save as save_tensors
 from deepdescent import metrics
 from deepdescent.callbacks import CallbackList
 from deepdescent.training.data import BatchIterator
+from deepdescent.training.numerics import StepGuard
 from deepdescent.utils.io import (
     CheckedArchive,
     DamagedFileError,
@@ -84,6 +85,7 @@ class RunParts:
     batches: BatchIterator
     trackers: Sequence[metrics.Metric]
     callbacks: CallbackList
+    guard: StepGuard
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -137,6 +139,7 @@ def capture(parts: RunParts, position: Position, logs: dict[str, float]) -> dict
         "batches": parts.batches.state_dict(),
         "trackers": [tracker.state_dict() for tracker in parts.trackers],
         "callbacks": parts.callbacks.state_dict(),
+        "guard": parts.guard.state_dict(),
         "rng": get_rng_state(),
     }
 
@@ -169,6 +172,7 @@ def restore(state: dict[str, Any], parts: RunParts) -> tuple[Position, dict[str,
     for tracker, tracker_state in zip(parts.trackers, state["trackers"], strict=True):
         tracker.load_state_dict(tracker_state)
     parts.callbacks.load_state_dict(state["callbacks"])
+    parts.guard.load_state_dict(state["guard"])
     set_rng_state(state["rng"])
     position = Position(**state["position"])
     return position, {k: float(v) for k, v in state["logs"].items()}, bool(state["stop_training"])

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
-from deepdescent import metrics
+from deepdescent import metrics, optimizers
 from deepdescent.callbacks import BackupAndRestore, Callback, CallbackList, History, LazyLogs
 from deepdescent.callbacks.logs import emit
 from deepdescent.layers.recording import recordable_layers
@@ -50,6 +50,7 @@ from deepdescent.training.gradient_path import (
     choose_gradient_path,
     make_objective,
 )
+from deepdescent.training.numerics import StepGuard, nonfinite_policy
 from deepdescent.utils._checks import check_count
 
 if TYPE_CHECKING:
@@ -69,16 +70,79 @@ __all__ = [
 
 
 def bind_optimizer(model: Model) -> torch.optim.Optimizer:
-    """The compiled optimizer, bound to the model's trainable parameters if it was a
-    specification (Keras's door)."""
+    """The compiled optimizer, holding every trainable parameter of the model.
+
+    A specification (Keras's door) is bound to them. An optimizer that holds none of
+    them — one instance compiled into a second model after it trained the first — is
+    replaced, for this model, by a fresh copy of its settings (with a warning), since
+    stepping it would leave this model untrained. Parameters of layers added after the
+    optimizer was bound join it as a new parameter group. A plain ``torch.optim``
+    optimizer cannot be copied or extended this way: it is refused with the fix.
+    """
     _, optimizer = model.require_compiled("fit")
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if isinstance(optimizer, Optimizer) and not optimizer.is_bound:
-        optimizer.bind([(n, p) for n, p in model.named_parameters() if p.requires_grad])
+        optimizer.bind(trainable)
+        return optimizer
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if trainable and not any(id(p) in held for _, p in trainable):
+        return _fresh_copy_for(model, optimizer, trainable)
+    missing = [(n, p) for n, p in trainable if id(p) not in held]
+    if missing:
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(
+                f"The optimizer does not hold {', '.join(n for n, _ in missing)} (layers "
+                "added after it was made): make the optimizer after building the model, or "
+                "pass a deepdescent optimizer, which takes them in"
+            )
+        named = "param_names" in optimizer.param_groups[0]
+        entries: list[Any] = missing if named else [p for _, p in missing]
+        optimizer.add_param_group({"params": entries})
     return optimizer
+
+
+def _fresh_copy_for(
+    model: Model, optimizer: torch.optim.Optimizer, trainable: Sequence[tuple[str, torch.Tensor]]
+) -> torch.optim.Optimizer:
+    """A copy of ``optimizer``'s settings with fresh state, bound to ``trainable``."""
+    refusal = (
+        f"The compiled {type(optimizer).__name__} holds none of this model's parameters: it "
+        "was made for (or has trained) another model. Compile each model with an optimizer "
+        "of its own, e.g. optimizer='adam' or Adam(learning_rate=...) (a specification "
+        "that compile binds)"
+    )
+    if not optimizers.is_serializable(optimizer):
+        raise ValueError(refusal)
+    try:
+        fresh = optimizers.deserialize_optimizer(optimizers.serialize(cast(Optimizer, optimizer)))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{refusal} ({error})") from error
+    warnings.warn(
+        f"The compiled {type(optimizer).__name__} already holds another model's parameters; "
+        "this model trains with a fresh copy of it (same settings, new state). Compile each "
+        "model with its own optimizer to avoid this",
+        stacklevel=4,
+    )
+    fresh.bind(list(trainable))
+    model.optimizer = fresh
+    return fresh
 
 
 def _reader(metric: metrics.Metric) -> Callable[[], float]:
     return lambda: float(metric.result())
+
+
+def _replaying_first(
+    closure: Callable[[], torch.Tensor], first: torch.Tensor
+) -> Callable[[], torch.Tensor]:
+    """``closure``, except that its first call returns ``first`` (already evaluated, its
+    gradient in place) instead of evaluating again."""
+    pending = [first]
+
+    def replay() -> torch.Tensor:
+        return pending.pop() if pending else closure()
+
+    return replay
 
 
 class Trainer:
@@ -90,10 +154,16 @@ class Trainer:
             back-propagation).
         method: ``"fit"``, or ``"evaluate"`` for a trainer that only evaluates (no
             gradients, so no choice of gradient path).
+        nonfinite: what to do when steps stay non-finite (``fit``'s argument, see
+            :mod:`~deepdescent.training.numerics`).
     """
 
     def __init__(
-        self, model: Model, callbacks: CallbackList | None = None, method: str = "fit"
+        self,
+        model: Model,
+        callbacks: CallbackList | None = None,
+        method: str = "fit",
+        nonfinite: Any = "raise",
     ) -> None:
         self.model = model
         _, self.optimizer = model.require_compiled(method)
@@ -108,6 +178,7 @@ class Trainer:
         self.objective = make_objective(model, self.gradient_path.name)
         self.loss_tracker = metrics.Mean(name="loss")
         self.metrics = model.compiled_metrics
+        self.guard = StepGuard(model, self.optimizer, nonfinite_policy(nonfinite))
 
     def trackers(self) -> list[metrics.Metric]:
         return [self.loss_tracker, *self.metrics]
@@ -119,8 +190,13 @@ class Trainer:
     def results(self, prefix: str = "") -> dict[str, float]:
         return {prefix + t.name: float(t.result()) for t in self.trackers()}
 
-    def lazy_results(self) -> LazyLogs:
-        return LazyLogs({t.name: _reader(t) for t in self.trackers()})
+    def lazy_results(self, training: bool = False) -> LazyLogs:
+        """The running results as batch logs, read on demand; in training they count the
+        epoch's ``skipped_steps`` too."""
+        getters = {t.name: _reader(t) for t in self.trackers()}
+        if training:
+            getters["skipped_steps"] = lambda: float(self.guard.skipped_in_epoch)
+        return LazyLogs(getters)
 
     def record(self, y: torch.Tensor, cost: torch.Tensor, outputs: torch.Tensor) -> None:
         self.loss_tracker.update_state(cost, sample_weight=len(y))
@@ -130,7 +206,12 @@ class Trainer:
                 metric.update_state(y, predictions)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One optimizer step on the minibatch ``(x, y)``; its loss and metrics recorded."""
+        """One optimizer step on the minibatch ``(x, y)``; its loss and metrics recorded.
+
+        The closure's first evaluation is made here, before ``step``, so that the
+        :class:`~deepdescent.training.numerics.StepGuard` can refuse a step whose loss or
+        gradient is not finite; the optimizer's first call of the closure returns that
+        evaluation (its gradient is in place), later calls evaluate afresh."""
         first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def closure() -> torch.Tensor:
@@ -139,11 +220,14 @@ class Trainer:
                 first.append((cost, outputs))
             return cost
 
+        if not self.guard.admit(closure()):
+            return
+        replay = _replaying_first(closure, first[0][0])
         if self.needs.model_outputs:
             step = cast(Any, self.optimizer).step
-            step(closure, model_outputs=self.objective.model_outputs(x, y))
+            step(replay, model_outputs=self.objective.model_outputs(x, y))
         else:
-            self.optimizer.step(cast(Any, closure))
+            self.optimizer.step(cast(Any, replay))
         self.record(y, *first[0])
 
     def train_epoch(
@@ -161,7 +245,8 @@ class Trainer:
         for batch, xb, yb in batches:
             callbacks.on_train_batch_begin(batch)
             self.train_step(xb, yb)
-            callbacks.on_train_batch_end(batch, self.lazy_results() if wants_logs else None)
+            logs = self.lazy_results(training=True) if wants_logs else None
+            callbacks.on_train_batch_end(batch, logs)
             if after_batch is not None:
                 after_batch(batch)
             if self.model.stop_training:
@@ -223,6 +308,7 @@ def fit(
     shuffle: bool,
     initial_epoch: int,
     validation_batch_size: int | None,
+    nonfinite: Any = "raise",
 ) -> History:
     """``Model.fit``: see its docstring."""
     level = verbose_level(verbose)
@@ -241,6 +327,7 @@ def fit(
         if validation_batch_size is None
         else check_batch_size(validation_batch_size, "validation_batch_size")
     )
+    policy = nonfinite_policy(nonfinite)
     x_all, y_all = model.prepare_data(x, y)
     validation: tuple[torch.Tensor, torch.Tensor] | None
     if validation_data is not None:
@@ -258,7 +345,7 @@ def fit(
         train, validation = split_validation(x_all, y_all, validation_split)
     bind_optimizer(model)
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=level > 0, model=model)
-    trainer = Trainer(model, callback_list)
+    trainer = Trainer(model, callback_list, nonfinite=policy)
     if trainer.needs.full_batch and not batch_size_given:
         # A batch method (line searches, (L-)BFGS, Newton) takes the whole training set per
         # step: the batch method of §8.1.3.
@@ -323,7 +410,9 @@ class EpochLoop:
         self.validation, self.validation_batch_size = validation, validation_batch_size
         self.backup = backup_callback(callbacks)
         self.store = None if self.backup is None else BackupStore(self.backup.backup_dir)
-        self.parts = RunParts(self.model, trainer.optimizer, batches, trainer.trackers(), callbacks)
+        self.parts = RunParts(
+            self.model, trainer.optimizer, batches, trainer.trackers(), callbacks, trainer.guard
+        )
         self.epoch = self.step = 0
         self.logs: dict[str, float] = {}
 
@@ -353,8 +442,15 @@ class EpochLoop:
                 break
         self.trainer.end_training()
         self.callbacks.on_train_end(self.logs)
-        if self.store is not None and self.backup is not None and self.backup.delete_checkpoint:
-            self.store.delete()
+        guard = self.trainer.guard
+        if guard.tripped:
+            # Stopped for non-finite values: the backups stay, whatever delete_checkpoint.
+            error = guard.error()
+            if guard.policy.action == "raise":
+                raise error
+            warnings.warn(str(error), RuntimeWarning, stacklevel=4)
+        elif self.backup is not None and self.backup.delete_checkpoint and not guard.consecutive:
+            cast(BackupStore, self.store).delete()
 
     def _begin_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -362,6 +458,7 @@ class EpochLoop:
         self.trainer.use_training_weights()
         self.batches.start_epoch()
         self.trainer.reset()
+        self.trainer.guard.start_epoch()
 
     def _after_batch(self, batch: int) -> None:
         self.step += 1
@@ -374,6 +471,10 @@ class EpochLoop:
         # one to evaluate, checkpoint and return (Defazio et al. 2024).
         trainer.use_evaluation_weights()
         logs = trainer.results()
+        if trainer.guard.skipped_in_epoch and not trainer.guard.admitted_in_epoch:
+            # Every step of the epoch was skipped: its training loss is undefined, not 0.
+            logs = dict.fromkeys(logs, math.nan)
+        logs["skipped_steps"] = float(trainer.guard.skipped_in_epoch)
         if self.validation is not None:
             logs.update(
                 trainer.evaluate(*self.validation, self.validation_batch_size, prefix="val_")

@@ -54,7 +54,7 @@ from deepdescent.optimizers.second_order.line_search import (
     loss_value,
     strong_wolfe,
 )
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.utils._checks import check_argument, check_count, is_real
 
 Closure = Callable[[], torch.Tensor]
 LINE_SEARCHES = ("strong_wolfe", "backtracking", None)
@@ -440,4 +440,4 @@ class QuasiNewton(Optimizer):
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_real(value)
