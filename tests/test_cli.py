@@ -347,3 +347,28 @@ def _finished_epochs(out, at_least):
         return len(json.loads((out / "history.json").read_text())["loss"]) >= at_least
     except (OSError, ValueError, KeyError):
         return False
+
+
+def test_nproc_trains_data_parallel_and_only_rank_0_writes(tiny_fashion, tmp_path, capfd):
+    """--nproc 2 runs the same command in two processes under torchrun (gloo on the CPU);
+    rank 0 alone prints and writes the run folder, whose History has every epoch."""
+    out = tmp_path / "run"
+    environment = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src")
+    try:
+        assert _train(tiny_fashion, out, "--epochs", "2", "--nproc", "2", "--verbose", "2") == 0
+    finally:
+        if environment is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = environment
+    printed = capfd.readouterr().out
+    assert printed.count("run folder:") == 1 and printed.count("Epoch 2/2") == 1
+    assert _strict_json(out / "metrics.json")["status"] == "finished"
+    assert len(_strict_json(out / "history.json")["loss"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == [
+        "curves.png",
+        "history.json",
+        "metrics.json",
+        "model.deepdescent",
+    ]

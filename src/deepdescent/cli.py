@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -215,6 +217,14 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
         metavar="N",
         help="with --backup-dir: back up every N batches (default: after every epoch)" + _SAID,
     )
+    train.add_argument(
+        "--nproc",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train data-parallel in N processes on this machine (torchrun, gloo on CPU, "
+        "NCCL on GPU); --batch-size is the global batch",
+    )
 
 
 def _load(dataset: str, data_dir: str | None, raw_pixels: bool, limit: int | None) -> Any:
@@ -236,11 +246,15 @@ class CommandError(Exception):
     """A problem the command reports in one line (exit status 2)."""
 
 
-def _device(name: str) -> Any:
+def _device(name: str, distributed: bool = False) -> Any:
+    """The device named; ``auto`` is CUDA when there is one (in a data-parallel run, the
+    GPU of the process's local rank), else the CPU."""
     import torch
 
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if distributed else 0)
     try:
         device = torch.device(name)
     except RuntimeError as error:
@@ -365,35 +379,62 @@ def _build_model(args: argparse.Namespace, inputs: int) -> Any:
     return model
 
 
-def train(args: argparse.Namespace) -> int:
+def launch(args: argparse.Namespace, argv: Sequence[str], out: Path) -> int:
+    """Run this command again in ``args.nproc`` processes under torchrun (one machine);
+    returns their exit status. Rank 0 writes the run folder."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc_per_node={args.nproc}", "-m", "deepdescent.cli"]
+    # The processes need no --nproc (torchrun's environment tells them), and torchrun's
+    # own parser would take it for its --nproc-per-node.
+    own = [a for i, a in enumerate(argv) if not _is_nproc(argv, i)]
+    try:
+        return subprocess.run([*command, *own, "--output", str(out)], check=False).returncode
+    except KeyboardInterrupt:
+        return 130
+
+
+def _is_nproc(argv: Sequence[str], index: int) -> bool:
+    """Whether ``argv[index]`` is ``--nproc``, its value, or ``--nproc=N``."""
+    here = argv[index]
+    return (
+        here == "--nproc" or here.startswith("--nproc=") or argv[index - 1 : index] == ["--nproc"]
+    )
+
+
+def train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     """``deepdescent train``: returns the exit status (0, 1 for non-finite training, 130
     for Ctrl-C, 143 for SIGTERM)."""
     from deepdescent.callbacks import History
     from deepdescent.training import NonFiniteError
+    from deepdescent.training.distributed import is_primary, launched_by_torchrun
     from deepdescent.utils import set_random_seed
 
     out = Path(
         args.output or f"runs/{args.dataset}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    prepare_output(out, args.overwrite, resuming=args.backup_dir is not None)
+    primary = is_primary()
+    if primary:
+        prepare_output(out, args.overwrite, resuming=args.backup_dir is not None)
+    if args.nproc > 1 and not launched_by_torchrun():
+        return launch(args, argv, out)
     optimizer = make_optimizer(args.optimizer, args.lr, args.optimizer_args)
     set_random_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = _load(
         args.dataset, args.data_dir, args.raw_pixels, args.limit
     )
     model = _build_model(args, x_train.shape[1])
-    model.to(_device(args.device))
+    model.to(_device(args.device, distributed=launched_by_torchrun()))
     model.compile(
         optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy", "zero_one_loss"]
     )
     folder = RunFolder(out, args)
     # History first, so that the run folder's writer sees each epoch already recorded.
-    callbacks: list[Any] = [History(), folder.callback()]
+    callbacks: list[Any] = [History(), folder.callback()] if primary else []
     if args.backup_dir is not None:
         from deepdescent.callbacks import BackupAndRestore
 
         callbacks.append(BackupAndRestore(args.backup_dir, save_freq=args.save_freq or "epoch"))
-    if args.verbose:
+    if args.verbose and primary:
         model.summary()
     started = time.perf_counter()
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -410,6 +451,8 @@ def train(args: argparse.Namespace) -> int:
         )
     except (KeyboardInterrupt, _Terminated) as stop:
         code = 130 if isinstance(stop, KeyboardInterrupt) else 143
+        if not primary:
+            return code
         folder.finish(folder.saved, "interrupted", {"epochs_finished": _epochs(folder.saved)})
         sys.stderr.write(
             f"deepdescent: interrupted; {out} keeps the last finished epoch"
@@ -418,6 +461,8 @@ def train(args: argparse.Namespace) -> int:
         )
         return code
     except NonFiniteError as error:
+        if not primary:
+            return 1
         model.save(out / "model.deepdescent")
         folder.finish(model.history.history, "failed: non-finite values", {"error": str(error)})
         sys.stderr.write(f"deepdescent: error: {error} The last good model is in {out}\n")
@@ -426,6 +471,8 @@ def train(args: argparse.Namespace) -> int:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - started
+    if not primary:
+        return 0
     test = cast(dict[str, float], model.evaluate(x_test, y_test, verbose=0, return_dict=True))
     results = {f"test_{k}": v for k, v in test.items()} | {"fit_seconds": seconds}
     model.save(out / "model.deepdescent")
@@ -445,10 +492,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command: returns its exit status; problems it finds are one line on stderr."""
     from deepdescent.models.saving import ModelFileError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
-            return train(args)
+            return train(args, argv)
         args.run(args)
         return 0
     except KeyboardInterrupt:

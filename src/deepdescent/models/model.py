@@ -144,6 +144,7 @@ class Model(torch.nn.Module):
         initial_epoch: int = 0,
         validation_batch_size: int | None = None,
         nonfinite: Any = "raise",
+        distributed: bool | None = None,
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History.
 
@@ -159,6 +160,11 @@ class Model(torch.nn.Module):
         stops, and ``fit`` raises :class:`~deepdescent.training.numerics.NonFiniteError`
         (``nonfinite="raise"``) or warns (``nonfinite="warn"``); a
         :class:`~deepdescent.training.numerics.NonFinitePolicy` sets the patience.
+
+        Launched by ``torchrun`` (or with ``distributed=True``), ``fit`` trains
+        data-parallel with DistributedDataParallel, ``batch_size`` being the global batch
+        split across the processes (:mod:`deepdescent.training.distributed`);
+        ``distributed=False`` keeps to one process.
         """
         self.require_compiled("fit")
         return training.fit(
@@ -175,6 +181,7 @@ class Model(torch.nn.Module):
             initial_epoch=initial_epoch,
             validation_batch_size=validation_batch_size,
             nonfinite=nonfinite,
+            distributed=distributed,
         )
 
     def evaluate(

@@ -7,7 +7,9 @@ the epoch's running metrics and the callbacks' states — as a state tree
 (:mod:`deepdescent.utils.state`), which :class:`BackupStore` writes as strict JSON and
 safetensors in one checked zip per backup (:mod:`deepdescent.utils.io`): loading runs no
 code, a damaged file is found by its checksums. The store keeps the last two complete
-backups and falls back to the older one, with a warning, when the newest is damaged.
+backups and falls back to the older one, with a warning, when the newest is damaged. A
+data-parallel run stores the random states and running metrics of every process, and
+resumes with as many processes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import random
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,11 @@ class RunParts:
     trackers: Sequence[metrics.Metric]
     callbacks: CallbackList
     guard: StepGuard
+    #: This process and the number of processes (data-parallel runs).
+    rank: int = 0
+    world: int = 1
+    #: ``gather(value)`` → every process's value, in rank order (data-parallel runs).
+    gather: Callable[[Any], list[Any]] | None = None
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -121,12 +128,21 @@ def fingerprint(parts: RunParts) -> dict[str, Any]:
         "batch_size": parts.batches.batch_size,
         "shuffle": parts.batches.shuffle,
         "optimizer": type(parts.optimizer).__name__,
+        "processes": parts.world,
         "weights": {k: list(v.shape) for k, v in parts.model.state_dict().items()},
     }
 
 
 def capture(parts: RunParts, position: Position, logs: dict[str, float]) -> dict[str, Any]:
-    """The run's state at ``position`` (with the last epoch's ``logs``), as a state tree."""
+    """The run's state at ``position`` (with the last epoch's ``logs``), as a state tree.
+
+    What differs between the processes of a data-parallel run — their random states and
+    the running metrics of their shares — is gathered from all of them (a collective:
+    every process calls this at the same point)."""
+    own = {
+        "trackers": [tracker.state_dict() for tracker in parts.trackers],
+        "rng": get_rng_state(),
+    }
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -137,10 +153,9 @@ def capture(parts: RunParts, position: Position, logs: dict[str, float]) -> dict
         "model": parts.model.state_dict(),
         "optimizer": parts.optimizer.state_dict(),
         "batches": parts.batches.state_dict(),
-        "trackers": [tracker.state_dict() for tracker in parts.trackers],
         "callbacks": parts.callbacks.state_dict(),
         "guard": parts.guard.state_dict(),
-        "rng": get_rng_state(),
+        "processes": parts.gather(own) if parts.gather is not None else [own],
     }
 
 
@@ -169,11 +184,12 @@ def restore(state: dict[str, Any], parts: RunParts) -> tuple[Position, dict[str,
     parts.model.load_state_dict(state["model"])
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.batches.load_state_dict(state["batches"])
-    for tracker, tracker_state in zip(parts.trackers, state["trackers"], strict=True):
+    own = state["processes"][parts.rank]
+    for tracker, tracker_state in zip(parts.trackers, own["trackers"], strict=True):
         tracker.load_state_dict(tracker_state)
     parts.callbacks.load_state_dict(state["callbacks"])
     parts.guard.load_state_dict(state["guard"])
-    set_rng_state(state["rng"])
+    set_rng_state(own["rng"])
     position = Position(**state["position"])
     return position, {k: float(v) for k, v in state["logs"].items()}, bool(state["stop_training"])
 

@@ -45,6 +45,8 @@ from deepdescent.training.checkpoint import (
     restore,
 )
 from deepdescent.training.data import BatchIterator, check_batch_size, split_validation
+from deepdescent.training.distributed import DataParallel
+from deepdescent.training.distributed import resolve as resolve_distributed
 from deepdescent.training.gradient_path import (
     GradientPath,
     choose_gradient_path,
@@ -156,6 +158,8 @@ class Trainer:
             gradients, so no choice of gradient path).
         nonfinite: what to do when steps stay non-finite (``fit``'s argument, see
             :mod:`~deepdescent.training.numerics`).
+        participants: other parts of the run with a ``name`` and ``needs_autograd``
+            (the data-parallel wrapper, :mod:`~deepdescent.training.distributed`).
     """
 
     def __init__(
@@ -164,12 +168,14 @@ class Trainer:
         callbacks: CallbackList | None = None,
         method: str = "fit",
         nonfinite: Any = "raise",
+        participants: Sequence[Any] = (),
     ) -> None:
         self.model = model
         _, self.optimizer = model.require_compiled(method)
         self.needs: TrainingNeeds = needs_of(self.optimizer)
         needing = [type(self.optimizer).__name__] if self.needs.autograd else []
         needing += [type(cb).__name__ for cb in callbacks or [] if cb.needs_autograd]
+        needing += [p.name for p in participants if p.needs_autograd]
         self.gradient_path: GradientPath = (
             choose_gradient_path(model, needing)
             if method == "fit"
@@ -309,6 +315,7 @@ def fit(
     initial_epoch: int,
     validation_batch_size: int | None,
     nonfinite: Any = "raise",
+    distributed: bool | None = None,
 ) -> History:
     """``Model.fit``: see its docstring."""
     level = verbose_level(verbose)
@@ -343,18 +350,29 @@ def fit(
         )
     else:
         train, validation = split_validation(x_all, y_all, validation_split)
+    parallel = resolve_distributed(distributed, model)
+    if parallel is not None and not parallel.is_primary:
+        level = 0  # only rank 0 prints
     bind_optimizer(model)
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=level > 0, model=model)
-    trainer = Trainer(model, callback_list, nonfinite=policy)
+    participants = [parallel] if parallel is not None else []
+    trainer = Trainer(model, callback_list, nonfinite=policy, participants=participants)
     if trainer.needs.full_batch and not batch_size_given:
         # A batch method (line searches, (L-)BFGS, Newton) takes the whole training set per
         # step: the batch method of §8.1.3.
         batch_size = len(train[0])
-    batches = BatchIterator(*train, batch_size, shuffle)
+    batches: BatchIterator
+    if parallel is not None:
+        parallel.check_optimizer(trainer.needs, trainer.optimizer)
+        batches = parallel.make_batches(*train, batch_size, shuffle)
+        trainer.objective = parallel.objective(trainer.objective, trainer.needs)
+        trainer.guard.agree = parallel.agree
+    else:
+        batches = BatchIterator(*train, batch_size, shuffle)
     callback_list.set_params({"verbose": level, "epochs": epochs, "steps": len(batches)})
     if level == 2:
         emit(None, f"Gradients: {trainer.gradient_path.name} ({trainer.gradient_path.reason})")
-    run = EpochLoop(trainer, batches, callback_list, validation, validation_batch_size)
+    run = EpochLoop(trainer, batches, callback_list, validation, validation_batch_size, parallel)
     run.run(initial_epoch, epochs)
     return cast(History, model.history)
 
@@ -395,6 +413,7 @@ class EpochLoop:
         callbacks: the run's callbacks.
         validation: ``(x_val, y_val)`` or ``None``.
         validation_batch_size: the batch size of validation.
+        parallel: this process's part of a data-parallel run, or ``None``.
     """
 
     def __init__(
@@ -404,8 +423,11 @@ class EpochLoop:
         callbacks: CallbackList,
         validation: tuple[torch.Tensor, torch.Tensor] | None,
         validation_batch_size: int,
+        parallel: DataParallel | None = None,
     ) -> None:
         self.trainer, self.batches, self.callbacks = trainer, batches, callbacks
+        self.parallel = parallel
+        self.primary = parallel is None or parallel.is_primary
         self.model = trainer.model
         self.validation, self.validation_batch_size = validation, validation_batch_size
         self.backup = backup_callback(callbacks)
@@ -413,13 +435,16 @@ class EpochLoop:
         self.parts = RunParts(
             self.model, trainer.optimizer, batches, trainer.trackers(), callbacks, trainer.guard
         )
+        if parallel is not None:
+            self.parts.rank, self.parts.world = parallel.rank, parallel.world
+            self.parts.gather = parallel.gather
         self.epoch = self.step = 0
         self.logs: dict[str, float] = {}
 
     def run(self, initial_epoch: int, epochs: int) -> None:
         """Train epochs ``initial_epoch`` to ``epochs - 1``, or from the newest backup."""
         self.model.stop_training = False
-        if self.store is not None:
+        if self.store is not None and self.primary:
             self.store.remove_temporaries()
         self.trainer.begin_training()
         self.callbacks.on_train_begin()
@@ -450,7 +475,12 @@ class EpochLoop:
                 raise error
             warnings.warn(str(error), RuntimeWarning, stacklevel=4)
         elif self.backup is not None and self.backup.delete_checkpoint and not guard.consecutive:
-            cast(BackupStore, self.store).delete()
+            if self.parallel is not None:
+                self.parallel.barrier()  # every process is past its last read of them
+            if self.primary:
+                cast(BackupStore, self.store).delete()
+            if self.parallel is not None:
+                self.parallel.barrier()  # and sees them gone when fit returns
 
     def _begin_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -462,6 +492,9 @@ class EpochLoop:
 
     def _after_batch(self, batch: int) -> None:
         self.step += 1
+        if self.parallel is not None:
+            # A callback may stop on one process's own numbers: all stop together.
+            self.model.stop_training = self.parallel.any(self.model.stop_training)
         if self.backup is not None and self.backup.due_after_batch(self.step):
             self._write_backup(finished=False)
 
@@ -470,6 +503,8 @@ class EpochLoop:
         # Schedule-Free keeps two points: gradients are taken at y, the average x is the
         # one to evaluate, checkpoint and return (Defazio et al. 2024).
         trainer.use_evaluation_weights()
+        if self.parallel is not None:
+            self.parallel.sum_states(trainer.trackers())
         logs = trainer.results()
         if trainer.guard.skipped_in_epoch and not trainer.guard.admitted_in_epoch:
             # Every step of the epoch was skipped: its training loss is undefined, not 0.
@@ -489,7 +524,9 @@ class EpochLoop:
     def _write_backup(self, finished: bool) -> None:
         assert self.store is not None
         position = Position(self.epoch, self.batches.position, finished, self.step)
-        self.store.write(capture(self.parts, position, self.logs))
+        state = capture(self.parts, position, self.logs)
+        if self.primary:
+            self.store.write(state)
 
     def _resume(self) -> Position | None:
         """Load the newest backup, if any; returns where the run was."""

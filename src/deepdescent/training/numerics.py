@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +140,9 @@ class StepGuard:
         self.last: tuple[float, float, float] | None = None  # loss, gradient norm, rate
         self._kept: tuple[dict[str, torch.Tensor], dict[str, Any], int] | None = None
         self._good_since_kept = 0
+        #: ``agree(ok)`` → whether every process found its step finite (data-parallel
+        #: runs set it, so that all processes skip the same steps).
+        self.agree: Callable[[bool], bool] | None = None
 
     def start_epoch(self) -> None:
         self.skipped_in_epoch = self.admitted_in_epoch = 0
@@ -155,7 +159,10 @@ class StepGuard:
         ]
         norms = [float(n) for n in torch._foreach_norm([cost.detach().reshape(()), *grads])]
         grad_norms = norms[1:]
-        if all(math.isfinite(n) for n in norms):
+        finite = all(math.isfinite(n) for n in norms)
+        if self.agree is not None:
+            finite = self.agree(finite)
+        if finite:
             self.consecutive = 0
             self.admitted_in_epoch += 1
             self._keep_if_due()
