@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -240,3 +242,17 @@ def test_saving_onto_an_existing_folder_says_so(tmp_path):
     (tmp_path / "m.deepdescent").mkdir()
     with pytest.raises(IsADirectoryError, match=r"'.*m\.deepdescent'.* is an existing folder"):
         trained(epochs=1).save(tmp_path / "m.deepdescent")
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_saved_files_get_the_users_umask(tmp_path, mask):
+    """As ``open`` would create them (they were 0600 whatever the umask)."""
+    model = trained(epochs=1)
+    previous = os.umask(mask)
+    try:
+        model.save(tmp_path / "m.deepdescent")
+        model.save_weights(tmp_path / "m.weights.safetensors")
+    finally:
+        os.umask(previous)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {0o666 & ~mask}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -34,26 +35,31 @@ class Interrupted(Exception):
 
 
 class InterruptAt(callbacks.Callback):
-    """Raise before the run's ``steps``-th batch (after ``steps`` batches and their
-    backups), or, with ``epoch``, at the start of that epoch."""
+    """Raise ``error`` before the run's ``steps``-th batch (after ``steps`` batches and
+    their backups), or, with ``epoch``, at the start of that epoch."""
 
-    def __init__(self, steps: int | None = None, epoch: int | None = None) -> None:
+    def __init__(
+        self,
+        steps: int | None = None,
+        epoch: int | None = None,
+        error: type[BaseException] = Interrupted,
+    ) -> None:
         super().__init__()
-        self.steps, self.epoch, self.seen = steps, epoch, 0
+        self.steps, self.epoch, self.error, self.seen = steps, epoch, error, 0
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.epoch:
-            raise Interrupted
+            raise self.error
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.seen == self.steps:
-            raise Interrupted
+            raise self.error
         self.seen += 1
 
 
-def interrupted(backup_dir, save_freq=1, csv=None, **at) -> None:
-    with pytest.raises(Interrupted):
-        train(backup_dir, [InterruptAt(**at)], save_freq=save_freq, csv=csv)
+def interrupted(backup_dir, save_freq=1, csv=None, error=Interrupted, **at) -> None:
+    with pytest.raises(error):
+        train(backup_dir, [InterruptAt(error=error, **at)], save_freq=save_freq, csv=csv)
 
 
 def assert_identical(model, history, reference) -> None:
@@ -125,12 +131,16 @@ def test_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, referenc
 
 
 def test_only_the_last_two_backups_are_kept_and_stale_temporaries_go(tmp_path):
+    """And the backups get the user's umask, as files written by ``open`` do."""
     backup = tmp_path / "backup"
     interrupted(backup, steps=6)
     assert sorted(p.name for p in backup.iterdir()) == [
         "backup-00000005.zip",
         "backup-00000006.zip",
     ]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in backup.iterdir()} == {0o666 & ~mask}
     (backup / ".backup-00000007.zip.1234abcd.part").write_bytes(b"half written")
     interrupted(backup, steps=0)
     assert not list(backup.glob("*.part"))
@@ -145,9 +155,11 @@ def test_backups_are_deleted_after_a_normal_end_only_when_asked(tmp_path, delete
     assert backup.exists() == kept
 
 
-def test_a_run_stopped_by_an_error_keeps_its_backups(tmp_path):
-    interrupted(tmp_path / "backup", steps=3)
+@pytest.mark.parametrize("error", [Interrupted, KeyboardInterrupt])
+def test_a_run_stopped_by_an_error_or_ctrl_c_keeps_its_backups(tmp_path, reference, error):
+    interrupted(tmp_path / "backup", steps=3, error=error)
     assert len(list((tmp_path / "backup").iterdir())) == 2
+    assert_identical(*train(tmp_path / "backup"), reference)
 
 
 def test_a_backup_of_another_run_is_refused(tmp_path):

@@ -216,3 +216,16 @@ def test_an_unknown_nonfinite_action_is_refused():
     x, labels = data()
     with pytest.raises(ValueError, match="Invalid nonfinite: 'ignore'"):
         model_with().fit(x, to_categorical(labels, 3), verbose=0, nonfinite="ignore")
+
+
+def test_a_torch_optimizer_is_rolled_back_too():
+    """The PyTorch door: torch.optim.Adam's state is kept and restored as well."""
+    x, labels = data()
+    model = model_with()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e30)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    initial = weights_of(model)
+    with pytest.raises(NonFiniteError, match="the weights and optimizer state of step 1"):
+        model.fit(x, to_categorical(labels, 3), batch_size=BATCH, epochs=3, verbose=0)
+    assert_unchanged(model, initial)
+    assert all(len(state) == 0 or int(state["step"]) == 0 for state in optimizer.state.values())

@@ -120,6 +120,32 @@ def _learning_rate(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
+def _optimizer_snapshot(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """A copy of the optimizer's whole state. A plain torch.optim optimizer is copied
+    from its ``state`` and groups: its ``state_dict`` would import torch._dynamo (1.5 s)."""
+    if isinstance(optimizer, Optimizer):
+        return copy.deepcopy(optimizer.state_dict())
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return {
+        "state": {i: copy.deepcopy(optimizer.state[p]) for i, p in enumerate(params)},
+        "groups": [
+            copy.deepcopy({k: v for k, v in group.items() if k != "params"})
+            for group in optimizer.param_groups
+        ],
+    }
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, snapshot: dict[str, Any]) -> None:
+    if isinstance(optimizer, Optimizer):
+        optimizer.load_state_dict(copy.deepcopy(snapshot))
+        return
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, param in enumerate(params):
+        optimizer.state[param] = copy.deepcopy(snapshot["state"][index])
+    for group, options in zip(optimizer.param_groups, snapshot["groups"], strict=True):
+        group.update(copy.deepcopy(options))
+
+
 class StepGuard:
     """Admits a step only when its loss and gradient are finite (see the module docstring).
 
@@ -183,7 +209,7 @@ class StepGuard:
             self._good_since_kept += 1
             return
         weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self._kept = (weights, copy.deepcopy(self.optimizer.state_dict()), self.step)
+        self._kept = (weights, _optimizer_snapshot(self.optimizer), self.step)
         self._good_since_kept = 1
 
     def _trip(self) -> None:
@@ -192,7 +218,7 @@ class StepGuard:
         if self._kept is not None:
             weights, optimizer_state, _ = self._kept
             self.model.load_state_dict(weights)
-            self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
+            _restore_optimizer(self.optimizer, optimizer_state)
 
     def error(self) -> NonFiniteError:
         """What went wrong, in words, once the guard has stopped training."""
