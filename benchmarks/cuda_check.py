@@ -20,8 +20,8 @@ import torch
 from deepdescent.callbacks import CallbackList
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
-from deepdescent.models.training import Trainer
 from deepdescent.optimizers import SGD
+from deepdescent.training import BatchIterator, Trainer, bind_optimizer
 
 DEVICE = torch.device("cuda")
 
@@ -112,12 +112,17 @@ def lecture_model() -> Sequential:
 def check_epoch_has_no_host_sync(x: np.ndarray, y: np.ndarray) -> None:
     model = lecture_model()
     x_t, y_t = model.prepare_data(x, y)
+    bind_optimizer(model)
     trainer = Trainer(model)
-    trainer.train_epoch(x_t, y_t, 128, True, CallbackList(add_history=False, add_progbar=False))
+    batches = BatchIterator(x_t, y_t, 128, shuffle=True)
+    quiet = CallbackList(add_history=False, add_progbar=False)
+    batches.start_epoch()
+    trainer.train_epoch(batches, quiet)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        trainer.train_epoch(x_t, y_t, 128, True, CallbackList(add_history=False, add_progbar=False))
+        batches.start_epoch()
+        trainer.train_epoch(batches, quiet)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     print(

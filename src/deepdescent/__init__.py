@@ -18,6 +18,7 @@ _SUBMODULES = (
     "callbacks",
     "cli",
     "datasets",
+    "diagnostics",
     "initializers",
     "layers",
     "losses",
@@ -26,6 +27,7 @@ _SUBMODULES = (
     "optimizers",
     "regularizers",
     "schedules",
+    "strategies",
     "training",
     "utils",
 )

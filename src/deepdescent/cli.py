@@ -21,37 +21,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from deepdescent.recipe import (
+    DATASETS,
+    DEFAULTS,
+    build_model,
+    load_dataset,
+    make_optimizer,
+    resolve_device,
+)
+from deepdescent.utils._argparse import json_object, positive_int
 from deepdescent.utils.io import atomic_write_bytes
-
-DATASETS = ("fashion_mnist", "mnist")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"expected a JSON object: {error}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
-
-
-def make_optimizer(name: str, lr: float | None, options: dict[str, Any]) -> Any:
-    """The optimizer named ``name`` (a catalogue string) with ``options`` and ``lr``."""
-    from deepdescent.optimizers import catalogue
-
-    entry = catalogue.info(name)
-    try:
-        return entry.build(None, **options, **({} if lr is None else {"lr": lr}))
-    except TypeError as error:
-        raise ValueError(f"--optimizer-args do not fit {entry.cls.__name__}: {error}") from None
 
 
 def _optimizer_names() -> list[str]:
@@ -72,6 +51,7 @@ examples:
   deepdescent train --optimizer adam --lr 0.001 --epochs 5 --hidden 128 64
   deepdescent train --backup-dir runs/backup         run it again after a crash: it resumes
   deepdescent movie --function rosenbrock --optimizers sgd,momentum,adam
+  deepdescent compare --problem lecture-mlp --optimizers sgd,adam --seeds 3
 """
 
 TRAIN_EXAMPLES = """\
@@ -133,11 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     add_train_arguments(train)
+    from deepdescent.diagnostics.report import add_arguments, command
     from deepdescent.viz.movie_command import add_movie_arguments, run_movie
 
     movie = verbs.add_parser("movie", help="animate optimizers' paths on a 2-D test function")
     add_movie_arguments(movie)
-    movie.set_defaults(run=run_movie)
+    movie.set_defaults(handler=run_movie)
+    diagnose = verbs.add_parser("diagnose", help="diagnostics of a run folder or the recipe")
+    add_arguments(diagnose)
+    diagnose.set_defaults(handler=command)
+    from deepdescent.bench.command import add_compare_arguments, run_compare
+
+    compare = verbs.add_parser("compare", help="compare optimizers on a problem, with a report")
+    add_compare_arguments(compare)
+    compare.set_defaults(handler=run_compare)
     return parser
 
 
@@ -149,7 +138,7 @@ def _split(text: str) -> float:
 
 
 def add_train_arguments(train: argparse.ArgumentParser) -> None:
-    train.add_argument("--dataset", choices=DATASETS, default="fashion_mnist", help="data set")
+    train.add_argument("--dataset", choices=DATASETS, default=DEFAULTS["dataset"], help="data set")
     train.add_argument(
         "--data-dir",
         default=None,
@@ -157,26 +146,42 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
         "/usr/share/datasets, then download)" + _SAID,
     )
     train.add_argument(
-        "--optimizer", default="sgd", metavar="NAME", help="optimizer name (listed below)"
+        "--optimizer",
+        default=DEFAULTS["optimizer"],
+        metavar="NAME",
+        help="optimizer name (listed below)",
     )
     train.add_argument(
         "--lr", type=float, default=None, help="learning rate (default: the optimizer's)" + _SAID
     )
     train.add_argument(
         "--optimizer-args",
-        type=_json_object,
+        type=json_object,
         default={},
         metavar="JSON",
         help='other hyperparameters by name, e.g. \'{"momentum": 0.9, "nesterov": true}\'',
     )
-    train.add_argument("--epochs", type=_positive_int, default=10, help="passes over the data")
-    train.add_argument("--batch-size", type=_positive_int, default=128, help="minibatch size")
     train.add_argument(
-        "--hidden", type=_positive_int, nargs="+", default=[32], help="hidden layer widths"
+        "--epochs", type=positive_int, default=DEFAULTS["epochs"], help="passes over the data"
     )
-    train.add_argument("--activation", default="sigmoid", help="hidden activation (listed below)")
     train.add_argument(
-        "--validation-split", type=_split, default=0.1, help="fraction held out, in [0, 1)"
+        "--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="minibatch size"
+    )
+    train.add_argument(
+        "--hidden",
+        type=positive_int,
+        nargs="+",
+        default=DEFAULTS["hidden"],
+        help="hidden layer widths",
+    )
+    train.add_argument(
+        "--activation", default=DEFAULTS["activation"], help="hidden activation (listed below)"
+    )
+    train.add_argument(
+        "--validation-split",
+        type=_split,
+        default=DEFAULTS["validation_split"],
+        help="fraction held out, in [0, 1)",
     )
     train.add_argument(
         "--raw-pixels",
@@ -185,12 +190,12 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="use only the first N training samples (default: all)" + _SAID,
     )
-    train.add_argument("--seed", type=int, default=0, help="random seed")
-    train.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... or auto")
+    train.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="random seed")
+    train.add_argument("--device", default=DEFAULTS["device"], help="cpu, cuda, cuda:1 ... or auto")
     train.add_argument(
         "--output",
         default=None,
@@ -212,34 +217,19 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--save-freq",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="with --backup-dir: back up every N batches (default: after every epoch)" + _SAID,
     )
     train.add_argument(
         "--nproc",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="train data-parallel in N processes on this machine (torchrun, gloo on CPU, "
         "NCCL on GPU); --batch-size is the global batch",
     )
-
-
-def _load(dataset: str, data_dir: str | None, raw_pixels: bool, limit: int | None) -> Any:
-    import importlib
-
-    from deepdescent.utils import to_categorical
-
-    module = importlib.import_module(f"deepdescent.datasets.{dataset}")
-    (x_train, y_train), (x_test, y_test) = module.load_data(path=data_dir)
-    scale = 1.0 if raw_pixels else 255.0
-    x_train = x_train.reshape(len(x_train), -1).astype("float32") / scale
-    x_test = x_test.reshape(len(x_test), -1).astype("float32") / scale
-    if limit is not None:
-        x_train, y_train = x_train[:limit], y_train[:limit]
-    return (x_train, to_categorical(y_train, 10)), (x_test, to_categorical(y_test, 10))
 
 
 class CommandError(Exception):
@@ -251,17 +241,12 @@ def _device(name: str, distributed: bool = False) -> Any:
     GPU of the process's local rank), else the CPU."""
     import torch
 
-    if name == "auto":
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if distributed else 0)
+    if name == "auto" and distributed and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     try:
-        device = torch.device(name)
+        return resolve_device(name)
     except RuntimeError as error:
         raise CommandError(f"--device {name!r} is not a device: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CommandError("--device cuda was asked for but no CUDA device is available")
-    return device
 
 
 def _strict(value: Any) -> Any:
@@ -355,7 +340,7 @@ class RunFolder:
         from deepdescent.viz import plot_history
 
         _write_json(self.out / "history.json", history)
-        config = {k: v for k, v in vars(self.args).items() if k != "run"}
+        config = {k: v for k, v in vars(self.args).items() if k != "handler"}
         _write_json(
             self.out / "metrics.json", {"config": config, "status": status, "results": results}
         )
@@ -365,18 +350,6 @@ class RunFolder:
                 self.out / "curves.png",
                 title=f"{self.args.dataset}: {self.args.optimizer}, batch {self.args.batch_size}",
             )
-
-
-def _build_model(args: argparse.Namespace, inputs: int) -> Any:
-    from deepdescent.layers import Dense
-    from deepdescent.models import Sequential
-
-    model = Sequential(name=f"{args.dataset}_mlp")
-    for index, units in enumerate(args.hidden):
-        shape: dict[str, Any] = {"input_shape": (inputs,)} if index == 0 else {}
-        model.add(Dense(units, activation=args.activation, **shape))
-    model.add(Dense(10, activation="softmax"))
-    return model
 
 
 def launch(args: argparse.Namespace, argv: Sequence[str], out: Path) -> int:
@@ -419,17 +392,18 @@ def train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         return launch(args, argv, out)
     optimizer = make_optimizer(args.optimizer, args.lr, args.optimizer_args)
     set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = _load(
+    (x_train, y_train), (x_test, y_test) = load_dataset(
         args.dataset, args.data_dir, args.raw_pixels, args.limit
     )
-    model = _build_model(args, x_train.shape[1])
+    model = build_model(x_train.shape[1], args.hidden, args.activation, f"{args.dataset}_mlp")
     model.to(_device(args.device, distributed=launched_by_torchrun()))
     model.compile(
         optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy", "zero_one_loss"]
     )
     folder = RunFolder(out, args)
     # History first, so that the run folder's writer sees each epoch already recorded.
-    callbacks: list[Any] = [History(), folder.callback()] if primary else []
+    history = History()
+    callbacks: list[Any] = [history, folder.callback()] if primary else []
     if args.backup_dir is not None:
         from deepdescent.callbacks import BackupAndRestore
 
@@ -464,7 +438,7 @@ def train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         if not primary:
             return 1
         model.save(out / "model.deepdescent")
-        folder.finish(model.history.history, "failed: non-finite values", {"error": str(error)})
+        folder.finish(history.history, "failed: non-finite values", {"error": str(error)})
         sys.stderr.write(f"deepdescent: error: {error} The last good model is in {out}\n")
         return 1
     finally:
@@ -476,7 +450,7 @@ def train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     test = cast(dict[str, float], model.evaluate(x_test, y_test, verbose=0, return_dict=True))
     results = {f"test_{k}": v for k, v in test.items()} | {"fit_seconds": seconds}
     model.save(out / "model.deepdescent")
-    folder.finish(model.history.history, "finished", results)
+    folder.finish(history.history, "finished", results)
     sys.stdout.write(
         f"test loss: {test['loss']:.4f} - test accuracy: {test['accuracy']:.4f}\n"
         f"run folder: {out}\n"
@@ -497,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return train(args, argv)
-        args.run(args)
+        args.handler(args)
         return 0
     except KeyboardInterrupt:
         return 130

@@ -88,8 +88,10 @@ def train(
 
 
 def tensors_of(model: Sequential) -> dict[str, torch.Tensor]:
-    """Every weight, buffer and optimizer tensor of the model, by name."""
+    """Every weight, buffer and optimizer tensor of the model, by name, and the count of
+    the loss's evaluations in the run."""
     found = {f"model/{k}": v for k, v in model.state_dict().items()}
+    found["trainer/evaluations"] = torch.tensor(model.trainer.evaluations)
     for index, entries in model.optimizer.state_dict()["state"].items():
         for key, value in entries.items():
             found[f"optimizer/{index}/{key}"] = torch.as_tensor(value)

@@ -23,6 +23,7 @@ from deepdescent import callbacks
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
 from deepdescent.optimizers import catalogue
+from deepdescent.strategies import StochasticCurriculum
 from deepdescent.training import checkpoint
 from deepdescent.utils import set_random_seed, to_categorical
 
@@ -211,6 +212,27 @@ def test_every_optimizer_resumes_mid_epoch_bit_identically(tmp_path, name):
             run([InterruptAt(steps=6)])
         resumed = run()
     assert_identical(*resumed, reference)
+
+
+def test_a_curriculum_run_resumes_mid_epoch_bit_identically(tmp_path):
+    """The epoch's order comes from a curriculum (the epoch number and the iterator's
+    generator): the backup's epoch and generator give the same order again."""
+    x, y = _tiny_data()
+    difficulty = np.arange(len(x), dtype="float64")[::-1]
+
+    def run(extra=()):
+        model = _tiny_model()
+        order = StochasticCurriculum(difficulty, pacing="linear", start=0.3, epochs=3)
+        backup = callbacks.BackupAndRestore(tmp_path / "backup", save_freq=1)
+        history = model.fit(
+            x, y, batch_size=8, epochs=3, verbose=0, shuffle=order, callbacks=[backup, *extra]
+        )
+        return model, history.history
+
+    reference = run()
+    with pytest.raises(Interrupted):
+        run([InterruptAt(steps=6)])
+    assert_identical(*run(), reference)
 
 
 def _tiny_data():

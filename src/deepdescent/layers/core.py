@@ -94,13 +94,13 @@ class Activation(_ActivatedLayer):
 
 
 class Dense(_ActivatedLayer):
-    kernel: torch.nn.Parameter
-
     """Fully connected layer: ``output = activation(inputs @ kernel + bias)``.
 
     The kernel has Keras's layout ``(input_dim, units)``, so ``get_weights`` returns what
     Keras returns. Defaults as Keras: Glorot-uniform kernel, zero bias.
     """
+
+    kernel: torch.nn.Parameter
 
     def __init__(
         self,

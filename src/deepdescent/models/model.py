@@ -45,6 +45,9 @@ class Model(torch.nn.Module):
         #: model and every participant allow it, see deepdescent.training.gradient_path),
         #: "autograd" or "manual".
         self.backprop = "auto"
+        #: The trainer of the current (or last) ``fit``: its ``evaluations`` count the
+        #: loss-and-gradient evaluations of the run.
+        self.trainer: training.Trainer | None = None
 
     # -- structure ---------------------------------------------------------------------
 
@@ -97,6 +100,21 @@ class Model(torch.nn.Module):
         terms = [t for module in self.modules() for t in _layer_penalties(module)]
         return torch.stack(terms).sum()
 
+    def has_auxiliary_heads(self) -> bool:
+        """Whether a layer adds a loss of its own on the targets: a layer with an
+        ``auxiliary_loss(y)`` method (an ``AuxiliaryHead``)."""
+        return any(callable(getattr(m, "auxiliary_loss", None)) for m in self.modules())
+
+    def auxiliary_cost(self, y_true: torch.Tensor) -> torch.Tensor | None:
+        """Σₖ wₖ Lₖ(y, gₖ(h⁽ˡᵏ⁾)): the auxiliary heads' terms of the last forward pass in
+        training mode, or ``None`` when there are none (inference)."""
+        terms = [
+            term
+            for module in self.modules()
+            if (term := _auxiliary_term(module, y_true)) is not None
+        ]
+        return torch.stack(terms).sum() if terms else None
+
     # -- compile / fit / evaluate / predict -------------------------------------------------
 
     def compile(
@@ -140,7 +158,7 @@ class Model(torch.nn.Module):
         callbacks: list | None = None,
         validation_split: float = 0.0,
         validation_data: Any = None,
-        shuffle: bool = True,
+        shuffle: bool | training.ExampleOrder = True,
         initial_epoch: int = 0,
         validation_batch_size: int | None = None,
         nonfinite: Any = "raise",
@@ -165,6 +183,11 @@ class Model(torch.nn.Module):
         data-parallel with DistributedDataParallel, ``batch_size`` being the global batch
         split across the processes (:mod:`deepdescent.training.distributed`);
         ``distributed=False`` keeps to one process.
+
+        ``shuffle``: ``True`` draws a permutation of the training set per epoch, ``False``
+        keeps its order, and an :class:`~deepdescent.training.ExampleOrder` — a curriculum
+        of :mod:`deepdescent.strategies` — chooses each epoch's examples (after
+        ``validation_split`` has taken its share, so its scores cover the rest).
         """
         self.require_compiled("fit")
         return training.fit(
@@ -360,3 +383,8 @@ class Model(torch.nn.Module):
 def _layer_penalties(module: torch.nn.Module) -> list[torch.Tensor]:
     penalties = getattr(module, "regularization_losses", None)
     return penalties() if callable(penalties) else []
+
+
+def _auxiliary_term(module: torch.nn.Module, y_true: torch.Tensor) -> torch.Tensor | None:
+    term = getattr(module, "auxiliary_loss", None)
+    return term(y_true) if callable(term) else None

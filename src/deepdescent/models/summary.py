@@ -73,16 +73,18 @@ def format_summary(model: Model) -> str:
     ]
     children = list(model.named_children())
     for index, (name, child) in enumerate(children):
-        count = sum(p.numel() for p in child.parameters())
+        count = sum(t.numel() for t in (*child.parameters(), *child.buffers()))
         lines.append(
             _row((f"{name} ({type(child).__name__})", shapes.get(name, "?"), f"{count:,}"))
         )
         if index < len(children) - 1:
             lines.append(_rule("├", "┼", "┤", "─"))
     lines.append(_rule("└", "┴", "┘", "─"))
-    params = list(model.parameters())
-    trainable = [p for p in params if p.requires_grad]
-    frozen = [p for p in params if not p.requires_grad]
+    # Keras counts state that is not trained (batch normalization's moving averages) as
+    # non-trainable parameters.
+    params = [*model.parameters(), *model.buffers()]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    frozen = [p for p in params if not any(p is t for t in trainable)]
     for label, group in (("Total", params), ("Trainable", trainable), ("Non-trainable", frozen)):
         count = sum(p.numel() for p in group)
         size = sum(p.numel() * p.element_size() for p in group)

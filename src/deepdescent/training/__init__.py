@@ -3,7 +3,7 @@
 the path a minibatch takes)."""
 
 from deepdescent.training.backprop import BackpropObjective, supports_backprop
-from deepdescent.training.data import BatchIterator, as_tensor, check_batch_size
+from deepdescent.training.data import BatchIterator, ExampleOrder, as_tensor, check_batch_size
 from deepdescent.training.gradient_path import GradientPath, choose_gradient_path, make_objective
 from deepdescent.training.loop import (
     Trainer,
@@ -23,6 +23,7 @@ from deepdescent.training.objective import Objective
 __all__ = [
     "BackpropObjective",
     "BatchIterator",
+    "ExampleOrder",
     "GradientPath",
     "NonFiniteError",
     "NonFinitePolicy",

@@ -88,6 +88,8 @@ class RunParts:
     trackers: Sequence[metrics.Metric]
     callbacks: CallbackList
     guard: StepGuard
+    #: Holds the run's counters (``state_dict``: the evaluations of the loss).
+    trainer: Any
     #: This process and the number of processes (data-parallel runs).
     rank: int = 0
     world: int = 1
@@ -155,6 +157,7 @@ def capture(parts: RunParts, position: Position, logs: dict[str, float]) -> dict
         "batches": parts.batches.state_dict(),
         "callbacks": parts.callbacks.state_dict(),
         "guard": parts.guard.state_dict(),
+        "trainer": parts.trainer.state_dict(),
         "processes": parts.gather(own) if parts.gather is not None else [own],
     }
 
@@ -189,6 +192,7 @@ def restore(state: dict[str, Any], parts: RunParts) -> tuple[Position, dict[str,
         tracker.load_state_dict(tracker_state)
     parts.callbacks.load_state_dict(state["callbacks"])
     parts.guard.load_state_dict(state["guard"])
+    parts.trainer.load_state_dict(state["trainer"])
     set_rng_state(own["rng"])
     position = Position(**state["position"])
     return position, {k: float(v) for k, v in state["logs"].items()}, bool(state["stop_training"])

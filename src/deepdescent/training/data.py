@@ -7,13 +7,19 @@ permutation of the training set each epoch does it without replacement.
 so ``set_random_seed`` fixes the order) and its position within the epoch, and both can be
 saved and restored: a run resumed from a saved iterator sees exactly the minibatches the
 uninterrupted run would have seen.
+
+The order is pluggable: ``shuffle`` may be an :class:`ExampleOrder`, a strategy that
+gives each epoch's sequence of examples from the epoch number and the iterator's
+generator — a curriculum (:mod:`deepdescent.strategies.curriculum`, Goodfellow et al.
+§8.7.6) that starts with the easy examples. ``fit(..., shuffle=Curriculum(...))`` passes
+it here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -23,6 +29,7 @@ from deepdescent.utils._checks import check_argument, is_integer, is_real
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "BatchIterator",
+    "ExampleOrder",
     "as_tensor",
     "check_batch_size",
     "split_validation",
@@ -44,7 +51,8 @@ def as_tensor(
             np.issubdtype(array.dtype, np.number) or array.dtype == bool
         ):
             raise TypeError(f"{argument} must be a numeric array, got dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        # ascontiguousarray makes a 0-d array 1-d; the reshape keeps a scalar a scalar.
+        tensor = torch.from_numpy(np.ascontiguousarray(array).reshape(array.shape))
     if tensor.dim() == 0:
         raise ValueError(f"{argument} must have a batch axis, got a scalar")
     if (
@@ -65,9 +73,12 @@ def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
     return int(batch_size)
 
 
+Batch = TypeVar("Batch", torch.Tensor, np.ndarray)
+
+
 def split_validation(
-    x: torch.Tensor, y: torch.Tensor, fraction: float
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
+    x: Batch, y: Batch, fraction: float
+) -> tuple[tuple[Batch, Batch], tuple[Batch, Batch] | None]:
     """Keras's ``validation_split``: the *last* ``fraction`` of the samples, before shuffling."""
     if not is_real(fraction) or not 0.0 <= fraction < 1.0:
         raise ValueError(f"Invalid validation_split: {fraction!r} (expected 0 <= value < 1)")
@@ -82,6 +93,22 @@ def split_validation(
     return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
 
 
+@runtime_checkable
+class ExampleOrder(Protocol):
+    """A strategy for the order in which an epoch visits the training examples.
+
+    ``check(count)`` raises a ``ValueError`` (naming the argument) unless the strategy can
+    order ``count`` examples — it is called once, before training. ``order(epoch, count,
+    generator)`` returns the epoch's example indices, a 1-D integer tensor of ``count``
+    entries (an index may repeat, and another be left out), drawing any randomness from
+    ``generator`` only, so that the same generator state gives the same order.
+    """
+
+    def check(self, count: int) -> None: ...
+
+    def order(self, epoch: int, count: int, generator: torch.Generator) -> torch.Tensor: ...
+
+
 class BatchIterator:
     """Minibatches of ``(x, y)``, in a fresh random order each epoch when ``shuffle``.
 
@@ -92,9 +119,10 @@ class BatchIterator:
     Args:
         x, y: the training inputs and targets, on their device.
         batch_size: the minibatch size m.
-        shuffle: draw a permutation per epoch (else the stored order).
+        shuffle: ``True``: a permutation per epoch; ``False``: the stored order; or an
+            :class:`ExampleOrder` (a curriculum), checked against ``len(x)`` here.
         seed: the generator's seed; ``None`` draws one from torch's global generator
-            (when ``shuffle``: an unshuffled run draws nothing).
+            (unless ``shuffle`` is ``False``: an unshuffled run draws nothing).
     """
 
     def __init__(
@@ -102,16 +130,20 @@ class BatchIterator:
         x: torch.Tensor,
         y: torch.Tensor,
         batch_size: int,
-        shuffle: bool = True,
+        shuffle: bool | ExampleOrder = True,
         seed: int | None = None,
     ) -> None:
         self.x, self.y = x, y
         self.batch_size = check_batch_size(batch_size)
+        self.strategy = shuffle if isinstance(shuffle, ExampleOrder) else None
+        if self.strategy is not None:
+            self.strategy.check(len(x))
         self.shuffle = bool(shuffle)
         if seed is None:
-            seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if shuffle else 0
+            seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if self.shuffle else 0
         self.generator = torch.Generator().manual_seed(seed)
         self.position = 0
+        self.epoch = -1  # no epoch started yet
         self._epoch_start_state = self.generator.get_state()
         self._order: torch.Tensor | None = None
 
@@ -119,16 +151,28 @@ class BatchIterator:
         """The number of minibatches per epoch."""
         return math.ceil(len(self.x) / self.batch_size)
 
-    def start_epoch(self) -> None:
-        """Draw the next epoch's order and go to its first batch."""
+    def start_epoch(self, epoch: int | None = None) -> None:
+        """Draw the order of epoch number ``epoch`` (default: the one after the last) and
+        go to its first batch. ``fit`` passes its epoch index, as Keras's schedules see it
+        (``initial_epoch`` included), which a curriculum's pacing follows."""
         self._epoch_start_state = self.generator.get_state()
+        self.epoch = self.epoch + 1 if epoch is None else int(epoch)
         self.position = 0
         self._order = self._draw_order()
 
     def _draw_order(self) -> torch.Tensor | None:
         if not self.shuffle:
             return None
-        return torch.randperm(len(self.x), generator=self.generator).to(self.x.device)
+        count = len(self.x)
+        if self.strategy is None:
+            return torch.randperm(count, generator=self.generator).to(self.x.device)
+        order = self.strategy.order(self.epoch, count, self.generator)
+        if order.dim() != 1 or len(order) != count or order.is_floating_point():
+            raise ValueError(
+                f"{type(self.strategy).__name__}.order returned a tensor of shape "
+                f"{tuple(order.shape)} and dtype {order.dtype}; expected {count} integer indices"
+            )
+        return order.to(self.x.device)
 
     def __iter__(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         while self.position < len(self):
@@ -144,9 +188,13 @@ class BatchIterator:
             yield batch, xb, yb
 
     def state_dict(self) -> dict[str, Any]:
-        """The position within the epoch and the generator's state when the epoch's order
-        was drawn (the order is drawn again from it on loading)."""
-        return {"position": self.position, "generator": self._epoch_start_state.clone()}
+        """The epoch number, the position within the epoch and the generator's state when
+        the epoch's order was drawn (the order is drawn again from them on loading)."""
+        return {
+            "epoch": max(self.epoch, 0),  # before the first epoch: loading starts epoch 0
+            "position": self.position,
+            "generator": self._epoch_start_state.clone(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue where :meth:`state_dict` was taken: same epoch order, same next batch."""
@@ -157,6 +205,10 @@ class BatchIterator:
             is_integer(position) and 0 <= position <= len(self),
             "a batch index",
         )
+        # A state saved before epochs were counted comes from a permutation per epoch,
+        # which the epoch number does not change.
+        epoch = state.get("epoch", 0)
+        check_argument("epoch", epoch, is_integer(epoch) and epoch >= 0, "an int >= 0")
         self.generator.set_state(state["generator"])
-        self.start_epoch()
+        self.start_epoch(int(epoch))
         self.position = int(position)

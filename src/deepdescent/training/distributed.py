@@ -41,7 +41,7 @@ import torch
 import torch.distributed as dist
 
 from deepdescent.optimizers.contract import TrainingNeeds
-from deepdescent.training.data import BatchIterator
+from deepdescent.training.data import BatchIterator, ExampleOrder
 from deepdescent.training.objective import Objective
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class ShardedBatches(BatchIterator):
         x: torch.Tensor,
         y: torch.Tensor,
         batch_size: int,
-        shuffle: bool,
+        shuffle: bool | ExampleOrder,
         seed: int,
         rank: int,
         world: int,
@@ -232,7 +232,7 @@ class DataParallel:
         return int(seed)
 
     def make_batches(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool | ExampleOrder
     ) -> ShardedBatches:
         self.batches = ShardedBatches(
             x, y, batch_size, shuffle, self.shared_seed(), self.rank, self.world

@@ -44,7 +44,12 @@ from deepdescent.training.checkpoint import (
     check_compatible,
     restore,
 )
-from deepdescent.training.data import BatchIterator, check_batch_size, split_validation
+from deepdescent.training.data import (
+    BatchIterator,
+    ExampleOrder,
+    check_batch_size,
+    split_validation,
+)
 from deepdescent.training.distributed import DataParallel
 from deepdescent.training.distributed import resolve as resolve_distributed
 from deepdescent.training.gradient_path import (
@@ -160,6 +165,12 @@ class Trainer:
             :mod:`~deepdescent.training.numerics`).
         participants: other parts of the run with a ``name`` and ``needs_autograd``
             (the data-parallel wrapper, :mod:`~deepdescent.training.distributed`).
+
+    Attributes:
+        evaluations: calls of the closures built so far, each one evaluation of J(θ) and
+            its gradient (a forward and a backward pass); a method that re-evaluates the
+            loss (a line search, (L-)BFGS, SAM) makes several per step. A plain int,
+            counted on the host: no device work, no change to the gradient path.
     """
 
     def __init__(
@@ -185,9 +196,17 @@ class Trainer:
         self.loss_tracker = metrics.Mean(name="loss")
         self.metrics = model.compiled_metrics
         self.guard = StepGuard(model, self.optimizer, nonfinite_policy(nonfinite))
+        self.evaluations = 0
 
     def trackers(self) -> list[metrics.Metric]:
         return [self.loss_tracker, *self.metrics]
+
+    def state_dict(self) -> dict[str, int]:
+        """The trainer's counters (a run resumed from a backup carries them on)."""
+        return {"evaluations": self.evaluations}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.evaluations = check_count("evaluations", state["evaluations"], minimum=0)
 
     def reset(self) -> None:
         for tracker in self.trackers():
@@ -221,6 +240,7 @@ class Trainer:
         first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def closure() -> torch.Tensor:
+            self.evaluations += 1
             cost, outputs = self.objective.value_and_grad(x, y)
             if not first:
                 first.append((cost, outputs))
@@ -311,7 +331,7 @@ def fit(
     callbacks: list[Callback] | None,
     validation_split: float,
     validation_data: Any,
-    shuffle: bool,
+    shuffle: bool | ExampleOrder,
     initial_epoch: int,
     validation_batch_size: int | None,
     nonfinite: Any = "raise",
@@ -357,6 +377,7 @@ def fit(
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=level > 0, model=model)
     participants = [parallel] if parallel is not None else []
     trainer = Trainer(model, callback_list, nonfinite=policy, participants=participants)
+    model.trainer = trainer  # callbacks read its counters (``evaluations``)
     if trainer.needs.full_batch and not batch_size_given:
         # A batch method (line searches, (L-)BFGS, Newton) takes the whole training set per
         # step: the batch method of §8.1.3.
@@ -433,7 +454,13 @@ class EpochLoop:
         self.backup = backup_callback(callbacks)
         self.store = None if self.backup is None else BackupStore(self.backup.backup_dir)
         self.parts = RunParts(
-            self.model, trainer.optimizer, batches, trainer.trackers(), callbacks, trainer.guard
+            self.model,
+            trainer.optimizer,
+            batches,
+            trainer.trackers(),
+            callbacks,
+            trainer.guard,
+            trainer,
         )
         if parallel is not None:
             self.parts.rank, self.parts.world = parallel.rank, parallel.world
@@ -486,7 +513,7 @@ class EpochLoop:
         self.epoch = epoch
         self.callbacks.on_epoch_begin(epoch)
         self.trainer.use_training_weights()
-        self.batches.start_epoch()
+        self.batches.start_epoch(epoch)
         self.trainer.reset()
         self.trainer.guard.start_epoch()
 

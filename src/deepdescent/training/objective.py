@@ -4,6 +4,11 @@ When the model ends in the activation that the loss can take as logits (softmax 
 categorical cross-entropy, sigmoid before binary cross-entropy) the cost is computed from
 the pre-activation outputs with the stable log-softmax/log-sigmoid form, as Keras does;
 predictions (what the metrics see) are the activation of those outputs.
+
+Terms that need the targets besides the output's loss — auxiliary heads on hidden layers
+(:class:`~deepdescent.layers.AuxiliaryHead`, Goodfellow et al. §8.7.5) — come from the
+model's ``auxiliary_cost(y)`` after the forward pass: J = L(y, f(x)) + Σₖ wₖ Lₖ(y, gₖ) + Ω.
+The heads run in training mode only, so evaluation sees L + Ω.
 """
 
 from __future__ import annotations
@@ -32,11 +37,16 @@ class Objective:
     loss: losses.Loss
     to_prediction: Callable[[torch.Tensor], torch.Tensor]
     penalty: Callable[[], torch.Tensor] | None
+    auxiliary: Callable[[torch.Tensor], torch.Tensor | None] | None = None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The cost J(θ) on ``(x, y)`` and the model's (pre-activation) outputs."""
         outputs = self.forward(x)
         cost = self.loss(y, outputs)
+        if self.auxiliary is not None:
+            extra = self.auxiliary(y)
+            if extra is not None:
+                cost = cost + extra
         if self.penalty is not None:
             cost = cost + self.penalty()
         return cost, outputs
@@ -87,6 +97,7 @@ def objective_parts(model: Model) -> tuple[dict[str, Any], bool]:
         "loss": loss.with_logits() if fold else loss,
         "to_prediction": activations.get(last) if fold else _identity,
         "penalty": model.regularization_loss if model.has_regularizers() else None,
+        "auxiliary": model.auxiliary_cost if model.has_auxiliary_heads() else None,
     }, fold
 
 

@@ -82,5 +82,11 @@ def check_fraction(name: str, value: Any) -> float:
 
 
 def snake_case(name: str) -> str:
-    """``"BatchNormalization"`` → ``"batch_normalization"``: Keras's default names."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """``"BatchNormalization"`` → ``"batch_normalization"``: Keras's default names.
+
+    Keras's rule: an underscore before each capitalized word, then between a lower-case
+    letter and a capital, so acronyms stay whole (``"LSTM"`` → ``"lstm"``,
+    ``"KLDivergence"`` → ``"kl_divergence"``, ``"Conv2D"`` → ``"conv2d"``).
+    """
+    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
