@@ -25,7 +25,8 @@ import torch
 from deepdescent.optimizers import compiled
 from deepdescent.optimizers.averaging import polyak_weight
 from deepdescent.optimizers.contract import TrainingNeeds
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.optimizers.keras_names import check_keras_names
+from deepdescent.utils._checks import check_argument, check_count, is_real, plain_number
 
 if TYPE_CHECKING:
     from deepdescent.layers.recording import LayerRecord
@@ -55,7 +56,7 @@ def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
     ok = (
         isinstance(betas, (tuple, list))
         and len(betas) == 2
-        and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)
+        and all(is_real(b) and 0.0 <= b < 1.0 for b in betas)
     )
     check_argument(name, betas, ok, "a pair of numbers, each in [0, 1)")
     return float(betas[0]), float(betas[1])
@@ -103,7 +104,7 @@ def loss_value(loss: Any) -> float:
                 f"got a tensor of shape {tuple(loss.shape)}"
             )
         return float(loss.detach().reshape(()))
-    if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+    if is_real(loss):
         return float(loss)
     raise ValueError(f"The closure must return the loss (a scalar tensor), got {loss!r}")
 
@@ -119,9 +120,7 @@ def _one_floating_kind(params: list[torch.Tensor]) -> bool:
 
 def _check_optional_positive(name: str, value: float | None) -> None:
     if value is not None:
-        check_argument(
-            name, value, isinstance(value, (int, float)) and value > 0, "a positive number or None"
-        )
+        check_argument(name, value, is_real(value) and value > 0, "a positive number or None")
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -146,6 +145,7 @@ class Optimizer(torch.optim.Optimizer):
         clipvalue: clip every gradient element to ``[-clipvalue, clipvalue]``.
         clipnorm: rescale each gradient tensor whose norm exceeds ``clipnorm``.
         global_clipnorm: rescale all gradients together when their joint norm exceeds it.
+            For all three, ``math.inf`` means no clipping (as ``None`` does).
         weight_decay: λ; with ``decoupled_weight_decay`` the step first sets
             ``θ ← θ − ελθ`` (Loshchilov & Hutter), otherwise ``λθ`` is added to the
             gradient (an L2 penalty, torch.optim's convention).
@@ -175,6 +175,11 @@ class Optimizer(torch.optim.Optimizer):
     training_needs: ClassVar[TrainingNeeds] = TrainingNeeds()
     #: The update applies decoupled weight decay itself (so the base applies only L2).
     decoupled_decay_in_update: ClassVar[bool] = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Optimizer:
+        # Before any constructor runs: Keras's argument names get the torch name to use.
+        check_keras_names(cls, kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -206,7 +211,7 @@ class Optimizer(torch.optim.Optimizer):
         if ema_overwrite_frequency is not None:
             check_count("ema_overwrite_frequency", ema_overwrite_frequency)
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        self.use_ema, self.ema_momentum = use_ema, ema_momentum
+        self.use_ema, self.ema_momentum = use_ema, plain_number(ema_momentum)
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self._accumulated = 0
         _check_optional_positive("clipvalue", clipvalue)
@@ -214,7 +219,7 @@ class Optimizer(torch.optim.Optimizer):
         _check_optional_positive("global_clipnorm", global_clipnorm)
         if clipnorm is not None and global_clipnorm is not None:
             raise ValueError("Pass at most one of clipnorm and global_clipnorm")
-        defaults = dict(defaults)
+        defaults = {key: plain_number(value) for key, value in defaults.items()}
         defaults.setdefault("weight_decay", 0.0)
         defaults.setdefault("decoupled_weight_decay", False)
         defaults.setdefault("foreach", None)
@@ -234,7 +239,11 @@ class Optimizer(torch.optim.Optimizer):
             )
         self.learning_rate_schedule: Callable[[int], float] | None = None
         defaults["lr"] = self._accept_learning_rate(defaults["lr"])
-        self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
+        # An infinite threshold clips nothing: it means no clipping (inf / inf would be NaN).
+        self.clipvalue, self.clipnorm, self.global_clipnorm = (
+            None if value is None or value == math.inf else float(value)
+            for value in (clipvalue, clipnorm, global_clipnorm)
+        )
         self.iterations = 0
         self.compile_seconds = 0.0
         self._spec_defaults = defaults
@@ -335,7 +344,7 @@ class Optimizer(torch.optim.Optimizer):
         check_argument(
             name,
             value,
-            isinstance(value, (int, float)) and value >= 0,
+            is_real(value) and value >= 0,
             "a number >= 0 or a schedule",
         )
         return float(value)
@@ -723,17 +732,56 @@ class Optimizer(torch.optim.Optimizer):
     # -- state and config -----------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """torch's state dict plus the update counter ``iterations``."""
-        state = super().state_dict()
+        """torch's state dict plus the update counter ``iterations`` and, with gradient
+        accumulation, how many gradients are summed so far (``accumulated``).
+
+        The same packing as torch.optim's (parameters by index, in group order), written
+        here without its ``torch._dynamo`` decorator: a backup or the trainer's kept copy
+        would otherwise import dynamo (about 1.5 s) on the first call."""
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
+        index_of: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            for param in group["params"]:
+                index_of.setdefault(id(param), len(index_of))
+            packed = {k: v for k, v in group.items() if k != "params"}
+            groups.append({**packed, "params": [index_of[id(p)] for p in group["params"]]})
+        packed_state = {
+            (index_of[id(k)] if isinstance(k, torch.Tensor) else k): v
+            for k, v in self.state.items()
+        }
+        state: dict[str, Any] = {"state": packed_state, "param_groups": groups}
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            state = post_hook(self, state) or state
         state["iterations"] = self.iterations
+        state["accumulated"] = self._accumulated
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's loading, matching parameters by name when both sides were built from
-        ``named_parameters()``, so a checkpoint survives a reordering of parameters."""
+        ``named_parameters()``, so a checkpoint survives a reordering of parameters.
+
+        A group option the saved dict lacks (one written by ``torch.optim``, say, which
+        has no deepdescent-only options) keeps this optimizer's value."""
         state_dict = dict(state_dict)
         self.iterations = int(state_dict.pop("iterations", 0))
+        accumulated = int(state_dict.pop("accumulated", 0))
+        state_dict["param_groups"] = self._fill_group_options(state_dict.get("param_groups"))
         super().load_state_dict(self._align_by_name(state_dict))
+        self._accumulated = accumulated
+        for entries in self.state.values():
+            # torch.optim keeps step counts as tensors; deepdescent as ints (no host sync).
+            if isinstance(entries.get("step"), torch.Tensor):
+                entries["step"] = int(entries["step"].item())
+
+    def _fill_group_options(self, saved_groups: Any) -> Any:
+        if not isinstance(saved_groups, list) or len(saved_groups) != len(self.param_groups):
+            return saved_groups  # torch's loading says what is wrong
+        return [
+            {**{k: v for k, v in own.items() if k != "params"}, **saved}
+            for own, saved in zip(self.param_groups, saved_groups, strict=True)
+        ]
 
     def _align_by_name(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         saved_groups = state_dict["param_groups"]

@@ -13,6 +13,7 @@ import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, needs_of
 from deepdescent.optimizers.contract import TrainingNeeds
+from deepdescent.utils._checks import is_real
 
 if TYPE_CHECKING:
     from deepdescent.layers.recording import LayerRecord
@@ -116,7 +117,7 @@ class OptimizerWrapper(Optimizer):
         if isinstance(base, Optimizer):
             base.learning_rate = value
             return
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        if not is_real(value) or value < 0:
             raise ValueError(f"Invalid learning_rate: {value!r} (expected a number >= 0)")
         for group in base.param_groups:
             group["lr"] = float(value)

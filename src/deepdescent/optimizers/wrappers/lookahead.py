@@ -25,7 +25,7 @@ import torch
 from deepdescent.optimizers.base import Optimizer
 from deepdescent.optimizers.contract import ModelOutputs
 from deepdescent.optimizers.wrappers.base import OptimizerWrapper
-from deepdescent.utils._checks import check_argument
+from deepdescent.utils._checks import check_argument, is_real
 
 __all__ = ["Lookahead"]
 
@@ -64,7 +64,7 @@ class Lookahead(OptimizerWrapper):
     ) -> None:
         ok = isinstance(k, int) and not isinstance(k, bool) and k >= 1
         check_argument("k", k, ok, "an int >= 1")
-        ok = isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha <= 1
+        ok = is_real(alpha) and 0 < alpha <= 1
         check_argument("alpha", alpha, ok, "0 < alpha <= 1")
         self.k, self.alpha = k, float(alpha)
         super().__init__(base_optimizer)
