@@ -161,17 +161,37 @@ class Model(torch.nn.Module):
         shuffle: bool | training.ExampleOrder = True,
         initial_epoch: int = 0,
         validation_batch_size: int | None = None,
+        nonfinite: Any = "raise",
+        distributed: bool | None = None,
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History.
 
         ``batch_size=None`` means Keras's 32, except for batch methods (an optimizer whose
         ``needs().full_batch``: L-BFGS, Newton ...), which then take the whole training set
-        at each step.
+        at each step. ``validation_data`` overrides ``validation_split`` (with a warning),
+        as in Keras; ``callbacks`` is a list.
+
+        Numerical faults (:mod:`deepdescent.training.numerics`): NaN or ±inf in the data
+        is refused before step one; a step whose loss or gradient is not finite is never
+        applied but skipped and counted (``skipped_steps`` in the logs); after 5 such
+        steps in a row the last good weights and optimizer state are restored, training
+        stops, and ``fit`` raises :class:`~deepdescent.training.numerics.NonFiniteError`
+        (``nonfinite="raise"``) or warns (``nonfinite="warn"``); a
+        :class:`~deepdescent.training.numerics.NonFinitePolicy` sets the patience.
+
+        Launched by ``torchrun`` (or with ``distributed=True``), ``fit`` trains
+        data-parallel with DistributedDataParallel, ``batch_size`` being the global batch
+        split across the processes (:mod:`deepdescent.training.distributed`);
+        ``distributed=False`` keeps to one process.
 
         ``shuffle``: ``True`` draws a permutation of the training set per epoch, ``False``
         keeps its order, and an :class:`~deepdescent.training.ExampleOrder` — a curriculum
         of :mod:`deepdescent.strategies` — chooses each epoch's examples (after
         ``validation_split`` has taken its share, so its scores cover the rest).
+
+        ``verbose=2`` also says which gradient path the trainer took and, once, the
+        seconds the first step spent compiling the optimizer's fused body (where one was
+        compiled: :mod:`deepdescent.optimizers.compiled`).
         """
         self.require_compiled("fit")
         return training.fit(
@@ -187,6 +207,8 @@ class Model(torch.nn.Module):
             shuffle=shuffle,
             initial_epoch=initial_epoch,
             validation_batch_size=validation_batch_size,
+            nonfinite=nonfinite,
+            distributed=distributed,
         )
 
     def evaluate(
@@ -238,7 +260,8 @@ class Model(torch.nn.Module):
         self, x: Any, y: Any, names: tuple[str, str] = ("x", "y"), method: str = "fit"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets as device tensors, checked against each other and the loss
-        (``method`` names the caller in the error when the model is not compiled)."""
+        — shapes, finite values, labels in range — (``method`` names the caller in the
+        error when the model is not compiled)."""
         if y is None:
             raise ValueError(f"{names[1]} is required to compute the loss")
         loss, _ = self.require_compiled(method)
@@ -253,6 +276,10 @@ class Model(torch.nn.Module):
             )
         output_shape = self._output_shape(x_t)
         loss.validate_targets(tuple(y_t.shape), output_shape)
+        # NaN or inf would turn the loss, then every weight, NaN: refused before any step.
+        training.check_finite(x_t, names[0])
+        training.check_finite(y_t, names[1])
+        loss.validate_target_values(y_t, output_shape, names[1])
         # Keras resolves "accuracy" once the shapes are known (binary for one output unit).
         self.compiled_metrics = [
             metrics_lib.get(m, loss=loss, y_true_shape=tuple(y_t.shape), output_shape=output_shape)
@@ -281,18 +308,26 @@ class Model(torch.nn.Module):
         return [t.detach().cpu().numpy().copy() for t in self.state_dict().values()]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Set every weight from arrays shaped as :meth:`get_weights` returns them."""
+        """Set every weight from arrays shaped as :meth:`get_weights` returns them: all of
+        them are checked before any is written, so a bad array changes nothing."""
         targets = self.state_dict()
         if len(weights) != len(targets):
             raise ValueError(f"set_weights expected {len(targets)} arrays, got {len(weights)}")
+        sources = []
+        for (name, target), value in zip(targets.items(), weights, strict=True):
+            source = torch.as_tensor(np.asarray(value))
+            if tuple(source.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"weight {name!r} has shape {tuple(target.shape)}, "
+                    f"the array given has shape {tuple(source.shape)}"
+                )
+            if source.is_complex() and not target.is_complex():
+                raise ValueError(
+                    f"weight {name!r} is {target.dtype}, the array given is {source.dtype}"
+                )
+            sources.append(source)
         with torch.no_grad():
-            for (name, target), value in zip(targets.items(), weights, strict=True):
-                source = torch.as_tensor(np.asarray(value))
-                if tuple(source.shape) != tuple(target.shape):
-                    raise ValueError(
-                        f"weight {name!r} has shape {tuple(target.shape)}, "
-                        f"the array given has shape {tuple(source.shape)}"
-                    )
+            for target, source in zip(targets.values(), sources, strict=True):
                 target.copy_(source)
 
     def count_params(self) -> int:

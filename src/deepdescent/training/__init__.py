@@ -13,6 +13,11 @@ from deepdescent.training.loop import (
     predict,
     verbose_level,
 )
+from deepdescent.training.numerics import (
+    NonFiniteError,
+    NonFinitePolicy,
+    check_finite,
+)
 from deepdescent.training.objective import Objective
 
 __all__ = [
@@ -20,11 +25,14 @@ __all__ = [
     "BatchIterator",
     "ExampleOrder",
     "GradientPath",
+    "NonFiniteError",
+    "NonFinitePolicy",
     "Objective",
     "Trainer",
     "as_tensor",
     "bind_optimizer",
     "check_batch_size",
+    "check_finite",
     "choose_gradient_path",
     "evaluate",
     "fit",

@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import numpy as np
 import torch
 
-from deepdescent.utils._checks import check_argument, is_integer
+from deepdescent.utils._checks import check_argument, is_integer, is_real
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -80,7 +80,7 @@ def split_validation(
     x: Batch, y: Batch, fraction: float
 ) -> tuple[tuple[Batch, Batch], tuple[Batch, Batch] | None]:
     """Keras's ``validation_split``: the *last* ``fraction`` of the samples, before shuffling."""
-    if not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
+    if not is_real(fraction) or not 0.0 <= fraction < 1.0:
         raise ValueError(f"Invalid validation_split: {fraction!r} (expected 0 <= value < 1)")
     if fraction == 0:
         return (x, y), None
