@@ -94,7 +94,11 @@ def tensors_of(model: Sequential) -> dict[str, torch.Tensor]:
     found["trainer/evaluations"] = torch.tensor(model.trainer.evaluations)
     for index, entries in model.optimizer.state_dict()["state"].items():
         for key, value in entries.items():
-            found[f"optimizer/{index}/{key}"] = torch.as_tensor(value)
+            # a word of state (Hessian-free's cg_stop) compares as its bytes
+            word = isinstance(value, str)
+            found[f"optimizer/{index}/{key}"] = (
+                torch.tensor(list(value.encode())) if word else torch.as_tensor(value)
+            )
     return found
 
 
