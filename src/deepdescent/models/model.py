@@ -13,30 +13,48 @@ import torch
 from deepdescent import losses, optimizers, training
 from deepdescent import metrics as metrics_lib
 from deepdescent.callbacks import History
+from deepdescent.layers import Layer, SymbolicTensor
+from deepdescent.layers.base import Shape
+from deepdescent.layers.symbolic import flatten
+from deepdescent.models.functional import Graph, graph_from_config
+from deepdescent.utils._checks import snake_case
 
-Shape = tuple[int | None, ...]
 
+class Model(Layer):
+    """A trainable model with Keras's methods, in Keras's three forms.
 
-class Model(torch.nn.Module):
-    """A trainable model with Keras's methods.
+    * ``Model(inputs, outputs)``: the functional API, a graph of layer calls from
+      ``Input`` tensors to outputs (several of each, as lists or dicts);
+    * a subclass that makes its layers in ``__init__`` and computes in
+      ``call(inputs, training=None)``;
+    * ``Model(module)``: any ``torch.nn.Module``, whose outputs are what the loss sees.
 
-    ``Model(module)`` wraps any ``torch.nn.Module`` (its outputs are what the loss sees);
-    :class:`~deepdescent.models.Sequential` is the Keras stack of layers.
+    :class:`~deepdescent.models.Sequential` is the Keras stack of layers. A model is a
+    layer too: it can be called on data, on symbolic tensors, or inside another model.
 
     Example:
-        >>> import torch, deepdescent
-        >>> model = deepdescent.models.Model(torch.nn.Linear(3, 1))
+        >>> import deepdescent as keras
+        >>> inputs = keras.Input(shape=(3,))
+        >>> model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
         >>> model.compile(optimizer="sgd", loss="mse")
     """
 
-    def __init__(self, module: torch.nn.Module | None = None, *, name: str = "model") -> None:
-        super().__init__()
-        if module is not None and not isinstance(module, torch.nn.Module):
-            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        module, inputs, outputs = _model_form(args, kwargs)
+        name = kwargs.pop("name", None)
+        if name is None:
+            name = (
+                "functional"
+                if inputs is not None
+                else "model"
+                if type(self) is Model
+                else snake_case(type(self).__name__)
+            )
+        super().__init__(name=name, **kwargs)
         self.module = module
-        self.name = name
         self.optimizer: torch.optim.Optimizer | None = None
         self.loss: losses.Loss | None = None
+        self.compiled = False
         self.compiled_metrics: list[metrics_lib.Metric] = []
         self._metric_identifiers: list[Any] = []
         self.stop_training = False
@@ -45,25 +63,95 @@ class Model(torch.nn.Module):
         #: model and every participant allow it, see deepdescent.training.gradient_path),
         #: "autograd" or "manual".
         self.backprop = "auto"
+        self.graph: Graph | None = None
+        if inputs is not None:
+            self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        graph = Graph(inputs, outputs)
+        graph.name_layers(set())
+        for layer in graph.layers:
+            self.add_module(cast(str, layer.name), layer)
+        self.graph = graph
+        self.built = True
 
     # -- structure ---------------------------------------------------------------------
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if self.module is None:
-            raise RuntimeError("Model has no module: pass one, Model(module), or use Sequential")
-        return self.module(inputs)
+    @property
+    def built(self) -> bool:
+        return self._built or any(True for _ in self.parameters())
+
+    @built.setter
+    def built(self, value: bool) -> None:
+        self._built = bool(value)
+
+    @property
+    def inputs(self) -> list[SymbolicTensor] | None:
+        """The functional model's input tensors (``None`` for other forms)."""
+        return None if self.graph is None else self.graph.flat_inputs
+
+    @property
+    def outputs(self) -> list[SymbolicTensor] | None:
+        """The functional model's output tensors (``None`` for other forms)."""
+        return None if self.graph is None else self.graph.flat_outputs
+
+    @property
+    def layers(self) -> list[torch.nn.Module]:
+        """The model's layers: the graph's (input layers first) or the direct children."""
+        if self.graph is not None:
+            return list(self.graph.layers)
+        return list(self.children())
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> torch.nn.Module:
+        """A layer by ``name`` or by position ``index`` in :attr:`layers`."""
+        layers = self.layers
+        if (name is None) == (index is None):
+            raise ValueError("get_layer needs exactly one of name and index")
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Invalid index: {index} (the model has {len(layers)} layers)")
+            return layers[index]
+        for layer in layers:
+            if getattr(layer, "name", None) == name:
+                return layer
+        named = dict(self.named_children())
+        if name in named:
+            return named[name]
+        known = [getattr(layer, "name", None) for layer in layers]
+        raise ValueError(f"No layer named {name!r}; the model's layers are {known}")
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.graph is not None:
+            return self.graph.run(args, kwargs)
+        if self.module is not None:
+            return self.module(*args, **kwargs)
+        if type(self).call is not Layer.call:
+            return self.call(*args, **kwargs)
+        raise RuntimeError(
+            "Model has nothing to compute: pass Model(inputs, outputs) or Model(module), "
+            "define call() in a subclass, or use Sequential"
+        )
 
     def output_activation(self) -> str | None:
         """Name of the final activation that a loss may fuse with, or ``None``."""
-        return None
+        last = self.graph.output_layer() if self.graph is not None else None
+        return getattr(last, "activation_name", None)
 
-    def forward_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward_pre_activation(self, inputs: Any) -> Any:
         """Outputs before the final activation named by :meth:`output_activation`."""
-        return self.forward(inputs)
+        if self.graph is None or self.output_activation() is None:
+            return self.forward(inputs)
+        return self.graph.run(
+            (inputs,),
+            {},
+            last_call=lambda layer, args, _: cast(Any, layer).call_pre_activation(*args),
+        )
 
     @property
     def input_shape(self) -> Shape | None:
-        """Expected input shape with batch axis ``None``, when known."""
+        """Expected input shape with batch axis ``None``, when known (one input)."""
+        if self.graph is not None and len(self.graph.flat_inputs) == 1:
+            return self.graph.flat_inputs[0].shape
         return None
 
     def build(self, input_shape: Shape) -> None:
@@ -74,15 +162,7 @@ class Model(torch.nn.Module):
             sample_shape = cast(tuple[int, ...], input_shape[1:])
             self(torch.zeros((1, *sample_shape), device=self.device, dtype=self.dtype))
             self.train(was_training)
-
-    @property
-    def built(self) -> bool:
-        return any(True for _ in self.parameters())
-
-    @property
-    def device(self) -> torch.device:
-        first = next(iter(self.parameters()), None)
-        return first.device if first is not None else torch.device("cpu")
+        self.built = True
 
     @property
     def dtype(self) -> torch.dtype:
@@ -93,9 +173,9 @@ class Model(torch.nn.Module):
         return any(_layer_penalties(module) for module in self.modules())
 
     def regularization_loss(self) -> torch.Tensor:
-        """Σ of every layer's penalty (``kernel_regularizer`` ...): the cost's Ω(θ) term."""
+        """Σ of every layer's cost terms (``kernel_regularizer``, ``add_loss``): Ω(θ)."""
         terms = [t for module in self.modules() for t in _layer_penalties(module)]
-        return torch.stack(terms).sum()
+        return torch.stack([torch.as_tensor(t).sum() for t in terms]).sum()
 
     # -- compile / fit / evaluate / predict -------------------------------------------------
 
@@ -199,6 +279,8 @@ class Model(torch.nn.Module):
         tensor = training.as_tensor(x, argument)
         if len(tensor) == 0:
             raise ValueError(f"{argument} is empty: at least one sample is needed")
+        if self.build_input_shape is None:
+            self.build_input_shape = (None, *tensor.shape[1:])
         if not self.built:
             self.build((None, *tensor.shape[1:]))
         tensor = tensor.to(device=self.device, dtype=self.dtype)
@@ -251,29 +333,7 @@ class Model(torch.nn.Module):
                 self.train(was_training)
         return (len(x), *out.shape[1:])
 
-    # -- weights -----------------------------------------------------------------------
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Every weight (parameters and buffers) as NumPy arrays, in layer order."""
-        return [t.detach().cpu().numpy().copy() for t in self.state_dict().values()]
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Set every weight from arrays shaped as :meth:`get_weights` returns them."""
-        targets = self.state_dict()
-        if len(weights) != len(targets):
-            raise ValueError(f"set_weights expected {len(targets)} arrays, got {len(weights)}")
-        with torch.no_grad():
-            for (name, target), value in zip(targets.items(), weights, strict=True):
-                source = torch.as_tensor(np.asarray(value))
-                if tuple(source.shape) != tuple(target.shape):
-                    raise ValueError(
-                        f"weight {name!r} has shape {tuple(target.shape)}, "
-                        f"the array given has shape {tuple(source.shape)}"
-                    )
-                target.copy_(source)
-
-    def count_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    # -- description -------------------------------------------------------------------
 
     def summary(self, print_fn: Callable[[str], Any] | None = None) -> str:
         """Keras's table of layers, output shapes and parameter counts; returns it too."""
@@ -291,7 +351,17 @@ class Model(torch.nn.Module):
     # -- saving --------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name}
+        config: dict[str, Any] = {"name": self.name}
+        if self.graph is not None:
+            config.update(self.graph.get_config())
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Model:
+        """A functional model from :meth:`get_config` (the layers' classes come from
+        ``deepdescent.layers.LAYERS``; nothing else is run)."""
+        inputs, outputs = graph_from_config(config)
+        return cls(inputs, outputs, name=config.get("name"))
 
     def compile_config(self) -> dict[str, Any] | None:
         if self.loss is None or self.optimizer is None:
@@ -329,3 +399,30 @@ class Model(torch.nn.Module):
 def _layer_penalties(module: torch.nn.Module) -> list[torch.Tensor]:
     penalties = getattr(module, "regularization_losses", None)
     return penalties() if callable(penalties) else []
+
+
+def _model_form(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """``(module, inputs, outputs)`` from the constructor's arguments (removed from
+    ``kwargs``): ``Model(module)``, ``Model(inputs, outputs)``, or neither (a subclass)."""
+    module = kwargs.pop("module", None)
+    inputs = kwargs.pop("inputs", None)
+    outputs = kwargs.pop("outputs", None)
+    positional = list(args)
+    if positional and isinstance(positional[0], torch.nn.Module):
+        module = positional.pop(0)
+    elif positional:
+        inputs = positional.pop(0)
+        if positional:
+            outputs = positional.pop(0)
+    if positional:
+        raise TypeError(f"Model takes at most two positional arguments, got {len(args)}")
+    if module is not None and not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if (inputs is None) != (outputs is None):
+        raise TypeError("A functional Model needs both inputs and outputs")
+    if inputs is not None and not any(isinstance(t, SymbolicTensor) for t in flatten(inputs)):
+        raise TypeError(
+            "Model(x, ...) takes symbolic tensors from Input(...) (the functional API) or "
+            f"a torch.nn.Module; got {type(inputs).__name__}"
+        )
+    return module, inputs, outputs

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -146,21 +147,27 @@ def _load_state(model: torch.nn.Module, data: bytes, source: str) -> None:
 
 
 def _build_model(config: dict[str, Any], filepath: Any) -> Any:
+    from deepdescent.models.model import Model
     from deepdescent.models.sequential import Sequential
 
     if config.get("format") != FORMAT or config.get("version") != VERSION:
         raise ModelFileError(
             f"{os.fspath(filepath)!r} is not a deepdescent model file of version {VERSION}"
         )
-    if config.get("class_name") != "Sequential":
+    class_name = config.get("class_name")
+    architecture = config.get("config") or {}
+    builders: dict[str, Callable[[dict[str, Any]], Model]] = {"Sequential": Sequential.from_config}
+    if "nodes" in architecture:
+        builders["Model"] = Model.from_config
+    if class_name not in builders:
         raise ModelFileError(
-            f"{os.fspath(filepath)!r} holds a {config.get('class_name')} wrapping a custom torch "
-            "module, whose code cannot be stored; rebuild the module, wrap it in Model(...), "
-            "and call load_weights on this file"
+            f"{os.fspath(filepath)!r} holds a {class_name} whose code cannot be stored (a "
+            "custom torch module or a Model subclass); rebuild the model in Python and call "
+            "load_weights on this file"
         )
     try:
-        return Sequential.from_config(config["config"])
-    except (TypeError, ValueError, KeyError) as error:
+        return builders[class_name](architecture)
+    except (TypeError, ValueError, KeyError, IndexError) as error:
         raise ModelFileError(
             f"the architecture in {os.fspath(filepath)!r} is invalid: {error}"
         ) from error

@@ -65,5 +65,8 @@ def check_fraction(name: str, value: Any) -> float:
 
 
 def snake_case(name: str) -> str:
-    """``"BatchNormalization"`` → ``"batch_normalization"``: Keras's default names."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's default names: ``"BatchNormalization"`` → ``"batch_normalization"``,
+    ``"Conv2D"`` → ``"conv2d"``, ``"LSTM"`` → ``"lstm"``, ``"SimpleRNN"`` → ``"simple_rnn"``
+    (a capital starts a word only before lower case, or after a lower-case letter)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
