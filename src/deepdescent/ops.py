@@ -15,6 +15,7 @@ image, linear-algebra (``ops.linalg``), FFT, signal and control-flow (``cond``,
 
 from __future__ import annotations
 
+import builtins
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -182,14 +183,14 @@ def convert_to_tensor(x: Any, dtype: Any = None) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x if target is None else x.to(target)
     if isinstance(x, np.ndarray) or (np.isscalar(x) and isinstance(x, np.generic)):
-        tensor = torch.from_numpy(np.ascontiguousarray(x))
+        tensor = torch.from_numpy(np.asarray(x, order="C"))
     else:
         array = np.asarray(x)
         if array.dtype == np.float64:
             array = array.astype(config.floatx())
         elif array.dtype == np.int64:
             array = array.astype(np.int32)
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        tensor = torch.from_numpy(np.asarray(array, order="C"))
     return tensor if target is None else tensor.to(target)
 
 
@@ -248,7 +249,7 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     if stop is None:
         start, stop = 0, start
     if dtype is None:
-        integral = all(isinstance(v, int) for v in (start, stop, step))
+        integral = builtins.all(isinstance(v, int) for v in (start, stop, step))
         dtype = "int32" if integral else None
     return torch.arange(start, stop, step, dtype=config.standardize_dtype(dtype))
 

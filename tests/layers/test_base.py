@@ -117,3 +117,24 @@ def test_get_and_set_weights_round_trip():
 def test_names_are_checked():
     with pytest.raises(ValueError, match="name"):
         layers.Dense(2, name="a.b")
+
+
+@pytest.mark.parametrize("freeze_after_first_fit", [False, True])
+def test_fit_leaves_a_frozen_layer_exactly_where_it_was(freeze_after_first_fit):
+    from deepdescent import optimizers
+    from deepdescent.models import Sequential
+
+    torch.manual_seed(0)
+    model = Sequential([layers.Input(shape=(3,)), layers.Dense(4), layers.Dense(1)])
+    model.compile(optimizer=optimizers.AdamW(learning_rate=0.1, weight_decay=0.1), loss="mse")
+    x, y = np.random.default_rng(0).normal(size=(16, 3)), np.ones((16, 1))
+    if freeze_after_first_fit:
+        model.fit(x, y, epochs=1, verbose=0)
+    model.layers[0].trainable = False
+    frozen = [w.copy() for w in model.layers[0].get_weights()]
+    free = [w.copy() for w in model.layers[1].get_weights()]
+    model.fit(x, y, epochs=2, verbose=0)
+    for before, after in zip(frozen, model.layers[0].get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert not np.allclose(free[0], model.layers[1].get_weights()[0])
+    assert "Non-trainable params: 16" in model.summary(print_fn=lambda _: None)

@@ -53,7 +53,7 @@ def shape_of(inputs: Any) -> Any:
 def _as_tensor(value: Any, device: torch.device) -> Any:
     """NumPy arrays (and nested lists/dicts of them) as tensors; floats as floatx."""
     if isinstance(value, np.ndarray):
-        tensor = torch.from_numpy(np.ascontiguousarray(value))
+        tensor = torch.from_numpy(np.asarray(value, order="C"))
         if tensor.is_floating_point():
             tensor = tensor.to(config.floatx_dtype())
         return tensor.to(device)
