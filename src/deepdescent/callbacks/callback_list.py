@@ -29,7 +29,12 @@ _BATCH_HOOKS = {
 
 
 def _overrides(callback: Callback, names: Iterable[str]) -> bool:
-    return any(getattr(type(callback), name) is not getattr(Callback, name) for name in names)
+    """Whether the callback defines one of the hooks ``names``, in its class or (as
+    ``LambdaCallback`` does) on the instance."""
+    return any(
+        name in vars(callback) or getattr(type(callback), name) is not getattr(Callback, name)
+        for name in names
+    )
 
 
 class CallbackList(Callback):
@@ -130,8 +135,9 @@ class CallbackList(Callback):
             getattr(callback, hook)(*args)
 
     def _call_batch(self, hook: str, batch: int, logs: Logs | None) -> None:
+        # Keras hands every hook a dict: an empty one where there is nothing to report.
         for callback in self._batch_callbacks[hook]:
-            getattr(callback, hook)(batch, logs)
+            getattr(callback, hook)(batch, logs if logs is not None else {})
 
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         self._call_batch("on_train_batch_begin", batch, logs)

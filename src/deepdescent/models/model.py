@@ -265,10 +265,18 @@ class Model(Layer):
         values = [logs[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto") -> np.ndarray:
-        """The model's outputs on ``x`` as a NumPy array."""
-        training.verbose_level(verbose)
-        return training.predict(self, x, batch_size=batch_size)
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        callbacks: list | None = None,
+    ) -> np.ndarray:
+        """The model's outputs on ``x`` as a NumPy array; ``callbacks`` get the predict
+        hooks (``on_predict_batch_end`` logs hold the batch's ``"outputs"``)."""
+        return training.predict(
+            self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks
+        )
 
     # -- data checks -------------------------------------------------------------------
 

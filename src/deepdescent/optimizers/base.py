@@ -178,6 +178,7 @@ class Optimizer(torch.optim.Optimizer):
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.use_ema, self.ema_momentum = use_ema, ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._average_swapped_in = False
         self._accumulated = 0
         _check_optional_positive("clipvalue", clipvalue)
         _check_optional_positive("clipnorm", clipnorm)
@@ -399,11 +400,35 @@ class Optimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def finalize_variable_values(self) -> None:
         """Copy the Polyak average θ̂ into the parameters (no-op without ``use_ema``)."""
+        if self._average_swapped_in:
+            self.swap_average()
         for group in self.param_groups if self.is_bound else []:
             for param in group["params"]:
                 average = self.state[param].get("ema")
                 if average is not None:
                     param.copy_(average)
+
+    @torch.no_grad()
+    def swap_average(self) -> None:
+        """Exchange the parameters with their Polyak average θ̂ (``use_ema``); a second
+        call puts everything back (:attr:`average_in_parameters` says which is where)."""
+        pairs = [
+            (param, self.state[param]["ema"])
+            for group in (self.param_groups if self.is_bound else [])
+            for param in group["params"]
+            if "ema" in self.state[param]
+        ]
+        for param, average in pairs:
+            held = param.detach().clone()
+            param.copy_(average)
+            average.copy_(held)
+        if pairs:
+            self._average_swapped_in = not self._average_swapped_in
+
+    @property
+    def average_in_parameters(self) -> bool:
+        """Whether :meth:`swap_average` left the average θ̂ in the parameters."""
+        return self._average_swapped_in
 
     # -- the contract with the training loop (deepdescent.optimizers.contract) -----------
 

@@ -97,8 +97,8 @@ class Trainer:
         for tracker in self.trackers():
             tracker.reset_state()
 
-    def results(self, prefix: str = "") -> dict[str, float]:
-        return {prefix + t.name: float(t.result()) for t in self.trackers()}
+    def results(self) -> dict[str, float]:
+        return {t.name: float(t.result()) for t in self.trackers()}
 
     def lazy_results(self) -> LazyLogs:
         return LazyLogs({t.name: _reader(t) for t in self.trackers()})
@@ -145,7 +145,6 @@ class Trainer:
         y: torch.Tensor,
         batch_size: int,
         callbacks: CallbackList | None = None,
-        prefix: str = "",
     ) -> dict[str, float]:
         self.model.eval()
         self.reset()
@@ -158,7 +157,7 @@ class Trainer:
             self.record(yb, cost, outputs)
             if callbacks is not None:
                 callbacks.on_test_batch_end(batch, self.lazy_results() if wants_logs else None)
-        return self.results(prefix)
+        return self.results()
 
     # -- the optimizer's side of the run (deepdescent.optimizers.contract) ----------------
 
@@ -238,7 +237,7 @@ def fit(
         trainer.use_evaluation_weights()
         logs = trainer.results()
         if validation is not None:
-            logs.update(trainer.evaluate(*validation, validation_batch_size, prefix="val_"))
+            logs.update(validate(trainer, validation, validation_batch_size, callback_list))
         if isinstance(trainer.optimizer, Optimizer):
             logs["learning_rate"] = trainer.optimizer.learning_rate
         callback_list.on_epoch_end(epoch, logs)
@@ -247,6 +246,20 @@ def fit(
     trainer.end_training()
     callback_list.on_train_end(logs)
     return cast(History, model.history)
+
+
+def validate(
+    trainer: Trainer,
+    validation: tuple[torch.Tensor, torch.Tensor],
+    batch_size: int,
+    callbacks: CallbackList,
+) -> dict[str, float]:
+    """The end-of-epoch validation pass, seen by the callbacks' test hooks as Keras's is
+    (their logs without the ``val_`` prefix); returns the ``val_`` logs."""
+    callbacks.on_test_begin()
+    logs = trainer.evaluate(*validation, batch_size, callbacks)
+    callbacks.on_test_end(logs)
+    return {f"val_{name}": value for name, value in logs.items()}
 
 
 def _unpack_validation(validation_data: Any) -> tuple[Any, Any]:
@@ -293,10 +306,33 @@ def evaluate(
 
 
 @torch.no_grad()
-def predict(model: Model, x: Any, *, batch_size: int | None) -> np.ndarray:
+def predict(
+    model: Model,
+    x: Any,
+    *,
+    batch_size: int | None,
+    verbose: Any = 0,
+    callbacks: list[Callback] | None = None,
+) -> np.ndarray:
     """``Model.predict``: see its docstring."""
     batch_size = check_batch_size(batch_size)
+    level = verbose_level(verbose)
     x_t = model.prepare_inputs(x)
+    callback_list = CallbackList(
+        callbacks,
+        add_history=False,
+        add_progbar=level > 0,
+        model=model,
+        verbose=level,
+        epochs=1,
+        steps=math.ceil(len(x_t) / batch_size),
+    )
     model.eval()
-    outputs = [model(x_t[start : start + batch_size]) for start in range(0, len(x_t), batch_size)]
+    callback_list.on_predict_begin()
+    outputs = []
+    for batch, start in enumerate(range(0, len(x_t), batch_size)):
+        callback_list.on_predict_batch_begin(batch)
+        outputs.append(model(x_t[start : start + batch_size]))
+        callback_list.on_predict_batch_end(batch, {"outputs": outputs[-1]})
+    callback_list.on_predict_end()
     return torch.cat(outputs).cpu().numpy()
