@@ -157,3 +157,17 @@ def test_a_wrapped_torch_module_saves_weights_and_says_how_to_load(tmp_path):
     other.load_weights(tmp_path / "m.deepdescent")
     for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.h5", "weights.weights.h5", "m.HDF5"])
+def test_keras_suffixes_are_refused_before_anything_is_written(tmp_path, name):
+    from deepdescent.callbacks import ModelCheckpoint
+
+    model = Sequential([Dense(1, input_shape=(2,))])
+    path = tmp_path / name
+    for call in (model.save, model.save_weights, model.load_weights, load_model):
+        with pytest.raises(ValueError, match="not Keras files"):
+            call(path)
+    with pytest.raises(ValueError, match="not Keras files"):
+        ModelCheckpoint(str(path))
+    assert not any(tmp_path.iterdir())

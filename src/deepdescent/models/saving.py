@@ -21,7 +21,7 @@ from safetensors.torch import save as save_tensors
 
 from deepdescent import losses, optimizers
 from deepdescent.training import bind_optimizer
-from deepdescent.utils.io import atomic_path, atomic_write_bytes
+from deepdescent.utils.io import atomic_path, atomic_write_bytes, check_not_keras_file
 
 FORMAT = "deepdescent.model"
 VERSION = 1
@@ -64,6 +64,7 @@ def _optimizer_members(optimizer: optimizers.Optimizer) -> dict[str, bytes]:
 def save_model(
     model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
 ) -> None:
+    check_not_keras_file(filepath)
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -89,6 +90,7 @@ def save_model(
 
 
 def save_weights(model: torch.nn.Module, filepath: str | os.PathLike[str]) -> None:
+    check_not_keras_file(filepath)
     atomic_write_bytes(filepath, save_tensors(_weights(model)))
 
 
@@ -194,6 +196,7 @@ def _restore_optimizer(model: Any, members: dict[str, bytes], filepath: Any) -> 
 def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
     """Read a model written by ``Model.save``: architecture, weights, and (when it was
     compiled) its optimizer, loss, metrics and optimizer state."""
+    check_not_keras_file(filepath)
     members = _read_members(filepath)
     config = _parse_json(members[_CONFIG], filepath, _CONFIG)
     model = _build_model(config, filepath)
@@ -211,6 +214,7 @@ def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
 
 
 def load_weights(model: torch.nn.Module, filepath: str | os.PathLike[str]) -> None:
+    check_not_keras_file(filepath)
     path = os.fspath(filepath)
     if zipfile.is_zipfile(path):
         _load_state(model, _read_members(path)[_WEIGHTS], path)

@@ -43,3 +43,19 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path) as stream:
         stream.write(data)
+
+
+_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def check_not_keras_file(filepath: str | os.PathLike[str], argument: str = "filepath") -> None:
+    """Refuse a path ending in Keras's suffixes: deepdescent reads and writes its own
+    format (a zip of a JSON config and safetensors weights), and a file named ``.keras``
+    or ``.h5`` would pass for a Keras file that Keras cannot open."""
+    path = os.fspath(filepath)
+    if path.lower().endswith(_KERAS_SUFFIXES):
+        raise ValueError(
+            f"Invalid {argument}: {path!r} (expected a name not ending in .keras, .h5 or "
+            ".hdf5: deepdescent's files are not Keras files; use .deepdescent for a model "
+            "and .safetensors for weights)"
+        )
