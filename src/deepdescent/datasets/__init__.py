@@ -7,8 +7,18 @@ are here too.
 
 from __future__ import annotations
 
-from deepdescent.datasets import fashion_mnist, mnist
+from deepdescent.datasets import cifar10, corpus, fashion_mnist, imdb, mnist
 from deepdescent.datasets.files import get_file
 from deepdescent.datasets.idx import DatasetError, read_idx, write_idx
 
-__all__ = ["DatasetError", "fashion_mnist", "get_file", "mnist", "read_idx", "write_idx"]
+__all__ = [
+    "DatasetError",
+    "cifar10",
+    "corpus",
+    "fashion_mnist",
+    "get_file",
+    "imdb",
+    "mnist",
+    "read_idx",
+    "write_idx",
+]
