@@ -20,6 +20,7 @@ EXAMPLES = {
     "AveragePooling2D": (lambda: layers.AveragePooling2D(3, 2), IMAGE),
     "AveragePooling3D": (lambda: layers.AveragePooling3D(2), (1, 4, 4, 4, 2)),
     "Bidirectional": (lambda: layers.Bidirectional(layers.GRU(2), merge_mode="sum"), SEQUENCE),
+    "CenterCrop": (lambda: layers.CenterCrop(4, 3), IMAGE),
     "Concatenate": (lambda: layers.Concatenate(axis=1), [VECTOR, VECTOR]),
     "Conv1D": (lambda: layers.Conv1D(2, 3, padding="causal"), SEQUENCE),
     "Conv1DTranspose": (lambda: layers.Conv1DTranspose(2, 3, strides=2), SEQUENCE),
@@ -52,14 +53,25 @@ EXAMPLES = {
     "Multiply": (lambda: layers.Multiply(), [VECTOR, VECTOR]),
     "PReLU": (lambda: layers.PReLU(shared_axes=[1, 2]), IMAGE),
     "Permute": (lambda: layers.Permute((2, 1)), SEQUENCE),
+    "RandomContrast": (lambda: layers.RandomContrast((0.2, 0.3), seed=1), IMAGE),
+    "RandomFlip": (lambda: layers.RandomFlip("horizontal"), IMAGE),
+    "RandomRotation": (lambda: layers.RandomRotation(0.1, fill_mode="constant"), IMAGE),
+    "RandomTranslation": (lambda: layers.RandomTranslation(0.1, (-0.2, 0.1)), IMAGE),
+    "RandomZoom": (lambda: layers.RandomZoom(0.2, width_factor=0.1), IMAGE),
     "ReLU": (lambda: layers.ReLU(max_value=6.0), VECTOR),
     "RepeatVector": (lambda: layers.RepeatVector(2), VECTOR),
+    "Rescaling": (lambda: layers.Rescaling(1 / 255, offset=-0.5), IMAGE),
     "Reshape": (lambda: layers.Reshape((2, 2)), VECTOR),
+    "Resizing": (lambda: layers.Resizing(4, 5, crop_to_aspect_ratio=True), IMAGE),
     "SeparableConv2D": (lambda: layers.SeparableConv2D(2, 3, depth_multiplier=2), IMAGE),
     "SimpleRNN": (lambda: layers.SimpleRNN(3, activation="relu"), SEQUENCE),
     "Softmax": (lambda: layers.Softmax(axis=1), VECTOR),
     "Subtract": (lambda: layers.Subtract(), [VECTOR, VECTOR]),
     "TensorOperation": (lambda: layers.TensorOperation("multiply"), [VECTOR, VECTOR]),
+    "TextVectorization": (
+        lambda: layers.TextVectorization(vocabulary=["a", "b"], output_sequence_length=3),
+        "texts",
+    ),
     "TimeDistributed": (lambda: layers.TimeDistributed(layers.Dense(2)), SEQUENCE),
     "UpSampling1D": (lambda: layers.UpSampling1D(2), SEQUENCE),
     "UpSampling2D": (lambda: layers.UpSampling2D(interpolation="bilinear"), IMAGE),
@@ -72,6 +84,8 @@ def _example(spec):
     g = torch.Generator().manual_seed(9)
     if spec == "ids":
         return torch.randint(0, 7, (2, 5), generator=g)
+    if spec == "texts":
+        return ["a b c", "b"]
     if isinstance(spec, list):
         return [torch.randn(*s, generator=g) for s in spec]
     return torch.randn(*spec, generator=g)

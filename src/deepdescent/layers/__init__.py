@@ -23,6 +23,16 @@ from deepdescent.layers.convolutional import (
     SeparableConv2D,
 )
 from deepdescent.layers.core import Activation, Dense, Dropout, Embedding
+from deepdescent.layers.image_preprocessing import (
+    CenterCrop,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from deepdescent.layers.input_layer import Input, InputLayer
 from deepdescent.layers.merging import (
     Add,
@@ -71,6 +81,7 @@ from deepdescent.layers.reshaping import (
     ZeroPadding2D,
 )
 from deepdescent.layers.symbolic import SymbolicTensor
+from deepdescent.layers.text_vectorization import TextVectorization
 from deepdescent.layers.wrappers import Bidirectional, TimeDistributed
 from deepdescent.utils._config import serialize
 from deepdescent.utils._lookup import lookup
@@ -87,6 +98,7 @@ __all__ = [
     "AveragePooling2D",
     "AveragePooling3D",
     "Bidirectional",
+    "CenterCrop",
     "Concatenate",
     "Conv1D",
     "Conv1DTranspose",
@@ -119,15 +131,23 @@ __all__ = [
     "Multiply",
     "PReLU",
     "Permute",
+    "RandomContrast",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "ReLU",
     "RepeatVector",
+    "Rescaling",
     "Reshape",
+    "Resizing",
     "SeparableConv2D",
     "SimpleRNN",
     "Softmax",
     "Subtract",
     "SymbolicTensor",
     "TensorOperation",
+    "TextVectorization",
     "TimeDistributed",
     "UpSampling1D",
     "UpSampling2D",
@@ -159,6 +179,7 @@ LAYERS: dict[str, type[Layer]] = {
         AveragePooling2D,
         AveragePooling3D,
         Bidirectional,
+        CenterCrop,
         Concatenate,
         Conv1D,
         Conv1DTranspose,
@@ -189,14 +210,22 @@ LAYERS: dict[str, type[Layer]] = {
         Multiply,
         PReLU,
         Permute,
+        RandomContrast,
+        RandomFlip,
+        RandomRotation,
+        RandomTranslation,
+        RandomZoom,
         ReLU,
         RepeatVector,
+        Rescaling,
         Reshape,
+        Resizing,
         SeparableConv2D,
         SimpleRNN,
         Softmax,
         Subtract,
         TensorOperation,
+        TextVectorization,
         TimeDistributed,
         UpSampling1D,
         UpSampling2D,
