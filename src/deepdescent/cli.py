@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, help="run folder (default: runs/DATASET-OPTIMIZER-TIMESTAMP)"
     )
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    train.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files to RUN/tensorboard (needs tensorboard)",
+    )
     from deepdescent.viz.movie_command import add_movie_arguments, run_movie
 
     movie = verbs.add_parser("movie", help="animate optimizers' paths on a 2-D test function")
@@ -143,6 +148,16 @@ def _write_json(path: Path, value: Any) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2) + "\n").encode())
 
 
+def _callbacks(out: Path, tensorboard: bool) -> list[Any]:
+    """A CSV log of every epoch, and TensorBoard event files when asked for."""
+    from deepdescent.callbacks import CSVLogger, TensorBoard
+
+    chosen: list[Any] = [CSVLogger(out / "log.csv")]
+    if tensorboard:
+        chosen.append(TensorBoard(out / "tensorboard", histogram_freq=1))
+    return chosen
+
+
 def train(args: argparse.Namespace) -> dict[str, float]:
     from deepdescent.layers import Dense
     from deepdescent.models import Sequential
@@ -177,6 +192,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         epochs=args.epochs,
         verbose=args.verbose,
         validation_split=args.validation_split,
+        callbacks=_callbacks(out, args.tensorboard),
     )
     seconds = time.perf_counter() - started
     test = cast(dict[str, float], model.evaluate(x_test, y_test, verbose=0, return_dict=True))

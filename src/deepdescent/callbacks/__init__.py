@@ -17,6 +17,7 @@ from deepdescent.callbacks.model_checkpoint import ModelCheckpoint
 from deepdescent.callbacks.progbar_logger import ProgbarLogger
 from deepdescent.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from deepdescent.callbacks.swap_ema_weights import SwapEMAWeights
+from deepdescent.callbacks.tensorboard import TensorBoard
 from deepdescent.callbacks.terminate_on_nan import TerminateOnNaN
 from deepdescent.callbacks.weight_averaging import PolyakAveraging, StochasticWeightAveraging
 
@@ -35,5 +36,6 @@ __all__ = [
     "ReduceLROnPlateau",
     "StochasticWeightAveraging",
     "SwapEMAWeights",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
