@@ -72,7 +72,7 @@ class TensorBoard(Callback):
             ("embeddings_metadata", embeddings_metadata),
         ):
             check_argument(name, value, not value, "False, 0 or None: not written here")
-        ok = update_freq in ("epoch", "batch") or (is_integer(update_freq) and update_freq > 0)
+        ok = update_freq in ("epoch", "batch") or (is_integer(update_freq) and int(update_freq) > 0)
         check_argument("update_freq", update_freq, ok, "'epoch', 'batch' or an int > 0")
         self.update_freq = 1 if update_freq == "batch" else update_freq
         self.write_graph = bool(write_graph)
