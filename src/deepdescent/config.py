@@ -14,11 +14,14 @@ import torch
 from deepdescent.utils._checks import check_argument, is_number
 
 __all__ = [
+    "DTypePolicy",
     "backend",
+    "dtype_policy",
     "epsilon",
     "floatx",
     "floatx_dtype",
     "image_data_format",
+    "set_dtype_policy",
     "set_epsilon",
     "set_floatx",
     "set_image_data_format",
@@ -42,7 +45,47 @@ _DTYPES = {
 }
 _IMAGE_DATA_FORMATS = ("channels_last", "channels_first")
 
-_settings: dict[str, Any] = {"epsilon": 1e-7, "image_data_format": "channels_last"}
+_settings: dict[str, Any] = {
+    "epsilon": 1e-7,
+    "image_data_format": "channels_last",
+    "dtype_policy": None,
+}
+_POLICIES = ("float32", "float64", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+
+
+class DTypePolicy:
+    """Keras's dtype policy: the dtype weights are kept in and the dtype layers compute
+    in. ``"mixed_float16"`` and ``"mixed_bfloat16"`` keep float32 weights (and optimizer
+    state) and compute in half precision; ``fit`` then runs the forward pass under
+    ``torch.autocast`` and, for float16, scales the loss (see
+    :mod:`deepdescent.training.precision`).
+    """
+
+    def __init__(self, name: str = "float32") -> None:
+        check_argument("policy", name, name in _POLICIES, f"one of {', '.join(_POLICIES)}")
+        self.name = name
+        compute = name.removeprefix("mixed_")
+        self.compute_dtype = compute
+        self.variable_dtype = "float32" if name.startswith("mixed_") else compute
+
+    @property
+    def is_mixed(self) -> bool:
+        return self.name.startswith("mixed_")
+
+    def __repr__(self) -> str:
+        return f'<DTypePolicy "{self.name}">'
+
+
+def dtype_policy() -> DTypePolicy:
+    """The global dtype policy (``floatx`` unless :func:`set_dtype_policy` changed it)."""
+    policy = _settings["dtype_policy"]
+    return policy if policy is not None else DTypePolicy(floatx())
+
+
+def set_dtype_policy(policy: str | DTypePolicy) -> None:
+    """Set the global dtype policy of models made afterwards: ``"mixed_float16"``,
+    ``"mixed_bfloat16"``, or a plain float type."""
+    _settings["dtype_policy"] = policy if isinstance(policy, DTypePolicy) else DTypePolicy(policy)
 
 
 def backend() -> str:

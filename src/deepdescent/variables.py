@@ -74,20 +74,24 @@ class Variable:
     def numpy(self) -> np.ndarray:
         return self._value.detach().cpu().numpy().copy()
 
+    def _like(self, value: Any) -> torch.Tensor:
+        held = self._value
+        return torch.as_tensor(unwrap(value)).detach().to(device=held.device, dtype=held.dtype)
+
     def assign(self, value: Any) -> Variable:
-        """Set the value in place (shape and dtype kept)."""
+        """Set the value in place (shape, dtype and device kept)."""
         with torch.no_grad():
-            self._value.copy_(torch.as_tensor(unwrap(value), dtype=self._value.dtype))
+            self._value.copy_(self._like(value))
         return self
 
     def assign_add(self, value: Any) -> Variable:
         with torch.no_grad():
-            self._value.add_(torch.as_tensor(unwrap(value), dtype=self._value.dtype))
+            self._value.add_(self._like(value))
         return self
 
     def assign_sub(self, value: Any) -> Variable:
         with torch.no_grad():
-            self._value.sub_(torch.as_tensor(unwrap(value), dtype=self._value.dtype))
+            self._value.sub_(self._like(value))
         return self
 
     @classmethod

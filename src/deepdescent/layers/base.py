@@ -24,7 +24,7 @@ from deepdescent.variables import Variable
 
 Shape = tuple[int | None, ...]
 
-__all__ = ["Layer", "Shape", "batch_shape", "shape_of"]
+__all__ = ["Layer", "Shape", "batch_shape", "call_parameters", "shape_of"]
 
 
 def batch_shape(shape: Any, argument: str = "input_shape") -> Shape:
@@ -67,7 +67,7 @@ def _as_tensor(value: Any, device: torch.device) -> Any:
 _CALL_PARAMETERS: dict[type, frozenset[str]] = {}
 
 
-def _call_parameters(cls: type[Any]) -> frozenset[str]:
+def call_parameters(cls: type[Any]) -> frozenset[str]:
     """The parameter names of ``cls.call`` (looked up once per class)."""
     found = _CALL_PARAMETERS.get(cls)
     if found is None:
@@ -104,7 +104,8 @@ class Layer(torch.nn.Module):
         name: the layer's name (a model gives it a unique one when ``None``).
         input_shape, input_dim: the per-sample input shape (Keras's Sequential idiom).
         trainable: ``False`` freezes the layer's weights (see :attr:`trainable`).
-        dtype: the float type of its weights (``None``: :func:`deepdescent.config.floatx`).
+        dtype: the float type of its weights (``None``: :func:`deepdescent.config.floatx`),
+            or a mixed precision policy (``"mixed_float16"``, ``"mixed_bfloat16"``).
     """
 
     def __init__(
@@ -131,6 +132,15 @@ class Layer(torch.nn.Module):
         self.build_input_shape: Any = batch_shape(input_shape) if input_shape is not None else None
         self.built = False
         self._trainable = trainable
+        #: A mixed precision policy given as ``dtype`` ("mixed_float16" ...), else None.
+        self.dtype_policy: config.DTypePolicy | None = None
+        if isinstance(dtype, config.DTypePolicy) or (
+            isinstance(dtype, str) and dtype.startswith("mixed_")
+        ):
+            self.dtype_policy = (
+                dtype if isinstance(dtype, config.DTypePolicy) else config.DTypePolicy(dtype)
+            )
+            dtype = None
         self.weight_dtype: torch.dtype | None = (
             None if dtype is None else config.standardize_dtype(dtype)
         )
@@ -147,7 +157,7 @@ class Layer(torch.nn.Module):
             return symbolic.call_symbolic(self, args, kwargs)
         args = tuple(_as_tensor(a, self.device) for a in args)
         training = kwargs.pop("training", None)
-        if "training" in _call_parameters(type(self)):
+        if "training" in call_parameters(type(self)):
             kwargs["training"] = self.training if training is None else bool(training)
         if _depth[0] == 0:
             for module in self.modules():

@@ -7,16 +7,18 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-import numpy as np
 import torch
 
-from deepdescent import losses, optimizers, training
+from deepdescent import config, losses, optimizers, training
 from deepdescent import metrics as metrics_lib
 from deepdescent.callbacks import History
 from deepdescent.layers import Layer, SymbolicTensor
-from deepdescent.layers.base import Shape
+from deepdescent.layers.base import Shape, call_parameters
 from deepdescent.layers.symbolic import flatten
 from deepdescent.models.functional import Graph, graph_from_config
+from deepdescent.training import steps
+from deepdescent.training.inputs import DataOptions
+from deepdescent.training.outputs import OutputLosses, output_metrics
 from deepdescent.utils._checks import snake_case
 
 
@@ -55,8 +57,10 @@ class Model(Layer):
         self.optimizer: torch.optim.Optimizer | None = None
         self.loss: losses.Loss | None = None
         self.compiled = False
+        self.loss_tracker = metrics_lib.Mean(name="loss")
         self.compiled_metrics: list[metrics_lib.Metric] = []
         self._metric_identifiers: list[Any] = []
+        self._compile_arguments: dict[str, Any] = {}
         self.stop_training = False
         self.history: History | None = None
         #: How fit computes gradients: "auto" (the hand-written back-propagation when the
@@ -64,6 +68,9 @@ class Model(Layer):
         #: "autograd" or "manual".
         self.backprop = "auto"
         self.graph: Graph | None = None
+        if self.dtype_policy is None:
+            # Keras's global policy at the model's making (mixed precision in fit).
+            self.dtype_policy = config.dtype_policy()
         if inputs is not None:
             self._init_graph(inputs, outputs)
 
@@ -71,9 +78,15 @@ class Model(Layer):
         graph = Graph(inputs, outputs)
         graph.name_layers(set())
         for layer in graph.layers:
-            self.add_module(cast(str, layer.name), layer)
+            self.add_module(self._module_key(cast(str, layer.name)), layer)
         self.graph = graph
         self.built = True
+
+    def _module_key(self, name: str) -> str:
+        """The attribute a layer is kept under: its name, unless the model already has an
+        attribute of that name (a layer named ``"inputs"``, ``"loss"`` ...)."""
+        taken = hasattr(type(self), name) or name in self.__dict__
+        return f"{name}_layer" if taken else name
 
     # -- structure ---------------------------------------------------------------------
 
@@ -126,6 +139,9 @@ class Model(Layer):
         if self.module is not None:
             return self.module(*args, **kwargs)
         if type(self).call is not Layer.call:
+            # Called directly (the trainer's objective), call() still learns the mode.
+            if "training" in call_parameters(type(self)) and "training" not in kwargs:
+                kwargs["training"] = self.training
             return self.call(*args, **kwargs)
         raise RuntimeError(
             "Model has nothing to compute: pass Model(inputs, outputs) or Model(module), "
@@ -175,40 +191,124 @@ class Model(Layer):
     def regularization_loss(self) -> torch.Tensor:
         """Σ of every layer's cost terms (``kernel_regularizer``, ``add_loss``): Ω(θ)."""
         terms = [t for module in self.modules() for t in _layer_penalties(module)]
+        if not terms:
+            raise ValueError(
+                "There is no loss to compute: pass loss= to compile, add terms with "
+                "add_loss, or override train_step"
+            )
         return torch.stack([torch.as_tensor(t).sum() for t in terms]).sum()
 
     # -- compile / fit / evaluate / predict -------------------------------------------------
 
     def compile(
-        self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Sequence[Any] | None = None
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Any = None,
+        loss_weights: Any = None,
     ) -> None:
         """Choose the optimization procedure, the cost and the metrics to report.
 
         ``optimizer`` is a name (``"sgd"``), a config, or an optimizer — unbound (Keras:
         ``SGD(learning_rate=0.01)``) or already bound to this model's parameters (PyTorch).
+        ``loss`` may be left out when the cost comes from ``add_loss`` or a custom
+        ``train_step``. A model of several outputs takes ``loss``, ``loss_weights`` and
+        ``metrics`` per output, as lists in output order or dicts by output name.
         """
-        if loss is None:
-            raise ValueError("compile needs loss, e.g. loss='categorical_crossentropy'")
         self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
-        if metrics is not None and (
-            isinstance(metrics, (str, dict)) or not isinstance(metrics, Sequence)
-        ):
-            raise TypeError("metrics must be a list, e.g. metrics=['accuracy']")
-        self._metric_identifiers = list(metrics or [])
-        self.compiled_metrics = [
-            metrics_lib.get(m, loss=self.loss) for m in self._metric_identifiers
+        names = self.output_names
+        if names is not None and len(names) > 1 and loss is not None:
+            self.loss = OutputLosses.from_compile(names, loss, loss_weights)
+            self.compiled_metrics = output_metrics(names, metrics, self.loss)
+            self._metric_identifiers = []
+        else:
+            if isinstance(loss, (list, tuple, dict)):
+                raise TypeError(
+                    "loss is a list or dict but the model has one output; pass one loss"
+                )
+            single = None if loss is None else losses.get(loss)
+            if single is not None and loss_weights is not None:
+                single = _ScaledLoss(single, loss_weights)
+            self.loss = single
+            if metrics is not None and (
+                isinstance(metrics, (str, dict)) or not isinstance(metrics, Sequence)
+            ):
+                raise TypeError("metrics must be a list, e.g. metrics=['accuracy']")
+            self._metric_identifiers = list(metrics or [])
+            self.compiled_metrics = [
+                metrics_lib.get(m, loss=self.loss) for m in self._metric_identifiers
+            ]
+        self._compile_arguments = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
+        self.loss_tracker.reset_state()
+        self.compiled = True
+
+    @property
+    def output_names(self) -> list[str] | None:
+        """The functional model's output names (the layers that make them, or the keys of
+        a dict of outputs); ``None`` for other forms."""
+        if self.graph is None:
+            return None
+        outputs = self.graph.outputs
+        if isinstance(outputs, dict):
+            return list(outputs)
+        return [
+            t.node.layer.name if t.node is not None else f"output_{i}"
+            for i, t in enumerate(self.graph.flat_outputs)
         ]
 
     @property
-    def metrics_names(self) -> list[str]:
-        return ["loss", *(m.name for m in self.compiled_metrics)]
+    def metrics(self) -> list[metrics_lib.Metric]:
+        """What the training step reports: the loss tracker (``"loss"``), then the compiled
+        metrics. A subclass with its own training step lists its metrics here, and ``fit``
+        resets them at the start of every epoch."""
+        return [self.loss_tracker, *self.compiled_metrics]
 
-    def require_compiled(self, method: str) -> tuple[losses.Loss, torch.optim.Optimizer]:
-        """The compiled loss and optimizer; a clear error when ``compile`` was not called."""
-        if self.loss is None or self.optimizer is None:
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def require_compiled(self, method: str) -> tuple[losses.Loss | None, torch.optim.Optimizer]:
+        """The compiled loss (``None`` when the cost is left to ``add_loss`` or a custom
+        step) and optimizer; a clear error when ``compile`` was not called."""
+        if not self.compiled or self.optimizer is None:
             raise RuntimeError(f"You must call compile(optimizer=..., loss=...) before {method}()")
         return self.loss, self.optimizer
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> torch.Tensor:
+        """The cost of a batch: the compiled loss of ``(y, y_pred)`` plus every term the
+        layers added (``add_loss``, weight penalties), as Keras's ``compute_loss``."""
+        return steps.compute_loss(self, y, y_pred, sample_weight)
+
+    def compute_metrics(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+    ) -> dict[str, Any]:
+        """Update the compiled metrics with the batch; return every metric's result."""
+        return steps.compute_metrics(self, y, y_pred, sample_weight)
+
+    @steps.default_step
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One training step on ``data`` (``(x, y)``, ``(x, y, sample_weight)`` or ``(x,)``)
+        returning the logs, as Keras's default: override it to change what ``fit`` does
+        per batch (``fit`` then calls it; otherwise it runs its own, faster step)."""
+        return steps.default_train_step(self, data)
+
+    @steps.default_step
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """One evaluation step on ``data`` returning the logs (override to change
+        ``evaluate``)."""
+        return steps.default_test_step(self, data)
+
+    @steps.default_step
+    def predict_step(self, data: Any) -> Any:
+        """The outputs on one batch (override to change ``predict``)."""
+        return steps.default_predict_step(self, data)
 
     def fit(
         self,
@@ -221,14 +321,24 @@ class Model(Layer):
         validation_split: float = 0.0,
         validation_data: Any = None,
         shuffle: bool = True,
+        class_weight: dict[int, float] | None = None,
+        sample_weight: Any = None,
         initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
         validation_batch_size: int | None = None,
+        validation_freq: int = 1,
     ) -> History:
-        """Train for ``epochs`` passes over ``(x, y)`` in minibatches; returns the History.
+        """Train for ``epochs`` passes over the data in minibatches; returns the History.
 
-        ``batch_size=None`` means Keras's 32, except for batch methods (an optimizer whose
-        ``needs().full_batch``: L-BFGS, Newton ...), which then take the whole training set
-        at each step.
+        ``x`` may be arrays (``y`` the targets; lists or dicts for several inputs or
+        outputs), a ``torch.utils.data.DataLoader`` or ``Dataset``, a ``PyDataset``, or a
+        generator or other iterable of batches ``x``, ``(x, y)`` or ``(x, y,
+        sample_weight)``. ``batch_size=None`` means Keras's 32, except for batch methods
+        (an optimizer whose ``needs().full_batch``: L-BFGS, Newton ...), which then take
+        the whole training set at each step. ``sample_weight`` weighs each sample's loss
+        and ``class_weight`` each class's; ``steps_per_epoch`` and ``validation_steps``
+        cut the passes short.
         """
         self.require_compiled("fit")
         return training.fit(
@@ -244,6 +354,13 @@ class Model(Layer):
             shuffle=shuffle,
             initial_epoch=initial_epoch,
             validation_batch_size=validation_batch_size,
+            data=DataOptions(
+                sample_weight=sample_weight,
+                class_weight=class_weight,
+                steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps,
+                validation_freq=validation_freq,
+            ),
         )
 
     def evaluate(
@@ -252,17 +369,26 @@ class Model(Layer):
         y: Any = None,
         batch_size: int | None = None,
         verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
         callbacks: list | None = None,
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
-        """Loss (and metrics) on ``(x, y)``: a float, ``[loss, *metrics]`` or a dict."""
+        """Loss (and metrics) on the data (as ``fit`` takes it): a float, ``[loss,
+        *metrics]`` or a dict."""
         self.require_compiled("evaluate")
         logs = training.evaluate(
-            self, x, y, batch_size=batch_size, verbose=verbose, callbacks=callbacks
+            self,
+            x,
+            y,
+            batch_size=batch_size,
+            verbose=verbose,
+            callbacks=callbacks,
+            data=DataOptions(sample_weight=sample_weight, steps_per_epoch=steps),
         )
         if return_dict:
             return logs
-        values = [logs[name] for name in self.metrics_names]
+        values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
     def predict(
@@ -270,20 +396,54 @@ class Model(Layer):
         x: Any,
         batch_size: int | None = None,
         verbose: Any = "auto",
+        steps: int | None = None,
         callbacks: list | None = None,
-    ) -> np.ndarray:
-        """The model's outputs on ``x`` as a NumPy array; ``callbacks`` get the predict
-        hooks (``on_predict_batch_end`` logs hold the batch's ``"outputs"``)."""
+    ) -> Any:
+        """The model's outputs on ``x`` (as ``fit`` takes it) as NumPy arrays;
+        ``callbacks`` get the predict hooks (``on_predict_batch_end`` logs hold the batch's
+        ``"outputs"``)."""
         return training.predict(
-            self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks
+            self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, steps=steps
         )
+
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: dict[int, float] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One optimizer step on one batch; the running loss and metrics (they accumulate
+        over calls, as Keras's do, until ``fit`` or :meth:`reset_metrics`)."""
+        logs = training.train_on_batch(self, x, y, sample_weight, class_weight)
+        return logs if return_dict else _in_order(logs)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """Loss and metrics on one batch, without training."""
+        logs = training.test_on_batch(self, x, y, sample_weight)
+        return logs if return_dict else _in_order(logs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The model's outputs on one batch as NumPy arrays."""
+        return training.predict_on_batch(self, x)
+
+    def reset_metrics(self) -> None:
+        """Clear the running values of :attr:`metrics`."""
+        for metric in self.metrics:
+            metric.reset_state()
 
     # -- data checks -------------------------------------------------------------------
 
-    def prepare_inputs(self, x: Any, argument: str = "x") -> torch.Tensor:
-        """``x`` as a tensor on the model's device, checked against the input shape."""
+    def prepare_inputs(self, x: Any, argument: str = "x") -> Any:
+        """``x`` as tensors on the model's device (a list or dict of them for several
+        inputs), checked against the input shape; builds a model that is not built yet."""
         if x is None:
             raise ValueError(f"{argument} is required")
+        if isinstance(x, (list, tuple, dict)):
+            return training.convert_structure(x, argument, self.device, self.dtype)
         tensor = training.as_tensor(x, argument)
         if len(tensor) == 0:
             raise ValueError(f"{argument} is empty: at least one sample is needed")
@@ -293,7 +453,13 @@ class Model(Layer):
             self.build((None, *tensor.shape[1:]))
         tensor = tensor.to(device=self.device, dtype=self.dtype)
         expected = self.input_shape
-        if expected is not None and tuple(tensor.shape[1:]) != tuple(expected[1:]):
+        if (
+            expected is not None
+            and any(
+                e is not None and e != g
+                for e, g in zip(expected[1:], tensor.shape[1:], strict=False)
+            )
+        ) or (expected is not None and len(expected) != tensor.ndim):
             raise ValueError(
                 f"{argument} has shape {tuple(tensor.shape)} but the model expects inputs of "
                 f"shape {expected} (per sample {tuple(expected[1:])}); reshape {argument}, "
@@ -301,45 +467,67 @@ class Model(Layer):
             )
         return tensor
 
+    def prepare_targets(self, y: Any, argument: str = "y") -> Any:
+        """``y`` as tensors on the model's device: class labels as the loss wants them,
+        float targets in the model's precision."""
+        if isinstance(y, (list, tuple, dict)):
+            return training.convert_structure(y, argument, self.device, self.dtype, keep_ints=True)
+        wanted = getattr(self.loss, "target_dtype", torch.get_default_dtype())
+        # Float targets follow the model's precision (a float64 model gets float64 targets).
+        target_dtype = self.dtype if wanted.is_floating_point else wanted
+        return training.as_tensor(y, argument, target_dtype, self.device)
+
     def prepare_data(
         self, x: Any, y: Any, names: tuple[str, str] = ("x", "y"), method: str = "fit"
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[Any, Any]:
         """Inputs and targets as device tensors, checked against each other and the loss
         (``method`` names the caller in the error when the model is not compiled)."""
-        if y is None:
-            raise ValueError(f"{names[1]} is required to compute the loss")
         loss, _ = self.require_compiled(method)
+        if y is None:
+            if loss is not None:
+                raise ValueError(f"{names[1]} is required to compute the loss")
+            return self.prepare_inputs(x, names[0]), None
         x_t = self.prepare_inputs(x, names[0])
-        # Float targets follow the model's precision (a float64 model gets float64 targets).
-        target_dtype = self.dtype if loss.target_dtype.is_floating_point else loss.target_dtype
-        y_t = training.as_tensor(y, names[1], target_dtype, self.device)
-        if len(x_t) != len(y_t):
+        y_t = self.prepare_targets(y, names[1])
+        count_x, count_y = training.structure_length(x_t), training.structure_length(y_t)
+        if count_x != count_y:
             raise ValueError(
                 f"{names[0]} and {names[1]} must have the same number of samples, "
-                f"got {len(x_t)} and {len(y_t)}"
+                f"got {count_x} and {count_y}"
             )
-        output_shape = self._output_shape(x_t)
-        loss.validate_targets(tuple(y_t.shape), output_shape)
-        # Keras resolves "accuracy" once the shapes are known (binary for one output unit).
-        self.compiled_metrics = [
-            metrics_lib.get(m, loss=loss, y_true_shape=tuple(y_t.shape), output_shape=output_shape)
-            for m in self._metric_identifiers
-        ]
+        self.check_targets(x_t, y_t)
         return x_t, y_t
 
-    def _output_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+    def check_targets(self, x: Any, y: Any) -> None:
+        """Check targets against the outputs' shapes and the loss, and resolve Keras's
+        ``"accuracy"`` from them (binary for one output unit ...), from one sample."""
+        custom = steps.overrides(self, "train_step") or steps.overrides(self, "test_step")
+        if not isinstance(y, torch.Tensor) or custom:
+            return
+        output_shape = self._output_shape(x, len(y))
+        if self.loss is not None:
+            self.loss.validate_targets(tuple(y.shape), output_shape)
+        self.compiled_metrics = [
+            metrics_lib.get(
+                m, loss=self.loss, y_true_shape=tuple(y.shape), output_shape=output_shape
+            )
+            for m in self._metric_identifiers
+        ]
+
+    def _output_shape(self, x: Any, count: int) -> tuple[int, ...]:
         with torch.no_grad():
             was_training = self.training
             self.eval()
             try:
-                out = self(x[:1])
+                out = self(training.take(x, slice(None, 1)))
             except RuntimeError as error:
-                raise ValueError(
-                    f"x of shape {tuple(x.shape)} does not fit the model: {error}"
-                ) from error
+                shape = tuple(x.shape) if isinstance(x, torch.Tensor) else "(several inputs)"
+                raise ValueError(f"x of shape {shape} does not fit the model: {error}") from error
             finally:
                 self.train(was_training)
-        return (len(x), *out.shape[1:])
+        if not isinstance(out, torch.Tensor):
+            return (count,)
+        return (count, *out.shape[1:])
 
     # -- description -------------------------------------------------------------------
 
@@ -372,17 +560,17 @@ class Model(Layer):
         return cls(inputs, outputs, name=config.get("name"))
 
     def compile_config(self) -> dict[str, Any] | None:
-        if self.loss is None or self.optimizer is None:
+        """``compile``'s arguments as JSON (``None`` before ``compile``)."""
+        if not self.compiled or self.optimizer is None:
             return None
+        arguments = self._compile_arguments
         return {
             "optimizer": optimizers.serialize(cast(optimizers.Optimizer, self.optimizer))
             if optimizers.is_serializable(self.optimizer)
             else None,
-            "loss": losses.serialize(self.loss),
-            "metrics": [
-                m if isinstance(m, str) else metrics_lib.serialize(m)
-                for m in self._metric_identifiers
-            ],
+            "loss": _encode_compiled(arguments.get("loss"), losses.serialize),
+            "loss_weights": arguments.get("loss_weights"),
+            "metrics": _encode_compiled(arguments.get("metrics"), metrics_lib.serialize),
         }
 
     def save(self, filepath: str | os.PathLike[str], include_optimizer: bool = True) -> None:
@@ -434,3 +622,53 @@ def _model_form(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
             f"a torch.nn.Module; got {type(inputs).__name__}"
         )
     return module, inputs, outputs
+
+
+def _in_order(logs: dict[str, Any]) -> Any:
+    """Keras's list form of logs: the values in order, or the one value alone."""
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+class _ScaledLoss(losses.Loss):
+    """A loss times ``loss_weights`` (one output)."""
+
+    def __init__(self, loss: losses.Loss, weight: Any) -> None:
+        super().__init__(name=loss.name)
+        if isinstance(weight, (list, tuple)) and len(weight) == 1:
+            weight = weight[0]
+        if isinstance(weight, dict) and len(weight) == 1:
+            weight = next(iter(weight.values()))
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+            raise ValueError(f"Invalid loss_weights: {weight!r} (expected a number)")
+        self.inner, self.weight = loss, float(weight)
+        # The wrapped loss's target dtype (a class attribute of each loss class).
+        self.__dict__["target_dtype"] = loss.target_dtype
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
+        return self.weight * self.inner(y_true, y_pred, sample_weight)
+
+    def validate_targets(self, y_true_shape: Any, output_shape: Any) -> None:
+        self.inner.validate_targets(y_true_shape, output_shape)
+
+
+def _encode_compiled(value: Any, serialize: Callable[[Any], dict[str, Any]]) -> Any:
+    """A ``compile`` argument (names, objects, lists and dicts of them) as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_encode_compiled(v, serialize) for v in value]
+    if isinstance(value, dict):
+        return {"outputs": {k: _encode_compiled(v, serialize) for k, v in value.items()}}
+    return serialize(value)
+
+
+def decode_compiled(value: Any, deserialize: Callable[[dict[str, Any]], Any]) -> Any:
+    """The inverse of :func:`_encode_compiled`."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [decode_compiled(v, deserialize) for v in value]
+    if "outputs" in value and "class_name" not in value:
+        return {k: decode_compiled(v, deserialize) for k, v in value["outputs"].items()}
+    return deserialize(value)

@@ -203,10 +203,14 @@ def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
     _load_state(model, members[_WEIGHTS], os.fspath(filepath))
     compile_config = config.get("compile")
     if compile and compile_config and compile_config.get("optimizer"):
+        from deepdescent import metrics
+        from deepdescent.models.model import decode_compiled
+
         model.compile(
             optimizer=optimizers.get(compile_config["optimizer"]),
-            loss=losses.deserialize(compile_config["loss"]),
-            metrics=compile_config.get("metrics") or None,
+            loss=decode_compiled(compile_config["loss"], losses.deserialize),
+            loss_weights=compile_config.get("loss_weights"),
+            metrics=decode_compiled(compile_config.get("metrics"), metrics.deserialize) or None,
         )
         if _OPT_META in members and _OPT_STATE in members:
             _restore_optimizer(model, members, filepath)

@@ -21,6 +21,12 @@ class Sequential(Model):
     deepdescent layers or any ``torch.nn.Module``.
     """
 
+    #: Its forward pass is its layers in turn (what the hand-written back-propagation
+    #: replays); False in a subclass that computes otherwise.
+    @property
+    def is_layer_chain(self) -> bool:
+        return type(self).forward is Sequential.forward
+
     def __init__(
         self, layers: Iterable[torch.nn.Module] | None = None, *, name: str = "sequential"
     ) -> None:

@@ -3,14 +3,24 @@
 the path a minibatch takes)."""
 
 from deepdescent.training.backprop import BackpropObjective, supports_backprop
-from deepdescent.training.data import BatchIterator, as_tensor, check_batch_size
+from deepdescent.training.data import (
+    BatchIterator,
+    as_tensor,
+    check_batch_size,
+    structure_length,
+    take,
+)
 from deepdescent.training.gradient_path import GradientPath, choose_gradient_path, make_objective
+from deepdescent.training.inputs import DataOptions, convert_structure
 from deepdescent.training.loop import (
     Trainer,
     bind_optimizer,
     evaluate,
     fit,
     predict,
+    predict_on_batch,
+    test_on_batch,
+    train_on_batch,
     verbose_level,
 )
 from deepdescent.training.objective import Objective
@@ -18,6 +28,7 @@ from deepdescent.training.objective import Objective
 __all__ = [
     "BackpropObjective",
     "BatchIterator",
+    "DataOptions",
     "GradientPath",
     "Objective",
     "Trainer",
@@ -25,10 +36,16 @@ __all__ = [
     "bind_optimizer",
     "check_batch_size",
     "choose_gradient_path",
+    "convert_structure",
     "evaluate",
     "fit",
     "make_objective",
     "predict",
+    "predict_on_batch",
+    "structure_length",
     "supports_backprop",
+    "take",
+    "test_on_batch",
+    "train_on_batch",
     "verbose_level",
 ]

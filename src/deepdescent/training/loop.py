@@ -21,11 +21,10 @@ and at the end, and ``finalize`` ends training (Polyak averaging).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
 import torch
 
 from deepdescent import metrics
@@ -35,18 +34,40 @@ from deepdescent.layers.recording import recordable_layers
 from deepdescent.optimizers import Optimizer
 from deepdescent.optimizers.base import needs_of
 from deepdescent.optimizers.contract import TrainingNeeds
-from deepdescent.training.data import BatchIterator, check_batch_size, split_validation
+from deepdescent.training import steps
+from deepdescent.training.data import check_batch_size
 from deepdescent.training.gradient_path import (
     GradientPath,
     choose_gradient_path,
     make_objective,
 )
-from deepdescent.utils._checks import check_count
+from deepdescent.training.inputs import (
+    Batch,
+    BatchSource,
+    DataOptions,
+    OneBatch,
+    evaluation_source,
+    fit_sources,
+    prediction_source,
+    single_batch,
+)
+from deepdescent.training.precision import precision_of
+from deepdescent.utils._checks import check_argument, check_count
 
 if TYPE_CHECKING:
     from deepdescent.models.model import Model
 
-__all__ = ["Trainer", "bind_optimizer", "evaluate", "fit", "predict", "verbose_level"]
+__all__ = [
+    "Trainer",
+    "bind_optimizer",
+    "evaluate",
+    "fit",
+    "predict",
+    "predict_on_batch",
+    "test_on_batch",
+    "train_on_batch",
+    "verbose_level",
+]
 
 
 def bind_optimizer(model: Model) -> torch.optim.Optimizer:
@@ -62,6 +83,10 @@ def _reader(metric: metrics.Metric) -> Callable[[], float]:
     return lambda: float(metric.result())
 
 
+def _constant(value: float) -> Callable[[], float]:
+    return lambda: value
+
+
 class Trainer:
     """Runs epochs of minibatch optimization for one compiled model.
 
@@ -71,92 +96,141 @@ class Trainer:
             back-propagation).
         method: ``"fit"``, or ``"evaluate"`` for a trainer that only evaluates (no
             gradients, so no choice of gradient path).
+        weighted: whether batches carry sample weights (the hand-written
+            back-propagation takes none).
     """
 
     def __init__(
-        self, model: Model, callbacks: CallbackList | None = None, method: str = "fit"
+        self,
+        model: Model,
+        callbacks: CallbackList | None = None,
+        method: str = "fit",
+        weighted: bool = False,
     ) -> None:
         self.model = model
         _, self.optimizer = model.require_compiled(method)
         self.needs: TrainingNeeds = needs_of(self.optimizer)
+        # A model that overrides train_step (test_step) trains (evaluates) its own way.
+        self.custom_train = steps.overrides(model, "train_step")
+        self.custom_test = steps.overrides(model, "test_step")
         needing = [type(self.optimizer).__name__] if self.needs.autograd else []
         needing += [type(cb).__name__ for cb in callbacks or [] if cb.needs_autograd]
+        needing += ["sample weights"] if weighted else []
+        self.precision = precision_of(model)
+        if self.precision is not None and method == "fit" and not self.custom_train:
+            needing.append(f"mixed precision ({self.precision.policy.name})")
+            check_argument(
+                "optimizer",
+                type(self.optimizer).__name__,
+                not (self.needs.closure or self.needs.model_outputs),
+                "a first-order method under mixed precision (one that steps on gradients "
+                "without re-evaluating the loss)",
+            )
         self.gradient_path: GradientPath = (
             choose_gradient_path(model, needing)
-            if method == "fit"
-            else GradientPath("autograd", "evaluation takes no gradients")
+            if method == "fit" and not self.custom_train
+            else GradientPath("autograd", "no hand-written step is taken")
         )
         self.objective = make_objective(model, self.gradient_path.name)
-        self.loss_tracker = metrics.Mean(name="loss")
-        self.metrics = model.compiled_metrics
+        self.loss_tracker = model.loss_tracker
+        self.step_logs: Mapping[str, Any] | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """The forward pass's precision: the mixed policy's autocast, or as it is."""
+        return self.precision.autocast() if self.precision is not None else contextlib.nullcontext()
 
     def trackers(self) -> list[metrics.Metric]:
-        return [self.loss_tracker, *self.metrics]
+        return list(self.model.metrics)
 
     def reset(self) -> None:
+        self.step_logs = None
         for tracker in self.trackers():
             tracker.reset_state()
 
     def results(self) -> dict[str, float]:
+        if self.step_logs is not None:
+            return steps.flatten_logs(self.step_logs)
         return {t.name: float(t.result()) for t in self.trackers()}
 
     def lazy_results(self) -> LazyLogs:
+        if self.step_logs is not None:
+            logs = steps.flatten_logs(self.step_logs)
+            return LazyLogs({name: _constant(value) for name, value in logs.items()})
         return LazyLogs({t.name: _reader(t) for t in self.trackers()})
 
-    def record(self, y: torch.Tensor, cost: torch.Tensor, outputs: torch.Tensor) -> None:
-        self.loss_tracker.update_state(cost, sample_weight=len(y))
-        if self.metrics:
+    def record(self, batch: Batch, cost: torch.Tensor, outputs: Any) -> None:
+        self.loss_tracker.update_state(cost, sample_weight=len(batch))
+        if self.model.compiled_metrics and batch.y is not None:
             predictions = self.objective.to_prediction(outputs)
-            for metric in self.metrics:
-                metric.update_state(y, predictions)
+            for metric in self.model.compiled_metrics:
+                metric.update_state(batch.y, predictions, sample_weight=batch.sample_weight)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One optimizer step on the minibatch ``(x, y)``; its loss and metrics recorded."""
-        first: list[tuple[torch.Tensor, torch.Tensor]] = []
+    def train_step(self, batch: Batch) -> None:
+        """One optimizer step on a minibatch; its loss and metrics recorded."""
+        if self.custom_train:
+            self.step_logs = self.model.train_step(batch.data())
+            return
+        x, y, weights = batch.x, batch.y, batch.sample_weight
+        if self.precision is not None:
+            cost, outputs = self.precision.step(
+                self.model, self.objective, self.optimizer, x, y, weights
+            )
+            self.record(batch, cost, outputs)
+            return
+        first: list[tuple[torch.Tensor, Any]] = []
 
         def closure() -> torch.Tensor:
-            cost, outputs = self.objective.value_and_grad(x, y)
+            cost, outputs = (
+                self.objective.value_and_grad(x, y)
+                if weights is None
+                else self.objective.value_and_grad(x, y, weights)
+            )
             if not first:
                 first.append((cost, outputs))
             return cost
 
         if self.needs.model_outputs:
+            if weights is not None:
+                raise ValueError(
+                    f"{type(self.optimizer).__name__} takes the minibatch's outputs and loss "
+                    "unweighted: train it without sample_weight or class_weight"
+                )
             step = cast(Any, self.optimizer).step
             step(closure, model_outputs=self.objective.model_outputs(x, y))
         else:
             self.optimizer.step(cast(Any, closure))
-        self.record(y, *first[0])
+        self.record(batch, *first[0])
 
-    def train_epoch(self, batches: BatchIterator, callbacks: CallbackList) -> None:
+    def train_epoch(self, source: BatchSource, callbacks: CallbackList) -> None:
         self.model.train()
         self.reset()
         wants_logs = callbacks.listens("on_train_batch_end")
-        for batch, xb, yb in batches:
-            callbacks.on_train_batch_begin(batch)
-            self.train_step(xb, yb)
-            callbacks.on_train_batch_end(batch, self.lazy_results() if wants_logs else None)
+        for index, batch in enumerate(source.epoch()):
+            callbacks.on_train_batch_begin(index)
+            self.train_step(batch)
+            callbacks.on_train_batch_end(index, self.lazy_results() if wants_logs else None)
             if self.model.stop_training:
                 break
 
     @torch.no_grad()
     def evaluate(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        batch_size: int,
-        callbacks: CallbackList | None = None,
+        self, source: BatchSource, callbacks: CallbackList | None = None, reset: bool = True
     ) -> dict[str, float]:
         self.model.eval()
-        self.reset()
+        if reset:
+            self.reset()
         wants_logs = callbacks is not None and callbacks.listens("on_test_batch_end")
-        for batch, start in enumerate(range(0, len(x), batch_size)):
+        for index, batch in enumerate(source.epoch()):
             if callbacks is not None:
-                callbacks.on_test_batch_begin(batch)
-            yb = y[start : start + batch_size]
-            cost, outputs = self.objective(x[start : start + batch_size], yb)
-            self.record(yb, cost, outputs)
+                callbacks.on_test_batch_begin(index)
+            if self.custom_test:
+                self.step_logs = self.model.test_step(batch.data())
+            else:
+                with self.autocast():
+                    cost, outputs = self.objective(batch.x, batch.y, batch.sample_weight)
+                self.record(batch, cost, outputs)
             if callbacks is not None:
-                callbacks.on_test_batch_end(batch, self.lazy_results() if wants_logs else None)
+                callbacks.on_test_batch_end(index, self.lazy_results() if wants_logs else None)
         return self.results()
 
     # -- the optimizer's side of the run (deepdescent.optimizers.contract) ----------------
@@ -193,34 +267,37 @@ def fit(
     shuffle: bool,
     initial_epoch: int,
     validation_batch_size: int | None,
+    data: DataOptions | None = None,
 ) -> History:
     """``Model.fit``: see its docstring."""
+    data = data or DataOptions()
     level = verbose_level(verbose)
     check_count("epochs", epochs, minimum=0)
     check_count("initial_epoch", initial_epoch, minimum=0)
-    batch_size_given = batch_size is not None
+    check_count("validation_freq", data.validation_freq)
+    # A batch method (line searches, (L-)BFGS, Newton) takes the whole training set per
+    # step (the batch method of §8.1.3) unless a batch size is given.
+    full_batch = batch_size is None and needs_of(model.require_compiled("fit")[1]).full_batch
     batch_size = check_batch_size(batch_size)
     validation_batch_size = check_batch_size(
         validation_batch_size or batch_size, "validation_batch_size"
     )
-    x_all, y_all = model.prepare_data(x, y)
-    validation: tuple[torch.Tensor, torch.Tensor] | None
-    if validation_data is not None:
-        train = (x_all, y_all)
-        validation = model.prepare_data(
-            *_unpack_validation(validation_data), names=("x_val", "y_val")
-        )
-    else:
-        train, validation = split_validation(x_all, y_all, validation_split)
+    train, validation = fit_sources(
+        model,
+        x,
+        y,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        validation_split=validation_split,
+        validation_data=validation_data,
+        validation_batch_size=validation_batch_size,
+        options=data,
+        full_batch=full_batch,
+    )
     bind_optimizer(model)
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=level > 0, model=model)
-    trainer = Trainer(model, callback_list)
-    if trainer.needs.full_batch and not batch_size_given:
-        # A batch method (line searches, (L-)BFGS, Newton) takes the whole training set per
-        # step: the batch method of §8.1.3.
-        batch_size = len(train[0])
-    batches = BatchIterator(*train, batch_size, shuffle)
-    callback_list.set_params({"verbose": level, "epochs": epochs, "steps": len(batches)})
+    trainer = Trainer(model, callback_list, weighted=train.weighted)
+    callback_list.set_params({"verbose": level, "epochs": epochs, "steps": train.steps})
     if level == 2:
         emit(None, f"Gradients: {trainer.gradient_path.name} ({trainer.gradient_path.reason})")
     model.stop_training = False
@@ -230,14 +307,13 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         trainer.use_training_weights()
-        batches.start_epoch()
-        trainer.train_epoch(batches, callback_list)
+        trainer.train_epoch(train, callback_list)
         # Schedule-Free keeps two points: gradients are taken at y, the average x is the
         # one to evaluate, checkpoint and return (Defazio et al. 2024).
         trainer.use_evaluation_weights()
         logs = trainer.results()
-        if validation is not None:
-            logs.update(validate(trainer, validation, validation_batch_size, callback_list))
+        if validation is not None and (epoch + 1) % data.validation_freq == 0:
+            logs.update(validate(trainer, validation, callback_list))
         if isinstance(trainer.optimizer, Optimizer):
             logs["learning_rate"] = trainer.optimizer.learning_rate
         callback_list.on_epoch_end(epoch, logs)
@@ -249,23 +325,14 @@ def fit(
 
 
 def validate(
-    trainer: Trainer,
-    validation: tuple[torch.Tensor, torch.Tensor],
-    batch_size: int,
-    callbacks: CallbackList,
+    trainer: Trainer, validation: BatchSource, callbacks: CallbackList
 ) -> dict[str, float]:
     """The end-of-epoch validation pass, seen by the callbacks' test hooks as Keras's is
     (their logs without the ``val_`` prefix); returns the ``val_`` logs."""
     callbacks.on_test_begin()
-    logs = trainer.evaluate(*validation, batch_size, callbacks)
+    logs = trainer.evaluate(validation, callbacks)
     callbacks.on_test_end(logs)
     return {f"val_{name}": value for name, value in logs.items()}
-
-
-def _unpack_validation(validation_data: Any) -> tuple[Any, Any]:
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise ValueError("validation_data must be a tuple (x_val, y_val)")
-    return validation_data[0], validation_data[1]
 
 
 def verbose_level(verbose: Any) -> int:
@@ -284,11 +351,15 @@ def evaluate(
     batch_size: int | None,
     verbose: Any,
     callbacks: list[Callback] | None,
+    data: DataOptions | None = None,
 ) -> dict[str, float]:
     """``Model.evaluate``: see its docstring."""
+    data = data or DataOptions()
     batch_size = check_batch_size(batch_size)
     level = verbose_level(verbose)
-    x_t, y_t = model.prepare_data(x, y, method="evaluate")
+    source = evaluation_source(
+        model, x, y, batch_size, data.steps_per_epoch, sample_weight=data.sample_weight
+    )
     callback_list = CallbackList(
         callbacks,
         add_history=False,
@@ -296,11 +367,11 @@ def evaluate(
         model=model,
         verbose=level,
         epochs=1,
-        steps=math.ceil(len(x_t) / batch_size),
+        steps=source.steps,
     )
     callback_list.on_test_begin()
     trainer = Trainer(model, callback_list, method="evaluate")
-    logs = trainer.evaluate(x_t, y_t, batch_size, callback_list)
+    logs = trainer.evaluate(source, callback_list)
     callback_list.on_test_end(logs)
     return logs
 
@@ -313,11 +384,12 @@ def predict(
     batch_size: int | None,
     verbose: Any = 0,
     callbacks: list[Callback] | None = None,
-) -> np.ndarray:
+    steps: int | None = None,
+) -> Any:
     """``Model.predict``: see its docstring."""
     batch_size = check_batch_size(batch_size)
     level = verbose_level(verbose)
-    x_t = model.prepare_inputs(x)
+    source = prediction_source(model, x, batch_size, steps)
     callback_list = CallbackList(
         callbacks,
         add_history=False,
@@ -325,14 +397,52 @@ def predict(
         model=model,
         verbose=level,
         epochs=1,
-        steps=math.ceil(len(x_t) / batch_size),
+        steps=source.steps,
     )
     model.eval()
     callback_list.on_predict_begin()
     outputs = []
-    for batch, start in enumerate(range(0, len(x_t), batch_size)):
-        callback_list.on_predict_batch_begin(batch)
-        outputs.append(model(x_t[start : start + batch_size]))
-        callback_list.on_predict_batch_end(batch, {"outputs": outputs[-1]})
+    mixed = precision_of(model)
+    for index, batch in enumerate(source.epoch()):
+        callback_list.on_predict_batch_begin(index)
+        with mixed.autocast() if mixed is not None else contextlib.nullcontext():
+            outputs.append(model.predict_step(batch.data()))
+        callback_list.on_predict_batch_end(index, {"outputs": outputs[-1]})
     callback_list.on_predict_end()
-    return torch.cat(outputs).cpu().numpy()
+    return _concatenate(outputs)
+
+
+def _concatenate(outputs: list[Any]) -> Any:
+    """Batches of outputs (tensors, or lists or dicts of them) joined as NumPy arrays."""
+    first = outputs[0]
+    if isinstance(first, dict):
+        return {k: _concatenate([o[k] for o in outputs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return [_concatenate([o[i] for o in outputs]) for i in range(len(first))]
+    return torch.cat([torch.as_tensor(o) for o in outputs]).detach().cpu().numpy()
+
+
+def train_on_batch(
+    model: Model, x: Any, y: Any, sample_weight: Any, class_weight: Any
+) -> dict[str, float]:
+    """``Model.train_on_batch``: one step; the running logs (not reset between calls)."""
+    batch = single_batch(model, x, y, sample_weight, class_weight)
+    bind_optimizer(model)
+    trainer = Trainer(model, weighted=batch.sample_weight is not None)
+    model.train()
+    trainer.train_step(batch)
+    return trainer.results()
+
+
+def test_on_batch(model: Model, x: Any, y: Any, sample_weight: Any) -> dict[str, float]:
+    """``Model.test_on_batch``: the running logs after one more batch."""
+    batch = single_batch(model, x, y, sample_weight, None, method="evaluate")
+    trainer = Trainer(model, method="evaluate")
+    return trainer.evaluate(OneBatch(batch), reset=False)
+
+
+@torch.no_grad()
+def predict_on_batch(model: Model, x: Any) -> Any:
+    """``Model.predict_on_batch``: the outputs on one batch as NumPy arrays."""
+    model.eval()
+    return _concatenate([model.predict_step((model.prepare_inputs(x),))])
