@@ -20,8 +20,9 @@ import torch
 from deepdescent.callbacks import CallbackList
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
-from deepdescent.models.training import Trainer
 from deepdescent.optimizers import SGD
+from deepdescent.training import BatchIterator, Trainer
+from deepdescent.training.inputs import ArraySource
 
 DEVICE = torch.device("cuda")
 
@@ -113,11 +114,12 @@ def check_epoch_has_no_host_sync(x: np.ndarray, y: np.ndarray) -> None:
     model = lecture_model()
     x_t, y_t = model.prepare_data(x, y)
     trainer = Trainer(model)
-    trainer.train_epoch(x_t, y_t, 128, True, CallbackList(add_history=False, add_progbar=False))
+    batches = ArraySource(BatchIterator(x_t, y_t, 128, True))
+    trainer.train_epoch(batches, CallbackList(add_history=False, add_progbar=False))
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        trainer.train_epoch(x_t, y_t, 128, True, CallbackList(add_history=False, add_progbar=False))
+        trainer.train_epoch(batches, CallbackList(add_history=False, add_progbar=False))
     finally:
         torch.cuda.set_sync_debug_mode("default")
     print(

@@ -15,12 +15,11 @@ Keras 3 variants run when ``keras`` (and ``jax`` for its JAX backend) are import
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
-import sys
 import time
+
+# The script's folder is on the path when it runs: the shared driver is a sibling.
+from _peers import available, measure, report, run_child
 
 EPOCHS, BATCH, LR, SPLIT, HIDDEN = 10, 128, 0.01, 0.1, 32
 VARIANTS = ("deepdescent", "torch_loop", "torch_dataloader", "keras_torch", "keras_jax")
@@ -149,51 +148,6 @@ RUNNERS = {
     "keras_torch": run_keras,
     "keras_jax": run_keras,
 }
-BACKENDS = {"keras_torch": "torch", "keras_jax": "jax"}
-
-
-def run_child(variant: str) -> None:
-    seconds, accuracy = RUNNERS[variant](*load())
-    sys.stdout.write(json.dumps({"seconds": seconds, "accuracy": accuracy}) + "\n")
-
-
-def available(variant: str) -> bool:
-    import importlib.util
-
-    needs = {"keras_torch": ["keras"], "keras_jax": ["keras", "jax"]}.get(variant, [])
-    return all(importlib.util.find_spec(name) is not None for name in needs)
-
-
-def run_once(variant: str) -> dict:
-    env = dict(os.environ)
-    if variant in BACKENDS:
-        env["KERAS_BACKEND"] = BACKENDS[variant]
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", variant],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def measure(variants: list[str], repeats: int) -> list[dict]:
-    """Runs the variants in turn, ``repeats`` rounds, so that drifts in the machine's load
-    fall on all of them alike."""
-    runs: dict[str, list[dict]] = {v: [] for v in variants}
-    for _ in range(repeats):
-        for variant in variants:
-            runs[variant].append(run_once(variant))
-    return [
-        {
-            "variant": v,
-            "median_s": statistics.median(r["seconds"] for r in rs),
-            "runs_s": [round(r["seconds"], 3) for r in rs],
-            "accuracy": statistics.median(r["accuracy"] for r in rs),
-        }
-        for v, rs in runs.items()
-    ]
 
 
 def main() -> None:
@@ -203,24 +157,15 @@ def main() -> None:
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_child(args.child)
+        run_child(lambda: RUNNERS[args.child](*load()))
         return
-    results = measure([v for v in args.variants if available(v)], args.repeats)
-    skipped = [v for v in args.variants if not available(v)]
-    ours = next((r["median_s"] for r in results if r["variant"] == "deepdescent"), None)
-    print(
+    results = measure(__file__, [v for v in args.variants if available(v)], args.repeats)
+    report(
         f"lecture fit: {EPOCHS} epochs, batch {BATCH}, {os.cpu_count()} CPUs, "
-        f"median of {args.repeats} fresh processes, interleaved"
+        f"median of {args.repeats} fresh processes, interleaved",
+        results,
+        [v for v in args.variants if not available(v)],
     )
-    print(f"{'variant':<18}{'median s':>10}{'vs deepdescent':>16}{'test acc':>10}  runs")
-    for r in results:
-        ratio = f"{r['median_s'] / ours:.2f}x" if ours else "-"
-        print(
-            f"{r['variant']:<18}{r['median_s']:>10.2f}{ratio:>16}{r['accuracy']:>10.4f}"
-            f"  {r['runs_s']}"
-        )
-    for variant in skipped:
-        print(f"{variant:<18}{'not installed':>10}")
 
 
 if __name__ == "__main__":
