@@ -67,7 +67,7 @@ class ModelCheckpoint(Callback):
     ) -> None:
         super().__init__()
         self.filepath = os.fspath(filepath)
-        check_not_keras_file(self.filepath)
+        check_not_keras_file(self.filepath, whole_model=not save_weights_only)
         ok = save_freq == "epoch" or (
             isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0
         )

@@ -574,7 +574,8 @@ class Model(Layer):
         }
 
     def save(self, filepath: str | os.PathLike[str], include_optimizer: bool = True) -> None:
-        """Write the model (config, weights, optimizer state) to one file, atomically."""
+        """Write the model (config, weights, optimizer state) to one file, atomically; a
+        path ending in ``.keras`` gives a Keras 3 file (architecture and weights)."""
         from deepdescent.models.saving import save_model
 
         save_model(self, filepath, include_optimizer=include_optimizer)

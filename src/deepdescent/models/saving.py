@@ -21,7 +21,12 @@ from safetensors.torch import save as save_tensors
 
 from deepdescent import losses, optimizers
 from deepdescent.training import bind_optimizer
-from deepdescent.utils.io import atomic_path, atomic_write_bytes, check_not_keras_file
+from deepdescent.utils.io import (
+    atomic_path,
+    atomic_write_bytes,
+    check_not_keras_file,
+    is_keras_file,
+)
 
 FORMAT = "deepdescent.model"
 VERSION = 1
@@ -64,7 +69,12 @@ def _optimizer_members(optimizer: optimizers.Optimizer) -> dict[str, bytes]:
 def save_model(
     model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
 ) -> None:
-    check_not_keras_file(filepath)
+    check_not_keras_file(filepath, whole_model=True)
+    if is_keras_file(filepath):
+        from deepdescent.models.keras_format import save_keras
+
+        save_keras(model, filepath)
+        return
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -195,8 +205,14 @@ def _restore_optimizer(model: Any, members: dict[str, bytes], filepath: Any) -> 
 
 def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
     """Read a model written by ``Model.save``: architecture, weights, and (when it was
-    compiled) its optimizer, loss, metrics and optimizer state."""
-    check_not_keras_file(filepath)
+    compiled) its optimizer, loss, metrics and optimizer state. A ``.keras`` file (made
+    by Keras 3 or here) gives the architecture and weights, uncompiled
+    (:mod:`deepdescent.models.keras_format`)."""
+    check_not_keras_file(filepath, whole_model=True)
+    if is_keras_file(filepath):
+        from deepdescent.models.keras_format import load_keras
+
+        return load_keras(filepath)
     members = _read_members(filepath)
     config = _parse_json(members[_CONFIG], filepath, _CONFIG)
     model = _build_model(config, filepath)
