@@ -200,3 +200,25 @@ def test_a_model_keras_cannot_rebuild_without_code_is_refused_before_writing(tmp
     with pytest.raises(KerasFileError, match="TimeDistributed cannot be written"):
         lacking.save(tmp_path / "m.keras")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_compiled_model_written_as_keras_resumes_training_identically(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input(shape=(4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", metrics=["mae"])
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = 2 * x[:, :1]
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        assert {"deepdescent/compile.json", "deepdescent/optimizer.json"} <= set(archive.namelist())
+    resumed = load_model(tmp_path / "m.keras")
+    assert resumed.optimizer.iterations == model.optimizer.iterations == 8
+    assert resumed.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    for trained in (model, resumed):
+        trained.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for ours, theirs in zip(model.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert not load_model(tmp_path / "m.keras", compile=False).compiled

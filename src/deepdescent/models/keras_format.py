@@ -9,9 +9,11 @@ by Keras or here, and :func:`save_keras` writes one that Keras 3 loads. Weights 
 layout where the libraries differ (convolution kernels are ``(*kernel_size, in, out)`` in
 Keras, ``(out, in, *kernel_size)`` here). Reading runs no code: the classes come from
 :data:`KERAS_LAYERS`, the tensors from HDF5 datasets (``pip install h5py``). Not kept:
-the initializers (the file's weights replace them) and the compile settings (compile the
-loaded model). A file that uses what this library lacks (constraints, activity
-regularizers, other layers) is refused, naming it.
+the initializers (the file's weights replace them) and, in a file Keras wrote, the
+compile settings (compile the loaded model); a file written here keeps them, and the
+optimizer's state, in members of its own that Keras does not read. A file that uses what
+this library lacks (constraints, activity regularizers, other layers) is refused, naming
+it.
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ from deepdescent import layers as layers_lib
 from deepdescent import ops, regularizers
 from deepdescent.layers import InputLayer, Layer, SymbolicTensor, TensorOperation
 from deepdescent.layers.symbolic import flatten
+from deepdescent.models.saving import optimizer_members, restore_compiled
 from deepdescent.utils._checks import snake_case
 from deepdescent.utils.io import atomic_write_bytes
 
 __all__ = ["KERAS_LAYERS", "KerasFileError", "load_keras", "save_keras"]
 
 _CONFIG, _METADATA, _WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+# This library's own members: the compile settings and optimizer state Keras's
+# compile_config cannot express (the optimizers' arguments differ).
+_OURS, _COMPILE = "deepdescent/", "compile.json"
 _DTYPE = {
     "module": "keras",
     "class_name": "DTypePolicy",
@@ -404,9 +410,12 @@ def _group_names(layers: list[Layer]) -> list[str]:
 # -- files ------------------------------------------------------------------------------
 
 
-def save_keras(model: Any, filepath: str | os.PathLike[str]) -> None:
+def save_keras(
+    model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
+) -> None:
     """Write ``model`` (a ``Sequential`` or functional model of :data:`KERAS_LAYERS`) as
-    a Keras 3 ``.keras`` file, atomically."""
+    a Keras 3 ``.keras`` file, atomically; its compile settings and optimizer state go
+    in members under ``deepdescent/``, which Keras does not read."""
     from deepdescent.models.sequential import Sequential
 
     if isinstance(model, Sequential):
@@ -450,6 +459,8 @@ def save_keras(model: Any, filepath: str | os.PathLike[str]) -> None:
         zipped.writestr(_METADATA, json.dumps(metadata))
         zipped.writestr(_CONFIG, json.dumps(config))
         zipped.writestr(_WEIGHTS, buffer.getvalue())
+        for name, data in _compile_members(model, include_optimizer).items():
+            zipped.writestr(_OURS + name, data)
     atomic_write_bytes(filepath, archive.getvalue())
 
 
@@ -523,13 +534,26 @@ def _sequential_from(config: dict[str, Any]) -> Any:
     return model
 
 
-def load_keras(filepath: str | os.PathLike[str]) -> Any:
+def _compile_members(model: Any, include_optimizer: bool) -> dict[str, bytes]:
+    compile_config = model.compile_config()
+    if compile_config is None:
+        return {}
+    members = {_COMPILE: json.dumps(compile_config).encode()}
+    return {**members, **optimizer_members(model)} if include_optimizer else members
+
+
+def load_keras(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
     """A model from a Keras 3 ``.keras`` file (see the module docstring for what is
-    read); uncompiled."""
+    read); compiled (``compile``) when the file was written here from a compiled model."""
     try:
         with zipfile.ZipFile(filepath) as archive:
             config = json.loads(archive.read(_CONFIG))
             weights = archive.read(_WEIGHTS)
+            ours = {
+                name.removeprefix(_OURS): archive.read(name)
+                for name in archive.namelist()
+                if name.startswith(_OURS)
+            }
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
         raise KerasFileError(
             f"{os.fspath(filepath)!r} is not a Keras 3 .keras file: {error}"
@@ -568,4 +592,6 @@ def load_keras(filepath: str | os.PathLike[str]) -> Any:
                             f"{tuple(target.shape)}, the file's {tuple(value.shape)}"
                         )
                     target.copy_(value)
+    if compile and _COMPILE in ours:
+        restore_compiled(model, json.loads(ours[_COMPILE]), ours, filepath)
     return model

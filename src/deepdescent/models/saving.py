@@ -47,6 +47,15 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
+def optimizer_members(model: Any) -> dict[str, bytes]:
+    """The members holding the state of ``model``'s optimizer (none before its first
+    step, or for an optimizer this library did not make)."""
+    optimizer = model.optimizer
+    if isinstance(optimizer, optimizers.Optimizer) and optimizer.is_bound:
+        return _optimizer_members(optimizer)
+    return {}
+
+
 def _optimizer_members(optimizer: optimizers.Optimizer) -> dict[str, bytes]:
     """The optimizer's state dict split into tensors (safetensors) and the rest (JSON)."""
     state = optimizer.state_dict()
@@ -73,7 +82,7 @@ def save_model(
     if is_keras_file(filepath):
         from deepdescent.models.keras_format import save_keras
 
-        save_keras(model, filepath)
+        save_keras(model, filepath, include_optimizer=include_optimizer)
         return
     config = {
         "format": FORMAT,
@@ -86,9 +95,8 @@ def save_model(
         _CONFIG: json.dumps(config, indent=2).encode(),
         _WEIGHTS: save_tensors(_weights(model)),
     }
-    optimizer = model.optimizer
-    if include_optimizer and isinstance(optimizer, optimizers.Optimizer) and optimizer.is_bound:
-        members.update(_optimizer_members(optimizer))
+    if include_optimizer:
+        members.update(optimizer_members(model))
     manifest = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
     members[_MANIFEST] = json.dumps(manifest, indent=2).encode()
     with (
@@ -205,32 +213,45 @@ def _restore_optimizer(model: Any, members: dict[str, bytes], filepath: Any) -> 
 
 def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
     """Read a model written by ``Model.save``: architecture, weights, and (when it was
-    compiled) its optimizer, loss, metrics and optimizer state. A ``.keras`` file (made
-    by Keras 3 or here) gives the architecture and weights, uncompiled
+    compiled) its optimizer, loss, metrics and optimizer state. A ``.keras`` file gives
+    the same when written here, the architecture and weights when written by Keras 3
     (:mod:`deepdescent.models.keras_format`)."""
     check_not_keras_file(filepath, whole_model=True)
     if is_keras_file(filepath):
         from deepdescent.models.keras_format import load_keras
 
-        return load_keras(filepath)
+        return load_keras(filepath, compile=compile)
     members = _read_members(filepath)
     config = _parse_json(members[_CONFIG], filepath, _CONFIG)
     model = _build_model(config, filepath)
     _load_state(model, members[_WEIGHTS], os.fspath(filepath))
-    compile_config = config.get("compile")
-    if compile and compile_config and compile_config.get("optimizer"):
-        from deepdescent import metrics
-        from deepdescent.models.model import decode_compiled
-
-        model.compile(
-            optimizer=optimizers.get(compile_config["optimizer"]),
-            loss=decode_compiled(compile_config["loss"], losses.deserialize),
-            loss_weights=compile_config.get("loss_weights"),
-            metrics=decode_compiled(compile_config.get("metrics"), metrics.deserialize) or None,
-        )
-        if _OPT_META in members and _OPT_STATE in members:
-            _restore_optimizer(model, members, filepath)
+    if compile:
+        restore_compiled(model, config.get("compile"), members, filepath)
     return model
+
+
+def restore_compiled(
+    model: Any,
+    compile_config: dict[str, Any] | None,
+    members: dict[str, bytes],
+    filepath: str | os.PathLike[str],
+) -> None:
+    """Compile ``model`` as ``compile_config`` says (``Model.compile_config``) and give
+    its optimizer the state in ``members`` (:func:`optimizer_members`); nothing when
+    the model was saved uncompiled."""
+    if not compile_config or not compile_config.get("optimizer"):
+        return
+    from deepdescent import metrics
+    from deepdescent.models.model import decode_compiled
+
+    model.compile(
+        optimizer=optimizers.get(compile_config["optimizer"]),
+        loss=decode_compiled(compile_config["loss"], losses.deserialize),
+        loss_weights=compile_config.get("loss_weights"),
+        metrics=decode_compiled(compile_config.get("metrics"), metrics.deserialize) or None,
+    )
+    if _OPT_META in members and _OPT_STATE in members:
+        _restore_optimizer(model, members, filepath)
 
 
 def load_weights(model: torch.nn.Module, filepath: str | os.PathLike[str]) -> None:
