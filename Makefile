@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 LINTED := src tests benchmarks examples
 
-.PHONY: demo test lint bench data clean
+.PHONY: demo test lint bench data browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ data:
 	  echo "downloads them there on first use when the machine is online)."; \
 	fi
 
+# Headless Chromium renders the comparison report in a test (skipped without it).
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
+	  true; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+	  echo "Chromium is not installed: the test that renders report.html in a browser will be"; \
+	  echo "skipped. Install it with 'sudo apt-get install chromium'."; \
+	fi
+
 demo: $(STAMP) data
 	$(BIN)/deepdescent train
 
@@ -35,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy src/deepdescent
 
-test: $(STAMP) data lint
+test: $(STAMP) data browser lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The benchmark's own environment: deepdescent plus its peers, Keras 3 with JAX.
@@ -44,7 +55,7 @@ $(BENCH)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH)/bin/pip install -q --upgrade pip
 	$(BENCH)/bin/pip install -q torch==2.13.0
-	$(BENCH)/bin/pip install -q -e . keras jax
+	$(BENCH)/bin/pip install -q -e . keras jax pyhessian
 	touch $(BENCH)/.installed
 
 bench: $(BENCH)/.installed data

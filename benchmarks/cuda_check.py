@@ -21,7 +21,7 @@ from deepdescent.callbacks import CallbackList
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
 from deepdescent.optimizers import SGD
-from deepdescent.training import BatchIterator, Trainer
+from deepdescent.training import BatchIterator, Trainer, bind_optimizer
 from deepdescent.training.inputs import ArraySource
 
 DEVICE = torch.device("cuda")
@@ -113,6 +113,7 @@ def lecture_model() -> Sequential:
 def check_epoch_has_no_host_sync(x: np.ndarray, y: np.ndarray) -> None:
     model = lecture_model()
     x_t, y_t = model.prepare_data(x, y)
+    bind_optimizer(model)
     trainer = Trainer(model)
     batches = ArraySource(BatchIterator(x_t, y_t, 128, True))
     trainer.train_epoch(batches, CallbackList(add_history=False, add_progbar=False))

@@ -101,6 +101,8 @@ def test_no_import_cycle_between_packages():
         ("layers", {"optimizers", "training", "models", "callbacks"}),
         ("losses", {"optimizers", "training", "models", "layers"}),
         ("callbacks", {"training", "models"}),
+        ("problems", {"bench", "viz", "cli"}),
+        ("viz", {"bench", "cli"}),
     ],
 )
 def test_one_way_dependencies(package, forbidden):

@@ -14,6 +14,7 @@ from deepdescent.autodiff import (
     exact_hessian,
     flatten,
     gauss_newton_vector_product,
+    hessian_operator,
     hessian_vector_product,
     unflatten,
 )
@@ -82,6 +83,21 @@ def test_hessian_vector_product_equals_the_hessian_times_v(loss):
     products = hessian_vector_product(problem.loss_fn, problem.params, vectors)
     torch.testing.assert_close(flatten(products), expected, **TOL)
     assert not any(p.requires_grad for p in products)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_hessian_operator_reuses_one_graph_for_single_and_batched_products(loss):
+    problem = TinyNet(loss)
+    exact = hessian(problem.loss_at)(problem.flat)
+    value, gradient, product = hessian_operator(problem.loss_fn, problem.params)
+    torch.testing.assert_close(value, problem.loss_at(problem.flat), **TOL)
+    torch.testing.assert_close(gradient, torch.func.grad(problem.loss_at)(problem.flat), **TOL)
+    vectors = torch.randn(5, problem.flat.numel(), dtype=torch.float64)
+    torch.testing.assert_close(product(vectors), vectors @ exact, **TOL)
+    for vector in vectors:  # the graph is kept: products can be repeated
+        torch.testing.assert_close(product(vector), exact @ vector, **TOL)
+    with pytest.raises(ValueError, match="vector must have shape"):
+        product(torch.ones(3, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("loss", LOSSES)

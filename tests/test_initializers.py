@@ -107,8 +107,32 @@ def test_orthogonal_is_sign_symmetric_like_haar_measure():
 
 
 def test_orthogonal_needs_a_matrix():
-    with pytest.raises(ValueError, match="rank >= 2"):
+    with pytest.raises(ValueError, match=r"Invalid shape: \(5,\) \(expected rank >= 2"):
         init.Orthogonal()((5,))
+
+
+def test_gated_bias_sets_each_gate_block():
+    """Keras's unit_forget_bias: an LSTM bias [i, f, c, o] of 4·3 entries, f at 1."""
+    bias = init.GatedBias()((12,), dtype=torch.float64)
+    expected = torch.tensor([0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=torch.float64)
+    torch.testing.assert_close(bias, expected)
+    gru = init.GatedBias(("update", "reset", "candidate"), {"reset": -0.5}, base="ones")
+    torch.testing.assert_close(gru((6,)), torch.tensor([1.0, 1, -0.5, -0.5, 1, 1]))
+    assert gru.block("candidate", 6) == slice(4, 6)
+
+
+def test_gated_bias_config_round_trip_and_errors():
+    gated = init.GatedBias(("a", "forget"), {"forget": 2.0}, base=init.Constant(0.5))
+    again = init.get(json.loads(json.dumps(init.serialize(gated))))
+    torch.testing.assert_close(again((4,)), gated((4,)))
+    with pytest.raises(ValueError, match=r"Invalid shape: \(7,\).*multiple of 4"):
+        init.GatedBias()((7,))
+    with pytest.raises(ValueError, match=r"Invalid shape.*rank 1"):
+        init.GatedBias()((4, 4))
+    with pytest.raises(ValueError, match="Invalid values"):
+        init.GatedBias(("input", "output"))
+    with pytest.raises(ValueError, match="Invalid gates"):
+        init.GatedBias(("a", "a"))
 
 
 def test_identity_and_constants():
@@ -122,7 +146,7 @@ def test_identity_and_constants():
 
 @pytest.mark.parametrize(
     ("shape", "nonzero", "per_unit"),
-    [((784, 32), 15, 15), ((10, 6), 15, 10), ((3, 3, 8, 5), 4, 4), ((40, 1), 1, 1)],
+    [((784, 32), 15, 15), ((10, 6), 10, 10), ((3, 3, 8, 5), 4, 4), ((40, 1), 1, 1)],
 )
 def test_sparse_init_gives_each_unit_exactly_k_incoming_weights(shape, nonzero, per_unit):
     w = init.SparseInit(nonzero=nonzero, seed=4)(shape)
@@ -149,6 +173,14 @@ def test_sparse_init_refuses_biases_and_bad_k():
         init.SparseInit(nonzero=0)
 
 
+def test_sparse_init_refuses_more_nonzeros_than_inputs():
+    """A unit with fan_in = 10 cannot have 15 incoming weights: the error names k, the
+    fan-in and the shape, instead of silently using fewer."""
+    expected = r"Invalid nonzero: 15 \(expected at most fan_in = 10.*\(10, 6\)"
+    with pytest.raises(ValueError, match=expected):
+        init.SparseInit(nonzero=15)((10, 6))
+
+
 RANDOM = [
     init.RandomNormal,
     init.RandomUniform,
@@ -167,8 +199,9 @@ RANDOM = [
 
 @pytest.mark.parametrize("cls", RANDOM, ids=[c.__name__ for c in RANDOM])
 def test_seed_makes_draws_reproducible(cls):
-    a = cls(seed=11)((30, 20))
-    torch.testing.assert_close(a, cls(seed=11)((30, 20)), rtol=0, atol=0)
+    seeded = cls(seed=11)
+    a = seeded((30, 20))
+    torch.testing.assert_close(a, seeded((30, 20)), rtol=0, atol=0)  # every call, as Keras 3
     torch.testing.assert_close(a, cls(seed=11)((30, 20)), rtol=0, atol=0)
     assert not torch.equal(a, cls(seed=12)((30, 20)))
     unseeded = cls()
@@ -182,22 +215,39 @@ def test_seed_makes_draws_reproducible(cls):
 @pytest.mark.parametrize("cls", RANDOM, ids=[c.__name__ for c in RANDOM])
 def test_dtype_and_config_round_trip(cls):
     initializer = cls(seed=3)
-    values = initializer((8, 6), dtype=torch.float64)
+    shape = (18, 6)  # a fan-in above SparseInit's 15 non-zeros per unit
+    values = initializer(shape, dtype=torch.float64)
     assert values.dtype == torch.float64
-    assert initializer((8, 6), dtype=torch.bfloat16).dtype == torch.bfloat16
+    assert initializer(shape, dtype=torch.bfloat16).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="dtype must be a floating dtype"):
-        initializer((8, 6), dtype=torch.int32)
+        initializer(shape, dtype=torch.int32)
     rebuilt = init.deserialize(json.loads(json.dumps(init.serialize(initializer))))
     assert type(rebuilt) is cls and rebuilt.get_config() == initializer.get_config()
-    torch.testing.assert_close(rebuilt((8, 6), dtype=torch.float64), values, rtol=0, atol=0)
+    torch.testing.assert_close(rebuilt(shape, dtype=torch.float64), values, rtol=0, atol=0)
 
 
-def test_seeded_values_are_the_same_on_every_device():
+def test_seeded_values_are_drawn_on_the_cpu_then_moved(monkeypatch):
+    """What makes them the same on every device; unseeded draws use the target device's
+    generator."""
+    sampled_on = []
+    sample = init.GlorotUniform._sample
+
+    def spy(self, shape, dtype, device, generator):
+        sampled_on.append(torch.device(device).type if device is not None else None)
+        return sample(self, shape, dtype, device, generator)
+
+    monkeypatch.setattr(init.GlorotUniform, "_sample", spy)
     values = init.GlorotUniform(seed=1)((4, 4), device="meta")
-    assert values.device.type == "meta"
-    torch.testing.assert_close(
-        init.GlorotUniform(seed=1)((4, 4), device="cpu"), init.GlorotUniform(seed=1)((4, 4))
-    )
+    assert values.device.type == "meta" and values.shape == (4, 4)
+    init.GlorotUniform()((4, 4), device="meta")
+    assert sampled_on == ["cpu", "meta"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_seeded_values_are_the_same_on_a_gpu():
+    on_gpu = init.GlorotUniform(seed=1)((64, 32), device="cuda")
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), init.GlorotUniform(seed=1)((64, 32)), rtol=0, atol=0)
 
 
 def test_argument_validation_names_the_argument():

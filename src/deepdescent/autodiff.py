@@ -50,6 +50,7 @@ __all__ = [
     "exact_hessian",
     "flatten",
     "gauss_newton_vector_product",
+    "hessian_operator",
     "hessian_vector_product",
     "require_autograd",
     "unflatten",
@@ -182,28 +183,61 @@ def gauss_newton_vector_product(
         return _grad([outputs], params, [curvature_jv])  # Jᵀ H_L J v
 
 
-def exact_hessian(loss_fn: Callable[[], torch.Tensor], params: Tensors) -> torch.Tensor:
-    """The dense Hessian ``∇²J(θ)`` (n × n, n = total number of parameter elements),
-    ordered as :func:`flatten` orders the parameters. Memory and time grow as n²: for small
-    models only."""
+def hessian_operator(
+    loss_fn: Callable[[], torch.Tensor], params: Tensors
+) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """J(θ), ``vec ∇J(θ)`` and the linear map ``vec v ↦ vec(H v)`` at the current θ.
+
+    The gradient's graph is built once and kept by the returned map, so each product is a
+    single backward pass through it (the double backward of :func:`hessian_vector_product`
+    without rebuilding the loss and its gradient): k products cost about one gradient and
+    k backward passes. An argument of shape ``(k, n)`` holds one vector per row; its k
+    products come from one vectorised call (``is_grads_batched``), returned as rows.
+
+    Args:
+        loss_fn: builds and returns the scalar loss J(θ) (without calling ``backward``).
+        params: the tensors θ (requiring grad).
+
+    Returns:
+        the loss and the gradient (both detached), and the map ``v ↦ H v`` on flat vectors.
+    """
     if not params:
         raise ValueError("params is empty: nothing to differentiate with respect to")
     with torch.enable_grad():
         loss = _check_scalar(loss_fn(), "loss_fn")
         gradient = flatten(_grad([loss], params, [torch.ones_like(loss)], create_graph=True))
-        n = gradient.numel()
-        if not gradient.requires_grad:
-            return gradient.new_zeros(n, n)
-        basis = torch.eye(n, dtype=gradient.dtype, device=gradient.device)
+    n = gradient.numel()
+
+    def product(vector: torch.Tensor) -> torch.Tensor:
+        batched = vector.dim() == 2
+        if vector.shape[-1] != n or vector.dim() not in (1, 2):
+            raise ValueError(
+                f"vector must have shape (n,) or (k, n) with n={n}, got {tuple(vector.shape)}"
+            )
+        if not gradient.requires_grad:  # J is linear in θ: H = 0
+            return torch.zeros_like(vector)
         rows = torch.autograd.grad(
             gradient,
             list(params),
-            grad_outputs=basis,
-            is_grads_batched=True,
+            grad_outputs=vector,
+            is_grads_batched=batched,
+            retain_graph=True,
             allow_unused=True,
             materialize_grads=True,
         )
-    return torch.cat([row.reshape(n, -1) for row in rows], dim=1)
+        if batched:
+            return torch.cat([row.reshape(len(vector), -1) for row in rows], dim=1)
+        return flatten(rows)
+
+    return loss.detach(), gradient.detach(), product
+
+
+def exact_hessian(loss_fn: Callable[[], torch.Tensor], params: Tensors) -> torch.Tensor:
+    """The dense Hessian ``∇²J(θ)`` (n × n, n = total number of parameter elements),
+    ordered as :func:`flatten` orders the parameters. Memory and time grow as n²: for small
+    models only."""
+    _, gradient, product = hessian_operator(loss_fn, params)
+    return product(torch.eye(gradient.numel(), dtype=gradient.dtype, device=gradient.device))
 
 
 # -- products through a closure ----------------------------------------------------------

@@ -16,37 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from deepdescent.recipe import (
+    DATASETS,
+    DEFAULTS,
+    build_model,
+    load_dataset,
+    make_optimizer,
+    resolve_device,
+)
+from deepdescent.utils._argparse import json_object, positive_int
 from deepdescent.utils.io import atomic_write_bytes
-
-DATASETS = ("fashion_mnist", "mnist")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"expected a JSON object: {error}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
-
-
-def make_optimizer(name: str, lr: float | None, options: dict[str, Any]) -> Any:
-    """The optimizer named ``name`` (a catalogue string) with ``options`` and ``lr``."""
-    from deepdescent.optimizers import catalogue
-
-    entry = catalogue.info(name)
-    try:
-        return entry.build(None, **options, **({} if lr is None else {"lr": lr}))
-    except TypeError as error:
-        raise ValueError(f"--optimizer-args do not fit {entry.cls.__name__}: {error}") from None
 
 
 def _optimizer_names() -> list[str]:
@@ -59,11 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepdescent", description=__doc__.split("\n\n")[0])
     verbs = parser.add_subparsers(dest="command", required=True)
     train = verbs.add_parser("train", help="train the lecture's recipe (or a variation of it)")
-    train.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
+    train.add_argument("--dataset", choices=DATASETS, default=DEFAULTS["dataset"])
     train.add_argument("--data-dir", default=None, help="folder holding the IDX files")
     train.add_argument(
         "--optimizer",
-        default="sgd",
+        default=DEFAULTS["optimizer"],
         metavar="NAME",
         help=f"optimizer name, one of: {', '.join(_optimizer_names())} (default: sgd)",
     )
@@ -75,31 +54,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--optimizer-args",
-        type=_json_object,
+        type=json_object,
         default={},
         metavar="JSON",
         help='other hyperparameters by name, e.g. \'{"momentum": 0.9, "nesterov": true}\'',
     )
-    train.add_argument("--epochs", type=_positive_int, default=10)
-    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"])
+    train.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"])
     train.add_argument(
         "--hidden",
-        type=_positive_int,
+        type=positive_int,
         nargs="+",
-        default=[32],
+        default=DEFAULTS["hidden"],
         help="hidden layer widths (default: 32)",
     )
-    train.add_argument("--activation", default="sigmoid", help="hidden activation")
-    train.add_argument("--validation-split", type=float, default=0.1)
+    train.add_argument("--activation", default=DEFAULTS["activation"], help="hidden activation")
+    train.add_argument("--validation-split", type=float, default=DEFAULTS["validation_split"])
     train.add_argument(
         "--raw-pixels",
         action="store_true",
         help="feed 0-255 pixels as the lecture's slide does (default: scale to [0, 1])",
     )
     train.add_argument(
-        "--limit", type=_positive_int, default=None, help="use only the first N training samples"
+        "--limit", type=positive_int, default=None, help="use only the first N training samples"
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     train.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... or auto")
     train.add_argument(
         "--output", default=None, help="run folder (default: runs/DATASET-OPTIMIZER-TIMESTAMP)"
@@ -110,38 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write TensorBoard event files to RUN/tensorboard (needs tensorboard)",
     )
+    from deepdescent.diagnostics.report import add_arguments, command
     from deepdescent.viz.movie_command import add_movie_arguments, run_movie
 
     movie = verbs.add_parser("movie", help="animate optimizers' paths on a 2-D test function")
     add_movie_arguments(movie)
-    movie.set_defaults(run=run_movie)
+    movie.set_defaults(handler=run_movie)
+    diagnose = verbs.add_parser("diagnose", help="diagnostics of a run folder or the recipe")
+    add_arguments(diagnose)
+    diagnose.set_defaults(handler=command)
+    from deepdescent.bench.command import add_compare_arguments, run_compare
+
+    compare = verbs.add_parser("compare", help="compare optimizers on a problem, with a report")
+    add_compare_arguments(compare)
+    compare.set_defaults(handler=run_compare)
     return parser
-
-
-def _load(dataset: str, data_dir: str | None, raw_pixels: bool, limit: int | None) -> Any:
-    import importlib
-
-    from deepdescent.utils import to_categorical
-
-    module = importlib.import_module(f"deepdescent.datasets.{dataset}")
-    (x_train, y_train), (x_test, y_test) = module.load_data(path=data_dir)
-    scale = 1.0 if raw_pixels else 255.0
-    x_train = x_train.reshape(len(x_train), -1).astype("float32") / scale
-    x_test = x_test.reshape(len(x_test), -1).astype("float32") / scale
-    if limit is not None:
-        x_train, y_train = x_train[:limit], y_train[:limit]
-    return (x_train, to_categorical(y_train, 10)), (x_test, to_categorical(y_test, 10))
-
-
-def _device(name: str) -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("deepdescent: --device cuda was asked for but no CUDA device is available")
-    return device
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -159,22 +121,20 @@ def _callbacks(out: Path, tensorboard: bool) -> list[Any]:
 
 
 def train(args: argparse.Namespace) -> dict[str, float]:
-    from deepdescent.layers import Dense
-    from deepdescent.models import Sequential
     from deepdescent.utils import set_random_seed
     from deepdescent.viz import plot_history
 
-    optimizer = make_optimizer(args.optimizer, args.lr, args.optimizer_args)
+    try:
+        optimizer = make_optimizer(args.optimizer, args.lr, args.optimizer_args)
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise SystemExit(f"deepdescent: {error}") from None
     set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = _load(
+    (x_train, y_train), (x_test, y_test) = load_dataset(
         args.dataset, args.data_dir, args.raw_pixels, args.limit
     )
-    model = Sequential(name=f"{args.dataset}_mlp")
-    for index, units in enumerate(args.hidden):
-        shape: dict[str, Any] = {"input_shape": (x_train.shape[1],)} if index == 0 else {}
-        model.add(Dense(units, activation=args.activation, **shape))
-    model.add(Dense(10, activation="softmax"))
-    model.to(_device(args.device))
+    model = build_model(x_train.shape[1], args.hidden, args.activation, f"{args.dataset}_mlp")
+    model.to(device)
     model.compile(
         optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy", "zero_one_loss"]
     )
@@ -218,8 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 0.0 <= args.validation_split < 1.0:
             build_parser().error("--validation-split must be in [0, 1)")
         train(args)
-    if args.command == "movie":
-        args.run(args)
+    else:
+        args.handler(args)
     return 0
 
 

@@ -12,7 +12,11 @@ from the fans of a weight tensor:
 * random orthogonal matrices (Saxe et al., 2014), scaled by ``gain``;
 * sparse initialization (Martens, 2010): each unit gets exactly k non-zero incoming weights,
   so the total input to a unit does not shrink as the layer widens, while the units still
-  differ from one another.
+  differ from one another;
+* a gated layer's bias with constants per gate (:class:`GatedBias`: the forget gate at 1).
+
+Initializations that look at the model and its data — output biases from the targets'
+marginal statistics, LSUV — are in :mod:`deepdescent.strategies.initialization`.
 
 Layout: fans follow Keras, whose kernels are laid out (fan_in, fan_out) for a dense layer
 and (*receptive_field, in_channels, out_channels) for a convolution; see
@@ -34,12 +38,14 @@ from typing import Any, cast
 
 import torch
 
+from deepdescent.utils._checks import check_argument
 from deepdescent.utils._config import deserialize as _deserialize
 from deepdescent.utils._config import serialize as _serialize
 from deepdescent.utils._lookup import lookup
 
 __all__ = [
     "Constant",
+    "GatedBias",
     "GlorotNormal",
     "GlorotUniform",
     "HeNormal",
@@ -436,8 +442,13 @@ class Orthogonal(RandomInitializer):
     def _sample(
         self, shape: Shape, dtype: torch.dtype, device: Device, generator: torch.Generator | None
     ) -> torch.Tensor:
-        if len(shape) < 2:
-            raise ValueError(f"Orthogonal needs a shape of rank >= 2, got {shape}")
+        check_argument(
+            "shape",
+            shape,
+            len(shape) >= 2,
+            "rank >= 2: Orthogonal makes a matrix (or a kernel flattened to one) with "
+            "orthonormal rows or columns, which a vector cannot have",
+        )
         rows, cols = math.prod(shape[:-1]), shape[-1]
         gaussian = _normal((max(rows, cols), min(rows, cols)), 0.0, 1.0, dtype, device, generator)
         q, r = torch.linalg.qr(gaussian)
@@ -453,10 +464,11 @@ class Orthogonal(RandomInitializer):
 class SparseInit(RandomInitializer):
     """Sparse initialization (Martens, 2010; Goodfellow et al., §8.4).
 
-    Each unit (last axis) gets exactly k = min(``nonzero``, fan_in) non-zero incoming
-    weights, at input positions drawn without replacement, with values from
-    N(0, ``stddev``²); all other weights are 0. Martens uses k = 15 and unit-variance
-    Gaussians. Needs a weight matrix or kernel (rank >= 2); biases start at zero.
+    Each unit (last axis) gets exactly k = ``nonzero`` non-zero incoming weights, at input
+    positions drawn without replacement, with values from N(0, ``stddev``²); all other
+    weights are 0. Martens uses k = 15 and unit-variance Gaussians. Needs a weight matrix
+    or kernel (rank >= 2) with fan_in >= k: a unit cannot have more incoming weights than
+    inputs. Biases start at zero.
     """
 
     def __init__(self, nonzero: int = 15, stddev: float = 1.0, seed: int | None = None):
@@ -475,7 +487,13 @@ class SparseInit(RandomInitializer):
                 f"{shape}; initialize biases with 'zeros'"
             )
         fan_in, units = math.prod(shape[:-1]), shape[-1]
-        k = min(self.nonzero, fan_in)
+        k = self.nonzero
+        check_argument(
+            "nonzero",
+            k,
+            k <= fan_in,
+            f"at most fan_in = {fan_in}, the inputs each unit of shape {shape} has",
+        )
         # The k largest of fan_in uniform scores form a uniformly random k-subset per unit.
         scores = torch.rand((units, fan_in), dtype=dtype, device=device, generator=generator)
         inputs = scores.topk(k, dim=1).indices
@@ -487,10 +505,92 @@ class SparseInit(RandomInitializer):
         return {"nonzero": self.nonzero, "stddev": self.stddev, **super().get_config()}
 
 
+class GatedBias(Initializer):
+    """The bias of a gated layer: one block of units per gate, in ``gates`` order, each
+    gate named in ``values`` set to that constant and the others drawn from ``base``.
+
+    This is the hook by which a gated layer (an LSTM, a GRU) gets the chapter's forget-gate
+    heuristic (Goodfellow et al. §8.4; Gers, Schmidhuber & Cummins 2000; Jozefowicz,
+    Zaremba & Sutskever 2015): a forget gate f = σ(b_f + ...) biased to 1 starts out
+    remembering (σ(1) ≈ 0.73), so gradients flow through time from the first step. Keras
+    calls this ``unit_forget_bias=True``. A layer whose bias has shape
+    (len(gates) · units,) uses ``GatedBias(("input", "forget", "cell", "output"),
+    {"forget": 1.0})`` as its default ``bias_initializer``, and declares ``gates`` (the same
+    names, in its bias's order) so that
+    :func:`deepdescent.strategies.initialize_biases` can find its forget gate.
+
+    Args:
+        gates: the gates' names, in the order their blocks lie in the bias.
+        values: gate name → the constant its block starts at (default ``{"forget": 1.0}``).
+        base: the initializer of the other blocks (default ``"zeros"``).
+    """
+
+    def __init__(
+        self,
+        gates: Sequence[str] = ("input", "forget", "cell", "output"),
+        values: Mapping[str, float] | None = None,
+        base: Any = "zeros",
+    ):
+        gates = tuple(gates) if not isinstance(gates, str) else (gates,)
+        check_argument(
+            "gates",
+            gates,
+            bool(gates)
+            and all(isinstance(g, str) for g in gates)
+            and len(set(gates)) == len(gates),
+            "distinct gate names, e.g. ('input', 'forget', 'cell', 'output')",
+        )
+        values = {"forget": 1.0} if values is None else dict(values)
+        unknown = sorted(set(values) - set(gates))
+        check_argument("values", values, not unknown, f"constants for gates among {gates}")
+        self.gates = gates
+        self.values = {gate: _check_number(f"values[{gate!r}]", v) for gate, v in values.items()}
+        resolved = get(base)
+        check_argument(
+            "base", base, isinstance(resolved, Initializer), "an initializer name or object"
+        )
+        self.base = cast(Initializer, resolved)
+
+    def block(self, gate: str, size: int) -> slice:
+        """Where ``gate``'s block lies in a bias of ``size`` entries."""
+        check_argument("gate", gate, gate in self.gates, f"one of {self.gates}")
+        units = self.units(size)
+        start = self.gates.index(gate) * units
+        return slice(start, start + units)
+
+    def units(self, size: int) -> int:
+        """The units per gate of a bias of ``size`` entries."""
+        check_argument(
+            "shape",
+            (size,),
+            size % len(self.gates) == 0,
+            f"a bias of len(gates) · units entries, a multiple of {len(self.gates)}",
+        )
+        return size // len(self.gates)
+
+    def __call__(
+        self, shape: Sequence[int], dtype: torch.dtype = torch.float32, device: Device = None
+    ) -> torch.Tensor:
+        shape = _check_shape(shape)
+        check_argument("shape", shape, len(shape) == 1, "a bias vector, rank 1")
+        bias = self.base(shape, dtype=dtype, device=device)
+        for gate, value in self.values.items():
+            bias[self.block(gate, shape[0])] = value
+        return bias
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "gates": list(self.gates),
+            "values": dict(self.values),
+            "base": serialize(self.base),
+        }
+
+
 _CLASSES: dict[str, type[Initializer]] = {
     cls.__name__: cls
     for cls in (
         Constant,
+        GatedBias,
         GlorotNormal,
         GlorotUniform,
         HeNormal,
@@ -534,6 +634,7 @@ _BY_NAME: dict[str, type[Initializer]] = {
     "orthogonal_initializer": Orthogonal,
     "sparse": SparseInit,
     "sparse_init": SparseInit,
+    "gated_bias": GatedBias,
 }
 
 

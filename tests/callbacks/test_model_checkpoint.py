@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 
 import pytest
+import torch
 
 from deepdescent.callbacks import LazyLogs, ModelCheckpoint
+from deepdescent.layers import Dense
+from deepdescent.models import Sequential
 
 
 def test_saves_every_epoch_with_formatted_names(model, fit, tmp_path):
@@ -59,20 +63,27 @@ def test_batch_frequency_counts_across_epochs_and_reads_only_named_fields(model,
     assert reads == [1] * 5  # "accuracy" is never read: it is not in the file name
 
 
-def test_a_failing_save_propagates_and_leaves_no_file_under_the_final_name(model, tmp_path):
-    def failing_save(filepath):
-        partial = filepath + ".tmp"
-        with open(partial, "w") as f:
-            f.write("half")
-        os.remove(partial)  # what an atomic writer does when it fails
+def test_a_failing_save_propagates_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """With a real model: the second epoch's save fails half-way; the error reaches the
+    caller and the first epoch's file is intact, with no partial file beside it."""
+    model = Sequential([Dense(2, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse")
+    path = tmp_path / "best.model"
+    callback = ModelCheckpoint(str(path))
+    callback.set_model(model)
+    callback.on_epoch_end(0, {"val_loss": 1.0})
+    before = path.read_bytes()
+
+    def broken(*_args, **_kwargs):
         raise OSError("disk full")
 
-    model.save = failing_save
-    callback = ModelCheckpoint(str(tmp_path / "model-{epoch}.model"))
-    callback.set_model(model)
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", broken)
+    with torch.no_grad():
+        model.layers[0].kernel.add_(1.0)
     with pytest.raises(OSError, match="disk full"):
-        callback.on_epoch_end(0, {"val_loss": 1.0})
-    assert os.listdir(tmp_path) == []
+        callback.on_epoch_end(1, {"val_loss": 0.5})
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["best.model"]
 
 
 def test_missing_format_field_is_a_clear_error(model, tmp_path):

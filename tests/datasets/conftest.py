@@ -1,17 +1,21 @@
-"""Fixtures for the data-layer tests: a local HTTP server and tiny IDX data sets."""
+"""Fixtures for the data-layer tests: a local HTTP server, tiny IDX data sets, roots that
+keep a test away from the machine's data and the network, and a served data set."""
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import hashlib
 import http.server
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 
-from deepdescent.datasets import write_idx
+from deepdescent.datasets import files, write_idx
 
 
 class _Server:
@@ -96,3 +100,63 @@ def make_tiny() -> Callable[..., tuple[Split, Split]]:
         return (arrays[0], arrays[1]), (arrays[2], arrays[3])
 
     return make
+
+
+@pytest.fixture
+def isolated_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point every root at the test's folder (``data``: ``$DEEPDESCENT_DATA``, ``default``,
+    ``debian``) and every loader's origin at a file:// address that does not exist, so that
+    no test reads the machine's data or reaches the network."""
+    from deepdescent.datasets import fashion_mnist, mnist
+
+    monkeypatch.setenv("DEEPDESCENT_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(files, "DEFAULT_DATA_ROOT", tmp_path / "default")
+    monkeypatch.setattr(files, "DEBIAN_ROOT", tmp_path / "debian")
+    for module in (mnist, fashion_mnist):
+        offline = (tmp_path / "offline").as_uri() + "/"
+        monkeypatch.setattr(module, "SPEC", dataclasses.replace(module.SPEC, base_url=offline))
+
+
+@pytest.fixture
+def data_folder(tmp_path: Path) -> Callable[[str, ModuleType], Path]:
+    """Where a loader looks for its files under one of the isolated roots."""
+
+    def folder(root: str, module: ModuleType) -> Path:
+        return tmp_path / root / module.SPEC.name
+
+    return folder
+
+
+@pytest.fixture
+def assert_loaded() -> Callable[[tuple, tuple], None]:
+    """Check what ``load_data`` returned against the arrays ``make_tiny`` wrote."""
+
+    def check(got: tuple, expected: tuple) -> None:
+        (x_train, y_train), (x_test, y_test) = got
+        arrays = (x_train, y_train, x_test, y_test)
+        for array, reference in zip(arrays, (*expected[0], *expected[1]), strict=True):
+            assert array.dtype == np.uint8
+            np.testing.assert_array_equal(array, reference)
+
+    return check
+
+
+@pytest.fixture
+def serve(
+    tmp_path: Path, make_tiny, http_server, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[Split, Split]]:
+    """Serve a tiny data set and point ``module.SPEC`` at it, with its true digests;
+    ``tamper`` names a file served with a byte too many."""
+
+    def serve_module(module: ModuleType, seed: int = 6, tamper: str | None = None):
+        expected = make_tiny(tmp_path / "served", seed=seed)
+        digests = {}
+        for name in FILE_NAMES:
+            body = (tmp_path / "served" / name).read_bytes()
+            digests[name] = hashlib.sha256(body).hexdigest()
+            http_server.routes["/" + name] = body + b"x" if name == tamper else body
+        spec = dataclasses.replace(module.SPEC, base_url=http_server.url(""), sha256=digests)
+        monkeypatch.setattr(module, "SPEC", spec)
+        return expected
+
+    return serve_module

@@ -86,7 +86,7 @@ def test_failed_download_keeps_the_previous_file_intact(tmp_path: Path, http_ser
     http_server.routes["/data.bin"] = BODY
     http_server.short.add("/data.bin")
     url = http_server.url("data.bin")
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError, match=f"ended after {len(BODY) // 2} of {len(BODY)} bytes"):
         get_file("data.bin", url, cache_dir=tmp_path, force_download=True, timeout=5)
     assert (tmp_path / "data.bin").read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["data.bin"]

@@ -13,6 +13,10 @@ from deepdescent import layers
 IMAGE, SEQUENCE, VECTOR = (2, 6, 6, 3), (2, 5, 3), (2, 4)
 
 EXAMPLES = {
+    "AuxiliaryHead": (lambda: layers.AuxiliaryHead(layers.Dense(2), "mse"), VECTOR),
+    "BatchNormalization": (lambda: layers.BatchNormalization(), IMAGE),
+    "LayerNormalization": (lambda: layers.LayerNormalization(), SEQUENCE),
+    "Residual": (lambda: layers.Residual(layers.Dense(4), activation="relu"), VECTOR),
     "Activation": (lambda: layers.Activation("relu"), VECTOR),
     "Add": (lambda: layers.Add(), [VECTOR, VECTOR]),
     "Average": (lambda: layers.Average(), [VECTOR, VECTOR]),

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from deepdescent import callbacks, losses
 from deepdescent.layers import Dense
 from deepdescent.models import Model, Sequential
-from deepdescent.optimizers import SGD
+from deepdescent.optimizers import LBFGS, SGD
 from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.training import Trainer
 from deepdescent.utils import set_random_seed, to_categorical
@@ -157,15 +157,31 @@ def test_evaluate_return_forms_and_predict():
     np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
 
 
+class WeightsAtEpochEnd(callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: list[list[np.ndarray]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
 def test_callbacks_early_stopping_restores_best_weights():
+    """The model ends with the weights it had at the end of the epoch of lowest loss,
+    as recorded by another callback, not with the last epoch's."""
     x, labels = blobs(n=60)
     y = to_categorical(labels, 3)
     model = small_model(optimizer=SGD(learning_rate=50.0))
     stopper = callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
-    history = model.fit(x, y, batch_size=60, epochs=30, verbose=0, callbacks=[stopper])
-    assert len(history.history["loss"]) < 30
-    best = int(np.argmin(history.history["loss"]))
-    assert stopper.best == pytest.approx(history.history["loss"][best])
+    recorder = WeightsAtEpochEnd()
+    history = model.fit(x, y, batch_size=60, epochs=30, verbose=0, callbacks=[recorder, stopper])
+    losses = history.history["loss"]
+    assert len(losses) < 30
+    best = int(np.argmin(losses))
+    assert best < len(losses) - 1 and stopper.best == pytest.approx(losses[best])
+    for got, want in zip(model.get_weights(), recorder.weights[best], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(model.get_weights()[0], recorder.weights[-1][0])
 
 
 def test_initial_epoch_and_learning_rate_in_logs():
@@ -306,3 +322,23 @@ def test_a_float64_model_trains_on_float64_targets():
     assert x_t.dtype == y_t.dtype == torch.float64
     model.fit(x, to_categorical(labels, 3), epochs=1, verbose=0)
     assert all(p.dtype == torch.float64 for p in model.parameters())
+
+
+def test_the_trainer_counts_every_evaluation_of_the_loss_and_its_gradient():
+    """model.trainer.evaluations: SGD evaluates once per minibatch, L-BFGS as often as its
+    own counter says (torch's func_evals, kept in the optimizer's state); the count leaves
+    the hand-written back-propagation in place."""
+    x, labels = blobs(n=50)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    assert model.trainer is None
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    assert model.trainer.evaluations == 3 * 7
+    assert model.trainer.gradient_path.name == "manual"
+    model.fit(x, y, batch_size=25, epochs=1, verbose=0)
+    assert model.trainer.evaluations == 2, "each fit counts its own"
+
+    quasi_newton = small_model(optimizer=LBFGS(max_iter=7))
+    quasi_newton.fit(x, y, epochs=3, verbose=0)
+    (state,) = [s for s in quasi_newton.optimizer.state.values() if "func_evals" in s]
+    assert quasi_newton.trainer.evaluations == state["func_evals"] > 3

@@ -116,9 +116,13 @@ def test_no_pyplot_figure_is_left_open_and_the_backend_is_left_alone(rosenbrock_
     import matplotlib.pyplot as plt
 
     backend = matplotlib.get_backend()
-    function, paths = rosenbrock_paths
-    save_movie(function, paths, tmp_path / "m.gif", surface=True, dpi=DPI)
-    assert plt.get_fignums() == [] and matplotlib.get_backend() == backend
+    matplotlib.use("svg")  # not Agg, so that a switch to Agg would show
+    try:
+        function, paths = rosenbrock_paths
+        save_movie(function, paths, tmp_path / "m.gif", surface=True, dpi=DPI)
+        assert plt.get_fignums() == [] and matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(backend)
 
 
 def test_a_saddle_gets_symmetric_log_levels_and_a_saddle_mark():

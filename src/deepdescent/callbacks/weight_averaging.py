@@ -29,10 +29,10 @@ averaging, ``val_loss_swa`` for SWA — so History, CSVLogger, EarlyStopping and
 ModelCheckpoint placed *after* them in the list can use them.
 
 Warning:
-    Only the trainable parameters are averaged. Statistics kept in buffers (a batch
-    normalization layer's running mean and variance) do not match averaged weights and
-    would need recomputing with a pass over the training data, as Izmailov et al. do;
-    deepdescent has no such layer yet, so no buffer is touched.
+    Only the trainable parameters are averaged. Statistics kept in buffers (a
+    ``BatchNormalization`` layer's moving mean and variance) are left as they are: they
+    do not match averaged weights, and need recomputing with a pass over the training
+    data in training mode, as Izmailov et al. do.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepdescent.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from deepdescent.layers.auxiliary import AuxiliaryHead
 from deepdescent.layers.base import Layer
 from deepdescent.layers.convolutional import (
     Conv1D,
@@ -52,6 +53,7 @@ from deepdescent.layers.merging import (
     multiply,
     subtract,
 )
+from deepdescent.layers.normalization import BatchNormalization, LayerNormalization
 from deepdescent.layers.operation import TensorOperation
 from deepdescent.layers.pooling import (
     AveragePooling1D,
@@ -80,6 +82,7 @@ from deepdescent.layers.reshaping import (
     ZeroPadding1D,
     ZeroPadding2D,
 )
+from deepdescent.layers.residual import Residual
 from deepdescent.layers.symbolic import SymbolicTensor
 from deepdescent.layers.text_vectorization import TextVectorization
 from deepdescent.layers.wrappers import Bidirectional, TimeDistributed
@@ -93,10 +96,12 @@ __all__ = [
     "LSTM",
     "Activation",
     "Add",
+    "AuxiliaryHead",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
     "AveragePooling3D",
+    "BatchNormalization",
     "Bidirectional",
     "CenterCrop",
     "Concatenate",
@@ -122,6 +127,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "Layer",
+    "LayerNormalization",
     "LeakyReLU",
     "MaxPooling1D",
     "MaxPooling2D",
@@ -140,6 +146,7 @@ __all__ = [
     "RepeatVector",
     "Rescaling",
     "Reshape",
+    "Residual",
     "Resizing",
     "SeparableConv2D",
     "SimpleRNN",
@@ -169,15 +176,14 @@ __all__ = [
 LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls
     for cls in (
-        ELU,
-        GRU,
-        LSTM,
         Activation,
         Add,
+        AuxiliaryHead,
         Average,
         AveragePooling1D,
         AveragePooling2D,
         AveragePooling3D,
+        BatchNormalization,
         Bidirectional,
         CenterCrop,
         Concatenate,
@@ -192,8 +198,10 @@ LAYERS: dict[str, type[Layer]] = {
         DepthwiseConv2D,
         Dot,
         Dropout,
+        ELU,
         Embedding,
         Flatten,
+        GRU,
         GlobalAveragePooling1D,
         GlobalAveragePooling2D,
         GlobalAveragePooling3D,
@@ -201,6 +209,8 @@ LAYERS: dict[str, type[Layer]] = {
         GlobalMaxPooling2D,
         GlobalMaxPooling3D,
         InputLayer,
+        LSTM,
+        LayerNormalization,
         LeakyReLU,
         MaxPooling1D,
         MaxPooling2D,
@@ -219,6 +229,7 @@ LAYERS: dict[str, type[Layer]] = {
         RepeatVector,
         Rescaling,
         Reshape,
+        Residual,
         Resizing,
         SeparableConv2D,
         SimpleRNN,

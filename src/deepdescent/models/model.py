@@ -71,6 +71,9 @@ class Model(Layer):
         if self.dtype_policy is None:
             # Keras's global policy at the model's making (mixed precision in fit).
             self.dtype_policy = config.dtype_policy()
+        #: The trainer of the current (or last) ``fit``: its ``evaluations`` count the
+        #: loss-and-gradient evaluations of the run.
+        self.trainer: training.Trainer | None = None
         if inputs is not None:
             self._init_graph(inputs, outputs)
 
@@ -198,6 +201,21 @@ class Model(Layer):
             )
         return torch.stack([torch.as_tensor(t).sum() for t in terms]).sum()
 
+    def has_auxiliary_heads(self) -> bool:
+        """Whether a layer adds a loss of its own on the targets: a layer with an
+        ``auxiliary_loss(y)`` method (an ``AuxiliaryHead``)."""
+        return any(callable(getattr(m, "auxiliary_loss", None)) for m in self.modules())
+
+    def auxiliary_cost(self, y_true: torch.Tensor) -> torch.Tensor | None:
+        """Σₖ wₖ Lₖ(y, gₖ(h⁽ˡᵏ⁾)): the auxiliary heads' terms of the last forward pass in
+        training mode, or ``None`` when there are none (inference)."""
+        terms = [
+            term
+            for module in self.modules()
+            if (term := _auxiliary_term(module, y_true)) is not None
+        ]
+        return torch.stack(terms).sum() if terms else None
+
     # -- compile / fit / evaluate / predict -------------------------------------------------
 
     def compile(
@@ -320,7 +338,7 @@ class Model(Layer):
         callbacks: list | None = None,
         validation_split: float = 0.0,
         validation_data: Any = None,
-        shuffle: bool = True,
+        shuffle: bool | training.ExampleOrder = True,
         class_weight: dict[int, float] | None = None,
         sample_weight: Any = None,
         initial_epoch: int = 0,
@@ -339,6 +357,12 @@ class Model(Layer):
         the whole training set at each step. ``sample_weight`` weighs each sample's loss
         and ``class_weight`` each class's; ``steps_per_epoch`` and ``validation_steps``
         cut the passes short.
+
+        ``shuffle``: ``True`` draws a permutation of the training set per epoch, ``False``
+        keeps its order, and an :class:`~deepdescent.training.ExampleOrder` — a curriculum
+        of :mod:`deepdescent.strategies` — chooses each epoch's examples (after
+        ``validation_split`` has taken its share, so its scores cover the rest); it needs
+        arrays.
         """
         self.require_compiled("fit")
         return training.fit(
@@ -615,13 +639,13 @@ def _model_form(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
         raise TypeError(f"Model takes at most two positional arguments, got {len(args)}")
     if module is not None and not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    if (inputs is None) != (outputs is None):
-        raise TypeError("A functional Model needs both inputs and outputs")
     if inputs is not None and not any(isinstance(t, SymbolicTensor) for t in flatten(inputs)):
         raise TypeError(
             "Model(x, ...) takes symbolic tensors from Input(...) (the functional API) or "
             f"a torch.nn.Module; got {type(inputs).__name__}"
         )
+    if (inputs is None) != (outputs is None):
+        raise TypeError("A functional Model needs both inputs and outputs")
     return module, inputs, outputs
 
 
@@ -673,3 +697,8 @@ def decode_compiled(value: Any, deserialize: Callable[[dict[str, Any]], Any]) ->
     if "outputs" in value and "class_name" not in value:
         return {k: decode_compiled(v, deserialize) for k, v in value["outputs"].items()}
     return deserialize(value)
+
+
+def _auxiliary_term(module: torch.nn.Module, y_true: torch.Tensor) -> torch.Tensor | None:
+    term = getattr(module, "auxiliary_loss", None)
+    return term(y_true) if callable(term) else None

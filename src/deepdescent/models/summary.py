@@ -110,7 +110,7 @@ def _child_rows(model: Model) -> list[tuple[str, ...]]:
         (
             f"{name} ({type(child).__name__})",
             shapes.get(name, "?"),
-            f"{sum(p.numel() for p in child.parameters()):,}",
+            f"{sum(t.numel() for t in (*child.parameters(), *child.buffers())):,}",
         )
         for name, child in model.named_children()
     ]
@@ -132,9 +132,11 @@ def format_summary(model: Model) -> str:
         if index < len(rows) - 1:
             lines.append(_rule("├", "┼", "┤", "─", widths))
     lines.append(_rule("└", "┴", "┘", "─", widths))
-    params = list(model.parameters())
-    trainable = [p for p in params if p.requires_grad]
-    frozen = [p for p in params if not p.requires_grad]
+    # Keras counts state that is not trained (batch normalization's moving averages) as
+    # non-trainable parameters.
+    params = [*model.parameters(), *model.buffers()]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    frozen = [p for p in params if not any(p is t for t in trainable)]
     for label, group in (("Total", params), ("Trainable", trainable), ("Non-trainable", frozen)):
         count = sum(p.numel() for p in group)
         size = sum(p.numel() * p.element_size() for p in group)

@@ -31,12 +31,14 @@ from deepdescent.optimizers.first_order.schedule_free import ScheduleFreeAdamW, 
 from deepdescent.optimizers.first_order.sgd import SGD
 from deepdescent.optimizers.second_order.bfgs import BFGS
 from deepdescent.optimizers.second_order.conjugate_gradient import ConjugateGradient
+from deepdescent.optimizers.second_order.coordinate_descent import CoordinateDescent
 from deepdescent.optimizers.second_order.hessian_free import HessianFree
 from deepdescent.optimizers.second_order.kfac import KFAC
 from deepdescent.optimizers.second_order.lbfgs import LBFGS
 from deepdescent.optimizers.second_order.newton import Newton
 from deepdescent.optimizers.second_order.shampoo import Shampoo
 from deepdescent.optimizers.wrappers.base import OptimizerWrapper
+from deepdescent.optimizers.wrappers.continuation import Continuation
 from deepdescent.optimizers.wrappers.lookahead import Lookahead
 from deepdescent.optimizers.wrappers.sam import SAM
 from deepdescent.utils._lookup import lookup
@@ -62,6 +64,8 @@ __all__ = [
     "AdamW",
     "Adamax",
     "ConjugateGradient",
+    "Continuation",
+    "CoordinateDescent",
     "HessianFree",
     "Lamb",
     "Lion",

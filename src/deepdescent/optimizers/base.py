@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+import numpy as np
 import torch
 
 from deepdescent.optimizers.averaging import polyak_weight
@@ -80,6 +81,15 @@ def step_tensors(steps: list[int], device: torch.device) -> list[torch.Tensor]:
     """
     made = {t: torch.full((), float(t), dtype=torch.float32, device=device) for t in set(steps)}
     return [made[t] for t in steps]
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` for the random draws of update number ``step``, seeded from
+    (``seed``, ``step``) by NumPy's ``SeedSequence`` hash: an optimizer that draws with it
+    keeps no generator state, and a run resumed from a ``state_dict`` (which holds the
+    step count) draws what the uninterrupted run would have drawn."""
+    entropy = np.random.SeedSequence([int(seed), int(step)])
+    return torch.Generator().manual_seed(int(entropy.generate_state(1)[0]))
 
 
 def loss_value(loss: Any) -> float:
@@ -408,12 +418,12 @@ class Optimizer(torch.optim.Optimizer):
 
     # -- learning rate ---------------------------------------------------------------
 
-    def _accept_learning_rate(self, value: LearningRate) -> float:
+    def _accept_learning_rate(self, value: LearningRate, name: str = "lr") -> float:
         if callable(value):
             self.learning_rate_schedule = value
             return float(value(0))
         check_argument(
-            "lr",
+            name,
             value,
             isinstance(value, (int, float)) and value >= 0,
             "a number >= 0 or a schedule",
@@ -434,7 +444,7 @@ class Optimizer(torch.optim.Optimizer):
                 "cannot be set; set a new schedule, or build it with a number"
             )
         self.learning_rate_schedule = None
-        lr = self._accept_learning_rate(value)
+        lr = self._accept_learning_rate(value, "learning_rate")
         self._spec_defaults["lr"] = lr
         for group in self.param_groups if self.is_bound else []:
             group["lr"] = lr

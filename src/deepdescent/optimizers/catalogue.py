@@ -34,11 +34,13 @@ from deepdescent.optimizers.first_order.schedule_free import ScheduleFreeAdamW, 
 from deepdescent.optimizers.first_order.sgd import SGD
 from deepdescent.optimizers.second_order.bfgs import BFGS
 from deepdescent.optimizers.second_order.conjugate_gradient import ConjugateGradient
+from deepdescent.optimizers.second_order.coordinate_descent import CoordinateDescent
 from deepdescent.optimizers.second_order.hessian_free import HessianFree
 from deepdescent.optimizers.second_order.kfac import KFAC
 from deepdescent.optimizers.second_order.lbfgs import LBFGS
 from deepdescent.optimizers.second_order.newton import Newton
 from deepdescent.optimizers.second_order.shampoo import Shampoo
+from deepdescent.optimizers.wrappers.continuation import Continuation
 from deepdescent.optimizers.wrappers.lookahead import Lookahead
 from deepdescent.optimizers.wrappers.sam import SAM
 from deepdescent.utils._lookup import lookup
@@ -133,8 +135,9 @@ class OptimizerInfo:
 
     @property
     def needs_closure(self) -> bool:
-        """Whether ``step`` must be given a closure (the class's declaration)."""
-        return self.cls.training_needs.closure
+        """Whether ``step`` must be given a closure, as the entry builds the optimizer (a
+        wrapper's needs are its base's and its own, so the class alone cannot say)."""
+        return self.build().needs().closure
 
 
 def _wrapped(
@@ -338,6 +341,22 @@ def _entries() -> list[OptimizerInfo]:
             contract={"lr": 0.05},
         ),
         OptimizerInfo(
+            "newton",
+            Newton,
+            second,
+            "§8.6.1, Algorithm 8.8",
+            lecture=LectureRecipe(
+                {}, accuracy=0.3, batch_size=None, epochs=4, hidden=2, samples=500
+            ),
+        ),
+        OptimizerInfo(
+            "cg",
+            ConjugateGradient,
+            second,
+            "§8.6.2, Algorithm 8.9",
+            lecture=LectureRecipe({}, accuracy=0.6, batch_size=None, epochs=10, samples=3000),
+        ),
+        OptimizerInfo(
             "bfgs",
             BFGS,
             second,
@@ -354,20 +373,14 @@ def _entries() -> list[OptimizerInfo]:
             lecture=LectureRecipe({}, accuracy=0.65, batch_size=None, epochs=3, samples=3000),
         ),
         OptimizerInfo(
-            "newton",
-            Newton,
+            "coordinate_descent",
+            CoordinateDescent,
             second,
-            "§8.6.1, Algorithm 8.8",
+            "§8.7.2 (Wright 2015; Tseng & Yun 2009)",
             lecture=LectureRecipe(
-                {}, accuracy=0.3, batch_size=None, epochs=4, hidden=2, samples=500
+                {"max_cg_iter": 10}, accuracy=0.7, batch_size=None, epochs=3, samples=2000
             ),
-        ),
-        OptimizerInfo(
-            "cg",
-            ConjugateGradient,
-            second,
-            "§8.6.2, Algorithm 8.9",
-            lecture=LectureRecipe({}, accuracy=0.6, batch_size=None, epochs=10, samples=3000),
+            variants={"block_coordinate_line_search": {"solver": "line_search"}},
         ),
         OptimizerInfo(
             "hessian_free",
@@ -394,6 +407,22 @@ def _entries() -> list[OptimizerInfo]:
             "Gupta, Koren & Singer 2018, Algorithms 1 and 2",
             lecture=LectureRecipe({"lr": 0.1}, accuracy=0.6),
             contract={"lr": 0.1},
+        ),
+        OptimizerInfo(
+            "continuation",
+            Continuation,
+            wrapper,
+            "§8.7.6 (Gaussian homotopy, Mobahi & Fisher 2015)",
+            factory=_wrapped(
+                Continuation,
+                sigmas=(0.1, 0.0),
+                steps_per_stage=100,
+                samples=2,
+                antithetic=True,
+                seed=0,
+            ),
+            lecture=LectureRecipe({"lr": 0.1, "sigmas": (0.01, 0.0)}, accuracy=0.6),
+            contract={"lr": 0.01},
         ),
         OptimizerInfo(
             "lookahead",

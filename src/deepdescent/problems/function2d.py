@@ -16,7 +16,7 @@ import torch
 
 from deepdescent.utils._checks import check_argument, check_non_negative, is_integer, is_number
 
-__all__ = ["LEARNING_RATE_FAMILIES", "Function2D", "Point", "noisy"]
+__all__ = ["LEARNING_RATE_FAMILIES", "Function2D", "Point", "learning_rate_for", "noisy"]
 
 Point = tuple[float, float]
 Formula = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -30,7 +30,8 @@ Formula = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: rate: 1 for the curvature methods (the Newton step) and for Adadelta (which has none
 #: in its paper), and LARS's, whose trust ratio sets the scale.
 LEARNING_RATE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "gradient": ("sgd", "momentum", "nesterov", "kfac", "schedule_free_sgd"),
+    # continuation's rate is its base's, SGD in the catalogue's entry
+    "gradient": ("sgd", "momentum", "nesterov", "kfac", "schedule_free_sgd", "continuation"),
     "adaptive": (
         "adabelief",
         "adafactor",
@@ -62,6 +63,15 @@ _TWO_DIMENSIONS: dict[str, dict[str, Any]] = {
 
 def _family(optimizer: str) -> str | None:
     return next((f for f, names in LEARNING_RATE_FAMILIES.items() if optimizer in names), None)
+
+
+def learning_rate_for(optimizer: str, learning_rates: Mapping[str, float]) -> float | None:
+    """The rate of ``learning_rates`` for ``optimizer``: its own entry, else its family's
+    (:data:`LEARNING_RATE_FAMILIES`), else ``None`` (it keeps its own default)."""
+    for key in (optimizer, _family(optimizer)):
+        if key is not None and key in learning_rates:
+            return learning_rates[key]
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,11 +155,8 @@ class Function2D:
         function shares (one iteration per step for (L-)BFGS, two CG iterations for
         Hessian-free). An optimizer of neither keeps its own defaults (``{}``)."""
         settings = dict(_TWO_DIMENSIONS.get(optimizer, {}))
-        for key in (optimizer, _family(optimizer)):
-            if key is not None and key in self.learning_rates:
-                settings["lr"] = self.learning_rates[key]
-                break
-        return settings
+        rate = learning_rate_for(optimizer, self.learning_rates)
+        return settings if rate is None else {**settings, "lr": rate}
 
 
 def noisy(function: Function2D, std: float = 1.0, seed: int = 0) -> Function2D:

@@ -5,6 +5,7 @@ the path a minibatch takes)."""
 from deepdescent.training.backprop import BackpropObjective, supports_backprop
 from deepdescent.training.data import (
     BatchIterator,
+    ExampleOrder,
     as_tensor,
     check_batch_size,
     structure_length,
@@ -29,6 +30,7 @@ __all__ = [
     "BackpropObjective",
     "BatchIterator",
     "DataOptions",
+    "ExampleOrder",
     "GradientPath",
     "Objective",
     "Trainer",

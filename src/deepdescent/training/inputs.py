@@ -29,6 +29,7 @@ import torch
 
 from deepdescent.training.data import (
     BatchIterator,
+    ExampleOrder,
     as_tensor,
     check_batch_size,
     split_validation,
@@ -161,8 +162,9 @@ class BatchSource:
     steps: int | None = None
     weighted: bool = False
 
-    def epoch(self) -> Iterator[Batch]:
-        """The batches of the next epoch."""
+    def epoch(self, number: int | None = None) -> Iterator[Batch]:
+        """The batches of the next epoch (``number``: its index in ``fit``, which an
+        example order such as a curriculum follows; other sources ignore it)."""
         raise NotImplementedError
 
     def first(self) -> Batch:
@@ -178,8 +180,8 @@ class ArraySource(BatchSource):
         self.steps = len(iterator)
         self.weighted = iterator.sample_weight is not None
 
-    def epoch(self) -> Iterator[Batch]:
-        self.iterator.start_epoch()
+    def epoch(self, number: int | None = None) -> Iterator[Batch]:
+        self.iterator.start_epoch(number)
         for _, x, y, w in self.iterator:
             yield Batch(x, y, w)
 
@@ -221,7 +223,7 @@ class StreamSource(BatchSource):
                 raise ValueError("The data yielded no batch at all") from None
         return self._pending[0]
 
-    def epoch(self) -> Iterator[Batch]:
+    def epoch(self, number: int | None = None) -> Iterator[Batch]:
         iterator = self._iterator if self._pending else None
         pending, self._pending = self._pending, []
         yield from pending
@@ -242,7 +244,7 @@ class OneBatch(BatchSource):
     def first(self) -> Batch:
         return self.batch
 
-    def epoch(self) -> Iterator[Batch]:
+    def epoch(self, number: int | None = None) -> Iterator[Batch]:
         yield self.batch
 
 
@@ -259,7 +261,7 @@ class StepLimited(BatchSource):
     def first(self) -> Batch:
         return self.source.first()
 
-    def epoch(self) -> Iterator[Batch]:
+    def epoch(self, number: int | None = None) -> Iterator[Batch]:
         produced = 0
         restarted = False
         while produced < self.limit:
@@ -395,7 +397,7 @@ def fit_sources(
     y: Any,
     *,
     batch_size: int,
-    shuffle: bool,
+    shuffle: bool | ExampleOrder,
     validation_split: float,
     validation_data: Any,
     validation_batch_size: int,
@@ -410,12 +412,21 @@ def fit_sources(
         if validation_split:
             raise ValueError("validation_split needs arrays; with a dataset, pass validation_data")
         check_argument(
+            "shuffle",
+            type(shuffle).__name__,
+            isinstance(shuffle, bool),
+            "True or False with a dataset or a generator (an example order such as a "
+            "curriculum needs arrays)",
+        )
+        check_argument(
             "sample_weight",
             "given",
             options.sample_weight is None,
             "left out: the dataset yields (x, y, sample_weight)",
         )
-        train: BatchSource = _stream_source(model, x, batch_size, shuffle, options.class_weight)
+        train: BatchSource = _stream_source(
+            model, x, batch_size, bool(shuffle), options.class_weight
+        )
         first = train.first()
         if first.y is None and model.loss is not None and not _custom_step(model):
             raise ValueError(

@@ -35,7 +35,7 @@ from deepdescent.optimizers import Optimizer
 from deepdescent.optimizers.base import needs_of
 from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.training import steps
-from deepdescent.training.data import check_batch_size
+from deepdescent.training.data import ExampleOrder, check_batch_size
 from deepdescent.training.gradient_path import (
     GradientPath,
     choose_gradient_path,
@@ -98,6 +98,12 @@ class Trainer:
             gradients, so no choice of gradient path).
         weighted: whether batches carry sample weights (the hand-written
             back-propagation takes none).
+
+    Attributes:
+        evaluations: calls of the closures built so far, each one evaluation of J(θ) and
+            its gradient (a forward and a backward pass); a method that re-evaluates the
+            loss (a line search, (L-)BFGS, SAM) makes several per step. A plain int,
+            counted on the host: no device work, no change to the gradient path.
     """
 
     def __init__(
@@ -134,6 +140,7 @@ class Trainer:
         self.objective = make_objective(model, self.gradient_path.name)
         self.loss_tracker = model.loss_tracker
         self.step_logs: Mapping[str, Any] | None = None
+        self.evaluations = 0
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
         """The forward pass's precision: the mixed policy's autocast, or as it is."""
@@ -180,6 +187,7 @@ class Trainer:
         first: list[tuple[torch.Tensor, Any]] = []
 
         def closure() -> torch.Tensor:
+            self.evaluations += 1
             cost, outputs = (
                 self.objective.value_and_grad(x, y)
                 if weights is None
@@ -201,11 +209,15 @@ class Trainer:
             self.optimizer.step(cast(Any, closure))
         self.record(batch, *first[0])
 
-    def train_epoch(self, source: BatchSource, callbacks: CallbackList) -> None:
+    def train_epoch(
+        self, source: BatchSource, callbacks: CallbackList, number: int | None = None
+    ) -> None:
+        """One pass over ``source``; ``number`` is the epoch's index in ``fit`` (what an
+        :class:`~deepdescent.training.data.ExampleOrder` orders by)."""
         self.model.train()
         self.reset()
         wants_logs = callbacks.listens("on_train_batch_end")
-        for index, batch in enumerate(source.epoch()):
+        for index, batch in enumerate(source.epoch(number)):
             callbacks.on_train_batch_begin(index)
             self.train_step(batch)
             callbacks.on_train_batch_end(index, self.lazy_results() if wants_logs else None)
@@ -264,7 +276,7 @@ def fit(
     callbacks: list[Callback] | None,
     validation_split: float,
     validation_data: Any,
-    shuffle: bool,
+    shuffle: bool | ExampleOrder,
     initial_epoch: int,
     validation_batch_size: int | None,
     data: DataOptions | None = None,
@@ -297,6 +309,7 @@ def fit(
     bind_optimizer(model)
     callback_list = CallbackList(callbacks, add_history=True, add_progbar=level > 0, model=model)
     trainer = Trainer(model, callback_list, weighted=train.weighted)
+    model.trainer = trainer  # callbacks read its counters (``evaluations``)
     callback_list.set_params({"verbose": level, "epochs": epochs, "steps": train.steps})
     if level == 2:
         emit(None, f"Gradients: {trainer.gradient_path.name} ({trainer.gradient_path.reason})")
@@ -307,7 +320,7 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         trainer.use_training_weights()
-        trainer.train_epoch(train, callback_list)
+        trainer.train_epoch(train, callback_list, epoch)
         # Schedule-Free keeps two points: gradients are taken at y, the average x is the
         # one to evaluate, checkpoint and return (Defazio et al. 2024).
         trainer.use_evaluation_weights()

@@ -4,6 +4,11 @@ When the model ends in the activation that the loss can take as logits (softmax 
 categorical cross-entropy, sigmoid before binary cross-entropy) the cost is computed from
 the pre-activation outputs with the stable log-softmax/log-sigmoid form, as Keras does;
 predictions (what the metrics see) are the activation of those outputs.
+
+Terms that need the targets besides the output's loss — auxiliary heads on hidden layers
+(:class:`~deepdescent.layers.AuxiliaryHead`, Goodfellow et al. §8.7.5) — come from the
+model's ``auxiliary_cost(y)`` after the forward pass: J = L(y, f(x)) + Σₖ wₖ Lₖ(y, gₖ) + Ω.
+The heads run in training mode only, so evaluation sees L + Ω.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class Objective:
     loss: losses.Loss | None
     to_prediction: Callable[[torch.Tensor], torch.Tensor]
     penalty: Callable[[], torch.Tensor] | None
+    auxiliary: Callable[[torch.Tensor], torch.Tensor | None] | None = None
 
     def __call__(
         self, x: Any, y: Any, sample_weight: torch.Tensor | None = None
@@ -43,6 +49,10 @@ class Objective:
             cost = self.penalty() if self.penalty is not None else _no_cost()
         else:
             cost = self.loss(y, outputs, sample_weight)
+            if self.auxiliary is not None:
+                extra = self.auxiliary(y)
+                if extra is not None:
+                    cost = cost + extra
             if self.penalty is not None:
                 cost = cost + self.penalty()
         return cost, outputs
@@ -100,6 +110,7 @@ def objective_parts(model: Model) -> tuple[dict[str, Any], bool]:
         "loss": loss.with_logits() if fold and loss is not None else loss,
         "to_prediction": activations.get(last) if fold else _identity,
         "penalty": model.regularization_loss if penalized else None,
+        "auxiliary": model.auxiliary_cost if model.has_auxiliary_heads() else None,
     }, fold
 
 

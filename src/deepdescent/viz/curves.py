@@ -5,24 +5,23 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from deepdescent.utils.io import atomic_path
+from deepdescent.viz._figure import save, subplots
 
 
 def plot_history(
     history: Mapping[str, Sequence[float]], path: str | os.PathLike[str], title: str | None = None
 ) -> None:
     """Save a PNG with one panel per quantity (loss first), train and ``val_`` curves
-    together. ``history`` is ``History.history`` (name → value per epoch)."""
-    import matplotlib
+    together. ``history`` is ``History.history`` (name → value per epoch).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    The figure is drawn on an Agg canvas of its own, without pyplot: the caller's
+    matplotlib backend and open figures are left as they were.
+    """
     names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
     names.sort(key=lambda name: (name != "loss", name))
     if not names:
         raise ValueError("history has nothing to plot")
-    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    figure, axes = subplots(len(names))
     for axis, name in zip(axes[0], names, strict=True):
         epochs = range(1, len(history[name]) + 1)
         axis.plot(epochs, history[name], marker="o", label=f"training {name}")
@@ -32,9 +31,4 @@ def plot_history(
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)
         axis.legend()
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=100)
-    plt.close(figure)
+    save(figure, path, title)

@@ -9,18 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from deepdescent.cli import _json_object, _positive_int
+from deepdescent.utils._argparse import names, optimizer_settings, positive_int
 
 __all__ = ["add_movie_arguments", "run_movie"]
-
-
-def _names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
-    return names
 
 
 def _point(text: str) -> tuple[float, float]:
@@ -29,15 +21,6 @@ def _point(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a point x,y, got {text!r}") from None
     return x, y
-
-
-def _settings(text: str) -> dict[str, dict[str, Any]]:
-    value = _json_object(text)
-    if not all(isinstance(v, dict) for v in value.values()):
-        raise argparse.ArgumentTypeError(
-            f'expected {{"optimizer": {{"hyperparameter": value}}}}, got {text!r}'
-        )
-    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -52,17 +35,17 @@ def add_movie_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--function", default="rosenbrock", help="test function (rosenbrock)")
     parser.add_argument(
         "--optimizers",
-        type=_names,
+        type=names,
         default=["sgd", "momentum", "adam"],
         help="comma-separated optimizer names (sgd,momentum,adam)",
     )
-    parser.add_argument("--steps", type=_positive_int, default=200)
+    parser.add_argument("--steps", type=positive_int, default=200)
     parser.add_argument(
         "--out", default=None, help="the GIF to write (FUNCTION.gif); .png and .mp4 beside it"
     )
     parser.add_argument(
         "--optimizer-args",
-        type=_settings,
+        type=optimizer_settings,
         default={},
         metavar="JSON",
         help='hyperparameters per optimizer, e.g. \'{"adam": {"lr": 0.1}}\'',
@@ -75,8 +58,8 @@ def add_movie_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the gradient noise")
     parser.add_argument("--surface", action="store_true", help="add a 3-D view of the surface")
-    parser.add_argument("--fps", type=_positive_int, default=20, help="frames per second")
-    parser.add_argument("--dpi", type=_positive_int, default=100, help="pixels per inch")
+    parser.add_argument("--fps", type=positive_int, default=20, help="frames per second")
+    parser.add_argument("--dpi", type=positive_int, default=100, help="pixels per inch")
 
 
 def run_movie(args: argparse.Namespace) -> None:

@@ -88,7 +88,7 @@ def test_eval_and_train_swap_between_y_and_x(cls):
     params, optimizer = _trained(cls)
     beta = optimizer.param_groups[0].get("momentum", optimizer.param_groups[0].get("betas", [0])[0])
     y = [p.detach().clone() for p in params]
-    zs = [optimizer.state[p]["z"] for p in params]
+    zs = [optimizer.state[p]["z"].clone() for p in params]
     optimizer.eval()
     optimizer.eval()  # idempotent
     for p, yy, z in zip(params, y, zs, strict=True):
@@ -126,11 +126,16 @@ def test_state_dict_in_eval_mode_resumes_identically():
         assert torch.equal(a, b)
 
 
-def test_unbound_spec_swaps_nothing():
-    spec = ScheduleFreeSGD()
+def test_unbound_spec_swaps_nothing_and_binds_in_training_mode():
+    spec = ScheduleFreeSGD(lr=0.1)
     spec.eval()
-    spec.train()
     assert not spec.is_bound
+    w = torch.ones(2, requires_grad=True)
+    spec.bind([w])
+    assert all(group["train_mode"] for group in spec.param_groups)
+    w.grad = torch.ones(2)
+    spec.step()  # refused in evaluation mode
+    assert not torch.equal(w.detach(), torch.ones(2))
 
 
 def test_defaults_and_config_round_trip():

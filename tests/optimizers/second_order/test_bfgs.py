@@ -1,29 +1,24 @@
 """BFGS against N&W Algorithm 6.1 (NumPy transcription), the quadratic-termination theorem
-and SciPy. The behaviour BFGS shares with L-BFGS is tested on both in test_lbfgs.py."""
+and SciPy. The behaviour BFGS shares with L-BFGS is tested on both in test_quasi_newton.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from optimizers.second_order._problems import logistic_data, logistic_loss
 from reference import quasi_newton
 from scipy.optimize import minimize
 
 from deepdescent.optimizers.second_order.bfgs import BFGS
 
 
-def logistic_problem(seed=0, n=200, d=10):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, d)) * np.geomspace(1.0, 10.0, d)
-    t = np.where(x @ rng.normal(size=d) + rng.normal(scale=2.0, size=n) > 0, 1.0, -1.0)
-    features, labels = torch.from_numpy(x), torch.from_numpy(t)
-
-    def loss(theta):
-        w, b = theta[:-1], theta[-1]
-        return F.softplus(-labels * (features @ w + b)).mean() + 0.5 * 1e-2 * w.dot(w)
-
-    return quasi_newton.logistic_regression(x, t, 1e-2), loss
+def logistic_problem(seed=0):
+    """The NumPy (value and gradient, Hessian) of the logistic regression and its torch
+    loss of one vector θ = (w, b)."""
+    x, t, lam = logistic_data(seed)
+    loss = logistic_loss(x, t, lam)
+    return quasi_newton.logistic_regression(x, t, lam), lambda theta: loss(theta[:-1], theta[-1])
 
 
 def iterate(optimizer, theta, loss_fn, steps):

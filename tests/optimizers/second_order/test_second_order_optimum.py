@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from deepdescent.layers.recording import recordable_layers
-from deepdescent.optimizers import KFAC, HessianFree, Shampoo
+from deepdescent.optimizers import KFAC, CoordinateDescent, HessianFree, Shampoo
 from deepdescent.optimizers.contract import ModelOutputs
 
 LAM = 0.1
@@ -87,6 +87,12 @@ def _kfac(net):
 
 
 CASES = {
+    "coordinate_descent": (lambda net: CoordinateDescent(net.parameters()), 20, None),
+    "coordinate_descent_coordinates": (
+        lambda net: CoordinateDescent(net.parameters(), blocks="coordinate"),
+        40,
+        None,
+    ),
     "hessian_free": (lambda net: HessianFree(net.parameters(), max_cg_iter=20), 30, _hf_outputs),
     "kfac": (_kfac, 300, None),
     "shampoo": (

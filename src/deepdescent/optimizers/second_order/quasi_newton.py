@@ -54,7 +54,7 @@ from deepdescent.optimizers.second_order.line_search import (
     loss_value,
     strong_wolfe,
 )
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.utils._checks import check_argument, check_count, is_number
 
 Closure = Callable[[], torch.Tensor]
 LINE_SEARCHES = ("strong_wolfe", "backtracking", None)
@@ -217,19 +217,19 @@ class QuasiNewton(Optimizer):
             ("tolerance_grad", tolerance_grad),
             ("tolerance_change", tolerance_change),
         ):
-            check_argument(name, value, _is_number(value) and value >= 0, "a number >= 0")
+            check_argument(name, value, is_number(value) and value >= 0, "a number >= 0")
         check_argument(
             "line_search_fn",
             line_search_fn,
             line_search_fn in LINE_SEARCHES,
             "'strong_wolfe', 'backtracking' or None (a fixed step of lr)",
         )
-        check_argument("c1", c1, _is_number(c1) and 0 < c1 < 1, "0 < c1 < 1")
-        check_argument("c2", c2, _is_number(c2) and c1 < c2 < 1, "c1 < c2 < 1")
+        check_argument("c1", c1, is_number(c1) and 0 < c1 < 1, "0 < c1 < 1")
+        check_argument("c2", c2, is_number(c2) and c1 < c2 < 1, "c1 < c2 < 1")
         check_argument(
             "curvature_eps",
             curvature_eps,
-            _is_number(curvature_eps) and 0 <= curvature_eps < 1,
+            is_number(curvature_eps) and 0 <= curvature_eps < 1,
             "0 <= curvature_eps < 1",
         )
         defaults = {
@@ -437,7 +437,3 @@ class QuasiNewton(Optimizer):
             if group["decoupled_weight_decay"] and group["weight_decay"]:
                 params, grads = self._params_with_grads(group)
                 self._apply_weight_decay(group, params, grads)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,1 +1,2 @@
-"""Optimizers that wrap another one: Lookahead and sharpness-aware minimization (SAM)."""
+"""Optimizers that wrap another one: Lookahead, sharpness-aware minimization (SAM) and
+Gaussian continuation."""

@@ -26,8 +26,8 @@ Warning:
     The ASAM authors' code leaves biases unscaled (``T = 1``); here every parameter is
     scaled alike. ASAM wants a larger ρ than SAM (the authors use 0.5 to 2).
     Returning to θ copies the saved θ back (exact), at the cost of one parameter-sized
-    buffer per step. Layers with batch statistics would see two forward passes per step;
-    deepdescent has no such layer yet.
+    buffer per step. Layers with batch statistics (``BatchNormalization``) see two
+    forward passes per step, and update their moving averages at both.
 """
 
 from __future__ import annotations
@@ -92,6 +92,9 @@ class SAM(OptimizerWrapper):
                 f"Invalid base_optimizer: {type(self.base_optimizer).__name__} re-evaluates "
                 "the loss itself, but SAM steps it with the gradient at θ + ε̂, without a closure"
             )
+
+    # A closure, whatever the base optimizer (read by the base class before binding).
+    training_needs = TrainingNeeds(closure=True)
 
     def needs(self) -> TrainingNeeds:
         """The base optimizer's, and a closure: SAM takes a second gradient at θ + ε̂."""
