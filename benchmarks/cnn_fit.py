@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 # The script's folder is on the path when it runs: the shared driver is a sibling.
-from _peers import available, measure, report, run_child
+from _peers import available, measure, plan, report, run_child
 
 BATCH, LR = 128, 1e-3
 VARIANTS = ("deepdescent", "torch_loop", "keras_jax", "keras_torch")
@@ -133,7 +133,7 @@ def main() -> None:
         run_child(lambda: RUNNERS[args.child](args.epochs))
         return
     chosen = [v for v in args.variants if available(v)]
-    results = measure(__file__, chosen, args.repeats, ["--epochs", str(args.epochs)])
+    results = measure(__file__, plan(chosen, {}), args.repeats, ["--epochs", str(args.epochs)])
     report(
         f"CNN fit on Fashion-MNIST: {args.epochs} epochs, batch {BATCH}, Adam, "
         f"{os.cpu_count()} CPUs, median of {args.repeats} fresh processes, interleaved",

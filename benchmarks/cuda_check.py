@@ -7,6 +7,8 @@
 3. The trainer on CUDA: a training epoch runs with no host synchronisation (checked with
    torch.cuda.set_sync_debug_mode("error")), and fit of the lecture's network on 60 000
    synthetic 784-pixel samples is timed against a hand-written PyTorch loop on the GPU.
+4. The compiled fused bodies (Triton) on CUDA: each follows its multi-tensor body to 1e-6
+   relative in float32 over 10 steps, and a step runs with no host synchronisation.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 from deepdescent.callbacks import CallbackList
 from deepdescent.layers import Dense
 from deepdescent.models import Sequential
-from deepdescent.optimizers import SGD
+from deepdescent.optimizers import CATALOGUE, SGD
 from deepdescent.training import BatchIterator, Trainer, bind_optimizer
 from deepdescent.training.inputs import ArraySource
 
@@ -162,9 +164,37 @@ def fit_torch_loop(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
     return time.perf_counter() - start
 
 
+# The catalogue's entries whose class has a compiled body.
+COMPILED = [name for name, entry in CATALOGUE.items() if entry.cls._has_compiled_body()]
+
+
+def check_compiled_bodies() -> None:
+    for name in COMPILED:
+        results = []
+        for fused in (False, True):
+            torch.manual_seed(0)
+            params = [torch.randn(s, device=DEVICE, requires_grad=True) for s in [(64, 32), (32,)]]
+            optimizer = CATALOGUE[name].build(params, lr=1e-3, fused=fused)
+            for step in range(10):
+                for param in params:
+                    param.grad = torch.sin(3.0 * param.detach() + step)
+                if fused and step == 9:
+                    torch.cuda.set_sync_debug_mode("error")
+                optimizer.step()
+                torch.cuda.set_sync_debug_mode("default")
+            results.append(params)
+        difference = max(((a - b).norm() / b.norm()).item() for a, b in zip(*results, strict=True))
+        print(
+            f"{name} compiled on cuda: relative difference {difference:.1e}, compile "
+            f"{optimizer.compile_seconds:.1f} s"
+        )
+        assert difference < 1e-6
+
+
 def main() -> None:
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     check_sgd_matches_torch_fused()
+    check_compiled_bodies()
     time_optimizer_step()
     x, y = synthetic_data()
     check_epoch_has_no_host_sync(x, y)

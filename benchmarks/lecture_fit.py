@@ -7,6 +7,13 @@ the first optimizer step count the same for all), several times; the medians are
 with their ratio to deepdescent and the test accuracy reached.
 
     python benchmarks/lecture_fit.py [--repeats 3] [--variants deepdescent torch_loop ...]
+    python benchmarks/lecture_fit.py --sources before=/tmp/old/src after=src \
+        --variants deepdescent torch_loop
+
+Each run also reports the CPU seconds of its process once the data are loaded (the
+runner: model, ``fit``, test), steadier than wall time on a shared machine. With
+``--sources``, the deepdescent variant runs once per source tree (on ``PYTHONPATH``),
+interleaved with the others: a before/after comparison of a change.
 
 Keras 3 variants run when ``keras`` (and ``jax`` for its JAX backend) are importable:
 ``make bench`` installs them into the benchmark's own environment.
@@ -19,7 +26,7 @@ import os
 import time
 
 # The script's folder is on the path when it runs: the shared driver is a sibling.
-from _peers import available, measure, report, run_child
+from _peers import available, measure, plan, report, run_child, source_tree
 
 EPOCHS, BATCH, LR, SPLIT, HIDDEN = 10, 128, 0.01, 0.1, 32
 VARIANTS = ("deepdescent", "torch_loop", "torch_dataloader", "keras_torch", "keras_jax")
@@ -154,12 +161,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--sources", nargs="+", type=source_tree, default=[], help="NAME=SRC: deepdescent trees"
+    )
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_child(lambda: RUNNERS[args.child](*load()))
+        data = load()  # outside the CPU time measured
+        run_child(lambda: RUNNERS[args.child](*data))
         return
-    results = measure(__file__, [v for v in args.variants if available(v)], args.repeats)
+    entries = plan([v for v in args.variants if available(v)], dict(args.sources))
+    results = measure(__file__, entries, args.repeats)
     report(
         f"lecture fit: {EPOCHS} epochs, batch {BATCH}, {os.cpu_count()} CPUs, "
         f"median of {args.repeats} fresh processes, interleaved",

@@ -32,6 +32,7 @@ __all__ = [
     "linear",
     "log_softmax",
     "mish",
+    "names",
     "relu",
     "relu6",
     "selu",
@@ -189,6 +190,11 @@ _BY_NAME: dict[str, Activation] = {
 }
 
 _NAME_OF: dict[Activation, str] = {fn: name for name, fn in reversed(_BY_NAME.items())}
+
+
+def names() -> list[str]:
+    """Every activation name :func:`get` knows, in table order."""
+    return list(_BY_NAME)
 
 
 def get(identifier: str | Mapping[str, Any] | Activation | None) -> Activation:

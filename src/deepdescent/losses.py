@@ -21,6 +21,7 @@ does.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
@@ -31,6 +32,9 @@ from deepdescent.utils._checks import snake_case
 from deepdescent.utils._config import deserialize as _deserialize
 from deepdescent.utils._config import serialize as _serialize
 from deepdescent.utils._lookup import lookup
+
+# How far from 1 a row of categorical targets may sum (float32 rounding of probabilities).
+_SUM_TOLERANCE = 1e-3
 
 __all__ = [
     "EPSILON",
@@ -500,6 +504,13 @@ class Loss:
         ``output_shape``; raise ``ValueError`` saying how to fix them. The leading (batch)
         axis is not compared. The base class accepts any shapes."""
 
+    def validate_target_values(
+        self, y_true: torch.Tensor, output_shape: Shape, argument: str = "y"
+    ) -> None:
+        """Check, once per dataset and before any training, that the target *values* fit
+        this loss (class labels in range, probabilities that sum to 1), naming
+        ``argument`` in the error or warning. The base class accepts any values."""
+
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "reduction": self.reduction}
 
@@ -586,6 +597,24 @@ class CategoricalCrossentropy(Loss):
     def validate_targets(self, y_true_shape: Shape, output_shape: Shape) -> None:
         _check_one_hot(self.name, y_true_shape, output_shape)
 
+    def validate_target_values(
+        self, y_true: torch.Tensor, output_shape: Shape, argument: str = "y"
+    ) -> None:
+        """Warn when a target row does not sum to 1: the cross-entropy of a distribution
+        is only defined against a distribution (one-hot rows or probabilities)."""
+        if not y_true.is_floating_point() or y_true.numel() == 0:
+            return
+        error = (y_true.sum(dim=-1) - 1.0).abs()
+        worst = float(error.max())
+        if worst > _SUM_TOLERANCE:
+            index = tuple(int(i) for i in (error == error.max()).nonzero()[0])
+            warnings.warn(
+                f"{argument} row {index} sums to {float(y_true[index].sum()):.6g}, "
+                f"not 1: {self.name} expects one-hot rows or probabilities; normalize the "
+                "rows, or use binary_crossentropy for independent labels",
+                stacklevel=4,
+            )
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing)
@@ -632,6 +661,26 @@ class SparseCategoricalCrossentropy(Loss):
 
     def validate_targets(self, y_true_shape: Shape, output_shape: Shape) -> None:
         _check_class_indices(self.name, y_true_shape, output_shape)
+
+    def validate_target_values(
+        self, y_true: torch.Tensor, output_shape: Shape, argument: str = "y"
+    ) -> None:
+        """Every label must be a class index 0 … C − 1 for C outputs (or ``ignore_class``)."""
+        classes = int(output_shape[-1])
+        labels = y_true.reshape(-1)
+        valid = (labels >= 0) & (labels < classes)
+        if self.ignore_class is not None:
+            valid |= labels == self.ignore_class
+        if bool(valid.all()):
+            return
+        flat = int((~valid).nonzero()[0])
+        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), y_true.shape))
+        ignored = "" if self.ignore_class is None else f" (or {self.ignore_class}, ignored)"
+        raise ValueError(
+            f"{argument} holds the label {labels[flat].item()} at index {index}, out of range: "
+            f"{self.name} with {classes} outputs takes labels 0 to {classes - 1}{ignored}. "
+            "Fix the labels, or give the model's last layer one unit per class"
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -252,6 +252,16 @@ class Metric:
         """Keras 2's name of :meth:`reset_state`."""
         self.reset_state()
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The accumulated state: every tensor the metric holds (running sums, so the
+        states of the processes of a data-parallel run add up to the whole's)."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Continue from a :meth:`state_dict` (its tensors copied)."""
+        for name, value in state.items():
+            setattr(self, name, value.detach().clone())
+
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """Update with one batch and return the running result."""
         self.update_state(*args, **kwargs)

@@ -110,14 +110,18 @@ def test_a_run_whose_loss_blows_up_stops_and_is_marked_diverged():
     run = train_run(problem, data, "sgd", setting, seed=0, epochs=3, target=problem.target)
     assert run.diverged_at == 1 and run.diverged
     assert run.curves["epoch"] == [0, 1]
-    assert not np.isfinite(run.curves["loss"][-1])
+    # fit refused the non-finite step and put the last good weights back: nothing
+    # non-finite was recorded, and the note says why the run stopped.
+    assert np.isfinite(run.curves["loss"]).all()
+    assert run.note.startswith("NonFiniteError: Training stopped at step")
     assert run.final == {}
 
 
 def test_a_method_that_refuses_a_non_finite_loss_is_marked_diverged():
     """f = x² + y² + 0·log x is finite for x > 0 only; Newton heads for the minimum of
-    x² + y², (0, 0), where it is not, until a step refuses the NaN loss: the run diverged
-    within the epoch after the last one recorded, and says why."""
+    x² + y², (0, 0), where it is not, until fit refuses the step whose loss is NaN: the
+    run diverged in the epoch of the last row recorded (at the weights put back), and
+    says why."""
     cliff = Function2D(
         name="cliff",
         formula="x² + y² + 0·log x",
@@ -131,9 +135,10 @@ def test_a_method_that_refuses_a_non_finite_loss_is_marked_diverged():
     data = DeviceData.from_splits(problem.load(DataSource()), "cpu")
     setting = problem.setting("newton")
     run = train_run(problem, data, "newton", setting, seed=0, epochs=3, target=problem.target)
-    assert run.diverged_at == len(run.curves["epoch"]) < 3
+    assert run.diverged_at == len(run.curves["epoch"]) - 1 <= 3
     assert np.isfinite(run.curves["loss"]).all()
-    assert run.note.startswith("ValueError: The closure returned a non-finite loss (nan)")
+    assert run.note.startswith("NonFiniteError: Training stopped at step")
+    assert "(last: loss nan" in run.note
     assert run.final == {}
 
 

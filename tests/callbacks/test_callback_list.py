@@ -194,3 +194,13 @@ def test_listens_says_whether_any_callback_overrides_a_batch_hook():
     assert loud.listens("on_train_batch_end") and not loud.listens("on_train_batch_begin")
     assert CallbackList([OldStyle()], add_history=False).listens("on_train_batch_end")
     assert len(loud) == 1
+
+
+def test_a_callback_list_hands_each_state_to_its_callback_by_class_and_rank():
+    first, second = History(), History()
+    first.history, second.history = {"loss": [1.0]}, {"loss": [2.0]}
+    state = CallbackList([first, second, ProgbarLogger()], add_history=False).state_dict()
+    assert set(state) == {"History:0", "History:1", "ProgbarLogger:0"}
+    again = CallbackList([History(), History()], add_history=False)
+    again.load_state_dict(state)
+    assert [cb.history for cb in again] == [{"loss": [1.0]}, {"loss": [2.0]}]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -184,3 +186,101 @@ def test_weights_alone_are_never_written_or_read_as_keras_files(tmp_path):
     with pytest.raises(ValueError, match=r"a \.keras file holds a whole model"):
         ModelCheckpoint(str(path), save_weights_only=True)
     assert not any(tmp_path.iterdir())
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _rewrite(path, members, sign=True):
+    if sign:
+        manifest = {
+            name: hashlib.sha256(blob).hexdigest()
+            for name, blob in members.items()
+            if name != "manifest.json"
+        }
+        members["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, blob in members.items():
+            archive.writestr(name, blob)
+
+
+def test_a_forged_null_config_is_a_model_file_error(tmp_path):
+    path = tmp_path / "m.deepdescent"
+    trained(epochs=1).save(path)
+    members = _members(path)
+    config = json.loads(members["config.json"])
+    config["config"] = None
+    members["config.json"] = json.dumps(config).encode()
+    _rewrite(path, members)
+    with pytest.raises(ModelFileError, match="its config is None, not an object"):
+        load_model(path)
+
+
+def test_weights_larger_than_the_model_are_refused_before_reading(tmp_path):
+    """A small file whose weights member inflates far beyond what the architecture holds."""
+    path = tmp_path / "m.deepdescent"
+    trained(epochs=1).save(path)
+    members = _members(path)
+    members["model.safetensors"] = b"\0" * 4 * 2**20
+    _rewrite(path, members)
+    assert path.stat().st_size < 2**16
+    with pytest.raises(ModelFileError, match=r"model\.safetensors .* declares 4194304 bytes"):
+        load_model(path)
+
+
+def test_load_weights_is_all_or_nothing(tmp_path):
+    """The last tensor does not fit: no weight may have been written."""
+    from safetensors.torch import save_file
+
+    model = trained(epochs=1)
+    tensors = {k: v.detach().clone() + 1 for k, v in model.state_dict().items()}
+    last = list(tensors)[-1]
+    tensors[last] = torch.zeros(5)
+    save_file(tensors, tmp_path / "w.safetensors")
+    before = model.get_weights()
+    with pytest.raises(ModelFileError, match=rf"{last!r} has shape \(5,\) in the file"):
+        model.load_weights(tmp_path / "w.safetensors")
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_set_weights_is_all_or_nothing():
+    model = trained(epochs=1)
+    before = model.get_weights()
+    bad = [w + 1 for w in before[:-1]] + [np.zeros(7)]
+    with pytest.raises(ValueError, match="the array given has shape"):
+        model.set_weights(bad)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_loading_a_model_leaves_the_random_streams_alone(tmp_path):
+    trained(epochs=1).save(tmp_path / "m.deepdescent")
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    load_model(tmp_path / "m.deepdescent")
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_saving_onto_an_existing_folder_says_so(tmp_path):
+    (tmp_path / "m.deepdescent").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"'.*m\.deepdescent'.* is an existing folder"):
+        trained(epochs=1).save(tmp_path / "m.deepdescent")
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_saved_files_get_the_users_umask(tmp_path, mask):
+    """As ``open`` would create them (they were 0600 whatever the umask)."""
+    model = trained(epochs=1)
+    previous = os.umask(mask)
+    try:
+        model.save(tmp_path / "m.deepdescent")
+        model.save(tmp_path / "m.keras")
+        model.save_weights(tmp_path / "m.weights.safetensors")
+    finally:
+        os.umask(previous)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {0o666 & ~mask}

@@ -179,3 +179,15 @@ def test_on_batch_methods():
     assert loss == pytest.approx(before["loss"], rel=1e-5)
     assert model.evaluate(X, Y, verbose=0, return_dict=True)["loss"] < before["loss"]
     np.testing.assert_allclose(model.predict_on_batch(X), model.predict(X, verbose=0))
+
+
+def test_a_non_finite_train_on_batch_step_is_not_applied_and_says_so():
+    """The non-finite guard of fit runs in train_on_batch too: the step is refused, the
+    weights stay, and a warning says so (the logs alone would not show it)."""
+    model = _functional()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    before = model.get_weights()
+    with pytest.warns(RuntimeWarning, match="the step was not applied"):
+        model.train_on_batch(np.full_like(X, 3e38), Y)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import math
 
 import numpy as np
 import pytest
@@ -185,9 +187,11 @@ def test_param_group_errors():
         SGD([shared * 2])
 
 
-def test_fitting_never_imports_dynamo():
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_fitting_never_imports_dynamo(optimizer):
     """torch.optim's decorated helpers import torch._dynamo (about 1.5 s) on first use;
-    the base's own add_param_group and zero_grad keep training free of that cost."""
+    the base's own add_param_group and zero_grad keep training free of that cost, and a
+    small model never compiles a fused body (RMSprop has one)."""
     import subprocess
     import sys
 
@@ -196,7 +200,7 @@ def test_fitting_never_imports_dynamo():
         "from deepdescent.layers import Dense\n"
         "from deepdescent.models import Sequential\n"
         "m = Sequential([Dense(3, activation='softmax', input_shape=(4,))])\n"
-        "m.compile(optimizer='sgd', loss='sparse_categorical_crossentropy')\n"
+        f"m.compile(optimizer='{optimizer}', loss='sparse_categorical_crossentropy')\n"
         "m.fit(np.ones((8, 4), 'float32'), np.zeros(8, 'int64'), epochs=2, verbose=0)\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
@@ -224,6 +228,49 @@ def test_gradient_accumulation_updates_once_with_the_mean_gradient():
         plain.step()
         for a, b in zip(params, reference, strict=True):
             torch.testing.assert_close(a, b)
+
+
+def test_a_state_dict_taken_mid_accumulation_resumes_it():
+    """Two of three gradients summed, then saved: the loaded optimizer updates on the
+    next call with the mean of all three (not of the one it saw)."""
+    params, copies = _params(), _params()
+    first = SGD(params, lr=0.1, gradient_accumulation_steps=3)
+    grads = [[torch.randn_like(p) for p in params] for _ in range(3)]
+    for g in grads[:2]:
+        _set_grads(params, g)
+        first.step()
+    state = copy.deepcopy(first.state_dict())
+    assert state["accumulated"] == 2
+    second = SGD(copies, lr=0.1, gradient_accumulation_steps=3)
+    second.load_state_dict(state)
+    for optimizer, tensors in ((first, params), (second, copies)):
+        _set_grads(tensors, grads[2])
+        optimizer.step()
+        assert optimizer.iterations == 1
+    for a, b in zip(params, copies, strict=True):
+        assert torch.equal(a, b)
+    expected = _params()[0].detach() - 0.1 * sum(g[0] for g in grads) / 3
+    torch.testing.assert_close(params[0].detach(), expected)
+
+
+def test_a_torch_adam_state_dict_continues_in_deepdescent_adam_bit_identically():
+    """torch.optim.Adam's dict lacks deepdescent's own group options (eps_hat): they
+    keep this optimizer's values, and its tensor step counts become ints."""
+    torch_params, ours = _params(), _params()
+    reference = torch.optim.Adam(torch_params, lr=0.1, foreach=False)
+    for _ in range(3):
+        _set_grads(torch_params, _quadratic_grads(torch_params))
+        reference.step()
+    for mine, theirs in zip(ours, torch_params, strict=True):
+        mine.data.copy_(theirs.detach())
+    adam = optimizers.Adam(ours, lr=0.1, foreach=False, fused=False)
+    adam.load_state_dict(copy.deepcopy(reference.state_dict()))
+    for _ in range(3):
+        for tensors, optimizer in ((torch_params, reference), (ours, adam)):
+            _set_grads(tensors, _quadratic_grads(tensors))
+            optimizer.step()
+    for a, b in zip(ours, torch_params, strict=True):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("momentum", [0.9, None])
@@ -306,3 +353,33 @@ def test_closure_methods_refuse_gradient_accumulation_and_bad_losses():
         optimizer._begin_closure_step(lambda: torch.tensor(float("nan")))
     with pytest.raises(ValueError, match="scalar"):
         optimizer._begin_closure_step(lambda: torch.zeros(3))
+
+
+@pytest.mark.parametrize("option", ["clipvalue", "clipnorm", "global_clipnorm"])
+def test_an_infinite_clipping_threshold_means_no_clipping(option):
+    """inf / inf would make every weight NaN: inf clips nothing, exactly as None."""
+    params, reference = _params(), _params()
+    clipped = SGD(params, lr=0.1, **{option: math.inf})
+    plain = SGD(reference, lr=0.1)
+    for tensors, optimizer in ((params, clipped), (reference, plain)):
+        _set_grads(tensors, [torch.full_like(p, 1e3) for p in tensors])
+        optimizer.step()
+    for a, b in zip(params, reference, strict=True):
+        assert torch.equal(a, b)
+    assert getattr(clipped, option) is None and option not in clipped.get_config()
+
+
+@pytest.mark.parametrize("name", optimizers.catalogue.names())
+def test_numpy_scalars_are_accepted_wherever_a_number_is(name):
+    """np.float32 / np.int64 hyperparameters (as a grid search hands them over) build the
+    same optimizer as Python numbers, with a JSON-safe config."""
+    entry = optimizers.catalogue.info(name)
+    options = {"lr": 0.01, **entry.lecture.kwargs}
+    as_numpy = {
+        key: np.float32(value) if type(value) is float else np.int64(value)
+        for key, value in options.items()
+        if type(value) in (float, int)
+    }
+    optimizer = entry.build(None, **{**options, **as_numpy})
+    json.dumps(optimizer.get_config())
+    assert optimizer.learning_rate == pytest.approx(options["lr"])

@@ -36,11 +36,12 @@ def test_every_setting_an_entry_names_builds(entry):
     """The lecture recipe, the contract settings and variants and the benchmark row are
     read elsewhere (real-data tests, the benchmark); a misspelt argument fails here."""
     settings = [entry.lecture.kwargs, entry.contract, *entry.variants.values()]
-    if entry.benchmark is not None:
-        settings.append(entry.benchmark.kwargs)
-        if entry.benchmark.torch_name is not None:
-            twin = getattr(torch.optim, entry.benchmark.torch_name)
-            twin([_param()], **entry.benchmark.torch_kwargs)
+    cases = [entry.benchmark] if entry.benchmark is not None else []
+    for case in [*cases, *entry.benchmark_variants.values()]:
+        settings.append(case.kwargs)
+        if case.torch_name is not None:
+            twin = getattr(torch.optim, case.torch_name)
+            twin([_param()], **case.torch_kwargs)
     for kwargs in settings:
         assert isinstance(entry.build([_param()], **kwargs), entry.cls)
     assert 0.1 < entry.lecture.accuracy < 1.0
@@ -170,3 +171,11 @@ def test_wrapper_factories_build_the_base_entry_with_the_wrappers_options():
     assert type(default.base_optimizer) is SGD and (default.k, default.alpha) == (5, 0.5)
     with pytest.raises(ValueError, match="Unknown optimizer 'adamm'"):
         info("sam").build(base="adamm")
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=ids)
+def test_every_method_with_a_fused_body_has_a_step_benchmark_row(entry):
+    """The step benchmark shows each fused body against the memory bound: an entry whose
+    class has one (a torch kernel or a compiled body) without a row would go unmeasured."""
+    if entry.cls._has_fused_body():
+        assert entry.benchmark is not None

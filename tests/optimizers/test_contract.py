@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from deepdescent.optimizers import catalogue
+from deepdescent.optimizers import Lookahead, Optimizer, catalogue, compiled
 
 # Every entry of the catalogue with its contract settings, and the variants it names:
 # case name → (entry, constructor kwargs that make the loss fall on the test problems).
@@ -89,6 +89,50 @@ def test_multi_tensor_body_equals_per_tensor_body(name):
         results.append(params[0].detach())
     for other in results[1:]:
         torch.testing.assert_close(other, results[0], rtol=1e-10, atol=1e-12)
+
+
+def _has_compiled_body(name):
+    optimizer = make(name, None)
+    if isinstance(optimizer, Lookahead):
+        return True  # the synchronization of the slow weights
+    return isinstance(optimizer, Optimizer) and optimizer._has_compiled_body()
+
+
+COMPILED = [case for case in CASES if _has_compiled_body(case)]
+# Bit for bit: no operation that inductor's CPU code evaluates with a fused multiply-add
+# where the eager kernel rounds twice (addcdiv, addcmul with a non-trivial product).
+BIT_EXACT = {"rprop", "lion", "lookahead", "lookahead_momentum"}
+
+
+@pytest.mark.compile
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a failed compile warns, runs eagerly
+@pytest.mark.parametrize("name", COMPILED)
+def test_fused_body_equals_multi_tensor_body(name, monkeypatch):
+    """The compiled body (forced for these small tensors by a zero size threshold, which
+    Lookahead's synchronization follows too) against the multi-tensor body, in float32,
+    with weight decay and a learning rate that changes every step: equal to 1e-6
+    relative (1e-7 absolute near 0), bit for bit where the operations round alike. Same
+    shapes and options in every run: one compile per case per session."""
+    monkeypatch.setitem(compiled.COMPILE_MIN_ELEMENTS, "cpu", 0)
+    decay = {} if SETTINGS[name][0].cls is Lookahead else {"weight_decay": 0.01}
+    results = []
+    for fused in (False, None):
+        torch.manual_seed(0)
+        params = [torch.randn(10, requires_grad=True), torch.randn(4, 3, requires_grad=True)]
+        optimizer = make(name, params, fused=fused, **decay)
+        for step in range(8):
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.9 if step else 1.0
+            run(optimizer, params, lambda ps: quadratic([ps[0]]) + (ps[1] ** 2).sum(), 1)
+        results.append([p.detach() for p in params])
+    assert any(
+        key[0] is type(optimizer) and body is not None for key, body in compiled._BODIES.items()
+    )
+    exact = name in BIT_EXACT
+    for fused_result, multi_result in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(
+            fused_result, multi_result, rtol=0 if exact else 1e-6, atol=0 if exact else 1e-7
+        )
 
 
 @pytest.mark.parametrize("name", CASES)

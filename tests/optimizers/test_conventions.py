@@ -117,6 +117,26 @@ def test_keras_argument_names():
         optimizers.Adam(eps=1e-3, epsilon=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "argument", "expected"),
+    [
+        (optimizers.AdamW, {"epsilon": 1e-7}, "eps", 1e-7),
+        (optimizers.NAdam, {"beta_2": 0.9}, "betas", (0.9, 0.9)),
+        (optimizers.Lion, {"beta_1": 0.8}, "betas", (0.8, 0.99)),
+    ],
+)
+def test_keras_names_reach_the_torch_argument(cls, kwargs, argument, expected):
+    assert cls(learning_rate=0.01, **kwargs).get_config()[argument] == expected
+
+
+def test_keras_names_a_class_cannot_take_keep_pythons_error():
+    # A Keras name with no counterpart in the class is not dropped silently.
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epsilon'"):
+        optimizers.SGD(epsilon=1e-7)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nesterov_momentum'"):
+        optimizers.SGD(nesterov_momentum=True)
+
+
 def test_keras_spellings_of_names():
     assert optimizers.Nadam is optimizers.NAdam
     assert optimizers.schedules is schedules

@@ -298,6 +298,32 @@ def test_verbose_2_says_which_gradient_path_it_took(capsys):
     )
 
 
+@pytest.mark.compile
+def test_verbose_2_reports_the_compile_of_a_fused_body_once(capsys):
+    """RMSprop's fused body is compiled at the first step (``fused=True``, for this small
+    model); the line says so after the first epoch only."""
+    from deepdescent.optimizers import RMSprop
+
+    x, labels = blobs(n=40)
+    model = small_model(optimizer=RMSprop(learning_rate=0.01, fused=True))
+    model.fit(x, to_categorical(labels, 3), epochs=2, verbose=2)
+    out = capsys.readouterr().out
+    assert model.optimizer.compile_seconds > 0
+    assert out.count("Fused optimizer body compiled in") == 1
+    assert out.index("Epoch 1/2") < out.index("Fused optimizer body") < out.index("Epoch 2/2")
+
+
+def test_verbose_2_reports_no_compile_where_none_ran(capsys):
+    """The default ``fused=None`` leaves a small model's body uncompiled: no line."""
+    from deepdescent.optimizers import RMSprop
+
+    x, labels = blobs(n=40)
+    model = small_model(optimizer=RMSprop(learning_rate=0.01))
+    model.fit(x, to_categorical(labels, 3), epochs=1, verbose=2)
+    assert model.optimizer.compile_seconds == 0
+    assert "compiled" not in capsys.readouterr().out
+
+
 def test_schedule_free_model_is_evaluated_and_returned_at_the_average():
     """fit switches Schedule-Free to eval() (parameters at the average x) for validation
     and at the end, and back to train() (y) for the next epoch."""
@@ -324,6 +350,90 @@ def test_a_float64_model_trains_on_float64_targets():
     assert all(p.dtype == torch.float64 for p in model.parameters())
 
 
+def test_fit_refuses_misuse_of_its_arguments_before_step_one():
+    x, labels = blobs(n=20)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    before = model.get_weights()
+    with pytest.raises(TypeError, match=r"got a single EarlyStopping: pass callbacks=\["):
+        model.fit(x, y, verbose=0, callbacks=callbacks.EarlyStopping())
+    with pytest.raises(ValueError, match="Invalid validation_batch_size: 0"):
+        model.fit(x, y, verbose=0, validation_split=0.5, validation_batch_size=0)
+    with pytest.raises(ValueError, match=r"Invalid initial_epoch: 5 .*epochs=3"):
+        model.fit(x, y, verbose=0, epochs=3, initial_epoch=5)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_validation_data_overrides_validation_split_with_a_warning():
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    with pytest.warns(UserWarning, match="validation_split ignored, as in Keras"):
+        history = model.fit(x, y, verbose=0, validation_split=0.5, validation_data=(x[:5], y[:5]))
+    expected = model.evaluate(x[:5], y[:5], verbose=0, return_dict=True)["loss"]
+    assert history.history["val_loss"] == [pytest.approx(expected)]
+
+
+def test_numpy_integers_are_accepted_as_counts():
+    x, labels = blobs(n=20)
+    history = small_model().fit(
+        x, to_categorical(labels, 3), batch_size=np.int64(8), epochs=np.int32(2), verbose=0
+    )
+    assert history.epoch == [0, 1]
+
+
+def test_one_optimizer_compiled_into_two_models_trains_both():
+    """The second model gets a fresh copy of the optimizer (with a warning) instead of
+    never training; the first keeps its own optimizer and state."""
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    shared = SGD(learning_rate=0.1, momentum=0.9)
+    first, second = small_model(optimizer=shared), small_model(optimizer=shared)
+    first.fit(x, y, epochs=1, verbose=0)
+    before = second.get_weights()
+    set_random_seed(1)
+    with pytest.warns(UserWarning, match="already holds another model's parameters"):
+        second.fit(x, y, epochs=1, verbose=0)
+    assert first.optimizer is shared and second.optimizer is not shared
+    assert second.optimizer.get_config() == shared.get_config()
+    reference = small_model(optimizer=SGD(learning_rate=0.1, momentum=0.9))
+    set_random_seed(1)
+    reference.fit(x, y, epochs=1, verbose=0)
+    for got, want, old in zip(second.get_weights(), reference.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+        assert not np.array_equal(got, old)
+
+
+def test_a_torch_optimizer_of_another_model_is_refused():
+    x, labels = blobs(n=20)
+    other = small_model()
+    model = small_model(optimizer=torch.optim.SGD(other.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="holds none of this model's parameters"):
+        model.fit(x, to_categorical(labels, 3), verbose=0)
+
+
+def test_a_layer_added_after_fit_is_trained_too():
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    model = small_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    model.add(Dense(3, activation="softmax"))
+    added = [w.copy() for w in model.get_weights()[-2:]]
+    model.fit(x, y, epochs=1, verbose=0)
+    after = model.get_weights()[-2:]
+    assert all(not np.array_equal(a, b) for a, b in zip(added, after, strict=True))
+
+
+def test_a_layer_added_outside_a_torch_optimizer_is_refused():
+    x, labels = blobs(n=20)
+    model = small_model()
+    model.compile(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss="mse")
+    model.add(Dense(3))
+    with pytest.raises(ValueError, match="layers added after it was made"):
+        model.fit(x, to_categorical(labels, 3), verbose=0)
+
+
 def test_the_trainer_counts_every_evaluation_of_the_loss_and_its_gradient():
     """model.trainer.evaluations: SGD evaluates once per minibatch, L-BFGS as often as its
     own counter says (torch's func_evals, kept in the optimizer's state); the count leaves
@@ -342,3 +452,69 @@ def test_the_trainer_counts_every_evaluation_of_the_loss_and_its_gradient():
     quasi_newton.fit(x, y, epochs=3, verbose=0)
     (state,) = [s for s in quasi_newton.optimizer.state.values() if "func_evals" in s]
     assert quasi_newton.trainer.evaluations == state["func_evals"] > 3
+
+
+class _OwnTrainStep(Sequential):
+    def train_step(self, data):
+        return super().train_step(data)
+
+
+def _mixed_small_model():
+    from deepdescent import config
+
+    try:
+        config.set_dtype_policy("mixed_bfloat16")
+        return small_model()
+    finally:
+        config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize(
+    ("case", "argument"),
+    [
+        ("dataloader", "Invalid x: a dataset, DataLoader or generator"),
+        ("steps_per_epoch", "Invalid steps_per_epoch: 2"),
+        ("sample_weight", "Invalid sample_weight"),
+        ("class_weight", "Invalid sample_weight"),
+        ("own_train_step", "Invalid train_step: '_OwnTrainStep.train_step'"),
+        ("mixed_precision", "Invalid dtype_policy: 'mixed_bfloat16'"),
+    ],
+)
+def test_a_data_parallel_fit_refuses_what_it_cannot_share_before_step_one(case, argument):
+    """What DistributedDataParallel cannot take through the shared epoch loop — a stream
+    without one permutation for every process, weights the shards' scaling ignores, an
+    own step that bypasses the all-reduce, mixed precision — is refused by name."""
+    from deepdescent.training import inputs, loop
+
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    builders = {"own_train_step": _own_step_model, "mixed_precision": _mixed_small_model}
+    model = builders.get(case, small_model)()
+    options = {
+        "steps_per_epoch": inputs.DataOptions(steps_per_epoch=2),
+        "sample_weight": inputs.DataOptions(sample_weight=np.ones(40)),
+        "class_weight": inputs.DataOptions(class_weight={0: 1.0, 1: 1.0, 2: 2.0}),
+    }.get(case, inputs.DataOptions())
+    given = x, y
+    if case == "dataloader":
+        dataset = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+        given = torch.utils.data.DataLoader(dataset, batch_size=8), None
+    train, _ = inputs.fit_sources(
+        model,
+        *given,
+        batch_size=8,
+        shuffle=True,
+        validation_split=0.0,
+        validation_data=None,
+        validation_batch_size=8,
+        options=options,
+    )
+    with pytest.raises(ValueError, match=argument):
+        loop._check_parallel(model, train, options)
+
+
+def _own_step_model():
+    set_random_seed(0)
+    model = _OwnTrainStep([Dense(8, activation="sigmoid", input_shape=(5,)), Dense(3, "softmax")])
+    model.compile(optimizer=SGD(learning_rate=0.1), loss="categorical_crossentropy")
+    return model

@@ -17,26 +17,26 @@ X = RNG.normal(size=(64, 6)).astype("float32")
 Y = (X[:, :1] - X[:, 1:2] > 0).astype("float32")
 
 
-def _model(dtype=None, seed=0):
+def _model(dtype=None, seed=0, hidden="tanh"):
     torch.manual_seed(seed)
     model = (
         Sequential(
             [
                 layers.Input(shape=(6,)),
-                layers.Dense(8, activation="tanh"),
+                layers.Dense(8, activation=hidden),
                 layers.Dense(1, activation="sigmoid"),
             ],
         )
         if dtype is None
-        else _with_policy(dtype, seed)
+        else _with_policy(dtype, seed, hidden)
     )
     return model
 
 
-def _with_policy(policy, seed):
+def _with_policy(policy, seed, hidden="tanh"):
     try:
         config.set_dtype_policy(policy)
-        return _model(seed=seed)
+        return _model(seed=seed, hidden=hidden)
     finally:
         config.set_dtype_policy("float32")
 
@@ -121,3 +121,27 @@ def test_closure_methods_are_refused_under_mixed_precision():
         model.fit(X, Y, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="policy"):
         config.set_dtype_policy("mixed_int8")
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_a_non_finite_loss_is_skipped_under_mixed_precision_as_without_its_batch(policy):
+    """The non-finite guard runs inside the mixed-precision step: a batch whose loss
+    overflows is never applied (and does not move float16's loss scale), so the run ends
+    where the run without that batch ends, bit for bit."""
+    poisoned = X.copy()
+    poisoned[16:32] = 3e38
+    keep = np.r_[0:16, 32:64]
+    runs = {}
+    for name, (x, y) in {"poisoned": (poisoned, Y), "without": (X[keep], Y[keep])}.items():
+        model = _with_policy(policy, seed=0, hidden="linear")  # no tanh to saturate
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+        runs[name] = model, history.history
+    (skipping, history), (reference, expected) = runs["poisoned"], runs["without"]
+    assert history["skipped_steps"] == [1.0, 1.0]
+    for a, b in zip(skipping.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert history["loss"] == expected["loss"]
+    scale = skipping.trainer.state_dict()["loss_scaler"]
+    assert scale == reference.trainer.state_dict()["loss_scaler"]
+    assert (policy == "mixed_float16") == bool(scale)

@@ -25,6 +25,7 @@ from deepdescent.callbacks import Callback
 from deepdescent.callbacks.logs import Logs
 from deepdescent.callbacks.progbar_logger import _Progbar
 from deepdescent.problems.training_problem import Setting, Splits, Target, TrainingProblem
+from deepdescent.training.numerics import NonFiniteError, NonFinitePolicy
 
 if TYPE_CHECKING:
     from deepdescent.models import Model
@@ -110,7 +111,8 @@ def _evaluate(
 class _Recorder(Callback):
     """Records the loss and metrics of the training and validation sets at the initial
     weights and after each epoch, with the training time and evaluation count so far;
-    stops a run whose loss is no longer finite."""
+    stops a run whose loss is no longer finite, and marks one in which ``fit`` refused a
+    non-finite step diverged."""
 
     def __init__(self, data: DeviceData, target: Target) -> None:
         super().__init__()
@@ -139,6 +141,10 @@ class _Recorder(Callback):
         began = _clock()
         self._record(epoch + 1)
         self._evaluating += _clock() - began
+        if logs is not None and logs.get("skipped_steps", 0) and self.diverged_at is None:
+            # fit refused a non-finite step in this epoch and put back the last good
+            # weights (the row recorded): the run diverged here.
+            self.diverged_at = epoch + 1
 
     def _record(self, epoch: int) -> None:
         row = {
@@ -212,13 +218,22 @@ def train_run(
     batch_size = len(x_train) if setting.batch_size is None else setting.batch_size
     note = ""
     try:
+        # A comparison counts a run diverged at its first non-finite step.
         model.fit(
-            x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks
+            x_train,
+            y_train,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=0,
+            callbacks=callbacks,
+            nonfinite=NonFinitePolicy(patience=1),
         )
     except (ArithmeticError, RuntimeError, ValueError) as error:
-        # A method that needs a finite loss refuses to step from weights where it is not:
-        # that is this run diverging (within the epoch it was in), not a fault to pass on.
-        if math.isfinite(_evaluate(model, data.train, "")["loss"]):
+        # fit's guard stopped steps that stayed non-finite (and put back the last good
+        # weights), or a method that needs a finite loss refused to step from weights
+        # where it is not: this run diverging (within the epoch it was in), not a fault.
+        stopped = isinstance(error, NonFiniteError)
+        if not stopped and math.isfinite(_evaluate(model, data.train, "")["loss"]):
             raise
         if recorder.diverged_at is None:
             recorder.diverged_at = len(recorder.curves["epoch"])

@@ -5,6 +5,7 @@
 with the device, so callbacks read them only when they need them.
 """
 
+from deepdescent.callbacks.backup_and_restore import BackupAndRestore
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.callback_list import CallbackList
 from deepdescent.callbacks.csv_logger import CSVLogger
@@ -22,6 +23,7 @@ from deepdescent.callbacks.terminate_on_nan import TerminateOnNaN
 from deepdescent.callbacks.weight_averaging import PolyakAveraging, StochasticWeightAveraging
 
 __all__ = [
+    "BackupAndRestore",
     "CSVLogger",
     "Callback",
     "CallbackList",

@@ -39,6 +39,18 @@ class Callback:
     def model(self) -> Any:
         return self._model
 
+    def state_dict(self) -> dict[str, Any]:
+        """What this callback keeps from one step or epoch to the next, as a state tree
+        (numbers, strings, tensors, NumPy arrays in dicts and lists), so that
+        :class:`~deepdescent.callbacks.BackupAndRestore` can resume a run exactly.
+        ``{}`` here: a callback that keeps state overrides it and :meth:`load_state_dict`.
+        """
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned. A resumed ``fit`` calls it after
+        ``on_train_begin``, so it replaces whatever that hook reset."""
+
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         """Keras's older name of :meth:`on_train_batch_begin`, which calls it."""
 

@@ -125,6 +125,30 @@ class CallbackList(Callback):
             callback.set_params(self.params)
         self._maybe_add_progbar()
 
+    def _state_keys(self) -> list[str]:
+        """``"ClassName:k"`` for the k-th callback of each class: a backup's states find
+        their callbacks again even when the list gained or lost a progress bar."""
+        seen: dict[str, int] = {}
+        keys = []
+        for callback in self.callbacks:
+            name = type(callback).__name__
+            keys.append(f"{name}:{seen.get(name, 0)}")
+            seen[name] = seen.get(name, 0) + 1
+        return keys
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every callback's non-empty :meth:`~Callback.state_dict`, by class and rank."""
+        keys = self._state_keys()
+        states = {key: cb.state_dict() for key, cb in zip(keys, self.callbacks, strict=True)}
+        return {key: state for key, state in states.items() if state}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Hand each callback its state from :meth:`state_dict` (those without one keep
+        theirs)."""
+        for key, callback in zip(self._state_keys(), self.callbacks, strict=True):
+            if key in state:
+                callback.load_state_dict(state[key])
+
     def listens(self, hook: str) -> bool:
         """Whether any callback overrides the batch hook ``hook``; when none does, the
         trainer need not build batch logs at all."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Mapping
 from typing import IO, Any
 
 from deepdescent.callbacks.callback import Callback
@@ -64,6 +65,25 @@ class CSVLogger(Callback):
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         self._close()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The file as written so far and its columns: a resumed run rewrites it and
+        appends, so its CSV ends as the uninterrupted run's."""
+        if self._file is None:
+            return {}
+        with open(self.filename, encoding="utf-8", newline="") as written:
+            content = written.read()
+        fields = None if self._writer is None else list(self._writer.fieldnames)
+        return {"content": content, "fields": fields}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._close()
+        with open(self.filename, "w", encoding="utf-8", newline="") as rewritten:
+            rewritten.write(state["content"])
+        self._file = open(self.filename, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        fields = state["fields"]
+        if fields is not None:
+            self._writer = csv.DictWriter(self._file, fieldnames=fields, delimiter=self.separator)
 
     def _close(self) -> None:
         if self._file is not None and not self._file.closed:

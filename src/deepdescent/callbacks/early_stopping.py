@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs, emit
 from deepdescent.callbacks.monitor import Monitor
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.utils._checks import check_argument, check_count, is_real
 
 __all__ = ["EarlyStopping"]
 
@@ -55,9 +56,7 @@ class EarlyStopping(Callback):
         self._monitor = Monitor("EarlyStopping", monitor, mode, min_delta)
         check_count("patience", patience, minimum=0)
         check_count("start_from_epoch", start_from_epoch, minimum=0)
-        ok = baseline is None or (
-            isinstance(baseline, (int, float)) and not isinstance(baseline, bool)
-        )
+        ok = baseline is None or (is_real(baseline))
         check_argument("baseline", baseline, ok, "a number or None")
         self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
         self.patience, self.verbose, self.baseline = patience, verbose, baseline
@@ -106,6 +105,21 @@ class EarlyStopping(Callback):
                     f"{self.best_epoch + 1}.",
                 )
             self.model.set_weights(self.best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.wait, self.stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        weights = state["best_weights"]
+        self.best_weights = None if weights is None else [np.asarray(w) for w in weights]
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs
 
@@ -33,3 +36,10 @@ class History(Callback):
             self.history.setdefault(name, []).append(float(value))
         if self.model is not None:
             self.model.history = self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": {k: list(v) for k, v in self.history.items()}, "epoch": list(self.epoch)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.history = {k: [float(v) for v in values] for k, values in state["history"].items()}
+        self.epoch = [int(e) for e in state["epoch"]]

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs, emit
+from deepdescent.utils._checks import is_real
 
 __all__ = ["LearningRateScheduler"]
 
@@ -58,7 +59,7 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, float(optimizer.learning_rate))
         else:
             lr = self.schedule(epoch)
-        ok = isinstance(lr, (int, float)) and not isinstance(lr, bool)
+        ok = is_real(lr)
         if not ok or not math.isfinite(lr) or lr < 0:
             raise ValueError(
                 f"The schedule returned {lr!r} for epoch {epoch} (expected a finite float >= 0)"

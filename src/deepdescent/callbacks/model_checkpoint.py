@@ -158,6 +158,17 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._batches_since_save = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "epoch": self._epoch,
+            "batches_since_save": self._batches_since_save,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best, self._epoch = float(state["best"]), int(state["epoch"])
+        self._batches_since_save = int(state["batches_since_save"])
+
     def get_config(self) -> dict[str, Any]:
         return {
             "filepath": self.filepath,

@@ -31,6 +31,8 @@ __all__ = ["ProgbarLogger"]
 
 _clock = time.perf_counter
 _BOLD, _GREEN, _GREY, _RESET = "\x1b[1m", "\x1b[32m", "\x1b[37m", "\x1b[0m"
+# Counts that matter only when they are not zero (fit's skipped non-finite steps).
+_SHOWN_WHEN_NOT_ZERO = ("skipped_steps",)
 
 
 def _format_value(value: float) -> str:
@@ -55,7 +57,8 @@ def _format_eta(seconds: float) -> str:
 
 def _format_logs(logs: Mapping[str, float] | None) -> str:
     logs = logs or {}
-    return "".join(f" - {name}: {_format_value(logs[name])}" for name in sorted(logs))
+    shown = [name for name in sorted(logs) if name not in _SHOWN_WHEN_NOT_ZERO or logs[name]]
+    return "".join(f" - {name}: {_format_value(logs[name])}" for name in shown)
 
 
 class _Progbar:
@@ -203,6 +206,12 @@ class ProgbarLogger(Callback):
         if self.verbose:
             bar.update(bar.target, logs, finalize=True)
         self._bar = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seen": self._seen}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._seen = int(state["seen"])
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._in_fit = True

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs, emit
 from deepdescent.callbacks.monitor import Monitor
-from deepdescent.utils._checks import check_argument, check_count, check_non_negative
+from deepdescent.utils._checks import check_argument, check_count, check_non_negative, is_real
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -56,7 +56,7 @@ class ReduceLROnPlateau(Callback):
         stream: TextIO | None = None,
     ) -> None:
         super().__init__()
-        ok = isinstance(factor, (int, float)) and 0 <= factor < 1
+        ok = is_real(factor) and 0 <= factor < 1
         check_argument("factor", factor, ok, "a number in [0, 1); ReduceLROnPlateau only reduces")
         check_count("patience", patience, minimum=0)
         check_count("cooldown", cooldown, minimum=0)
@@ -106,6 +106,13 @@ class ReduceLROnPlateau(Callback):
             )
         self.cooldown_counter = self.cooldown
         self.wait = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "best": self.best}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.wait, self.cooldown_counter = int(state["wait"]), int(state["cooldown_counter"])
+        self.best = float(state["best"])
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -96,6 +96,15 @@ class TensorBoard(Callback):
         self._batches = 0
         self._writer("train")
 
+    def state_dict(self) -> dict[str, Any]:
+        """The batch counters: a run resumed from a backup writes its batch scalars at
+        the steps the uninterrupted run would have."""
+        return {"batches": self._batches, "epoch_batches": self._epoch_batches}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._batches = int(state["batches"])
+        self._epoch_batches = int(state["epoch_batches"])
+
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch_started = time.perf_counter()
         self._epoch_batches = 0

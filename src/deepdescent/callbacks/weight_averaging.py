@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,7 +49,7 @@ import torch
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs
 from deepdescent.optimizers.averaging import RunningAverage
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.utils._checks import check_argument, check_count, is_real
 
 __all__ = ["PolyakAveraging", "RunningAverage", "StochasticWeightAveraging"]
 
@@ -163,6 +163,23 @@ class _WeightAveraging(Callback):
                 with self._averaged_model():
                     self.model.save_weights(self.filepath)
 
+    def state_dict(self) -> dict[str, Any]:
+        running = self._running
+        return {
+            "steps": self.steps,
+            "averaged_at": self._averaged_at,
+            "average": None if running is None else running.average,
+            "count": 0 if running is None else running.count,
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        self._averaged_at = None if state["averaged_at"] is None else int(state["averaged_at"])
+        if state["average"] is not None and self._running is not None:
+            torch._foreach_copy_(self._running.average, list(state["average"]))
+            self._running.count = int(state["count"])
+
     def _base_config(self) -> dict[str, Any]:
         return {
             "batch_size": self.batch_size,
@@ -203,7 +220,7 @@ class PolyakAveraging(_WeightAveraging):
         filepath: str | os.PathLike[str] | None = None,
     ) -> None:
         ok = momentum is None or (
-            isinstance(momentum, (int, float))
+            is_real(momentum)
             and not isinstance(momentum, bool)
             and math.isfinite(momentum)
             and 0 <= momentum < 1

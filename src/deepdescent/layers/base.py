@@ -303,18 +303,26 @@ class Layer(torch.nn.Module):
         return [t.detach().cpu().numpy().copy() for t in self.state_dict().values()]
 
     def set_weights(self, weights: Any) -> None:
-        """Set every weight from arrays shaped as :meth:`get_weights` returns them."""
+        """Set every weight from arrays shaped as :meth:`get_weights` returns them: all of
+        them are checked before any is written, so a bad array changes nothing."""
         targets = self.state_dict()
         if len(weights) != len(targets):
             raise ValueError(f"set_weights expected {len(targets)} arrays, got {len(weights)}")
+        sources = []
+        for (name, target), value in zip(targets.items(), weights, strict=True):
+            source = torch.as_tensor(np.asarray(value))
+            if tuple(source.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"weight {name!r} has shape {tuple(target.shape)}, "
+                    f"the array given has shape {tuple(source.shape)}"
+                )
+            if source.is_complex() and not target.is_complex():
+                raise ValueError(
+                    f"weight {name!r} is {target.dtype}, the array given is {source.dtype}"
+                )
+            sources.append(source)
         with torch.no_grad():
-            for (name, target), value in zip(targets.items(), weights, strict=True):
-                source = torch.as_tensor(np.asarray(value))
-                if tuple(source.shape) != tuple(target.shape):
-                    raise ValueError(
-                        f"weight {name!r} has shape {tuple(target.shape)}, "
-                        f"the array given has shape {tuple(source.shape)}"
-                    )
+            for target, source in zip(targets.values(), sources, strict=True):
                 target.copy_(source)
 
     def count_params(self) -> int:

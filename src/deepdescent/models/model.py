@@ -346,6 +346,8 @@ class Model(Layer):
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
+        nonfinite: Any = "raise",
+        distributed: bool | None = None,
     ) -> History:
         """Train for ``epochs`` passes over the data in minibatches; returns the History.
 
@@ -357,12 +359,37 @@ class Model(Layer):
         the whole training set at each step. ``sample_weight`` weighs each sample's loss
         and ``class_weight`` each class's; ``steps_per_epoch`` and ``validation_steps``
         cut the passes short.
+        ``validation_data`` overrides ``validation_split`` (with a warning), as in Keras;
+        ``callbacks`` is a list.
+
+        Numerical faults (:mod:`deepdescent.training.numerics`): NaN or ±inf in arrays of
+        data is refused before step one; a step whose loss or gradient is not finite is
+        never applied but skipped and counted (``skipped_steps`` in the logs); after 5
+        such steps in a row the last good weights and optimizer state are restored,
+        training stops, and ``fit`` raises
+        :class:`~deepdescent.training.numerics.NonFiniteError` (``nonfinite="raise"``) or
+        warns (``nonfinite="warn"``); a
+        :class:`~deepdescent.training.numerics.NonFinitePolicy` sets the patience. A
+        model's own ``train_step`` applies its steps itself: the guard watches the loss
+        it returns, and stops and restores the same way.
+
+        Launched by ``torchrun`` (or with ``distributed=True``), ``fit`` trains
+        data-parallel with DistributedDataParallel, ``batch_size`` being the global batch
+        split across the processes (:mod:`deepdescent.training.distributed`), on arrays,
+        unweighted, with the default steps and a plain precision (anything else is
+        refused before step one); ``distributed=False`` keeps to one process.
+        ``BackupAndRestore`` resumes bit for bit from arrays (a dataset, a generator or
+        ``steps_per_epoch`` is refused with it, before step one).
 
         ``shuffle``: ``True`` draws a permutation of the training set per epoch, ``False``
         keeps its order, and an :class:`~deepdescent.training.ExampleOrder` — a curriculum
         of :mod:`deepdescent.strategies` — chooses each epoch's examples (after
         ``validation_split`` has taken its share, so its scores cover the rest); it needs
         arrays.
+
+        ``verbose=2`` also says which gradient path the trainer took and, once, the
+        seconds the first step spent compiling the optimizer's fused body (where one was
+        compiled: :mod:`deepdescent.optimizers.compiled`).
         """
         self.require_compiled("fit")
         return training.fit(
@@ -385,6 +412,8 @@ class Model(Layer):
                 validation_steps=validation_steps,
                 validation_freq=validation_freq,
             ),
+            nonfinite=nonfinite,
+            distributed=distributed,
         )
 
     def evaluate(
@@ -505,7 +534,8 @@ class Model(Layer):
         self, x: Any, y: Any, names: tuple[str, str] = ("x", "y"), method: str = "fit"
     ) -> tuple[Any, Any]:
         """Inputs and targets as device tensors, checked against each other and the loss
-        (``method`` names the caller in the error when the model is not compiled)."""
+        — shapes, finite values, labels in range — (``method`` names the caller in the
+        error when the model is not compiled)."""
         loss, _ = self.require_compiled(method)
         if y is None:
             if loss is not None:
@@ -519,18 +549,24 @@ class Model(Layer):
                 f"{names[0]} and {names[1]} must have the same number of samples, "
                 f"got {count_x} and {count_y}"
             )
-        self.check_targets(x_t, y_t)
+        # NaN or inf would turn the loss, then every weight, NaN: refused before any step.
+        for name, value in ((names[0], x_t), (names[1], y_t)):
+            for suffix, leaf in _leaves(value):
+                training.check_finite(leaf, name + suffix)
+        self.check_targets(x_t, y_t, names[1])
         return x_t, y_t
 
-    def check_targets(self, x: Any, y: Any) -> None:
-        """Check targets against the outputs' shapes and the loss, and resolve Keras's
-        ``"accuracy"`` from them (binary for one output unit ...), from one sample."""
+    def check_targets(self, x: Any, y: Any, argument: str = "y") -> None:
+        """Check targets (named ``argument`` in errors) against the outputs' shapes and
+        the loss — shapes, labels in range — and resolve Keras's ``"accuracy"`` from them
+        (binary for one output unit ...), from one sample."""
         custom = steps.overrides(self, "train_step") or steps.overrides(self, "test_step")
         if not isinstance(y, torch.Tensor) or custom:
             return
         output_shape = self._output_shape(x, len(y))
         if self.loss is not None:
             self.loss.validate_targets(tuple(y.shape), output_shape)
+            self.loss.validate_target_values(y, output_shape, argument)
         self.compiled_metrics = [
             metrics_lib.get(
                 m, loss=self.loss, y_true_shape=tuple(y.shape), output_shape=output_shape
@@ -702,3 +738,12 @@ def decode_compiled(value: Any, deserialize: Callable[[dict[str, Any]], Any]) ->
 def _auxiliary_term(module: torch.nn.Module, y_true: torch.Tensor) -> torch.Tensor | None:
     term = getattr(module, "auxiliary_loss", None)
     return term(y_true) if callable(term) else None
+
+
+def _leaves(value: Any) -> list[tuple[str, torch.Tensor]]:
+    """The tensors of a tensor or of a list, tuple or dict of them, each with the index
+    that names it (``""`` for a lone tensor, ``"[0]"``, ``"['a']"`` ...)."""
+    if isinstance(value, torch.Tensor):
+        return [("", value)]
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    return [(f"[{key!r}]" + suffix, leaf) for key, v in items for suffix, leaf in _leaves(v)]

@@ -1,17 +1,18 @@
 """Model files: one zip of JSON config + safetensors weights + optimizer state.
 
 Loading never runs code: the config only names classes from deepdescent's own tables,
-tensors are read with safetensors, and every member's SHA-256 is checked against the
-manifest, so a truncated, corrupted or edited file is refused with a clear error.
+tensors are read with safetensors, every member's size is checked before it is read (the
+weights against the model the config builds) and its SHA-256 against the manifest after,
+so a truncated, corrupted, inflated or edited file is refused with a clear error. Loading
+weights is all or nothing: every tensor is checked against the model before any is written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -22,24 +23,35 @@ from safetensors.torch import save as save_tensors
 from deepdescent import losses, optimizers
 from deepdescent.training import bind_optimizer
 from deepdescent.utils.io import (
-    atomic_path,
+    CheckedArchive,
+    DamagedFileError,
     atomic_write_bytes,
     check_not_keras_file,
     is_keras_file,
 )
+from deepdescent.utils.io import write_checked_archive as _write_archive
 
 FORMAT = "deepdescent.model"
 VERSION = 1
-_CONFIG, _WEIGHTS, _OPT_STATE, _OPT_META, _MANIFEST = (
+_CONFIG, _WEIGHTS, _OPT_STATE, _OPT_META = (
     "config.json",
     "model.safetensors",
     "optimizer.safetensors",
     "optimizer.json",
-    "manifest.json",
 )
+_KIND = "deepdescent model file"
+# Room for a safetensors header: its length, and a JSON entry per tensor.
+_HEADER_BYTES, _HEADER_BYTES_PER_TENSOR = 64 * 2**10, 1024
+# The optimizer's state may hold several tensors per parameter and curvature matrices
+# (Shampoo, K-FAC, BFGS): its limit is generous, but bounded before anything is read.
+_OPTIMIZER_STATE_FLOOR, _OPTIMIZER_STATE_FACTOR = 256 * 2**20, 64
 
 
-class ModelFileError(ValueError):
+#: A model file's members: an open archive, or (a ``.keras`` file's) already read.
+Members = CheckedArchive | Mapping[str, bytes]
+
+
+class ModelFileError(DamagedFileError):
     """The file is not a deepdescent model file, or it was damaged or modified."""
 
 
@@ -67,11 +79,8 @@ def _optimizer_members(optimizer: optimizers.Optimizer) -> dict[str, bytes]:
                 tensors[f"{index}/{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(index), {})[key] = value
-    meta = {
-        "param_groups": state["param_groups"],
-        "iterations": state["iterations"],
-        "scalars": scalars,
-    }
+    # Everything besides the per-parameter state (groups, counters) goes as it is.
+    meta = {**{k: v for k, v in state.items() if k != "state"}, "scalars": scalars}
     return {_OPT_STATE: save_tensors(tensors), _OPT_META: json.dumps(meta).encode()}
 
 
@@ -97,14 +106,7 @@ def save_model(
     }
     if include_optimizer:
         members.update(optimizer_members(model))
-    manifest = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
-    members[_MANIFEST] = json.dumps(manifest, indent=2).encode()
-    with (
-        atomic_path(filepath) as temporary,
-        zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive,
-    ):
-        for name, data in members.items():
-            archive.writestr(name, data)
+    _write_archive(filepath, members)
 
 
 def save_weights(model: torch.nn.Module, filepath: str | os.PathLike[str]) -> None:
@@ -112,58 +114,48 @@ def save_weights(model: torch.nn.Module, filepath: str | os.PathLike[str]) -> No
     atomic_write_bytes(filepath, save_tensors(_weights(model)))
 
 
-def _read_members(filepath: str | os.PathLike[str]) -> dict[str, bytes]:
-    if not os.path.exists(filepath):
-        raise FileNotFoundError(f"No model file at {os.fspath(filepath)!r}")
-    try:
-        with zipfile.ZipFile(filepath) as archive:
-            members = {name: archive.read(name) for name in archive.namelist()}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
-        raise ModelFileError(
-            f"{os.fspath(filepath)!r} is not a deepdescent model file "
-            f"(not a readable zip archive: {error})"
-        ) from error
-    for required in (_CONFIG, _WEIGHTS, _MANIFEST):
-        if required not in members:
-            raise ModelFileError(
-                f"{os.fspath(filepath)!r} is not a deepdescent model file (it has no {required})"
-            )
-    manifest = _parse_json(members[_MANIFEST], filepath, _MANIFEST)
-    for name, data in members.items():
-        if name != _MANIFEST and manifest.get(name) != hashlib.sha256(data).hexdigest():
-            raise ModelFileError(
-                f"{os.fspath(filepath)!r} was modified or damaged: the "
-                f"checksum of {name} does not match its manifest"
-            )
-    return members
+def _open(filepath: str | os.PathLike[str]) -> CheckedArchive:
+    archive = CheckedArchive(filepath, ModelFileError, _KIND)
+    for required in (_CONFIG, _WEIGHTS):
+        if required not in archive:
+            archive.close()
+            raise ModelFileError(f"{os.fspath(filepath)!r} is not a {_KIND} (it has no {required})")
+    return archive
 
 
-def _parse_json(data: bytes, filepath: Any, member: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{member} in {os.fspath(filepath)!r} is not valid JSON") from error
-    if not isinstance(value, dict):
-        raise ModelFileError(f"{member} in {os.fspath(filepath)!r} is not a JSON object")
-    return value
+def weights_limit(model: torch.nn.Module) -> int:
+    """The most bytes a safetensors file of ``model``'s weights can take."""
+    tensors = model.state_dict().values()
+    data = sum(t.numel() * t.element_size() for t in tensors)
+    return data + _HEADER_BYTES + _HEADER_BYTES_PER_TENSOR * len(tensors)
 
 
-def _load_state(model: torch.nn.Module, data: bytes, source: str) -> None:
-    try:
-        tensors = load_tensors(data)
-    except (SafetensorError, ValueError) as error:
-        raise ModelFileError(f"the weights in {source!r} cannot be read: {error}") from error
-    missing = set(model.state_dict()) - set(tensors)
-    unexpected = set(tensors) - set(model.state_dict())
+def _check_fit(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Every tensor of ``model`` is in ``tensors`` with its shape, and nothing else is."""
+    targets = model.state_dict()
+    missing = set(targets) - set(tensors)
+    unexpected = set(tensors) - set(targets)
     if missing or unexpected:
         raise ModelFileError(
             f"the weights in {source!r} do not fit the model: missing "
             f"{sorted(missing)}, unexpected {sorted(unexpected)}"
         )
+    for name, target in targets.items():
+        if tuple(tensors[name].shape) != tuple(target.shape):
+            raise ModelFileError(
+                f"the weights in {source!r} do not fit the model: {name!r} has shape "
+                f"{tuple(tensors[name].shape)} in the file, {tuple(target.shape)} in the model"
+            )
+
+
+def _load_state(model: torch.nn.Module, data: bytes, source: str) -> None:
+    """Load safetensors ``data`` into ``model``: all checked first, then all written."""
     try:
-        model.load_state_dict(tensors)
-    except RuntimeError as error:
-        raise ModelFileError(f"the weights in {source!r} do not fit the model: {error}") from error
+        tensors = load_tensors(data)
+    except (SafetensorError, ValueError) as error:
+        raise ModelFileError(f"the weights in {source!r} cannot be read: {error}") from error
+    _check_fit(model, tensors, source)
+    model.load_state_dict(tensors)
 
 
 def _build_model(config: dict[str, Any], filepath: Any) -> Any:
@@ -171,11 +163,14 @@ def _build_model(config: dict[str, Any], filepath: Any) -> Any:
     from deepdescent.models.sequential import Sequential
 
     if config.get("format") != FORMAT or config.get("version") != VERSION:
-        raise ModelFileError(
-            f"{os.fspath(filepath)!r} is not a deepdescent model file of version {VERSION}"
-        )
+        raise ModelFileError(f"{os.fspath(filepath)!r} is not a {_KIND} of version {VERSION}")
     class_name = config.get("class_name")
-    architecture = config.get("config") or {}
+    architecture = config.get("config")
+    if not isinstance(architecture, dict):
+        raise ModelFileError(
+            f"the architecture in {os.fspath(filepath)!r} is invalid: its config is "
+            f"{architecture!r}, not an object"
+        )
     builders: dict[str, Callable[[dict[str, Any]], Model]] = {"Sequential": Sequential.from_config}
     if "nodes" in architecture:
         builders["Model"] = Model.from_config
@@ -185,30 +180,58 @@ def _build_model(config: dict[str, Any], filepath: Any) -> Any:
             "custom torch module or a Model subclass); rebuild the model in Python and call "
             "load_weights on this file"
         )
+    # Building draws initial weights, which the file's replace: the caller's random
+    # streams are left as they were, so loading a model does not change what follows.
+    with torch.random.fork_rng(devices=[]):
+        try:
+            return builders[class_name](architecture)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+            raise ModelFileError(
+                f"the architecture in {os.fspath(filepath)!r} is invalid: {error}"
+            ) from error
+
+
+def _optimizer_limit(model: torch.nn.Module) -> int:
+    return _OPTIMIZER_STATE_FLOOR + _OPTIMIZER_STATE_FACTOR * weights_limit(model)
+
+
+def _restore_optimizer(model: Any, members: Members, source: str) -> None:
+    meta = _read_json(members, _OPT_META, source)
     try:
-        return builders[class_name](architecture)
-    except (TypeError, ValueError, KeyError, IndexError) as error:
+        tensors = load_tensors(_read(members, _OPT_STATE, _optimizer_limit(model)))
+    except (SafetensorError, ValueError) as error:
         raise ModelFileError(
-            f"the architecture in {os.fspath(filepath)!r} is invalid: {error}"
+            f"the optimizer state in {source!r} cannot be read: {error}"
         ) from error
-
-
-def _restore_optimizer(model: Any, members: dict[str, bytes], filepath: Any) -> None:
-    meta = _parse_json(members[_OPT_META], filepath, _OPT_META)
-    tensors = load_tensors(members[_OPT_STATE])
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         index, name = key.split("/", 1)
         state.setdefault(int(index), {})[name] = value
-    for index, entries in meta.get("scalars", {}).items():
+    scalars = meta.get("scalars", {})
+    for index, entries in scalars.items() if isinstance(scalars, dict) else []:
         state.setdefault(int(index), {}).update(entries)
-    bind_optimizer(model).load_state_dict(
-        {
-            "state": state,
-            "param_groups": meta["param_groups"],
-            "iterations": meta.get("iterations", 0),
-        }
-    )
+    others = {k: v for k, v in meta.items() if k != "scalars"}
+    if not isinstance(others.get("param_groups"), list):
+        raise ModelFileError(f"the optimizer state in {source!r} has no parameter groups")
+    bind_optimizer(model).load_state_dict({**others, "state": state})
+
+
+def _read(members: Members, name: str, limit: int) -> bytes:
+    """A member of an archive (its size checked against ``limit`` before it is read) or
+    of members already read (a ``.keras`` file's)."""
+    return members.read(name, limit) if isinstance(members, CheckedArchive) else members[name]
+
+
+def _read_json(members: Members, name: str, source: str) -> dict[str, Any]:
+    if isinstance(members, CheckedArchive):
+        return members.read_json(name)
+    try:
+        value = json.loads(members[name])
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{name} in {source!r} is not valid JSON") from error
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{name} in {source!r} is not a JSON object")
+    return value
 
 
 def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
@@ -221,24 +244,29 @@ def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
         from deepdescent.models.keras_format import load_keras
 
         return load_keras(filepath, compile=compile)
-    members = _read_members(filepath)
-    config = _parse_json(members[_CONFIG], filepath, _CONFIG)
-    model = _build_model(config, filepath)
-    _load_state(model, members[_WEIGHTS], os.fspath(filepath))
-    if compile:
-        restore_compiled(model, config.get("compile"), members, filepath)
+    with _open(filepath) as archive:
+        archive.check_complete()
+        config = archive.read_json(_CONFIG)
+        model = _build_model(config, filepath)
+        _load_state(model, archive.read(_WEIGHTS, weights_limit(model)), os.fspath(filepath))
+        if compile:
+            restore_compiled(model, config.get("compile"), archive, filepath)
     return model
 
 
 def restore_compiled(
     model: Any,
-    compile_config: dict[str, Any] | None,
-    members: dict[str, bytes],
+    compile_config: Any,
+    members: Members,
     filepath: str | os.PathLike[str],
 ) -> None:
     """Compile ``model`` as ``compile_config`` says (``Model.compile_config``) and give
     its optimizer the state in ``members`` (:func:`optimizer_members`); nothing when
     the model was saved uncompiled."""
+    if compile_config is not None and not isinstance(compile_config, dict):
+        raise ModelFileError(
+            f"the compile settings in {os.fspath(filepath)!r} are {compile_config!r}, not an object"
+        )
     if not compile_config or not compile_config.get("optimizer"):
         return
     from deepdescent import metrics
@@ -251,16 +279,23 @@ def restore_compiled(
         metrics=decode_compiled(compile_config.get("metrics"), metrics.deserialize) or None,
     )
     if _OPT_META in members and _OPT_STATE in members:
-        _restore_optimizer(model, members, filepath)
+        _restore_optimizer(model, members, os.fspath(filepath))
 
 
 def load_weights(model: torch.nn.Module, filepath: str | os.PathLike[str]) -> None:
     check_not_keras_file(filepath)
     path = os.fspath(filepath)
     if zipfile.is_zipfile(path):
-        _load_state(model, _read_members(path)[_WEIGHTS], path)
+        with _open(path) as archive:
+            _load_state(model, archive.read(_WEIGHTS, weights_limit(model)), path)
         return
     if not os.path.exists(path):
         raise FileNotFoundError(f"No weights file at {path!r}")
+    size = os.path.getsize(path)
+    if size > weights_limit(model):
+        raise ModelFileError(
+            f"{path!r} holds {size} bytes, more than the weights of this model can take "
+            f"({weights_limit(model)}): it is not a weights file of this model"
+        )
     with open(path, "rb") as handle:
         _load_state(model, handle.read(), path)

@@ -8,7 +8,8 @@ Shared here: the ``learning_rate`` alias of ``lr`` and learning-rate schedules, 
 gradient clipping (``clipvalue``, ``clipnorm`` per tensor, ``global_clipnorm``), coupled
 (L2) or decoupled weight decay, the step counter kept in ``state_dict``, configs for saving,
 and the choice between a subclass's fused, multi-tensor (``torch._foreach_*``) and
-per-tensor update bodies.
+per-tensor update bodies. A fused body is one of torch's fused kernels, or the
+multi-tensor body compiled into one pass (:mod:`deepdescent.optimizers.compiled`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import numpy as np
 import torch
 
+from deepdescent.optimizers import compiled
 from deepdescent.optimizers.averaging import polyak_weight
 from deepdescent.optimizers.contract import TrainingNeeds
 from deepdescent.optimizers.conventions import convention_defaults
-from deepdescent.utils._checks import check_argument, check_count
+from deepdescent.utils._checks import check_argument, check_count, is_real, plain_number
 
 if TYPE_CHECKING:
     from deepdescent.layers.recording import LayerRecord
@@ -57,7 +59,7 @@ def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
     ok = (
         isinstance(betas, (tuple, list))
         and len(betas) == 2
-        and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)
+        and all(is_real(b) and 0.0 <= b < 1.0 for b in betas)
     )
     check_argument(name, betas, ok, "a pair of numbers, each in [0, 1)")
     return float(betas[0]), float(betas[1])
@@ -105,16 +107,23 @@ def loss_value(loss: Any) -> float:
                 f"got a tensor of shape {tuple(loss.shape)}"
             )
         return float(loss.detach().reshape(()))
-    if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+    if is_real(loss):
         return float(loss)
     raise ValueError(f"The closure must return the loss (a scalar tensor), got {loss!r}")
 
 
+def _one_floating_kind(params: list[torch.Tensor]) -> bool:
+    """Whether ``params`` are floating-point tensors of one device and dtype, as a fused
+    kernel or a compiled body takes them."""
+    first = params[0]
+    return first.dtype.is_floating_point and all(
+        p.device == first.device and p.dtype == first.dtype for p in params
+    )
+
+
 def _check_optional_positive(name: str, value: float | None) -> None:
     if value is not None:
-        check_argument(
-            name, value, isinstance(value, (int, float)) and value > 0, "a positive number or None"
-        )
+        check_argument(name, value, is_real(value) and value > 0, "a positive number or None")
 
 
 def _is_learning_rate(value: Any) -> bool:
@@ -196,7 +205,9 @@ class Optimizer(torch.optim.Optimizer):
     Subclasses pass their hyperparameters as ``defaults`` (keys named as their
     constructor's arguments, ``lr`` among them) and implement :meth:`_update_loop`, the
     readable per-tensor update, and optionally :meth:`_update_foreach` and
-    :meth:`_update_fused`. ``step`` then does the shared work around them. A method whose
+    :meth:`_update_fused` (one of torch's fused kernels), or instead of both
+    :meth:`_multi_tensor_step`, a multi-tensor body that ``torch.compile`` can fuse.
+    ``step`` then does the shared work around them. A method whose
     weight decay belongs inside its update (LAMB's trust ratio, LARS's local rate) overrides
     :meth:`_apply_weight_decay` to hand the gradients on unchanged and decays itself; one
     whose *decoupled* decay alone belongs inside (the coupled form still adds λθ to g) sets
@@ -210,11 +221,15 @@ class Optimizer(torch.optim.Optimizer):
         clipvalue: clip every gradient element to ``[-clipvalue, clipvalue]``.
         clipnorm: rescale each gradient tensor whose norm exceeds ``clipnorm``.
         global_clipnorm: rescale all gradients together when their joint norm exceeds it.
+            For all three, ``math.inf`` means no clipping (as ``None`` does).
         weight_decay: λ; with ``decoupled_weight_decay`` the step first sets
             ``θ ← θ − ελθ`` (Loshchilov & Hutter), otherwise ``λθ`` is added to the
             gradient (an L2 penalty, torch.optim's convention).
         foreach, fused: force or forbid the multi-tensor / fused bodies (``None``: fastest
-            available). ``fused=True`` is refused by an optimizer that has no fused body.
+            available; a compiled body only for groups large enough to repay the
+            compile, see :mod:`~deepdescent.optimizers.compiled`). ``fused=True`` is
+            refused by an optimizer that has no fused body, and, for a compiled body,
+            on a device or machine where ``torch.compile`` cannot build it.
         gradient_accumulation_steps: k > 1 sums the gradients of k calls of ``step`` and
             updates once, with their mean, on the k-th (a k-times larger batch in memory
             of one); ``iterations`` counts updates.
@@ -224,6 +239,10 @@ class Optimizer(torch.optim.Optimizer):
             with ``ema_momentum=None``, the arithmetic mean ``θ̂(t) = (1/t) Σᵢ θ(i)``.
             :meth:`finalize_variable_values` copies θ̂ into the parameters (``fit`` does at
             the end of training); ``ema_overwrite_frequency=n`` does it every n updates.
+
+    Attributes:
+        compile_seconds: the time this optimizer spent compiling fused bodies (0 when
+            none was compiled, or all came from the process's cache).
     """
 
     #: What the method needs from the loop that drives it (see
@@ -269,7 +288,7 @@ class Optimizer(torch.optim.Optimizer):
         if ema_overwrite_frequency is not None:
             check_count("ema_overwrite_frequency", ema_overwrite_frequency)
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        self.use_ema, self.ema_momentum = use_ema, ema_momentum
+        self.use_ema, self.ema_momentum = use_ema, plain_number(ema_momentum)
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self._average_swapped_in = False
         self._accumulated = 0
@@ -278,7 +297,7 @@ class Optimizer(torch.optim.Optimizer):
         _check_optional_positive("global_clipnorm", global_clipnorm)
         if clipnorm is not None and global_clipnorm is not None:
             raise ValueError("Pass at most one of clipnorm and global_clipnorm")
-        defaults = dict(defaults)
+        defaults = {key: plain_number(value) for key, value in defaults.items()}
         defaults.setdefault("weight_decay", 0.0)
         defaults.setdefault("decoupled_weight_decay", False)
         defaults.setdefault("foreach", None)
@@ -298,8 +317,13 @@ class Optimizer(torch.optim.Optimizer):
             )
         self.learning_rate_schedule: Callable[[int], float] | None = None
         defaults["lr"] = self._accept_learning_rate(defaults["lr"])
-        self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
+        # An infinite threshold clips nothing: it means no clipping (inf / inf would be NaN).
+        self.clipvalue, self.clipnorm, self.global_clipnorm = (
+            None if value is None or value == math.inf else float(value)
+            for value in (clipvalue, clipnorm, global_clipnorm)
+        )
         self.iterations = 0
+        self.compile_seconds = 0.0
         self._spec_defaults = defaults
         # torch.optim wraps ``step`` with hooks read from these; bind() sets them anew.
         self._optimizer_step_pre_hooks: OrderedDict[int, Any] = OrderedDict()
@@ -363,6 +387,8 @@ class Optimizer(torch.optim.Optimizer):
             group["param_names"] = names
         for key, default in self.defaults.items():
             group.setdefault(key, default)
+        if group.get("fused") is True and self._has_compiled_body():
+            self._check_compilable(params)
         self.param_groups.append(group)
 
     @torch.no_grad()
@@ -425,7 +451,7 @@ class Optimizer(torch.optim.Optimizer):
         check_argument(
             name,
             value,
-            isinstance(value, (int, float)) and value >= 0,
+            is_real(value) and value >= 0,
             "a number >= 0 or a schedule",
         )
         return float(value)
@@ -686,37 +712,91 @@ class Optimizer(torch.optim.Optimizer):
             self._update_fused(group, params, grads)
             return
         grads = self._decay_before_update(group, params, grads)
-        if group["foreach"] is not False and type(self)._update_foreach is not (
-            Optimizer._update_foreach
-        ):
+        has_foreach = type(self)._update_foreach is not Optimizer._update_foreach
+        if group["foreach"] is not False and (has_foreach or self._has_compiled_body()):
             self._update_foreach(group, params, grads)
         else:
             self._update_loop(group, params, grads)
 
     def _fused_kernel_decays(self, group: dict[str, Any]) -> bool:
         """Whether :meth:`_update_fused` applies the group's weight decay itself, in the
-        kernel's single pass over the parameters (saving a read and write of θ)."""
-        return False
+        kernel's single pass over the parameters (saving a read and write of θ); a
+        compiled body always does."""
+        return self._has_compiled_body()
 
     def _fused_applies(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> bool:
         """Whether :meth:`_update_fused` can run on these tensors (subclasses add their
-        own conditions, e.g. a convention flag the kernel does not implement)."""
-        if not self._has_fused_body():
+        own conditions, e.g. a convention flag the kernel does not implement). A compiled
+        body runs where ``torch.compile`` can build it and, unless ``fused=True``, where
+        the group is large enough to repay the compile."""
+        if not (self._has_fused_body() and _one_floating_kind(params)):
             return False
-        first = params[0]
-        return (
-            first.device.type in _FUSED_DEVICES
-            and first.dtype.is_floating_point
-            and all(p.device == first.device and p.dtype == first.dtype for p in params)
-            and not any(g.is_sparse for g in grads)
-        )
+        if any(g.is_sparse for g in grads):
+            return False
+        if not self._has_compiled_body():
+            return params[0].device.type in _FUSED_DEVICES
+        return compiled.compiles(params, insist=group["fused"] is True)
 
     @classmethod
     def _has_fused_body(cls) -> bool:
-        """Whether the subclass defines :meth:`_update_fused`."""
-        return cls._update_fused is not Optimizer._update_fused
+        """Whether the subclass defines :meth:`_update_fused` or a compiled body."""
+        return cls._update_fused is not Optimizer._update_fused or cls._has_compiled_body()
+
+    @classmethod
+    def _has_compiled_body(cls) -> bool:
+        """Whether the subclass's multi-tensor body can be compiled
+        (:meth:`_multi_tensor_step`)."""
+        return cls._multi_tensor_step is not Optimizer._multi_tensor_step
+
+    def _check_compilable(self, params: list[torch.Tensor]) -> None:
+        """``fused=True`` with a compiled body: refuse, before any work, parameters that
+        ``torch.compile`` cannot fuse here."""
+        name = type(self).__name__
+        for param in params:
+            check_argument(
+                "fused",
+                True,
+                param.dtype.is_floating_point,
+                f"None or False for {param.dtype} parameters: {name}'s fused body is "
+                "for floating-point tensors",
+            )
+            problem = compiled.compile_problem(param.device.type)
+            check_argument(
+                "fused",
+                True,
+                problem is None,
+                f"None or False here: {name}'s fused body is compiled, and {problem}",
+            )
+
+    def _compiled_run(self, group: dict[str, Any]) -> compiled.CompiledRun:
+        """The ``run`` of the fused body for ``group``: the compiled kernel, with the
+        weight decay :meth:`_decay_before_update` would apply inside its pass."""
+        cls = type(self)
+        decoupled_inside = cls.decoupled_decay_in_update and group["decoupled_weight_decay"]
+        decays = group["weight_decay"] != 0 and not decoupled_inside
+        return compiled.CompiledRun(
+            cls,
+            cls._apply_weight_decay if decays else None,
+            group,
+            insist=group["fused"] is True,
+            on_compile=self._count_compile,
+        )
+
+    def _pass_run(self, group: dict[str, Any], params: list[torch.Tensor]) -> compiled.Run:
+        """The ``run`` of a pass over whole parameters beside the update (Lookahead's
+        synchronization): compiled where a compiled update of ``group`` would be
+        (``fused`` not ``False``, large enough, one device and floating dtype), else
+        :func:`~deepdescent.optimizers.compiled.run_eagerly`."""
+        if group.get("fused") is False or not _one_floating_kind(params):
+            return compiled.run_eagerly
+        if not compiled.compiles(params, insist=False):
+            return compiled.run_eagerly
+        return compiled.CompiledRun(type(self), None, group, False, self._count_compile)
+
+    def _count_compile(self, seconds: float) -> None:
+        self.compile_seconds += seconds
 
     def _init_state(
         self,
@@ -754,26 +834,85 @@ class Optimizer(torch.optim.Optimizer):
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
         """The same update with multi-tensor (``torch._foreach_*``) kernels."""
+        if self._has_compiled_body():
+            self._multi_tensor_step(group, params, grads, compiled.run_eagerly)
 
     def _update_fused(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
-        """The same update with one of torch's fused kernels."""
+        """The same update with one of torch's fused kernels, or the multi-tensor body
+        compiled into one pass."""
+        if self._has_compiled_body():
+            self._multi_tensor_step(group, params, grads, self._compiled_run(group))
+
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: compiled.Run,
+    ) -> None:
+        """A multi-tensor body written to be compiled: the host's share of the step (the
+        state made, the counts advanced, the step's scalars worked out as Python floats)
+        here, then all the tensor arithmetic in one ``run(kernel, tensors, dynamic,
+        static)`` per disjoint set of parameters (see :mod:`~deepdescent.optimizers.
+        compiled`). The multi-tensor body runs the kernel as it is, the fused body
+        compiled, weight decay included."""
+        raise NotImplementedError
 
     # -- state and config -----------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """torch's state dict plus the update counter ``iterations``."""
-        state = super().state_dict()
+        """torch's state dict plus the update counter ``iterations`` and, with gradient
+        accumulation, how many gradients are summed so far (``accumulated``).
+
+        The same packing as torch.optim's (parameters by index, in group order), written
+        here without its ``torch._dynamo`` decorator: a backup or the trainer's kept copy
+        would otherwise import dynamo (about 1.5 s) on the first call."""
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
+        index_of: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            for param in group["params"]:
+                index_of.setdefault(id(param), len(index_of))
+            packed = {k: v for k, v in group.items() if k != "params"}
+            groups.append({**packed, "params": [index_of[id(p)] for p in group["params"]]})
+        packed_state = {
+            (index_of[id(k)] if isinstance(k, torch.Tensor) else k): v
+            for k, v in self.state.items()
+        }
+        state: dict[str, Any] = {"state": packed_state, "param_groups": groups}
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            state = post_hook(self, state) or state
         state["iterations"] = self.iterations
+        state["accumulated"] = self._accumulated
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's loading, matching parameters by name when both sides were built from
-        ``named_parameters()``, so a checkpoint survives a reordering of parameters."""
+        ``named_parameters()``, so a checkpoint survives a reordering of parameters.
+
+        A group option the saved dict lacks (one written by ``torch.optim``, say, which
+        has no deepdescent-only options) keeps this optimizer's value."""
         state_dict = dict(state_dict)
         self.iterations = int(state_dict.pop("iterations", 0))
+        accumulated = int(state_dict.pop("accumulated", 0))
+        state_dict["param_groups"] = self._fill_group_options(state_dict.get("param_groups"))
         super().load_state_dict(self._align_by_name(state_dict))
+        self._accumulated = accumulated
+        for entries in self.state.values():
+            # torch.optim keeps step counts as tensors; deepdescent as ints (no host sync).
+            if isinstance(entries.get("step"), torch.Tensor):
+                entries["step"] = int(entries["step"].item())
+
+    def _fill_group_options(self, saved_groups: Any) -> Any:
+        if not isinstance(saved_groups, list) or len(saved_groups) != len(self.param_groups):
+            return saved_groups  # torch's loading says what is wrong
+        return [
+            {**{k: v for k, v in own.items() if k != "params"}, **saved}
+            for own, saved in zip(self.param_groups, saved_groups, strict=True)
+        ]
 
     def _align_by_name(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         saved_groups = state_dict["param_groups"]

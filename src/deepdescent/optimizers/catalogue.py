@@ -86,7 +86,8 @@ class LectureRecipe:
 class StepBenchmark:
     """A row of ``benchmarks/optimizer_step.py``: our settings, torch.optim's twin (its
     class name and settings; ``None`` where torch has none) and the bytes a step must move
-    per float32 element (reads and writes of θ, g and the state)."""
+    per float32 element (reads and writes of θ, g and the state; for LAMB, LARS and
+    Adafactor also the read of the pass their per-tensor norms need before the update)."""
 
     kwargs: dict[str, Any]
     torch_name: str | None
@@ -110,6 +111,8 @@ class OptimizerInfo:
             settings the contract table also runs (AMSGrad, centered RMSProp ...).
         benchmark: its row of the step benchmark, or ``None`` (a method that is not
             element-wise).
+        benchmark_variants: more named rows of the step benchmark (Adam with its EMA of
+            the weights).
         preset: constructor arguments that make this entry what it is (``momentum=0.9``).
         factory: builds the optimizer from ``(params, **kwargs)`` where the class alone
             does not (a wrapper and its base); ``None``: ``cls(params, **preset, **kwargs)``.
@@ -123,6 +126,7 @@ class OptimizerInfo:
     contract: dict[str, Any] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     benchmark: StepBenchmark | None = None
+    benchmark_variants: dict[str, StepBenchmark] = field(default_factory=dict)
     preset: dict[str, Any] = field(default_factory=dict)
     factory: Callable[..., Optimizer] | None = None
 
@@ -219,6 +223,9 @@ def _entries() -> list[OptimizerInfo]:
             contract={"lr": 0.01},
             variants={"adam_amsgrad": {"lr": 0.01, "amsgrad": True}},
             benchmark=StepBenchmark({"lr": 1e-3}, "Adam", {"lr": 1e-3}, 28),
+            benchmark_variants={
+                "adam_ema": StepBenchmark({"lr": 1e-3, "use_ema": True}, None, {}, 40)
+            },
         ),
         OptimizerInfo(
             "adamw",
@@ -299,6 +306,7 @@ def _entries() -> list[OptimizerInfo]:
             "You et al. 2020, Algorithm 2",
             lecture=LectureRecipe({"lr": 0.01}, accuracy=0.6),
             contract={"lr": 0.05},
+            benchmark=StepBenchmark({"lr": 1e-3}, None, {}, 40),
         ),
         OptimizerInfo(
             "lars",
@@ -307,6 +315,7 @@ def _entries() -> list[OptimizerInfo]:
             "You, Gitman & Ginsburg 2017, Algorithm 1",
             lecture=LectureRecipe({"lr": 1.0}, accuracy=0.6),
             contract={"lr": 10.0},
+            benchmark=StepBenchmark({"lr": 1e-3}, None, {}, 28),
         ),
         OptimizerInfo(
             "adafactor",
@@ -315,6 +324,7 @@ def _entries() -> list[OptimizerInfo]:
             "Shazeer & Stern 2018, Algorithms 4 and 5",
             lecture=LectureRecipe({"lr": 0.01}, accuracy=0.6),
             contract={"lr": 0.1},
+            benchmark=StepBenchmark({"lr": 1e-3}, "Adafactor", {"lr": 1e-3}, 32),
         ),
         OptimizerInfo(
             "muon",
@@ -331,6 +341,7 @@ def _entries() -> list[OptimizerInfo]:
             "Defazio et al. 2024, §2",
             lecture=LectureRecipe({"lr": 0.5}, accuracy=0.6),
             contract={"lr": 0.01},
+            benchmark=StepBenchmark({"lr": 1e-3}, None, {}, 20),
         ),
         OptimizerInfo(
             "schedule_free_adamw",
@@ -339,6 +350,7 @@ def _entries() -> list[OptimizerInfo]:
             "Defazio et al. 2024, Algorithm 1",
             lecture=LectureRecipe({"lr": 0.0025}, accuracy=0.6),
             contract={"lr": 0.05},
+            benchmark=StepBenchmark({"lr": 1e-3}, None, {}, 28),
         ),
         OptimizerInfo(
             "newton",
@@ -433,6 +445,8 @@ def _entries() -> list[OptimizerInfo]:
             lecture=LectureRecipe({"lr": 0.1}, accuracy=0.6),
             contract={"lr": 0.01},
             variants={"lookahead_momentum": {"base": "momentum", "lr": 0.003, "k": 2}},
+            # k = 1: every step synchronizes, the pass that has something to gain.
+            benchmark=StepBenchmark({"lr": 1e-3, "k": 1}, None, {}, 28),
         ),
         OptimizerInfo(
             "sam",

@@ -24,6 +24,11 @@ from deepdescent.training.loop import (
     train_on_batch,
     verbose_level,
 )
+from deepdescent.training.numerics import (
+    NonFiniteError,
+    NonFinitePolicy,
+    check_finite,
+)
 from deepdescent.training.objective import Objective
 
 __all__ = [
@@ -32,11 +37,14 @@ __all__ = [
     "DataOptions",
     "ExampleOrder",
     "GradientPath",
+    "NonFiniteError",
+    "NonFinitePolicy",
     "Objective",
     "Trainer",
     "as_tensor",
     "bind_optimizer",
     "check_batch_size",
+    "check_finite",
     "choose_gradient_path",
     "convert_structure",
     "evaluate",

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from deepdescent.utils._checks import check_argument, is_integer
+from deepdescent.utils._checks import check_argument, is_integer, is_real
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -112,7 +112,7 @@ def split_validation(
 ) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
     """Keras's ``validation_split``: the *last* ``fraction`` of the samples, before
     shuffling, of each of ``arrays`` (tensors, structures of them, or ``None``)."""
-    if not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
+    if not is_real(fraction) or not 0.0 <= fraction < 1.0:
         raise ValueError(f"Invalid validation_split: {fraction!r} (expected 0 <= value < 1)")
     if fraction == 0:
         return arrays, None
@@ -182,6 +182,7 @@ class BatchIterator:
         self.shuffle = bool(shuffle)
         if seed is None:
             seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if self.shuffle else 0
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.position = 0
         self.epoch = -1  # no epoch started yet

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from deepdescent.models.model import Model
 
 __all__ = [
+    "ArraySource",
     "Batch",
     "BatchSource",
     "DataOptions",
@@ -182,6 +183,11 @@ class ArraySource(BatchSource):
 
     def epoch(self, number: int | None = None) -> Iterator[Batch]:
         self.iterator.start_epoch(number)
+        yield from self.rest_of_epoch()
+
+    def rest_of_epoch(self) -> Iterator[Batch]:
+        """The batches from the iterator's position to the end of its epoch (a run
+        resumed from a backup carries on there)."""
         for _, x, y, w in self.iterator:
             yield Batch(x, y, w)
 
@@ -519,4 +525,4 @@ def _custom_step(model: Model) -> bool:
 def _resolve_metrics(model: Model, batch: Batch) -> None:
     """Keras resolves ``"accuracy"`` (and checks targets) once shapes are known."""
     if batch.y is not None:
-        model.check_targets(batch.x, batch.y)
+        model.check_targets(batch.x, batch.y, "y (a batch)")

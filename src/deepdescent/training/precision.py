@@ -11,7 +11,7 @@ steps): torch's ``GradScaler``. bfloat16 has float32's range and needs no scalin
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -41,17 +41,26 @@ class MixedPrecision:
             yield
 
     def step(
-        self, model: Any, objective: Any, optimizer: Any, x: Any, y: Any, weights: Any
+        self,
+        model: Any,
+        objective: Any,
+        optimizer: Any,
+        x: Any,
+        y: Any,
+        weights: Any,
+        admit: Callable[[torch.Tensor], bool] | None = None,
     ) -> tuple[torch.Tensor, Any]:
         """One optimizer step on a minibatch: forward under autocast, the scaled loss
-        back-propagated, the step taken unless the gradients overflowed. Returns the
-        (unscaled) cost and the outputs, detached."""
+        back-propagated, the step taken unless the gradients overflowed or ``admit(cost)``
+        (the non-finite guard) refuses it. Returns the (unscaled) cost and the outputs,
+        detached."""
         model.zero_grad(set_to_none=True)
         with self.autocast():
             cost, outputs = objective(x, y, weights)
         self.scaler.scale(cost.float()).backward()
-        self.scaler.step(optimizer)
-        self.scaler.update()
+        if admit is None or admit(cost.detach().float()):
+            self.scaler.step(optimizer)
+            self.scaler.update()
         detached = outputs.detach() if isinstance(outputs, torch.Tensor) else outputs
         return cost.detach().float(), detached
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = [
     "check_argument",
@@ -20,6 +20,8 @@ __all__ = [
     "check_positive",
     "is_integer",
     "is_number",
+    "is_real",
+    "plain_number",
     "snake_case",
 ]
 
@@ -33,6 +35,21 @@ def check_argument(name: str, value: Any, ok: bool, rule: str) -> None:
 def is_number(value: Any) -> bool:
     """A finite real number (not a bool)."""
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_real(value: Any) -> TypeGuard[float]:
+    """A real number (not a bool), finite or not: Python's or NumPy's."""
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def plain_number(value: Any) -> Any:
+    """A NumPy scalar as the Python number it stands for (in tuples and lists too);
+    anything else unchanged. Hyperparameters are stored plain, so configs stay JSON."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(plain_number(v) for v in value)
+    if isinstance(value, (Integral, Real)) and not isinstance(value, (bool, int, float)):
+        return value.item() if hasattr(value, "item") else float(value)
+    return value
 
 
 def is_integer(value: Any) -> bool:

@@ -17,7 +17,13 @@ def plot_history(
     The figure is drawn on an Agg canvas of its own, without pyplot: the caller's
     matplotlib backend and open figures are left as they were.
     """
-    names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    names = [
+        k
+        for k in history
+        if not k.startswith("val_")
+        and k != "learning_rate"
+        and not (k == "skipped_steps" and not any(history[k]))  # fit's count, when not 0
+    ]
     names.sort(key=lambda name: (name != "loss", name))
     if not names:
         raise ValueError("history has nothing to plot")

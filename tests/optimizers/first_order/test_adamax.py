@@ -80,7 +80,6 @@ def test_config_round_trips_through_json():
         ({"eps": -1.0}, "eps"),
         ({"lr": -1.0}, "lr"),
         ({"weight_decay": -1.0}, "weight_decay"),
-        ({"fused": True}, "fused"),
     ],
 )
 def test_invalid_hyperparameters_name_the_argument(kwargs, argument):

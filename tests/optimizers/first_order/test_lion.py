@@ -69,7 +69,6 @@ def test_config_round_trips_through_json():
         ({"betas": (0.9,)}, "betas"),
         ({"lr": -1.0}, "lr"),
         ({"weight_decay": -0.1}, "weight_decay"),
-        ({"fused": True}, "fused"),
     ],
 )
 def test_invalid_hyperparameters_name_the_argument(kwargs, argument):

@@ -97,7 +97,6 @@ def test_config_round_trips_through_json():
         ({"momentum_decay": -0.1}, "momentum_decay"),
         ({"lr": -1.0}, "lr"),
         ({"weight_decay": -1.0}, "weight_decay"),
-        ({"fused": True}, "fused"),
     ],
 )
 def test_invalid_hyperparameters_name_the_argument(kwargs, argument):

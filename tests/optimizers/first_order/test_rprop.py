@@ -77,7 +77,6 @@ def test_config_round_trips_through_json():
         ({"step_sizes": (1.0, 0.5)}, "step_sizes"),
         ({"lr": -1.0}, "lr"),
         ({"weight_decay": -1.0}, "weight_decay"),
-        ({"fused": True}, "fused"),
     ],
 )
 def test_invalid_hyperparameters_name_the_argument(kwargs, argument):

@@ -267,3 +267,16 @@ def test_deepcopy_keeps_the_base_optimizer_and_continues_identically(make_base):
     _train(copied["optimizer"], copied["params"], 4)
     for ours, theirs in zip(params, copied["params"], strict=True):
         torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
+
+
+def test_compile_seconds_are_the_wrappers_and_its_bases():
+    """fit reports the seconds a step spent compiling: a wrapper's own passes (Lookahead's
+    synchronization) and its base's bodies both count, and neither twice."""
+    base = SGD([torch.zeros(3, requires_grad=True)], lr=0.1)
+    wrapper = Tally(base)
+    assert wrapper.compile_seconds == 0.0
+    base._count_compile(2.0)
+    wrapper._count_compile(0.5)
+    wrapper._count_compile(0.25)
+    assert (base.compile_seconds, wrapper.compile_seconds) == (2.0, 2.75)
+    assert Tally(torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=0.1)).compile_seconds == 0

@@ -44,7 +44,12 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
-from deepdescent.optimizers.first_order.radam import rectification, rectified_steps
+from deepdescent.optimizers.compiled import Run
+from deepdescent.optimizers.first_order.radam import (
+    rectification,
+    rectified_scalars,
+    rectified_steps,
+)
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["AdaBelief"]
@@ -62,8 +67,8 @@ class AdaBelief(Optimizer):
         rectify: RAdam's rectification of the adaptive step (off in Algorithm 2).
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm,
         foreach: see :class:`~deepdescent.optimizers.base.Optimizer`.
-        fused: must be ``None`` or ``False``: there is no fused AdaBelief kernel, the
-            multi-tensor body is the fast path.
+        fused: ``True`` compiles the multi-tensor body into one pass, ``None`` does
+            for large groups (see :mod:`~deepdescent.optimizers.compiled`).
 
     Example:
         >>> import torch, deepdescent
@@ -134,22 +139,18 @@ class AdaBelief(Optimizer):
                 denom = exp_avg_var.sqrt().div_(bias_root).add_(eps)
                 param.addcdiv_(exp_avg, denom, value=coefficient)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        beta1, beta2 = group["betas"]
         eps = group["eps"]
         states = [self._init_state(param, "exp_avg", "exp_avg_var") for param in params]
         coefficients, bias_roots = zip(
             *(self._advance(state, group) for state in states), strict=True
         )
-        exp_avgs = [state["exp_avg"] for state in states]
-        exp_avg_vars = [state["exp_avg_var"] for state in states]
-        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
-        residuals = torch._foreach_sub(grads, exp_avgs)
-        torch._foreach_mul_(exp_avg_vars, beta2)
-        torch._foreach_addcmul_(exp_avg_vars, residuals, residuals, 1.0 - beta2)
-        torch._foreach_add_(exp_avg_vars, eps)
         # √(r/(1 − ρ₂ᵗ)) + δ = (√r + δ√(1 − ρ₂ᵗ)) / √(1 − ρ₂ᵗ): one pass fewer. Before the
         # rectified variance is tractable (no root) the step is momentum only.
         deltas = [None if root is None else eps * root for root in bias_roots]
@@ -157,4 +158,31 @@ class AdaBelief(Optimizer):
             c if root is None else c * root
             for c, root in zip(coefficients, bias_roots, strict=True)
         ]
-        rectified_steps(params, exp_avgs, exp_avg_vars, scaled, deltas)
+        run(
+            _adabelief_pass,
+            (params, grads, [s["exp_avg"] for s in states], [s["exp_avg_var"] for s in states]),
+            rectified_scalars(scaled, deltas),
+            {"betas": group["betas"], "eps": eps},
+        )
+
+
+def _adabelief_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_vars: list[torch.Tensor],
+    *,
+    coefficients: list[Any],
+    scales: list[Any],
+    offsets: list[Any],
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
+    """AdaBelief's step over lists of tensors (the scalars of :func:`rectified_scalars`)."""
+    beta1, beta2 = betas
+    torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+    residuals = torch._foreach_sub(grads, exp_avgs)
+    torch._foreach_mul_(exp_avg_vars, beta2)
+    torch._foreach_addcmul_(exp_avg_vars, residuals, residuals, 1.0 - beta2)
+    torch._foreach_add_(exp_avg_vars, eps)
+    rectified_steps(params, exp_avgs, exp_avg_vars, coefficients, scales, offsets)

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.compiled import Run, add_
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["Adadelta"]
@@ -43,8 +44,8 @@ class Adadelta(Optimizer):
         eps: ε > 0 inside both RMS (with ε = 0 the first Δx is 0 and θ never moves).
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm,
         foreach: see :class:`~deepdescent.optimizers.base.Optimizer`.
-        fused: must be ``None`` or ``False``: torch has no fused Adadelta kernel, the
-            multi-tensor body is the fast path.
+        fused: ``True`` compiles the multi-tensor body into one pass, ``None`` does
+            for large groups (see :mod:`~deepdescent.optimizers.compiled`).
 
     Example:
         >>> import torch, deepdescent
@@ -94,21 +95,41 @@ class Adadelta(Optimizer):
             acc_delta.mul_(rho).addcmul_(delta, delta, value=1.0 - rho)
             param.add_(delta, alpha=-group["lr"])
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        rho, eps = group["rho"], group["eps"]
         states = [self._init_state(p, "square_avg", "acc_delta", step=False) for p in params]
-        square_avgs = [state["square_avg"] for state in states]
-        acc_deltas = [state["acc_delta"] for state in states]
-        torch._foreach_mul_(square_avgs, rho)
-        torch._foreach_addcmul_(square_avgs, grads, grads, 1.0 - rho)
-        rms_grads = torch._foreach_add(square_avgs, eps)
-        torch._foreach_sqrt_(rms_grads)
-        deltas = torch._foreach_add(acc_deltas, eps)
-        torch._foreach_sqrt_(deltas)
-        torch._foreach_div_(deltas, rms_grads)
-        torch._foreach_mul_(deltas, grads)
-        torch._foreach_mul_(acc_deltas, rho)
-        torch._foreach_addcmul_(acc_deltas, deltas, deltas, 1.0 - rho)
-        torch._foreach_add_(params, deltas, alpha=-group["lr"])
+        run(
+            _adadelta_pass,
+            (params, grads, [s["square_avg"] for s in states], [s["acc_delta"] for s in states]),
+            {"lr": group["lr"]},
+            {"rho": group["rho"], "eps": group["eps"]},
+        )
+
+
+def _adadelta_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    square_avgs: list[torch.Tensor],
+    acc_deltas: list[torch.Tensor],
+    *,
+    lr: Any,
+    rho: float,
+    eps: float,
+) -> None:
+    """AdaDelta's step over lists of tensors."""
+    torch._foreach_mul_(square_avgs, rho)
+    torch._foreach_addcmul_(square_avgs, grads, grads, 1.0 - rho)
+    rms_grads = torch._foreach_add(square_avgs, eps)
+    torch._foreach_sqrt_(rms_grads)
+    deltas = torch._foreach_add(acc_deltas, eps)
+    torch._foreach_sqrt_(deltas)
+    torch._foreach_div_(deltas, rms_grads)
+    torch._foreach_mul_(deltas, grads)
+    torch._foreach_mul_(acc_deltas, rho)
+    torch._foreach_addcmul_(acc_deltas, deltas, deltas, 1.0 - rho)
+    add_(params, list(deltas), -lr)

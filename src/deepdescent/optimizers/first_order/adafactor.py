@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.compiled import Run, lerp_, norms
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["Adafactor"]
@@ -138,23 +139,6 @@ class Adafactor(Optimizer):
         state["step"] += 1
         return state, state["step"]
 
-    @staticmethod
-    def _factored_estimate(
-        state: dict[str, Any], grad: torch.Tensor, weight: float, eps1: float, paper: bool
-    ) -> torch.Tensor:
-        """Advance R and C by (mean) G² and return the rank-1 V̂ = R C / mean(R) (new)."""
-        rows = torch.linalg.vector_norm(grad, dim=-1, keepdim=True).square_().div_(grad.size(-1))
-        cols = torch.linalg.vector_norm(grad, dim=-2, keepdim=True).square_().div_(grad.size(-2))
-        if paper:  # mean(G² + ε₁) = mean(G²) + ε₁
-            rows.add_(eps1)
-            cols.add_(eps1)
-        row_var = state["row_var"].lerp_(rows, weight)
-        col_var = state["col_var"].lerp_(cols, weight)
-        row_mean = row_var.mean(dim=-2, keepdim=True)
-        if not paper:
-            row_mean = row_mean.clamp_(min=eps1)
-        return (row_var @ col_var).div_(row_mean)
-
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
@@ -163,7 +147,9 @@ class Adafactor(Optimizer):
             state, t = self._advance(param)
             eps1, weight = self._eps1(group, param.dtype), t ** group["beta2_decay"]
             if param.ndim >= 2:
-                estimate = self._factored_estimate(state, grad, weight, eps1, paper)
+                estimate = _factored_estimate(
+                    state["row_var"], state["col_var"], grad, weight, eps1, paper
+                )
             else:
                 squares = grad.square().add_(eps1) if paper else grad.square()
                 estimate = state["variance"].lerp_(squares, weight)
@@ -177,58 +163,119 @@ class Adafactor(Optimizer):
                 param.mul_(1.0 - group["lr"] * group["weight_decay"])
             param.sub_(update.mul_(alpha.div_(clipping)))
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
-    ) -> None:
-        paper = group["eps_convention"] == "paper"
-        advanced = [self._advance(p) for p in params]
-        steps = [t for _, t in advanced]
-        weights = [t ** group["beta2_decay"] for t in steps]
-        eps1s = [self._eps1(group, p.dtype) for p in params]
-        # A matrix's V̂ is built from its factors; a vector's is its state, advanced below.
-        estimates = [
-            self._factored_estimate(state, grad, weight, eps1, paper)
-            if param.ndim >= 2
-            else state["variance"]
-            for param, (state, _), grad, weight, eps1 in zip(
-                params, advanced, grads, weights, eps1s, strict=True
-            )
-        ]
-        vectors = [i for i, p in enumerate(params) if p.ndim < 2]
-        if vectors:
-            vector_grads = [grads[i] for i in vectors]
-            squares = torch._foreach_mul(vector_grads, vector_grads)
-            if paper:
-                torch._foreach_add_(squares, [eps1s[i] for i in vectors])
-            torch._foreach_lerp_(
-                [estimates[i] for i in vectors], squares, [weights[i] for i in vectors]
-            )
-        if paper:
-            updates = list(torch._foreach_rsqrt(estimates))
-        else:
-            updates = list(torch._foreach_clamp_min(estimates, [e * e for e in eps1s]))
-            torch._foreach_rsqrt_(updates)
-        torch._foreach_mul_(updates, grads)
-        self._take_steps(group, params, updates, steps)
-
-    @staticmethod
-    def _take_steps(
+    def _multi_tensor_step(
+        self,
         group: dict[str, Any],
         params: list[torch.Tensor],
-        updates: list[torch.Tensor],
-        steps: list[int],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        """X ← X − αₜ U / max(1, RMS(U)/d), αₜ = max(ε₂, RMS(X)) min(γ, 1/√t) read before
-        the decoupled decay; the norms stay on the device (lists of 0-d tensors)."""
-        lr, eps2, d, decay = group["lr"], group["eps"][1], group["d"], group["weight_decay"]
-        roots = [math.sqrt(p.numel()) for p in params]
-        alphas = torch._foreach_div(torch._foreach_norm(params), roots)
-        torch._foreach_clamp_min_(alphas, eps2)
-        torch._foreach_mul_(alphas, [min(lr, t**-0.5) for t in steps])
-        clipping = torch._foreach_div(torch._foreach_norm(updates), [root * d for root in roots])
-        torch._foreach_clamp_min_(clipping, 1.0)
-        torch._foreach_div_(alphas, clipping)
-        if decay and group["decoupled_weight_decay"]:
-            torch._foreach_mul_(params, 1.0 - lr * decay)
-        torch._foreach_mul_(updates, alphas)
-        torch._foreach_sub_(params, updates)
+        advanced = [self._advance(p) for p in params]
+        states = [state for state, _ in advanced]
+        factored = [state for state in states if "row_var" in state]
+        decoupled = group["decoupled_weight_decay"]
+        run(
+            _adafactor_pass,
+            (
+                params,
+                grads,
+                [state["row_var"] for state in factored],
+                [state["col_var"] for state in factored],
+                [state["variance"] for state in states if "variance" in state],
+            ),
+            {
+                "lr": group["lr"],
+                "weights": [t ** group["beta2_decay"] for _, t in advanced],
+                "relative_steps": [min(group["lr"], t**-0.5) for _, t in advanced],
+            },
+            {
+                "eps1s": [self._eps1(group, p.dtype) for p in params],
+                "eps2": group["eps"][1],
+                "d": group["d"],
+                "paper": group["eps_convention"] == "paper",
+                "decay": group["weight_decay"] if decoupled else 0.0,
+            },
+        )
+
+
+def _factored_estimate(
+    row_var: torch.Tensor,
+    col_var: torch.Tensor,
+    grad: torch.Tensor,
+    weight: Any,
+    eps1: float,
+    paper: bool,
+) -> torch.Tensor:
+    """Advance R and C by (mean) G² and return the rank-1 V̂ = R C / mean(R) (new)."""
+    rows = torch.linalg.vector_norm(grad, dim=-1, keepdim=True).square_().div_(grad.size(-1))
+    cols = torch.linalg.vector_norm(grad, dim=-2, keepdim=True).square_().div_(grad.size(-2))
+    if paper:  # mean(G² + ε₁) = mean(G²) + ε₁
+        rows.add_(eps1)
+        cols.add_(eps1)
+    row_var.lerp_(rows, weight)
+    col_var.lerp_(cols, weight)
+    row_mean = row_var.mean(dim=-2, keepdim=True)
+    if not paper:
+        row_mean = row_mean.clamp_(min=eps1)
+    # The outer product (n × 1)(1 × m) by broadcasting: the same products as a matmul,
+    # which a compiled body can fuse into its pass.
+    return (row_var * col_var).div_(row_mean)
+
+
+def _adafactor_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    row_vars: list[torch.Tensor],
+    col_vars: list[torch.Tensor],
+    variances: list[torch.Tensor],
+    *,
+    lr: Any,
+    weights: list[Any],
+    relative_steps: list[Any],
+    eps1s: list[float],
+    eps2: float,
+    d: float,
+    paper: bool,
+    decay: float,
+) -> None:
+    """Adafactor's step over lists of tensors: the factors of the matrices (in order) in
+    ``row_vars`` and ``col_vars``, the V̂ of the vectors in ``variances``; each tensor's
+    β̂₂ₜ weight ``t^τ`` and relative step ρₜ. X ← X − αₜ U / max(1, RMS(U)/d), with
+    αₜ = max(ε₂, RMS(X)) ρₜ read before the decoupled decay."""
+    factors = iter(zip(row_vars, col_vars, strict=True))
+    vectors = iter(variances)
+    estimates = []
+    for grad, weight, eps1 in zip(grads, weights, eps1s, strict=True):
+        if grad.ndim >= 2:
+            row_var, col_var = next(factors)
+            estimates.append(_factored_estimate(row_var, col_var, grad, weight, eps1, paper))
+        else:
+            estimates.append(next(vectors))
+    rest = [i for i, g in enumerate(grads) if g.ndim < 2]
+    if rest:
+        vector_grads = [grads[i] for i in rest]
+        squares = torch._foreach_mul(vector_grads, vector_grads)
+        if paper:
+            torch._foreach_add_(squares, [eps1s[i] for i in rest])
+        lerp_([estimates[i] for i in rest], list(squares), [weights[i] for i in rest])
+    if paper:
+        updates = list(torch._foreach_rsqrt(estimates))
+    else:
+        # One floor for all when the dtypes agree (always in a compiled body, whose
+        # inductor fuses a clamp to a number, not to a list of them).
+        floors = {e * e for e in eps1s}
+        floor = floors.pop() if len(floors) == 1 else [e * e for e in eps1s]
+        updates = list(torch._foreach_clamp_min(estimates, floor))
+        torch._foreach_rsqrt_(updates)
+    torch._foreach_mul_(updates, grads)
+    roots = [math.sqrt(p.numel()) for p in params]
+    alphas = torch._foreach_div(norms(params), roots)
+    torch._foreach_clamp_min_(alphas, eps2)
+    torch._foreach_mul_(alphas, relative_steps)
+    clipping = torch._foreach_div(norms(updates), [root * d for root in roots])
+    torch._foreach_clamp_min_(clipping, 1.0)
+    torch._foreach_div_(alphas, clipping)
+    if decay:
+        torch._foreach_mul_(params, 1.0 - lr * decay)
+    torch._foreach_mul_(updates, alphas)
+    torch._foreach_sub_(params, updates)

@@ -46,7 +46,16 @@ from deepdescent.optimizers.base import (
 )
 from deepdescent.utils._checks import check_argument
 
-__all__ = ["Adam", "AdamW", "adam_direction", "adam_directions", "update_moments"]
+__all__ = [
+    "Adam",
+    "AdamW",
+    "adam_direction",
+    "adam_directions",
+    "bias_corrections",
+    "directions_of_moments",
+    "moment_directions",
+    "update_moments",
+]
 
 
 def update_moments(
@@ -85,16 +94,57 @@ def adam_directions(
     eps: float,
 ) -> list[torch.Tensor]:
     """:func:`adam_direction` for many tensors with multi-tensor kernels."""
-    beta1, beta2 = betas
     for state in states:
         state["step"] += 1
-    firsts = [s["exp_avg"] for s in states]
-    seconds = [s["exp_avg_sq"] for s in states]
+    return moment_directions(
+        [s["exp_avg"] for s in states],
+        [s["exp_avg_sq"] for s in states],
+        grads,
+        **bias_corrections([s["step"] for s in states], betas),
+        betas=betas,
+        eps=eps,
+    )
+
+
+def bias_corrections(steps: list[int], betas: tuple[float, float]) -> dict[str, list[float]]:
+    """Each tensor's bias corrections ``1 − ρ₁ᵗ`` and ``1 − ρ₂ᵗ`` (Python floats), as
+    :func:`moment_directions` takes them."""
+    beta1, beta2 = betas
+    return {
+        "first_corrections": [1 - beta1**t for t in steps],
+        "second_corrections": [1 - beta2**t for t in steps],
+    }
+
+
+def moment_directions(
+    firsts: list[torch.Tensor],
+    seconds: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    first_corrections: list[Any],
+    second_corrections: list[Any],
+    *,
+    betas: tuple[float, float],
+    eps: float,
+) -> list[torch.Tensor]:
+    """Advance the moments by ``grads`` and return Adam's directions ``ŝ / (√r̂ + δ)`` as
+    new tensors; the bias corrections (:func:`bias_corrections`) are Python floats or,
+    in a compiled body, 0-d tensors."""
     update_moments(firsts, seconds, grads, betas)
-    denoms = torch._foreach_div(seconds, [1 - beta2 ** s["step"] for s in states])
+    return directions_of_moments(firsts, seconds, first_corrections, second_corrections, eps)
+
+
+def directions_of_moments(
+    firsts: list[torch.Tensor],
+    seconds: list[torch.Tensor],
+    first_corrections: list[Any],
+    second_corrections: list[Any],
+    eps: float,
+) -> list[torch.Tensor]:
+    """Adam's directions ``ŝ / (√r̂ + δ)`` of the (advanced) moments, as new tensors."""
+    denoms = torch._foreach_div(seconds, second_corrections)
     torch._foreach_sqrt_(denoms)
     torch._foreach_add_(denoms, eps)
-    directions = list(torch._foreach_div(firsts, [1 - beta1 ** s["step"] for s in states]))
+    directions = list(torch._foreach_div(firsts, first_corrections))
     torch._foreach_div_(directions, denoms)
     return directions
 

@@ -31,6 +31,7 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
+from deepdescent.optimizers.compiled import Run, addcdiv_
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["Adamax"]
@@ -49,8 +50,8 @@ class Adamax(Optimizer):
             adds δ to u in the denominator.
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm,
         foreach: see :class:`~deepdescent.optimizers.base.Optimizer`.
-        fused: must be ``None`` or ``False``: torch has no fused Adamax kernel, the
-            multi-tensor body is the fast path.
+        fused: ``True`` compiles the multi-tensor body into one pass, ``None`` does
+            for large groups (see :mod:`~deepdescent.optimizers.compiled`).
 
     Example:
         >>> import torch, deepdescent
@@ -110,20 +111,40 @@ class Adamax(Optimizer):
             denom = exp_inf if eps_in_max else exp_inf.add(eps)
             param.addcdiv_(exp_avg, denom, value=coefficient)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        beta1, beta2 = group["betas"]
-        eps, eps_in_max = group["eps"], group["eps_in_max"]
         states = [self._init_state(param, "exp_avg", "exp_inf") for param in params]
-        coefficients = [self._advance(state, group) for state in states]
-        exp_avgs = [state["exp_avg"] for state in states]
-        exp_infs = [state["exp_inf"] for state in states]
-        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
-        torch._foreach_mul_(exp_infs, beta2)
-        magnitudes = torch._foreach_abs(grads)
-        if eps_in_max:
-            torch._foreach_add_(magnitudes, eps)
-        torch._foreach_maximum_(exp_infs, magnitudes)
-        denoms = exp_infs if eps_in_max else torch._foreach_add(exp_infs, eps)
-        torch._foreach_addcdiv_(params, exp_avgs, denoms, coefficients)
+        run(
+            _adamax_pass,
+            (params, grads, [s["exp_avg"] for s in states], [s["exp_inf"] for s in states]),
+            {"coefficients": [self._advance(state, group) for state in states]},
+            {k: group[k] for k in ("betas", "eps", "eps_in_max")},
+        )
+
+
+def _adamax_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_infs: list[torch.Tensor],
+    *,
+    coefficients: list[Any],
+    betas: tuple[float, float],
+    eps: float,
+    eps_in_max: bool,
+) -> None:
+    """Adamax's step over lists of tensors, ``θ ← θ + c s / u`` with each tensor's c."""
+    beta1, beta2 = betas
+    torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+    torch._foreach_mul_(exp_infs, beta2)
+    magnitudes = torch._foreach_abs(grads)
+    if eps_in_max:
+        torch._foreach_add_(magnitudes, eps)
+    torch._foreach_maximum_(exp_infs, magnitudes)
+    denoms = exp_infs if eps_in_max else torch._foreach_add(exp_infs, eps)
+    addcdiv_(params, exp_avgs, denoms, coefficients)

@@ -39,11 +39,22 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
-from deepdescent.optimizers.first_order.adam import adam_direction, adam_directions
+from deepdescent.optimizers.compiled import Run, norms
+from deepdescent.optimizers.first_order.adam import (
+    adam_direction,
+    bias_corrections,
+    directions_of_moments,
+    update_moments,
+)
 from deepdescent.optimizers.first_order.lars import trust_ratio
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["Lamb"]
+
+
+def _phi(weight_norm: torch.Tensor, bounds: tuple[float, float] | None) -> torch.Tensor:
+    """The scaling φ of ‖x‖: the identity, or a clip to ``bounds`` = (γ_l, γ_u)."""
+    return weight_norm if bounds is None else weight_norm.clamp(bounds[0], bounds[1])
 
 
 class Lamb(Optimizer):
@@ -114,11 +125,6 @@ class Lamb(Optimizer):
         super().__init__(params, defaults, **clipping)
 
     @staticmethod
-    def _phi(weight_norm: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
-        bounds = group["weight_norm_bounds"]
-        return weight_norm if bounds is None else weight_norm.clamp(bounds[0], bounds[1])
-
-    @staticmethod
     def _decay(group: dict[str, Any]) -> float:
         return group["weight_decay"] if group["decoupled_weight_decay"] else 0.0
 
@@ -132,22 +138,66 @@ class Lamb(Optimizer):
             if decay:
                 direction.add_(param, alpha=decay)
             ratio = trust_ratio(
-                self._phi(torch.linalg.vector_norm(param), group),
+                _phi(torch.linalg.vector_norm(param), group["weight_norm_bounds"]),
                 torch.linalg.vector_norm(direction),
             )
             param.sub_(direction.mul_(group["lr"] * ratio))
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        decay = self._decay(group)
         states = [self._init_state(p, "exp_avg", "exp_avg_sq") for p in params]
-        directions = adam_directions(states, grads, group["betas"], group["eps"])
-        if decay:
-            torch._foreach_add_(directions, params, alpha=decay)
-        ratios = trust_ratio(
-            self._phi(torch.stack(torch._foreach_norm(params)), group),
-            torch.stack(torch._foreach_norm(directions)),
+        for state in states:
+            state["step"] += 1
+        run(
+            _lamb_pass,
+            (params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]),
+            {"lr": group["lr"], **bias_corrections([s["step"] for s in states], group["betas"])},
+            {
+                "betas": group["betas"],
+                "eps": group["eps"],
+                "decay": self._decay(group),
+                "bounds": group["weight_norm_bounds"],
+            },
         )
-        torch._foreach_mul_(directions, (group["lr"] * ratios).unbind())
-        torch._foreach_sub_(params, directions)
+
+
+def _lamb_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    *,
+    lr: Any,
+    first_corrections: list[Any],
+    second_corrections: list[Any],
+    betas: tuple[float, float],
+    eps: float,
+    decay: float,
+    bounds: tuple[float, float] | None,
+) -> None:
+    """LAMB's step over lists of tensors: each layer's norms, then its step."""
+
+    def directions() -> list[torch.Tensor]:
+        """r + λx of the advanced moments."""
+        made = directions_of_moments(
+            exp_avgs, exp_avg_sqs, first_corrections, second_corrections, eps
+        )
+        if decay:
+            torch._foreach_add_(made, params, alpha=decay)
+        return made
+
+    update_moments(exp_avgs, exp_avg_sqs, grads, betas)
+    steps = directions()
+    ratios = trust_ratio(_phi(torch.stack(norms(params)), bounds), torch.stack(norms(steps)))
+    if torch.compiler.is_compiling():
+        # Compiled, the pass that moves x computes r again from the stored moments: the
+        # first r then lives only in the norm's pass, instead of being written out, read
+        # back and allocated (a buffer of the parameters' size) every step.
+        steps = directions()
+    torch._foreach_mul_(steps, (lr * ratios).unbind())
+    torch._foreach_sub_(params, steps)

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.compiled import Run, norms
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["LARS", "trust_ratio"]
@@ -119,33 +120,25 @@ class LARS(Optimizer):
         """LARS applies β itself (in λˡ and the step, and only to the layers it covers)."""
         return grads
 
-    def _layers(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
-    ) -> Iterator[tuple[list[torch.Tensor], list[torch.Tensor], bool, float]]:
-        """The adapted layers, then the excluded ones (biases and normalization scales under
-        ``exclude_bias_and_norm``), each with its trust-ratio flag and the β of its step.
-        Decoupled decay is applied here, so its β in the step is 0."""
-        excluded = [group["exclude_bias_and_norm"] and p.ndim < 2 for p in params]
-        for skip in (False, True):
-            chosen = [i for i, e in enumerate(excluded) if e == skip]
-            if not chosen:
-                continue
-            layer_params = [params[i] for i in chosen]
-            decay = 0.0 if skip else group["weight_decay"]
-            if decay and group["decoupled_weight_decay"]:
-                torch._foreach_mul_(layer_params, 1.0 - group["lr"] * decay)
-                decay = 0.0
-            adapt = group["lars_adaptation"] and not skip
-            yield layer_params, [grads[i] for i in chosen], adapt, decay
-
     def _velocity(self, param: torch.Tensor) -> torch.Tensor:
         return self._init_state(param, "momentum_buffer", step=False)["momentum_buffer"]
+
+    @staticmethod
+    def _options(group: dict[str, Any], params: list[torch.Tensor]) -> dict[str, Any]:
+        """What :func:`_layers` reads of the group (fixed for a compiled body)."""
+        return {
+            "excluded": [group["exclude_bias_and_norm"] and p.ndim < 2 for p in params],
+            "adaptation": group["lars_adaptation"],
+            "weight_decay": group["weight_decay"],
+            "decoupled": group["decoupled_weight_decay"],
+        }
 
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
         lr, momentum, eta = group["lr"], group["momentum"], group["trust_coefficient"]
-        for layer_params, layer_grads, adapt, decay in self._layers(group, params, grads):
+        layers = _layers(params, grads, lr, **self._options(group, params))
+        for _, layer_params, layer_grads, adapt, decay in layers:
             for param, grad in zip(layer_params, layer_grads, strict=True):
                 step = grad.add(param, alpha=decay)  # g + βw, a new tensor
                 if adapt:
@@ -158,22 +151,76 @@ class LARS(Optimizer):
                     step = self._velocity(param).mul_(momentum).add_(step)
                 param.sub_(step)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        lr, momentum, eta = group["lr"], group["momentum"], group["trust_coefficient"]
-        for layer_params, layer_grads, adapt, decay in self._layers(group, params, grads):
-            steps = list(torch._foreach_add(layer_grads, layer_params, alpha=decay))
-            if adapt:
-                weight_norms = torch.stack(torch._foreach_norm(layer_params))
-                grad_norms = torch.stack(torch._foreach_norm(layer_grads))
-                ratios = trust_ratio(eta * weight_norms, grad_norms + decay * weight_norms)
-                torch._foreach_mul_(steps, (lr * ratios).unbind())
-            else:
-                torch._foreach_mul_(steps, lr)
-            if momentum != 0:
-                velocities = [self._velocity(p) for p in layer_params]
-                torch._foreach_mul_(velocities, momentum)
-                torch._foreach_add_(velocities, steps)
-                steps = velocities
-            torch._foreach_sub_(layer_params, steps)
+        velocities = [self._velocity(p) for p in params] if group["momentum"] != 0 else []
+        run(
+            _lars_pass,
+            (params, grads, velocities),
+            {"lr": group["lr"]},
+            {
+                "momentum": group["momentum"],
+                "eta": group["trust_coefficient"],
+                **self._options(group, params),
+            },
+        )
+
+
+def _layers(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    lr: Any,
+    *,
+    excluded: list[bool],
+    adaptation: bool,
+    weight_decay: float,
+    decoupled: bool,
+) -> Iterator[tuple[list[int], list[torch.Tensor], list[torch.Tensor], bool, float]]:
+    """The adapted layers, then the excluded ones (biases and normalization scales under
+    ``exclude_bias_and_norm``), each with its trust-ratio flag and the β of its step.
+    Decoupled decay is applied here, so its β in the step is 0."""
+    for skip in (False, True):
+        chosen = [i for i, e in enumerate(excluded) if e == skip]
+        if not chosen:
+            continue
+        layer_params = [params[i] for i in chosen]
+        decay = 0.0 if skip else weight_decay
+        if decay and decoupled:
+            torch._foreach_mul_(layer_params, 1.0 - lr * decay)
+            decay = 0.0
+        yield chosen, layer_params, [grads[i] for i in chosen], adaptation and not skip, decay
+
+
+def _lars_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    velocities: list[torch.Tensor],
+    *,
+    lr: Any,
+    momentum: float,
+    eta: float,
+    **layer_options: Any,
+) -> None:
+    """LARS's step over lists of tensors (``velocities`` empty without momentum)."""
+    for chosen, layer_params, layer_grads, adapt, decay in _layers(
+        params, grads, lr, **layer_options
+    ):
+        steps = list(torch._foreach_add(layer_grads, layer_params, alpha=decay))
+        if adapt:
+            weight_norms = torch.stack(norms(layer_params))
+            grad_norms = torch.stack(norms(layer_grads))
+            ratios = trust_ratio(eta * weight_norms, grad_norms + decay * weight_norms)
+            torch._foreach_mul_(steps, (lr * ratios).unbind())
+        else:
+            torch._foreach_mul_(steps, lr)
+        if momentum != 0:
+            layer_velocities = [velocities[i] for i in chosen]
+            torch._foreach_mul_(layer_velocities, momentum)
+            torch._foreach_add_(layer_velocities, steps)
+            steps = layer_velocities
+        torch._foreach_sub_(layer_params, steps)

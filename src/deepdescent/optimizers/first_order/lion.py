@@ -33,6 +33,7 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
+from deepdescent.optimizers.compiled import Run, add_
 
 __all__ = ["Lion"]
 
@@ -49,8 +50,8 @@ class Lion(Optimizer):
         weight_decay: λ, decoupled by default as in Algorithm 2.
         decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm, foreach: see
             :class:`~deepdescent.optimizers.base.Optimizer`.
-        fused: must be ``None`` or ``False``: there is no fused Lion kernel, the
-            multi-tensor body is the fast path.
+        fused: ``True`` compiles the multi-tensor body into one pass, ``None`` does
+            for large groups (see :mod:`~deepdescent.optimizers.compiled`).
 
     Example:
         >>> import torch, deepdescent
@@ -95,12 +96,28 @@ class Lion(Optimizer):
             param.add_(exp_avg.lerp(grad, 1.0 - beta1).sign_(), alpha=-group["lr"])
             exp_avg.lerp_(grad, 1.0 - beta2)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        beta1, beta2 = group["betas"]
         exp_avgs = [self._exp_avg(param) for param in params]
-        updates = torch._foreach_lerp(exp_avgs, grads, 1.0 - beta1)
-        torch._foreach_sign_(updates)
-        torch._foreach_add_(params, updates, alpha=-group["lr"])
-        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta2)
+        run(_lion_pass, (params, grads, exp_avgs), {"lr": group["lr"]}, {"betas": group["betas"]})
+
+
+def _lion_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    *,
+    lr: Any,
+    betas: tuple[float, float],
+) -> None:
+    """Lion's step over lists of tensors."""
+    beta1, beta2 = betas
+    updates = torch._foreach_lerp(exp_avgs, grads, 1.0 - beta1)
+    torch._foreach_sign_(updates)
+    add_(params, list(updates), -lr)
+    torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta2)

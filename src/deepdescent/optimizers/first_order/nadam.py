@@ -34,6 +34,7 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
+from deepdescent.optimizers.compiled import Run, addcdiv_
 from deepdescent.optimizers.first_order.adam import update_moments
 from deepdescent.utils._checks import check_argument
 
@@ -52,8 +53,8 @@ class NAdam(Optimizer):
         momentum_decay: ψ ≥ 0 of the momentum schedule (0.004 as torch.optim; Keras: 1).
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm,
         foreach: see :class:`~deepdescent.optimizers.base.Optimizer`.
-        fused: must be ``None`` or ``False``: torch has no fused NAdam kernel, the
-            multi-tensor body is the fast path.
+        fused: ``True`` compiles the multi-tensor body into one pass, ``None`` does
+            for large groups (see :mod:`~deepdescent.optimizers.compiled`).
 
     Example:
         >>> import torch, deepdescent
@@ -133,28 +134,45 @@ class NAdam(Optimizer):
             param.addcdiv_(grad, denom, value=grad_weight)
             param.addcdiv_(exp_avg, denom, value=moment_weight)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
         states = [self._state(param) for param in params]
         grad_weights, moment_weights, bias_roots = zip(
             *(self._advance(state, group) for state in states), strict=True
         )
-        exp_avgs = [state["exp_avg"] for state in states]
-        exp_avg_sqs = [state["exp_avg_sq"] for state in states]
-        update_moments(exp_avgs, exp_avg_sqs, grads, group["betas"])
         # √(r/(1 − ρ₂ᵗ)) + δ = (√r + δ√(1 − ρ₂ᵗ)) / √(1 − ρ₂ᵗ): one pass fewer over memory.
-        denoms = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_add_(denoms, [group["eps"] * root for root in bias_roots])
-        torch._foreach_addcdiv_(
-            params,
-            grads,
-            denoms,
-            [w * root for w, root in zip(grad_weights, bias_roots, strict=True)],
+        run(
+            _nadam_pass,
+            (params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]),
+            {
+                "deltas": [group["eps"] * root for root in bias_roots],
+                "grad_steps": [w * r for w, r in zip(grad_weights, bias_roots, strict=True)],
+                "moment_steps": [w * r for w, r in zip(moment_weights, bias_roots, strict=True)],
+            },
+            {"betas": group["betas"]},
         )
-        torch._foreach_addcdiv_(
-            params,
-            exp_avgs,
-            denoms,
-            [w * root for w, root in zip(moment_weights, bias_roots, strict=True)],
-        )
+
+
+def _nadam_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    *,
+    deltas: list[Any],
+    grad_steps: list[Any],
+    moment_steps: list[Any],
+    betas: tuple[float, float],
+) -> None:
+    """NAdam's step over lists of tensors: ``θ ← θ + (a ĝ + b s) / (√r + δ')`` with the
+    step's weights a, b and δ' of each tensor."""
+    update_moments(exp_avgs, exp_avg_sqs, grads, betas)
+    denoms = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_add_(denoms, deltas)
+    addcdiv_(params, grads, denoms, grad_steps)
+    addcdiv_(params, exp_avgs, denoms, moment_steps)

@@ -36,10 +36,11 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
+from deepdescent.optimizers.compiled import Run, addcdiv_
 from deepdescent.optimizers.first_order.adam import update_moments
 from deepdescent.utils._checks import check_argument
 
-__all__ = ["RAdam", "rectification", "rectified_steps"]
+__all__ = ["RAdam", "rectification", "rectified_scalars", "rectified_steps"]
 
 #: ρ_t must exceed this for the adaptive step (torch.optim's choice; the paper's is 4).
 TRACTABLE_LENGTH = 5.0
@@ -62,32 +63,34 @@ def rectified_steps(
     params: list[torch.Tensor],
     exp_avgs: list[torch.Tensor],
     second_moments: list[torch.Tensor],
-    coefficients: Sequence[float],
-    deltas: Sequence[float | None],
+    coefficients: Sequence[Any],
+    scales: Sequence[Any],
+    offsets: Sequence[Any],
 ) -> None:
-    """With multi-tensor kernels, ``θ ← θ + c s / (√r + δ)`` for each tensor with a δ (the
-    adaptive step) and ``θ ← θ + c s`` for each whose δ is ``None`` (the momentum step
-    before ρ_t > 5); shared by RAdam and rectified AdaBelief.
-
-    Tensors whose step counts differ (some skipped a step) may fall on either side of the
-    threshold, so the two kinds of step are applied to separate sublists.
+    """With multi-tensor kernels, ``θ ← θ + c s / (a √r + b)`` for each tensor: the
+    adaptive step ``θ ← θ + c s / (√r + δ)`` (a = 1, b = δ) or, before ρ_t > 5, the
+    momentum step ``θ ← θ + c s`` (a = 0, b = 1, exactly); shared by RAdam and rectified
+    AdaBelief. Tensors whose step counts differ (some skipped a step) may fall on either
+    side of the threshold; one expression serves both, so a compiled body does not
+    change when the rectification starts.
     """
-    adaptive = [i for i, delta in enumerate(deltas) if delta is not None]
-    if adaptive:
-        denoms = torch._foreach_sqrt([second_moments[i] for i in adaptive])
-        torch._foreach_add_(denoms, [delta for delta in deltas if delta is not None])
-        torch._foreach_addcdiv_(
-            [params[i] for i in adaptive],
-            [exp_avgs[i] for i in adaptive],
-            denoms,
-            [coefficients[i] for i in adaptive],
-        )
-    momentum_only = [i for i, delta in enumerate(deltas) if delta is None]
-    if momentum_only:
-        steps = torch._foreach_mul(
-            [exp_avgs[i] for i in momentum_only], [coefficients[i] for i in momentum_only]
-        )
-        torch._foreach_add_([params[i] for i in momentum_only], steps)
+    denoms = torch._foreach_sqrt(second_moments)
+    if not all(isinstance(a, float) and a == 1.0 for a in scales):  # eagerly, skip × 1
+        torch._foreach_mul_(denoms, list(scales))
+    torch._foreach_add_(denoms, list(offsets))
+    addcdiv_(params, exp_avgs, denoms, coefficients)
+
+
+def rectified_scalars(
+    coefficients: Sequence[float], deltas: Sequence[float | None]
+) -> dict[str, list[float]]:
+    """:func:`rectified_steps`'s scalars from each tensor's coefficient and δ, where a δ
+    of ``None`` marks the momentum step."""
+    return {
+        "coefficients": list(coefficients),
+        "scales": [0.0 if delta is None else 1.0 for delta in deltas],
+        "offsets": [1.0 if delta is None else delta for delta in deltas],
+    }
 
 
 class RAdam(Optimizer):
@@ -101,8 +104,8 @@ class RAdam(Optimizer):
         eps: δ ≥ 0, added to √r.
         weight_decay, decoupled_weight_decay (``True``: RAdamW), clipvalue, clipnorm,
         global_clipnorm, foreach: see :class:`~deepdescent.optimizers.base.Optimizer`.
-        fused: must be ``None`` or ``False``: torch has no fused RAdam kernel, the
-            multi-tensor body is the fast path.
+        fused: ``True`` compiles the multi-tensor body into one pass, ``None`` does
+            for large groups (see :mod:`~deepdescent.optimizers.compiled`).
 
     Example:
         >>> import torch, deepdescent
@@ -167,15 +170,37 @@ class RAdam(Optimizer):
             else:
                 param.add_(exp_avg, alpha=coefficient)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
         states = [self._init_state(param, "exp_avg", "exp_avg_sq") for param in params]
         coefficients, adaptive = zip(
             *(self._advance(state, group) for state in states), strict=True
         )
-        exp_avgs = [state["exp_avg"] for state in states]
-        exp_avg_sqs = [state["exp_avg_sq"] for state in states]
-        update_moments(exp_avgs, exp_avg_sqs, grads, group["betas"])
         deltas = [group["eps"] if flag else None for flag in adaptive]
-        rectified_steps(params, exp_avgs, exp_avg_sqs, coefficients, deltas)
+        run(
+            _radam_pass,
+            (params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]),
+            rectified_scalars(coefficients, deltas),
+            {"betas": group["betas"]},
+        )
+
+
+def _radam_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    *,
+    coefficients: list[Any],
+    scales: list[Any],
+    offsets: list[Any],
+    betas: tuple[float, float],
+) -> None:
+    """RAdam's step over lists of tensors (the scalars of :func:`rectified_scalars`)."""
+    update_moments(exp_avgs, exp_avg_sqs, grads, betas)
+    rectified_steps(params, exp_avgs, exp_avg_sqs, coefficients, scales, offsets)

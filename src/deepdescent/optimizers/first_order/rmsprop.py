@@ -38,7 +38,8 @@ Warning:
     ``eps_inside_sqrt=False`` gives torch.optim's ``√r + δ``. Keras accumulates its
     momentum in units of ``ε g``, torch.optim and deepdescent in units of ``g`` times the
     *current* ε: the same while ε is constant. torch.optim has no Nesterov form and no fused
-    RMSprop kernel; the fast path here is the multi-tensor body (``fused=True`` is refused).
+    RMSprop kernel; here the multi-tensor body is compiled into one (``fused``, see
+    :mod:`~deepdescent.optimizers.compiled`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.compiled import Run, add_, addcdiv_
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["RMSprop"]
@@ -148,34 +150,64 @@ class RMSprop(Optimizer):
             else:
                 param.add_(buffer, alpha=-lr)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         states = [self._state_of(group, p) for p in params]
-        squares = [s["square_avg"] for s in states]
-        torch._foreach_mul_(squares, alpha)
-        torch._foreach_addcmul_(squares, grads, grads, value=1 - alpha)
-        if group["centered"]:
-            means = [s["grad_avg"] for s in states]
-            torch._foreach_lerp_(means, grads, 1 - alpha)
-            second_moments = list(torch._foreach_addcmul(squares, means, means, value=-1))
-        else:
-            second_moments = squares
-        if group["eps_inside_sqrt"]:
-            denom = torch._foreach_add(second_moments, eps)
-            torch._foreach_sqrt_(denom)
-        else:
-            denom = torch._foreach_sqrt(second_moments)
-            torch._foreach_add_(denom, eps)
-        if momentum == 0:
-            torch._foreach_addcdiv_(params, grads, denom, value=-lr)
-            return
-        buffers = [s["momentum_buffer"] for s in states]
-        torch._foreach_mul_(buffers, momentum)
-        torch._foreach_addcdiv_(buffers, grads, denom)
-        if group["nesterov"]:
-            torch._foreach_addcdiv_(params, grads, denom, value=-lr)
-            torch._foreach_add_(params, buffers, alpha=-lr * momentum)
-        else:
-            torch._foreach_add_(params, buffers, alpha=-lr)
+        run(
+            _rmsprop_pass,
+            (
+                params,
+                grads,
+                [s["square_avg"] for s in states],
+                [s["grad_avg"] for s in states if group["centered"]],
+                [s["momentum_buffer"] for s in states if group["momentum"] > 0],
+            ),
+            {"lr": group["lr"]},
+            {k: group[k] for k in ("alpha", "eps", "momentum", "nesterov", "eps_inside_sqrt")},
+        )
+
+
+def _rmsprop_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    squares: list[torch.Tensor],
+    means: list[torch.Tensor],
+    buffers: list[torch.Tensor],
+    *,
+    lr: Any,
+    alpha: float,
+    eps: float,
+    momentum: float,
+    nesterov: bool,
+    eps_inside_sqrt: bool,
+) -> None:
+    """RMSprop's step over lists of tensors (``means`` empty unless centred, ``buffers``
+    empty without momentum)."""
+    torch._foreach_mul_(squares, alpha)
+    torch._foreach_addcmul_(squares, grads, grads, value=1 - alpha)
+    if means:
+        torch._foreach_lerp_(means, grads, 1 - alpha)
+        second_moments = list(torch._foreach_addcmul(squares, means, means, value=-1))
+    else:
+        second_moments = squares
+    if eps_inside_sqrt:
+        denom = torch._foreach_add(second_moments, eps)
+        torch._foreach_sqrt_(denom)
+    else:
+        denom = torch._foreach_sqrt(second_moments)
+        torch._foreach_add_(denom, eps)
+    if momentum == 0:
+        addcdiv_(params, grads, denom, -lr)
+        return
+    torch._foreach_mul_(buffers, momentum)
+    torch._foreach_addcdiv_(buffers, grads, denom)
+    if nesterov:
+        addcdiv_(params, grads, denom, -lr)
+        add_(params, buffers, -lr * momentum)
+    else:
+        add_(params, buffers, -lr)

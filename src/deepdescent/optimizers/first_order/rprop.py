@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
+from deepdescent.optimizers.compiled import Run
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["Rprop"]
@@ -43,8 +44,8 @@ class Rprop(Optimizer):
         step_sizes: (Δ_min, Δ_max) with 0 <= Δ_min <= Δ_max, the bounds on Δ.
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm,
         foreach: see :class:`~deepdescent.optimizers.base.Optimizer`.
-        fused: must be ``None`` or ``False``: torch has no fused Rprop kernel, the
-            multi-tensor body is the fast path.
+        fused: ``True`` compiles the multi-tensor body into one pass, ``None`` does
+            for large groups (see :mod:`~deepdescent.optimizers.compiled`).
 
     Example:
         >>> import torch, deepdescent
@@ -108,35 +109,55 @@ class Rprop(Optimizer):
             param.addcmul_(grad.sign(), step_size, value=-1.0)
             prev.copy_(grad)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
-        shrink, grow = group["etas"]
-        smallest, largest = group["step_sizes"]
         states = [self._state(param, group) for param in params]
-        prevs = [state["prev"] for state in states]
-        step_sizes = [state["step_size"] for state in states]
-        # Indicators without a per-tensor where: with σ = sign(g⁻ g) ∈ {−1, 0, 1},
-        # held = max(σ, 0) and flipped = max(−σ, 0) are exclusive 0/1 masks, so the factor
-        # is (1 − held − flipped) + η⁺·held + η⁻·flipped: each sum adds a value to zero, so
-        # it is η⁺, η⁻ or 1 exactly (and cheaper than powers of η).
-        held = torch._foreach_mul(grads, prevs)
-        torch._foreach_sign_(held)
-        flipped = torch._foreach_neg(held)
-        torch._foreach_clamp_min_(held, 0.0)
-        torch._foreach_clamp_min_(flipped, 0.0)
-        factors = torch._foreach_add(held, flipped)
-        torch._foreach_mul_(factors, -1.0)
-        torch._foreach_add_(factors, 1.0)
-        torch._foreach_add_(factors, held, alpha=grow)
-        torch._foreach_add_(factors, flipped, alpha=shrink)
-        torch._foreach_mul_(step_sizes, factors)
-        torch._foreach_clamp_min_(step_sizes, smallest)
-        torch._foreach_clamp_max_(step_sizes, largest)
-        kept = flipped  # becomes 1 − flipped, then the gradient iRprop⁻ keeps
-        torch._foreach_mul_(kept, -1.0)
-        torch._foreach_add_(kept, 1.0)
-        torch._foreach_mul_(kept, grads)
-        torch._foreach_copy_(prevs, kept)
-        torch._foreach_sign_(kept)
-        torch._foreach_addcmul_(params, kept, step_sizes, value=-1.0)
+        run(
+            _rprop_pass,
+            (params, grads, [s["prev"] for s in states], [s["step_size"] for s in states]),
+            {},
+            {"etas": group["etas"], "bounds": group["step_sizes"]},
+        )
+
+
+def _rprop_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    prevs: list[torch.Tensor],
+    step_sizes: list[torch.Tensor],
+    *,
+    etas: tuple[float, float],
+    bounds: tuple[float, float],
+) -> None:
+    """iRprop⁻'s step over lists of tensors, Δ clamped to ``bounds`` = (Δ_min, Δ_max)."""
+    shrink, grow = etas
+    smallest, largest = bounds
+    # Indicators without a per-tensor where: with σ = sign(g⁻ g) ∈ {−1, 0, 1},
+    # held = max(σ, 0) and flipped = max(−σ, 0) are exclusive 0/1 masks, so the factor
+    # is (1 − held − flipped) + η⁺·held + η⁻·flipped: each sum adds a value to zero, so
+    # it is η⁺, η⁻ or 1 exactly (and cheaper than powers of η).
+    held = torch._foreach_mul(grads, prevs)
+    torch._foreach_sign_(held)
+    flipped = torch._foreach_neg(held)
+    torch._foreach_clamp_min_(held, 0.0)
+    torch._foreach_clamp_min_(flipped, 0.0)
+    factors = torch._foreach_add(held, flipped)
+    torch._foreach_mul_(factors, -1.0)
+    torch._foreach_add_(factors, 1.0)
+    torch._foreach_add_(factors, held, alpha=grow)
+    torch._foreach_add_(factors, flipped, alpha=shrink)
+    torch._foreach_mul_(step_sizes, factors)
+    torch._foreach_clamp_min_(step_sizes, smallest)
+    torch._foreach_clamp_max_(step_sizes, largest)
+    kept = flipped  # becomes 1 − flipped, then the gradient iRprop⁻ keeps
+    torch._foreach_mul_(kept, -1.0)
+    torch._foreach_add_(kept, 1.0)
+    torch._foreach_mul_(kept, grads)
+    torch._foreach_copy_(prevs, kept)
+    torch._foreach_sign_(kept)
+    torch._foreach_addcmul_(params, kept, step_sizes, value=-1.0)

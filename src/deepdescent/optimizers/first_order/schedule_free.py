@@ -49,6 +49,7 @@ from deepdescent.optimizers.base import (
     check_betas,
     resolve_learning_rate,
 )
+from deepdescent.optimizers.compiled import Run, add_
 from deepdescent.utils._checks import check_argument
 
 __all__ = ["ScheduleFreeAdamW", "ScheduleFreeSGD"]
@@ -132,13 +133,19 @@ class _ScheduleFree(Optimizer):
         return 1.0
 
     def _directions(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        foreach: bool,
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> list[torch.Tensor]:
+        """d_t without λy, one tensor at a time (the multi-tensor form is in
+        :func:`_schedule_free_pass`)."""
         raise NotImplementedError
+
+    def _second_moments(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        """AdamW's v for each parameter; none for SGD."""
+        return []
+
+    def _direction_options(self, group: dict[str, Any]) -> dict[str, Any]:
+        """β₂ and ε of AdamW's direction (nothing for SGD)."""
+        return {}
 
     def _advance(self, group: dict[str, Any]) -> tuple[float, float]:
         """γ_t and c_{t+1} for this step of the group."""
@@ -158,35 +165,72 @@ class _ScheduleFree(Optimizer):
                 state["z"] = param.detach().clone(memory_format=torch.preserve_format)
         return [self.state[p]["z"] for p in params]
 
-    def _with_decay(
-        self, group: dict[str, Any], params: list[torch.Tensor], directions: list[torch.Tensor]
-    ) -> list[torch.Tensor]:
-        decay = group["weight_decay"]
-        if decay and group["decoupled_weight_decay"]:
-            return list(torch._foreach_add(directions, params, alpha=decay))
-        return directions
-
     def _update_loop(
         self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> None:
         lr, c = self._advance(group)
         beta = self._interpolation(group)
         points = self._points(params)
-        directions = self._with_decay(group, params, self._directions(group, params, grads, False))
+        directions = self._directions(group, params, grads)
+        decay = self._decay(group)
         for y, z, d in zip(params, points, directions, strict=True):
+            if decay:
+                d = d.add(y, alpha=decay)
             y.lerp_(z, c).add_(d, alpha=lr * (beta * (1 - c) - 1))
             z.sub_(d, alpha=lr)
 
-    def _update_foreach(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+    def _multi_tensor_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        run: Run,
     ) -> None:
         lr, c = self._advance(group)
-        beta = self._interpolation(group)
-        points = self._points(params)
-        directions = self._with_decay(group, params, self._directions(group, params, grads, True))
-        torch._foreach_lerp_(params, points, c)
-        torch._foreach_add_(params, directions, alpha=lr * (beta * (1 - c) - 1))
-        torch._foreach_sub_(points, directions, alpha=lr)
+        run(
+            _schedule_free_pass,
+            (params, grads, self._points(params), self._second_moments(params)),
+            {"lr": lr, "c": c},
+            {
+                "beta": self._interpolation(group),
+                "decay": self._decay(group),
+                **self._direction_options(group),
+            },
+        )
+
+    @staticmethod
+    def _decay(group: dict[str, Any]) -> float:
+        """λ of the decoupled λy in d_t (the coupled form is in g already)."""
+        return group["weight_decay"] if group["decoupled_weight_decay"] else 0.0
+
+
+def _schedule_free_pass(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    points: list[torch.Tensor],
+    seconds: list[torch.Tensor],
+    *,
+    lr: Any,
+    c: Any,
+    beta: float,
+    decay: float,
+    beta2: float = 0.0,
+    eps: float = 0.0,
+) -> None:
+    """One step of y (the parameters) and z over lists of tensors; d_t is g for SGD, or,
+    given AdamW's second moments ``seconds``, ``g/(√v + ε)``."""
+    directions = grads
+    if seconds:
+        torch._foreach_mul_(seconds, beta2)
+        torch._foreach_addcmul_(seconds, grads, grads, value=1 - beta2)
+        denoms = torch._foreach_sqrt(seconds)
+        torch._foreach_add_(denoms, eps)
+        directions = list(torch._foreach_div(grads, denoms))
+    if decay:
+        directions = list(torch._foreach_add(directions, params, alpha=decay))
+    torch._foreach_lerp_(params, points, c)
+    add_(params, directions, lr * (beta * (1 - c) - 1))
+    add_(points, directions, -lr)
 
 
 class ScheduleFreeSGD(_ScheduleFree):
@@ -249,11 +293,7 @@ class ScheduleFreeSGD(_ScheduleFree):
         return group["momentum"]
 
     def _directions(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        foreach: bool,
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> list[torch.Tensor]:
         return grads
 
@@ -331,23 +371,15 @@ class ScheduleFreeAdamW(_ScheduleFree):
     def _second_moments(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
         return [self._init_state(p, "exp_avg_sq", step=False)["exp_avg_sq"] for p in params]
 
+    def _direction_options(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {"beta2": group["betas"][1], "eps": group["eps"]}
+
     def _directions(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        foreach: bool,
+        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
     ) -> list[torch.Tensor]:
         beta2, eps = group["betas"][1], group["eps"]
-        seconds = self._second_moments(params)
-        if not foreach:
-            directions = []
-            for v, grad in zip(seconds, grads, strict=True):
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                directions.append(grad / v.sqrt().add_(eps))
-            return directions
-        torch._foreach_mul_(seconds, beta2)
-        torch._foreach_addcmul_(seconds, grads, grads, value=1 - beta2)
-        denoms = torch._foreach_sqrt(seconds)
-        torch._foreach_add_(denoms, eps)
-        return list(torch._foreach_div(grads, denoms))
+        directions = []
+        for v, grad in zip(self._second_moments(params), grads, strict=True):
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            directions.append(grad / v.sqrt().add_(eps))
+        return directions

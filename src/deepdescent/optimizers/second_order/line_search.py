@@ -49,7 +49,7 @@ import torch
 
 from deepdescent.autodiff import dot
 from deepdescent.optimizers.base import Optimizer, loss_value
-from deepdescent.utils._checks import check_argument
+from deepdescent.utils._checks import check_argument, is_real
 
 __all__ = [
     "LineFunction",
@@ -90,18 +90,16 @@ class LineSearchResult:
 
 
 def _check_constants(c1: float, c2: float | None = None) -> None:
-    check_argument("c1", c1, isinstance(c1, (int, float)) and 0 < c1 < 1, "0 < c1 < 1")
+    check_argument("c1", c1, is_real(c1) and 0 < c1 < 1, "0 < c1 < 1")
     if c2 is not None:
-        check_argument(
-            "c2", c2, isinstance(c2, (int, float)) and c1 < c2 < 1, f"c1 = {c1} < c2 < 1"
-        )
+        check_argument("c2", c2, is_real(c2) and c1 < c2 < 1, f"c1 = {c1} < c2 < 1")
 
 
 def _check_search(initial_step: float, max_evaluations: int) -> None:
     check_argument(
         "initial_step",
         initial_step,
-        isinstance(initial_step, (int, float)) and 0 < initial_step < math.inf,
+        is_real(initial_step) and 0 < initial_step < math.inf,
         "a finite number > 0",
     )
     check_argument(
@@ -149,9 +147,7 @@ def backtracking_armijo(
     """
     _check_constants(c1)
     _check_search(initial_step, max_evaluations)
-    check_argument(
-        "shrink", shrink, isinstance(shrink, (int, float)) and 0 < shrink < 1, "0 < shrink < 1"
-    )
+    check_argument("shrink", shrink, is_real(shrink) and 0 < shrink < 1, "0 < shrink < 1")
     refused = _not_descent(value0, slope0)
     if refused is not None:
         return refused
@@ -305,7 +301,7 @@ def strong_wolfe(
     check_argument(
         "max_step",
         max_step,
-        isinstance(max_step, (int, float)) and max_step >= initial_step,
+        is_real(max_step) and max_step >= initial_step,
         f"a number >= initial_step = {initial_step}",
     )
     refused = _not_descent(value0, slope0)

@@ -69,7 +69,7 @@ from deepdescent.optimizers.second_order.line_search import (
     _per_element,
     l2_penalty,
 )
-from deepdescent.utils._checks import check_argument
+from deepdescent.utils._checks import check_argument, is_real
 
 __all__ = ["Newton"]
 
@@ -179,7 +179,7 @@ class Newton(Optimizer):
         check_argument(
             "damping",
             damping,
-            isinstance(damping, (int, float)) and 0 <= damping < math.inf,
+            is_real(damping) and 0 <= damping < math.inf,
             "a finite number >= 0",
         )
         for name, flag in (("saddle_free", saddle_free), ("adapt_damping", adapt_damping)):

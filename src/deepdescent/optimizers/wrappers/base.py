@@ -13,6 +13,7 @@ import torch
 
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, needs_of
 from deepdescent.optimizers.contract import TrainingNeeds
+from deepdescent.utils._checks import is_real
 
 if TYPE_CHECKING:
     from deepdescent.layers.recording import LayerRecord
@@ -116,10 +117,22 @@ class OptimizerWrapper(Optimizer):
         if isinstance(base, Optimizer):
             base.learning_rate = value
             return
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        if not is_real(value) or value < 0:
             raise ValueError(f"Invalid learning_rate: {value!r} (expected a number >= 0)")
         for group in base.param_groups:
             group["lr"] = float(value)
+
+    @property
+    def compile_seconds(self) -> float:
+        """The time the wrapper's own passes and its base spent compiling fused bodies."""
+        return self._own_compile_seconds + getattr(self.base_optimizer, "compile_seconds", 0.0)
+
+    @compile_seconds.setter
+    def compile_seconds(self, seconds: float) -> None:
+        self._own_compile_seconds = seconds
+
+    def _count_compile(self, seconds: float) -> None:
+        self._own_compile_seconds += seconds
 
     def finalize_variable_values(self) -> None:
         """The base optimizer's (Polyak averaging with ``use_ema``)."""

@@ -25,7 +25,7 @@ import torch
 from deepdescent.optimizers.base import Optimizer
 from deepdescent.optimizers.contract import ModelOutputs
 from deepdescent.optimizers.wrappers.base import OptimizerWrapper
-from deepdescent.utils._checks import check_argument
+from deepdescent.utils._checks import check_argument, is_real
 
 __all__ = ["Lookahead"]
 
@@ -64,7 +64,7 @@ class Lookahead(OptimizerWrapper):
     ) -> None:
         ok = isinstance(k, int) and not isinstance(k, bool) and k >= 1
         check_argument("k", k, ok, "an int >= 1")
-        ok = isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha <= 1
+        ok = is_real(alpha) and 0 < alpha <= 1
         check_argument("alpha", alpha, ok, "0 < alpha <= 1")
         self.k, self.alpha = k, float(alpha)
         super().__init__(base_optimizer)
@@ -107,8 +107,16 @@ class Lookahead(OptimizerWrapper):
         return joined
 
     def _synchronize(self) -> None:
-        """φ ← φ + α(θ − φ);  θ ← φ."""
-        params = [p for g in self.param_groups for p in g["params"] if p in self.state]
-        slow = [self.state[p]["slow_weights"] for p in params]
-        torch._foreach_lerp_(slow, params, self.alpha)
-        torch._foreach_copy_(params, slow)
+        """φ ← φ + α(θ − φ);  θ ← φ, one pass over each group (compiled for large ones)."""
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p in self.state]
+            if params:
+                slow = [self.state[p]["slow_weights"] for p in params]
+                run = self._pass_run(group, params)
+                run(_synchronization, (params, slow), {}, {"alpha": self.alpha})
+
+
+def _synchronization(params: list[torch.Tensor], slow: list[torch.Tensor], *, alpha: float) -> None:
+    """Lookahead's slow step over lists of tensors: φ ← φ + α(θ − φ);  θ ← φ."""
+    torch._foreach_lerp_(slow, params, alpha)
+    torch._foreach_copy_(params, slow)
