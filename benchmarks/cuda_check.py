@@ -24,6 +24,7 @@ from deepdescent.layers import Dense
 from deepdescent.models import Sequential
 from deepdescent.optimizers import CATALOGUE, SGD
 from deepdescent.training import BatchIterator, Trainer, bind_optimizer
+from deepdescent.training.inputs import ArraySource
 
 DEVICE = torch.device("cuda")
 
@@ -116,15 +117,12 @@ def check_epoch_has_no_host_sync(x: np.ndarray, y: np.ndarray) -> None:
     x_t, y_t = model.prepare_data(x, y)
     bind_optimizer(model)
     trainer = Trainer(model)
-    batches = BatchIterator(x_t, y_t, 128, shuffle=True)
-    quiet = CallbackList(add_history=False, add_progbar=False)
-    batches.start_epoch()
-    trainer.train_epoch(batches, quiet)
+    batches = ArraySource(BatchIterator(x_t, y_t, 128, True))
+    trainer.train_epoch(batches, CallbackList(add_history=False, add_progbar=False))
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        batches.start_epoch()
-        trainer.train_epoch(batches, quiet)
+        trainer.train_epoch(batches, CallbackList(add_history=False, add_progbar=False))
     finally:
         torch.cuda.set_sync_debug_mode("default")
     print(

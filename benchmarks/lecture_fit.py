@@ -10,7 +10,7 @@ with their ratio to deepdescent and the test accuracy reached.
     python benchmarks/lecture_fit.py --sources before=/tmp/old/src after=src \
         --variants deepdescent torch_loop
 
-Each run also reports the CPU seconds of its process from loading to the end (the
+Each run also reports the CPU seconds of its process once the data are loaded (the
 runner: model, ``fit``, test), steadier than wall time on a shared machine. With
 ``--sources``, the deepdescent variant runs once per source tree (on ``PYTHONPATH``),
 interleaved with the others: a before/after comparison of a change.
@@ -22,12 +22,11 @@ Keras 3 variants run when ``keras`` (and ``jax`` for its JAX backend) are import
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
-import sys
 import time
+
+# The script's folder is on the path when it runs: the shared driver is a sibling.
+from _peers import available, measure, plan, report, run_child, source_tree
 
 EPOCHS, BATCH, LR, SPLIT, HIDDEN = 10, 128, 0.01, 0.1, 32
 VARIANTS = ("deepdescent", "torch_loop", "torch_dataloader", "keras_torch", "keras_jax")
@@ -156,75 +155,6 @@ RUNNERS = {
     "keras_torch": run_keras,
     "keras_jax": run_keras,
 }
-BACKENDS = {"keras_torch": "torch", "keras_jax": "jax"}
-
-
-def run_child(variant: str) -> None:
-    data = load()
-    started = time.process_time()
-    seconds, accuracy = RUNNERS[variant](*data)
-    cpu = time.process_time() - started
-    sys.stdout.write(json.dumps({"seconds": seconds, "cpu": cpu, "accuracy": accuracy}) + "\n")
-
-
-def available(variant: str) -> bool:
-    import importlib.util
-
-    needs = {"keras_torch": ["keras"], "keras_jax": ["keras", "jax"]}.get(variant, [])
-    return all(importlib.util.find_spec(name) is not None for name in needs)
-
-
-def run_once(variant: str, source: str | None = None) -> dict:
-    env = dict(os.environ)
-    if variant in BACKENDS:
-        env["KERAS_BACKEND"] = BACKENDS[variant]
-    if source is not None:
-        env["PYTHONPATH"] = os.path.abspath(source)
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", variant],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def plan(variants: list[str], sources: dict[str, str]) -> list[tuple[str, str, str | None]]:
-    """(label, variant, source tree) of each entry: deepdescent once per source."""
-    entries: list[tuple[str, str, str | None]] = []
-    for variant in variants:
-        if variant == "deepdescent" and sources:
-            entries += [(f"deepdescent[{name}]", variant, tree) for name, tree in sources.items()]
-        else:
-            entries.append((variant, variant, None))
-    return entries
-
-
-def measure(entries: list[tuple[str, str, str | None]], repeats: int) -> list[dict]:
-    """Runs the entries in turn, ``repeats`` rounds, so that drifts in the machine's load
-    fall on all of them alike."""
-    runs: dict[str, list[dict]] = {label: [] for label, _, _ in entries}
-    for _ in range(repeats):
-        for label, variant, source in entries:
-            runs[label].append(run_once(variant, source))
-    return [
-        {
-            "variant": label,
-            "median_s": statistics.median(r["seconds"] for r in rs),
-            "median_cpu_s": statistics.median(r["cpu"] for r in rs),
-            "runs_s": [round(r["seconds"], 3) for r in rs],
-            "accuracy": statistics.median(r["accuracy"] for r in rs),
-        }
-        for label, rs in runs.items()
-    ]
-
-
-def _source(text: str) -> tuple[str, str]:
-    name, _, tree = text.partition("=")
-    if not name or not tree:
-        raise argparse.ArgumentTypeError(f"expected NAME=SOURCE_TREE, got {text!r}")
-    return name, tree
 
 
 def main() -> None:
@@ -232,34 +162,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument(
-        "--sources", nargs="+", type=_source, default=[], help="NAME=SRC: deepdescent trees"
+        "--sources", nargs="+", type=source_tree, default=[], help="NAME=SRC: deepdescent trees"
     )
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_child(args.child)
+        data = load()  # outside the CPU time measured
+        run_child(lambda: RUNNERS[args.child](*data))
         return
     entries = plan([v for v in args.variants if available(v)], dict(args.sources))
-    results = measure(entries, args.repeats)
-    skipped = [v for v in args.variants if not available(v)]
-    ours = next((r for r in results if r["variant"].startswith("deepdescent")), None)
-    print(
+    results = measure(__file__, entries, args.repeats)
+    report(
         f"lecture fit: {EPOCHS} epochs, batch {BATCH}, {os.cpu_count()} CPUs, "
-        f"median of {args.repeats} fresh processes, interleaved"
+        f"median of {args.repeats} fresh processes, interleaved",
+        results,
+        [v for v in args.variants if not available(v)],
     )
-    print(
-        f"{'variant':<22}{'median s':>10}{'vs ours':>9}{'CPU s':>8}{'vs ours':>9}"
-        f"{'test acc':>10}  runs"
-    )
-    for r in results:
-        wall = f"{r['median_s'] / ours['median_s']:.2f}x" if ours else "-"
-        cpu = f"{r['median_cpu_s'] / ours['median_cpu_s']:.2f}x" if ours else "-"
-        print(
-            f"{r['variant']:<22}{r['median_s']:>10.2f}{wall:>9}{r['median_cpu_s']:>8.2f}"
-            f"{cpu:>9}{r['accuracy']:>10.4f}  {r['runs_s']}"
-        )
-    for variant in skipped:
-        print(f"{variant:<22}{'not installed':>10}")
 
 
 if __name__ == "__main__":

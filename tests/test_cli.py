@@ -49,6 +49,38 @@ def test_train_writes_a_run_folder(tiny_fashion, tmp_path, capsys):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model = load_model(out / "model.deepdescent")
     assert [w.shape for w in model.get_weights()] == [(784, 32), (32,), (32, 10), (10,)]
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,") and len(rows) == 9
+    assert float(rows[-1].split(",")[rows[0].split(",").index("loss")]) == pytest.approx(
+        history["loss"][-1], rel=1e-6
+    )
+    assert not (out / "tensorboard").exists()
+
+
+def test_tensorboard_flag_writes_event_files(tiny_fashion, tmp_path):
+    accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator",
+        reason="--tensorboard needs the tensorboard package",
+    )
+    out = tmp_path / "run"
+    arguments = [
+        "train",
+        "--data-dir",
+        str(tiny_fashion),
+        "--epochs",
+        "2",
+        "--output",
+        str(out),
+        "--verbose",
+        "0",
+        "--tensorboard",
+    ]
+    main(arguments)
+    reader = accumulator.EventAccumulator(str(out / "tensorboard" / "train"))
+    reader.Reload()
+    history = json.loads((out / "history.json").read_text())
+    values = [e.value for e in reader.Scalars("epoch_loss")]
+    np.testing.assert_allclose(values, history["loss"], rtol=1e-6)
 
 
 def test_flags_change_the_recipe(tiny_fashion, tmp_path):
@@ -347,6 +379,8 @@ def test_nproc_trains_data_parallel_and_only_rank_0_writes(tiny_fashion, tmp_pat
     assert sorted(p.name for p in out.iterdir()) == [
         "curves.png",
         "history.json",
+        "log.csv",
         "metrics.json",
         "model.deepdescent",
     ]
+    assert len((out / "log.csv").read_text().splitlines()) == 3  # header and two epochs

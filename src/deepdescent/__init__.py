@@ -17,29 +17,47 @@ _SUBMODULES = (
     "autodiff",
     "callbacks",
     "cli",
+    "config",
     "datasets",
     "diagnostics",
     "initializers",
     "layers",
     "losses",
     "metrics",
+    "mixed_precision",
     "models",
+    "ops",
     "optimizers",
+    "preprocessing",
+    "random",
     "regularizers",
     "schedules",
     "strategies",
     "training",
     "utils",
+    "variables",
 )
 
-__all__ = [*_SUBMODULES, "Input", "Model", "Sequential", "__version__"]
+# Keras 3's top-level names, and the module each comes from.
+_NAMES = {
+    "Input": "layers",
+    "Layer": "layers",
+    "Model": "models",
+    "Sequential": "models",
+    "Variable": "variables",
+    "Loss": "losses",
+    "Metric": "metrics",
+    "Optimizer": "optimizers",
+    "Initializer": "initializers",
+    "Regularizer": "regularizers",
+}
+
+__all__ = [*_SUBMODULES, *_NAMES, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"deepdescent.{name}")
-    if name in ("Model", "Sequential"):
-        return getattr(importlib.import_module("deepdescent.models"), name)
-    if name == "Input":
-        return importlib.import_module("deepdescent.layers").Input
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"deepdescent.{_NAMES[name]}"), name)
     raise AttributeError(f"module 'deepdescent' has no attribute {name!r}")

@@ -230,6 +230,21 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
         help="train data-parallel in N processes on this machine (torchrun, gloo on CPU, "
         "NCCL on GPU); --batch-size is the global batch",
     )
+    train.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files to RUN/tensorboard (needs tensorboard)",
+    )
+
+
+def _logging_callbacks(out: Path, tensorboard: bool) -> list[Any]:
+    """A CSV log of every epoch, and TensorBoard event files when asked for."""
+    from deepdescent.callbacks import CSVLogger, TensorBoard
+
+    chosen: list[Any] = [CSVLogger(out / "log.csv")]
+    if tensorboard:
+        chosen.append(TensorBoard(out / "tensorboard", histogram_freq=1))
+    return chosen
 
 
 class CommandError(Exception):
@@ -404,6 +419,8 @@ def train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     # History first, so that the run folder's writer sees each epoch already recorded.
     history = History()
     callbacks: list[Any] = [history, folder.callback()] if primary else []
+    if primary:
+        callbacks += _logging_callbacks(out, args.tensorboard)
     if args.backup_dir is not None:
         from deepdescent.callbacks import BackupAndRestore
 

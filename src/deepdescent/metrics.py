@@ -25,6 +25,7 @@ from deepdescent.utils._checks import snake_case
 from deepdescent.utils._config import deserialize as _deserialize
 from deepdescent.utils._config import serialize as _serialize
 from deepdescent.utils._lookup import lookup
+from deepdescent.variables import Variable
 
 __all__ = [
     "ACCURACY_KINDS",
@@ -33,6 +34,7 @@ __all__ = [
     "CategoricalAccuracy",
     "Mean",
     "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
     "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
@@ -46,6 +48,7 @@ __all__ = [
     "categorical_accuracy",
     "deserialize",
     "get",
+    "mean_absolute_percentage_error",
     "serialize",
     "sparse_categorical_accuracy",
     "sparse_top_k_categorical_accuracy",
@@ -194,10 +197,41 @@ def zero_one_loss(
 
 
 class Metric:
-    """Base class: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears."""
+    """Base class: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears.
 
-    def __init__(self, name: str | None = None):
+    A subclass written as Keras's guides write them keeps its state in
+    :meth:`add_variable`s (``self.true_positives.assign_add(...)``); the base's
+    :meth:`reset_state` puts each back to its initial value.
+    """
+
+    def __init__(self, name: str | None = None, dtype: Any = None):
         self.name = name or snake_case(type(self).__name__)
+        self.variables: list[Variable] = []
+        self._initial_values: list[torch.Tensor] = []
+
+    def add_variable(
+        self,
+        shape: Any = (),
+        initializer: Any = "zeros",
+        dtype: Any = None,
+        name: str | None = None,
+    ) -> Variable:
+        """A state variable of ``shape``, reset to ``initializer``'s value by
+        :meth:`reset_state`."""
+        from deepdescent import config, initializers
+
+        init = initializers.get(initializer)
+        if init is None:
+            raise ValueError("add_variable needs an initializer, got None")
+        value = init(tuple(int(d) for d in shape), dtype=config.standardize_dtype(dtype))
+        variable = Variable(value, name or f"variable_{len(self.variables)}")
+        self.variables.append(variable)
+        self._initial_values.append(value.detach().clone())
+        return variable
+
+    def add_weight(self, *args: Any, **kwargs: Any) -> Variable:
+        """Keras's older name of :meth:`add_variable`."""
+        return self.add_variable(*args, **kwargs)
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement update_state")
@@ -206,7 +240,17 @@ class Metric:
         raise NotImplementedError(f"{type(self).__name__} must implement result")
 
     def reset_state(self) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement reset_state")
+        if not self.variables:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement reset_state (or keep its state in "
+                "add_variable)"
+            )
+        for variable, initial in zip(self.variables, self._initial_values, strict=True):
+            variable.assign(initial)
+
+    def reset_states(self) -> None:
+        """Keras 2's name of :meth:`reset_state`."""
+        self.reset_state()
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The accumulated state: every tensor the metric holds (running sums, so the
@@ -397,6 +441,22 @@ class MeanAbsoluteError(MeanMetricWrapper):
         super().__init__(_losses.mean_absolute_error, name=name)
 
 
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> torch.Tensor:
+    """Per-sample 100 · mean |y − ŷ| / max(|y|, ε) over the last axis (Keras's; ε = 1e-7)."""
+    y_pred = torch.as_tensor(y_pred)
+    y_true = torch.as_tensor(y_true, dtype=y_pred.dtype, device=y_pred.device)
+    y_true, y_pred = match_rank(y_true, y_pred)
+    ratio = (y_true - y_pred).abs() / y_true.abs().clamp(min=_losses.EPSILON)
+    return 100.0 * ratio.mean(dim=-1)
+
+
+class MeanAbsolutePercentageError(MeanMetricWrapper):
+    """Running mean of the per-sample mean absolute percentage error."""
+
+    def __init__(self, name: str = "mean_absolute_percentage_error"):
+        super().__init__(mean_absolute_percentage_error, name=name)
+
+
 class ZeroOneLoss(MeanMetricWrapper):
     """The 0-1 loss (error rate) 1 − accuracy: the classification loss that training
     replaces by a differentiable surrogate (Goodfellow et al., §8.1.2).
@@ -422,6 +482,7 @@ _FUNCTIONS: dict[str, MetricFunction] = {
     "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
     "mean_squared_error": _losses.mean_squared_error,
     "mean_absolute_error": _losses.mean_absolute_error,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error,
     "zero_one_loss": zero_one_loss,
 }
 
@@ -433,6 +494,7 @@ _CLASSES: dict[str, type[Metric]] = {
         CategoricalAccuracy,
         Mean,
         MeanAbsoluteError,
+        MeanAbsolutePercentageError,
         MeanMetricWrapper,
         MeanSquaredError,
         SparseCategoricalAccuracy,
@@ -463,6 +525,8 @@ _BY_NAME: dict[str, Callable[..., Metric] | str] = {
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
     "mean": Mean,
 }
 

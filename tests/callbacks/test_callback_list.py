@@ -175,12 +175,12 @@ def test_test_and_predict_hooks_reach_the_callbacks_and_missing_logs_become_empt
     callbacks.on_epoch_begin(2)
     assert recorder.journal == [
         ("on_test_begin", {}),
-        ("on_test_batch_begin", 0, None),
+        ("on_test_batch_begin", 0, {}),  # Keras 3 passes a dict to every hook
         ("on_test_batch_end", 0, {"loss": 1.0}),
         ("on_test_end", {"loss": 1.0}),
         ("on_predict_begin", {}),
-        ("on_predict_batch_begin", 0, None),
-        ("on_predict_batch_end", 0, None),
+        ("on_predict_batch_begin", 0, {}),
+        ("on_predict_batch_end", 0, {}),
         ("on_predict_end", {}),
         ("on_epoch_begin", 2, {}),
     ]

@@ -150,3 +150,40 @@ def test_bad_arguments_name_the_argument(tmp_path: Path, kwargs: dict, pattern: 
     arguments = {"fname": "data.bin", "origin": "file:///x", "cache_dir": tmp_path, **kwargs}
     with pytest.raises(ValueError, match=pattern):
         get_file(**arguments)
+
+
+def test_an_md5_digest_is_checked_too(tmp_path: Path, http_server) -> None:
+    http_server.routes["/index.json"] = BODY
+    md5 = hashlib.md5(BODY).hexdigest()
+    path = get_file("index.json", http_server.url("index.json"), md5, tmp_path, timeout=5)
+    assert Path(path).read_bytes() == BODY
+    http_server.routes["/other.json"] = BODY + b"!"
+    with pytest.raises(DatasetError, match=md5):
+        get_file("other.json", http_server.url("other.json"), md5, tmp_path, timeout=5)
+
+
+def test_locate_file_prefers_the_given_path_then_the_data_root_then_downloads(
+    tmp_path: Path, http_server, monkeypatch
+) -> None:
+    monkeypatch.setenv("DEEPDESCENT_DATA", str(tmp_path / "root"))
+    monkeypatch.setattr(files, "DEBIAN_ROOT", tmp_path / "debian")
+    http_server.routes["/set.bin"] = BODY
+    origin = http_server.url("set.bin")
+    downloaded = files.locate_file("set", "Set", "set.bin", origin, DIGEST)
+    assert downloaded == tmp_path / "root" / "set" / "set.bin"
+    assert files.locate_file("set", "Set", "set.bin", origin, DIGEST) == downloaded
+    assert http_server.hits["/set.bin"] == 1
+    given = tmp_path / "mine.bin"
+    given.write_bytes(b"x")
+    assert files.locate_file("set", "Set", "set.bin", origin, DIGEST, given) == given
+    with pytest.raises(FileNotFoundError, match="no file"):
+        files.locate_file("set", "Set", "set.bin", origin, DIGEST, tmp_path / "none")
+
+
+def test_locate_file_uses_debian_before_downloading(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DEEPDESCENT_DATA", str(tmp_path / "root"))
+    monkeypatch.setattr(files, "DEBIAN_ROOT", tmp_path / "debian")
+    (tmp_path / "debian" / "set").mkdir(parents=True)
+    (tmp_path / "debian" / "set" / "set.bin").write_bytes(b"debian")
+    found = files.locate_file("set", "Set", "set.bin", "http://127.0.0.1:9/x", DIGEST)
+    assert found.read_bytes() == b"debian"

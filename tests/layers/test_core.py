@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from deepdescent import layers
-from deepdescent.layers import Activation, Dense, Dropout, Flatten, Input, Reshape
+from deepdescent.layers import Activation, Dense, Dropout, Flatten, Reshape
 
 
 def _leaf(tensor: torch.Tensor) -> torch.Tensor:
@@ -112,7 +112,7 @@ def test_unknown_activation():
 def test_dense_needs_a_known_last_axis_and_initializers():
     with pytest.raises(ValueError, match=r"known last axis, got shape \(None,\)"):
         Dense(3).build((None,))
-    with pytest.raises(ValueError, match="Dense needs kernel_initializer"):
+    with pytest.raises(ValueError, match="Invalid kernel_initializer: None"):
         Dense(3, kernel_initializer=None, input_shape=(2,))
 
 
@@ -238,15 +238,6 @@ def test_reshape_refuses_invalid_targets(target):
         Reshape(target)
 
 
-def test_input_declares_the_shape_and_passes_data_on():
-    assert Input(shape=(28, 28)).build_input_shape == (None, 28, 28)
-    assert Input(input_shape=(5,)).get_config() == {"name": None, "shape": [5]}
-    x = torch.randn(2, 5)
-    assert Input(shape=(5,))(x) is x
-    with pytest.raises(ValueError, match="Input needs shape"):
-        Input()
-
-
 # -- configs --------------------------------------------------------------------------------
 
 
@@ -264,7 +255,7 @@ CONFIGURED = [
     Dropout(0.25),
     Flatten(name="flat"),
     Reshape((-1, 2)),
-    Input(shape=(3, 4)),
+    layers.InputLayer(shape=(3, 4)),
 ]
 
 
@@ -292,3 +283,39 @@ def test_deserialize_refuses_unknown_layers():
         layers.deserialize({"class_name": "Dense2", "config": {}})
     with pytest.raises(ValueError, match="layer config must be a dict"):
         layers.deserialize("Dense")
+
+
+def test_embedding_matches_torch_and_draws_keras_uniform():
+    torch.manual_seed(0)
+    layer = layers.Embedding(10, 3)
+    ids = torch.tensor([[1, 4, 4], [0, 9, 2]])
+    out = layer(ids)
+    module = torch.nn.Embedding(10, 3)
+    with torch.no_grad():
+        module.weight.copy_(layer.embeddings)
+    torch.testing.assert_close(out, module(ids))
+    out.sum().backward()
+    module(ids).sum().backward()
+    torch.testing.assert_close(layer.embeddings.grad, module.weight.grad)
+    assert layer.embeddings.abs().max() <= 0.05
+
+
+def test_embedding_accepts_integer_numpy_and_float_ids():
+    import numpy as np
+
+    layer = layers.Embedding(5, 2)
+    ids = np.array([[1, 2], [3, 4]])
+    torch.testing.assert_close(layer(ids), layer(torch.tensor(ids, dtype=torch.float32)))
+
+
+def test_embedding_masks_are_refused_clearly():
+    with pytest.raises(ValueError, match="mask_zero"):
+        layers.Embedding(5, 2, mask_zero=True)
+
+
+def test_dense_works_on_the_last_axis_of_any_rank():
+    layer = layers.Dense(4)
+    x = torch.randn(2, 3, 5)
+    out = layer(x)
+    torch.testing.assert_close(out, x @ layer.kernel + layer.bias)
+    assert tuple(layer.kernel.shape) == (5, 4)

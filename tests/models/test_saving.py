@@ -161,6 +161,33 @@ def test_a_wrapped_torch_module_saves_weights_and_says_how_to_load(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("name", ["model.h5", "weights.weights.h5", "m.HDF5"])
+def test_keras_2_suffixes_are_refused_before_anything_is_written(tmp_path, name):
+    from deepdescent.callbacks import ModelCheckpoint
+
+    model = Sequential([Dense(1, input_shape=(2,))])
+    path = tmp_path / name
+    for call in (model.save, model.save_weights, model.load_weights, load_model):
+        with pytest.raises(ValueError, match="Keras 2's HDF5"):
+            call(path)
+    with pytest.raises(ValueError, match="Keras 2's HDF5"):
+        ModelCheckpoint(str(path))
+    assert not any(tmp_path.iterdir())
+
+
+def test_weights_alone_are_never_written_or_read_as_keras_files(tmp_path):
+    from deepdescent.callbacks import ModelCheckpoint
+
+    model = Sequential([Dense(1, input_shape=(2,))])
+    path = tmp_path / "w.keras"
+    for call in (model.save_weights, model.load_weights):
+        with pytest.raises(ValueError, match=r"a \.keras file holds a whole model"):
+            call(path)
+    with pytest.raises(ValueError, match=r"a \.keras file holds a whole model"):
+        ModelCheckpoint(str(path), save_weights_only=True)
+    assert not any(tmp_path.iterdir())
+
+
 def _members(path):
     with zipfile.ZipFile(path) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
@@ -251,6 +278,7 @@ def test_saved_files_get_the_users_umask(tmp_path, mask):
     previous = os.umask(mask)
     try:
         model.save(tmp_path / "m.deepdescent")
+        model.save(tmp_path / "m.keras")
         model.save_weights(tmp_path / "m.weights.safetensors")
     finally:
         os.umask(previous)

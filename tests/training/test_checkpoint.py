@@ -19,9 +19,9 @@ import pytest
 import torch
 from training._resume import EPOCHS, data, tensors_of, train
 
-from deepdescent import callbacks
-from deepdescent.layers import Dense
-from deepdescent.models import Sequential
+from deepdescent import callbacks, config, layers
+from deepdescent.layers import Dense, Input
+from deepdescent.models import Model, Sequential
 from deepdescent.optimizers import catalogue
 from deepdescent.strategies import StochasticCurriculum
 from deepdescent.training import checkpoint
@@ -233,6 +233,129 @@ def test_a_curriculum_run_resumes_mid_epoch_bit_identically(tmp_path):
     with pytest.raises(Interrupted):
         run([InterruptAt(steps=6)])
     assert_identical(*run(), reference)
+
+
+class _OwnStep(Sequential):
+    """A model whose own train_step takes the default step at half the sample weight."""
+
+    def train_step(self, data):
+        x, y = data
+        return super().train_step((x, y, torch.full((len(x),), 0.5)))
+
+
+def _functional_model():
+    set_random_seed(0)
+    left, right = Input(shape=(4,), name="left"), Input(shape=(2,), name="right")
+    merged = layers.Concatenate()([Dense(3, activation="tanh")(left), right])
+    model = Model({"left": left, "right": right}, Dense(3, activation="softmax")(merged))
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    return model
+
+
+def _own_step_model():
+    set_random_seed(0)
+    model = _OwnStep([Dense(5, activation="tanh", input_shape=(4,)), Dense(3, "softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _mixed_model(policy="mixed_bfloat16"):
+    try:
+        config.set_dtype_policy(policy)
+        return _tiny_model()
+    finally:
+        config.set_dtype_policy("float32")
+
+
+def _float16_model():
+    """float16 with its loss scaler, whose scale the backup carries."""
+    return _mixed_model("mixed_float16")
+
+
+@pytest.mark.parametrize(
+    ("build", "inputs", "weighted"),
+    [
+        (_functional_model, "structure", True),
+        (_own_step_model, "arrays", False),
+        (_mixed_model, "arrays", True),
+        (_float16_model, "arrays", False),
+    ],
+    ids=[
+        "functional-two-inputs-sample-and-class-weights",
+        "own-train-step",
+        "mixed-bfloat16",
+        "mixed-float16-loss-scale",
+    ],
+)
+def test_keras_inputs_and_steps_resume_mid_epoch_bit_identically(tmp_path, build, inputs, weighted):
+    """What fit takes since issue 9 runs in the same epoch loop: several inputs, sample
+    and class weights, a model's own train_step, mixed precision — resumed mid-epoch,
+    the run ends as the uninterrupted one."""
+    x, y = _tiny_data()
+    if inputs == "structure":
+        x = {"left": x, "right": x[:, :2] ** 2}
+    weights = np.linspace(0.5, 1.5, len(y)).astype("float32") if weighted else None
+    class_weight = {0: 1.0, 1: 2.0, 2: 0.5} if weighted else None
+
+    def run(extra=()):
+        model = build()
+        backup = callbacks.BackupAndRestore(tmp_path / "backup", save_freq=1)
+        history = model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=2,
+            verbose=0,
+            sample_weight=weights,
+            class_weight=class_weight,
+            callbacks=[backup, *extra],
+        )
+        return model, history.history
+
+    reference = run()
+    with pytest.raises(Interrupted):
+        run([InterruptAt(steps=5)])
+    resumed = run()
+    assert_identical(*resumed, reference)
+    # The trainer's counters and, under float16, the loss scale and its growth tracker.
+    assert resumed[0].trainer.state_dict() == reference[0].trainer.state_dict()
+
+
+def _loader(x, y):
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+    return torch.utils.data.DataLoader(dataset, batch_size=8)
+
+
+@pytest.mark.parametrize(
+    ("make_x", "extra", "argument"),
+    [
+        (lambda x, y: _loader(x, y), {}, "Invalid x: a dataset, DataLoader or generator"),
+        (lambda x, y: ((x[i : i + 8], y[i : i + 8]) for i in range(0, 30, 8)), {}, "Invalid x"),
+        (lambda x, y: x, {"steps_per_epoch": 2}, "Invalid steps_per_epoch"),
+    ],
+    ids=["dataloader", "generator", "steps_per_epoch"],
+)
+def test_inputs_without_a_resumable_position_are_refused_with_backups(
+    tmp_path, make_x, extra, argument
+):
+    """A DataLoader's or generator's position and order cannot go into a backup: refused
+    before step one, naming the argument, rather than resumed wrongly."""
+    x, y = _tiny_data()
+    model = _tiny_model()
+    before = [w.copy() for w in model.get_weights()]
+    given_y = y if "steps_per_epoch" in extra else None
+    with pytest.raises(ValueError, match=argument):
+        model.fit(
+            make_x(x, y),
+            given_y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.BackupAndRestore(tmp_path / "backup")],
+            **extra,
+        )
+    assert not (tmp_path / "backup").exists()
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def _tiny_data():

@@ -34,7 +34,7 @@ def _data(n=N):
 def _epoch(iterator):
     """The sample indices of each remaining batch of the epoch (x holds the index)."""
     batches = []
-    for _, xb, yb in iterator:
+    for _, xb, yb, _ in iterator:
         torch.testing.assert_close(yb, 100 + xb[:, 0].long())  # y follows x
         batches.append(xb[:, 0].long().tolist())
     return batches
@@ -93,23 +93,23 @@ def test_check_batch_size():
 
 def test_split_validation_holds_out_the_last_fraction():
     x, y = _data()
-    (x_train, y_train), validation = split_validation(x, y, 0.3)
+    (x_train, y_train), validation = split_validation((x, y), 0.3)
     assert x_train[:, 0].tolist() == list(range(7)) and y_train.tolist() == list(range(100, 107))
     x_val, y_val = validation
     assert x_val[:, 0].tolist() == [7, 8, 9] and y_val.tolist() == [107, 108, 109]
-    (same_x, same_y), none = split_validation(x, y, 0.0)
+    (same_x, same_y), none = split_validation((x, y), 0.0)
     assert none is None and same_x is x and same_y is y
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.0, "0.2", None])
 def test_split_validation_refuses_a_fraction_outside_zero_to_one(fraction):
     with pytest.raises(ValueError, match=rf"^Invalid validation_split: {fraction!r}"):
-        split_validation(*_data(), fraction)
+        split_validation(_data(), fraction)
 
 
 def test_split_validation_refuses_an_empty_side():
     with pytest.raises(ValueError, match=r"validation_split=0\.95 of 10 samples leaves an empty"):
-        split_validation(*_data(), 0.95)
+        split_validation(_data(), 0.95)
 
 
 # -- BatchIterator ------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_every_sample_once_per_epoch_in_batches_the_last_one_smaller(shuffle):
         assert [len(b) for b in batches] == [4, 4, 2]
         assert sorted(i for batch in batches for i in batch) == list(range(N))
     iterator.start_epoch()
-    assert [index for index, _, _ in iterator] == [0, 1, 2]
+    assert [index for index, *_ in iterator] == [0, 1, 2]
 
 
 def test_without_shuffle_the_stored_order_and_no_draw_from_the_global_generator():
@@ -167,7 +167,7 @@ def test_a_state_saved_mid_epoch_resumes_exactly_where_the_run_was():
     iterator = BatchIterator(*_data(), batch_size=3, seed=7)
     _epochs(iterator, 1)
     iterator.start_epoch()
-    consumed = [b for _, (_, b, _) in zip(range(2), iterator, strict=False)]
+    consumed = [b for _, (_, b, _, _) in zip(range(2), iterator, strict=False)]
     assert len(consumed) == 2 and iterator.position == 2
     saved = copy.deepcopy(iterator.state_dict())
     expected = [_epoch(iterator), *_epochs(iterator, 1)]
@@ -220,7 +220,7 @@ def _ramp(n=10):
 
 
 def _indices(batches):
-    return [int(v) for _, xb, _ in batches for v in xb[:, 0]]
+    return [int(v) for _, xb, _, _ in batches for v in xb[:, 0]]
 
 
 def test_shuffling_is_a_permutation_from_the_iterators_own_generator():

@@ -109,9 +109,9 @@ def test_each_rank_takes_its_share_of_the_same_permutation():
     for rank in (0, 1):
         batches = distributed.ShardedBatches(x, x, 4, True, seed=3, rank=rank, world=2)
         batches.start_epoch()
-        seen.append([xb.reshape(-1).tolist() for _, xb, _ in batches])
+        seen.append([xb.reshape(-1).tolist() for _, xb, _, _ in batches])
     single = BatchIterator(x, x, 4, True, seed=3)
     single.start_epoch()
     assert [a + b for a, b in zip(*seen, strict=True)] == [
-        xb.reshape(-1).tolist() for _, xb, _ in single
+        xb.reshape(-1).tolist() for _, xb, _, _ in single
     ]

@@ -521,3 +521,69 @@ def test_the_trainer_counts_every_evaluation_of_the_loss_and_its_gradient():
     quasi_newton.fit(x, y, epochs=3, verbose=0)
     (state,) = [s for s in quasi_newton.optimizer.state.values() if "func_evals" in s]
     assert quasi_newton.trainer.evaluations == state["func_evals"] > 3
+
+
+class _OwnTrainStep(Sequential):
+    def train_step(self, data):
+        return super().train_step(data)
+
+
+def _mixed_small_model():
+    from deepdescent import config
+
+    try:
+        config.set_dtype_policy("mixed_bfloat16")
+        return small_model()
+    finally:
+        config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize(
+    ("case", "argument"),
+    [
+        ("dataloader", "Invalid x: a dataset, DataLoader or generator"),
+        ("steps_per_epoch", "Invalid steps_per_epoch: 2"),
+        ("sample_weight", "Invalid sample_weight"),
+        ("class_weight", "Invalid sample_weight"),
+        ("own_train_step", "Invalid train_step: '_OwnTrainStep.train_step'"),
+        ("mixed_precision", "Invalid dtype_policy: 'mixed_bfloat16'"),
+    ],
+)
+def test_a_data_parallel_fit_refuses_what_it_cannot_share_before_step_one(case, argument):
+    """What DistributedDataParallel cannot take through the shared epoch loop — a stream
+    without one permutation for every process, weights the shards' scaling ignores, an
+    own step that bypasses the all-reduce, mixed precision — is refused by name."""
+    from deepdescent.training import inputs, loop
+
+    x, labels = blobs(n=40)
+    y = to_categorical(labels, 3)
+    builders = {"own_train_step": _own_step_model, "mixed_precision": _mixed_small_model}
+    model = builders.get(case, small_model)()
+    options = {
+        "steps_per_epoch": inputs.DataOptions(steps_per_epoch=2),
+        "sample_weight": inputs.DataOptions(sample_weight=np.ones(40)),
+        "class_weight": inputs.DataOptions(class_weight={0: 1.0, 1: 1.0, 2: 2.0}),
+    }.get(case, inputs.DataOptions())
+    given = x, y
+    if case == "dataloader":
+        dataset = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+        given = torch.utils.data.DataLoader(dataset, batch_size=8), None
+    train, _ = inputs.fit_sources(
+        model,
+        *given,
+        batch_size=8,
+        shuffle=True,
+        validation_split=0.0,
+        validation_data=None,
+        validation_batch_size=8,
+        options=options,
+    )
+    with pytest.raises(ValueError, match=argument):
+        loop._check_parallel(model, train, options)
+
+
+def _own_step_model():
+    set_random_seed(0)
+    model = _OwnTrainStep([Dense(8, activation="sigmoid", input_shape=(5,)), Dense(3, "softmax")])
+    model.compile(optimizer=SGD(learning_rate=0.1), loss="categorical_crossentropy")
+    return model

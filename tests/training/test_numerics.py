@@ -192,6 +192,32 @@ def test_the_kept_copy_is_the_last_good_one():
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
+class _OwnStep(Sequential):
+    """Keras's default step, taken by the model's own train_step."""
+
+    def train_step(self, data):
+        return super().train_step(data)
+
+
+def test_a_models_own_train_step_is_watched_rolled_back_and_explained():
+    """An own train_step applies its step before the guard can look, so the guard
+    watches the loss it returns: with lr = inf step 1 (finite loss, at the initial
+    weights, kept) is applied, steps 2-6 return NaN; the initial weights come back and
+    the error says the steps were applied."""
+    x, labels = data()
+    set_random_seed(0)
+    model = _OwnStep([Dense(5, input_shape=(4,)), Dense(3, "softmax")])
+    model.compile(optimizer=SGD(learning_rate=math.inf), loss="categorical_crossentropy")
+    initial = weights_of(model)
+    with pytest.raises(NonFiniteError, match="the model's own train_step applied them") as caught:
+        model.fit(x, to_categorical(labels, 3), batch_size=BATCH, epochs=3, verbose=0)
+    assert caught.value.step == 6 and math.isnan(caught.value.loss)
+    assert "the weights and optimizer state of step 1" in str(caught.value)
+    assert_unchanged(model, initial)
+    # Nothing was skipped: the own step applied every one.
+    assert model.history.history["skipped_steps"] == [0.0, 0.0]
+
+
 def test_a_run_stopped_for_non_finite_values_keeps_its_backups(tmp_path):
     backup = callbacks.BackupAndRestore(tmp_path / "backup", save_freq=1)
     _, _, fit = diverging(callbacks_=[backup])

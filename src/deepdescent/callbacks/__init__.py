@@ -11,11 +11,14 @@ from deepdescent.callbacks.callback_list import CallbackList
 from deepdescent.callbacks.csv_logger import CSVLogger
 from deepdescent.callbacks.early_stopping import EarlyStopping
 from deepdescent.callbacks.history import History
+from deepdescent.callbacks.lambda_callback import LambdaCallback
 from deepdescent.callbacks.learning_rate_scheduler import LearningRateScheduler
 from deepdescent.callbacks.logs import LazyLogs
 from deepdescent.callbacks.model_checkpoint import ModelCheckpoint
 from deepdescent.callbacks.progbar_logger import ProgbarLogger
 from deepdescent.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from deepdescent.callbacks.swap_ema_weights import SwapEMAWeights
+from deepdescent.callbacks.tensorboard import TensorBoard
 from deepdescent.callbacks.terminate_on_nan import TerminateOnNaN
 from deepdescent.callbacks.weight_averaging import PolyakAveraging, StochasticWeightAveraging
 
@@ -26,6 +29,7 @@ __all__ = [
     "CallbackList",
     "EarlyStopping",
     "History",
+    "LambdaCallback",
     "LazyLogs",
     "LearningRateScheduler",
     "ModelCheckpoint",
@@ -33,5 +37,7 @@ __all__ = [
     "ProgbarLogger",
     "ReduceLROnPlateau",
     "StochasticWeightAveraging",
+    "SwapEMAWeights",
+    "TensorBoard",
     "TerminateOnNaN",
 ]

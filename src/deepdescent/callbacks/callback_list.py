@@ -31,7 +31,12 @@ _BATCH_HOOKS = {
 
 
 def _overrides(callback: Callback, names: Iterable[str]) -> bool:
-    return any(getattr(type(callback), name) is not getattr(Callback, name) for name in names)
+    """Whether the callback defines one of the hooks ``names``, in its class or (as
+    ``LambdaCallback`` does) on the instance."""
+    return any(
+        name in vars(callback) or getattr(type(callback), name) is not getattr(Callback, name)
+        for name in names
+    )
 
 
 class CallbackList(Callback):
@@ -156,8 +161,9 @@ class CallbackList(Callback):
             getattr(callback, hook)(*args)
 
     def _call_batch(self, hook: str, batch: int, logs: Logs | None) -> None:
+        # Keras hands every hook a dict: an empty one where there is nothing to report.
         for callback in self._batch_callbacks[hook]:
-            getattr(callback, hook)(batch, logs)
+            getattr(callback, hook)(batch, logs if logs is not None else {})
 
     def on_train_batch_progress(self, batch: int, done: int, total: int, unit: str) -> None:
         for callback in self._batch_callbacks["on_train_batch_progress"]:

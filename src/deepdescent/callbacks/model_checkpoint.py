@@ -11,6 +11,7 @@ from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs, emit
 from deepdescent.callbacks.monitor import Monitor, check_mode
 from deepdescent.utils._checks import check_argument
+from deepdescent.utils.io import check_not_keras_file
 
 __all__ = ["ModelCheckpoint"]
 
@@ -66,6 +67,7 @@ class ModelCheckpoint(Callback):
     ) -> None:
         super().__init__()
         self.filepath = os.fspath(filepath)
+        check_not_keras_file(self.filepath, whole_model=not save_weights_only)
         ok = save_freq == "epoch" or (
             isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0
         )

@@ -26,6 +26,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,7 @@ __all__ = [
     "data_root",
     "get_file",
     "load_idx_dataset",
+    "locate_file",
 ]
 
 DEFAULT_DATA_ROOT = Path("~/.deepdescent/datasets")
@@ -48,6 +50,7 @@ DEBIAN_ROOT = Path("/usr/share/datasets")
 
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_MD5 = re.compile(r"[0-9a-f]{32}")
 _SCHEMES = ("http", "https", "file")
 
 
@@ -56,8 +59,13 @@ def data_root() -> Path:
     return Path(os.environ.get("DEEPDESCENT_DATA") or DEFAULT_DATA_ROOT).expanduser()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _hasher(file_hash: str | None) -> Any:
+    """SHA-256, or MD5 for a 32-digit digest (Keras publishes some files' MD5 only)."""
+    return hashlib.md5() if file_hash is not None and len(file_hash) == 32 else hashlib.sha256()
+
+
+def _digest(path: Path, file_hash: str | None) -> str:
+    digest = _hasher(file_hash)
     with path.open("rb") as stream:
         while chunk := stream.read(_CHUNK):
             digest.update(chunk)
@@ -74,16 +82,19 @@ def _check_arguments(fname: str, origin: str, file_hash: str | None) -> str | No
         )
     if file_hash is None:
         return None
-    if not isinstance(file_hash, str) or not _SHA256.fullmatch(file_hash.lower()):
+    if not isinstance(file_hash, str) or not (
+        _SHA256.fullmatch(file_hash.lower()) or _MD5.fullmatch(file_hash.lower())
+    ):
         raise ValueError(
-            f"get_file: file_hash must be a SHA-256 digest (64 hex digits), got {file_hash!r}"
+            "get_file: file_hash must be a SHA-256 digest (64 hex digits) or an MD5 digest "
+            f"(32), got {file_hash!r}"
         )
     return file_hash.lower()
 
 
 def _download(origin: str, target: Path, file_hash: str | None, timeout: float) -> None:
     """Copy ``origin`` to ``target`` through a temporary file, checking length and hash."""
-    digest = hashlib.sha256()
+    digest = _hasher(file_hash)
     size = 0
     with atomic_open(target) as out, urllib.request.urlopen(origin, timeout=timeout) as response:
         while chunk := response.read(_CHUNK):
@@ -94,8 +105,9 @@ def _download(origin: str, target: Path, file_hash: str | None, timeout: float) 
         if announced is not None and announced.isdigit() and int(announced) != size:
             raise ConnectionError(f"the transfer ended after {size} of {announced} bytes")
         if file_hash is not None and digest.hexdigest() != file_hash:
+            kind = "MD5" if len(file_hash) == 32 else "SHA-256"
             raise DatasetError(
-                f"{target.name} downloaded from {origin} has SHA-256 {digest.hexdigest()}, "
+                f"{target.name} downloaded from {origin} has {kind} {digest.hexdigest()}, "
                 f"expected {file_hash}: the download is corrupt or not the expected file, and "
                 "was removed"
             )
@@ -115,8 +127,9 @@ def get_file(
     Args:
         fname: the file's name in ``cache_dir``.
         origin: an ``http://``, ``https://`` or ``file://`` address.
-        file_hash: the file's SHA-256 (hex). A cached file is reused only when its digest
-            matches; a download whose digest differs is removed and raises.
+        file_hash: the file's SHA-256 (hex; or its MD5, 32 digits). A cached file is reused
+            only when its digest matches; a download whose digest differs is removed and
+            raises.
         cache_dir: the folder; defaults to ``data_root()``. Created when missing.
         force_download: download even when a cached copy exists.
         timeout: seconds to wait on the network before giving up.
@@ -134,7 +147,7 @@ def get_file(
     file_hash = _check_arguments(fname, origin, file_hash)
     target = Path(cache_dir if cache_dir is not None else data_root()).expanduser() / fname
     cached = target.is_file() and not force_download
-    if cached and (file_hash is None or _sha256(target) == file_hash):
+    if cached and (file_hash is None or _digest(target, file_hash) == file_hash):
         return str(target)
     try:
         _download(origin, target, file_hash, timeout)
@@ -281,3 +294,41 @@ def load_idx_dataset(
         _check_split(images, labels, spec, f"{images_path} and {labels_path}")
         splits.append((images, labels))
     return splits[0], splits[1]
+
+
+def locate_file(
+    name: str,
+    title: str,
+    fname: str,
+    origin: str,
+    file_hash: str,
+    path: str | os.PathLike[str] | None = None,
+) -> Path:
+    """A data set kept in one file (an archive): ``path`` (the file, or a folder holding
+    ``fname``) when given and nowhere else; else ``$DEEPDESCENT_DATA/name``, then
+    ``/usr/share/datasets/name``, then a download from ``origin`` checked against
+    ``file_hash``.
+
+    Raises:
+        FileNotFoundError: ``path`` was given and holds no such file.
+        DatasetError: the file is nowhere and could not be downloaded.
+    """
+    if path is not None:
+        given = Path(path).expanduser()
+        found = given / fname if given.is_dir() else given
+        if not found.is_file():
+            raise FileNotFoundError(f"{title}: no file {found} (pass the file or its folder)")
+        return found
+    home = data_root() / name
+    searched = [home, DEBIAN_ROOT / name]
+    for folder in searched:
+        if (folder / fname).is_file():
+            return folder / fname
+    try:
+        return Path(get_file(fname, origin, file_hash, home))
+    except DatasetError as exc:
+        places = ", ".join(str(p) for p in searched)
+        raise DatasetError(
+            f"{title} was not found in {places} and could not be downloaded: {exc}. Place "
+            f"{fname} in {home}, or pass its path as path="
+        ) from exc

@@ -100,7 +100,9 @@ class _Replay:
             config["limit"],
         )
         self.x, self.y = x, y
-        self.train, self.validation = split_validation(x, y, config["validation_split"])
+        (x_train, y_train), held_out = split_validation((x, y), config["validation_split"])
+        self.train = (x_train, y_train)
+        self.validation = None if held_out is None else (held_out[0], held_out[1])
         self.model = build_model(
             x.shape[1], config["hidden"], config["activation"], f"{config['dataset']}_mlp"
         ).to(device)

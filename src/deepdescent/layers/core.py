@@ -1,8 +1,7 @@
-"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+"""Core layers: Dense, Activation, Dropout, Embedding."""
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -10,25 +9,13 @@ from typing import Any
 import torch
 from torch.utils.hooks import RemovableHandle
 
-from deepdescent import activations, initializers, regularizers
+from deepdescent import activations, config, initializers, regularizers
 from deepdescent.layers.base import Layer, Shape
+from deepdescent.utils._checks import check_argument, check_count
 
 PreActivationHook = Callable[[Layer, torch.Tensor, torch.Tensor], None]
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "Reshape"]
-
-
-class Input(Layer):
-    """Declares the per-sample input shape, as ``keras.Input(shape=...)``; passes data on."""
-
-    def __init__(self, shape: Any = None, *, name: str | None = None, **kwargs: Any) -> None:
-        shape = kwargs.pop("input_shape", shape)
-        if shape is None:
-            raise ValueError("Input needs shape, the per-sample input shape, e.g. (784,)")
-        super().__init__(name=name, input_shape=shape, **kwargs)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list((self.build_input_shape or (None,))[1:])}
+__all__ = ["Activation", "Dense", "Dropout", "Embedding", "initialize", "serialize_optional"]
 
 
 def _registered_name(activation: Callable[..., torch.Tensor]) -> str | None:
@@ -124,15 +111,17 @@ class Dense(_ActivatedLayer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.bias: torch.nn.Parameter | None = None
         if self.build_input_shape is not None:
-            self.build(self.build_input_shape)
+            self.build_for(self.build_input_shape)
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"Dense needs inputs with a known last axis, got shape {input_shape}")
         fan_in = input_shape[-1]
-        self.kernel = torch.nn.Parameter(_initialize(self.kernel_initializer, (fan_in, self.units)))
+        self.kernel = initialize(self.kernel_initializer, (fan_in, self.units), "kernel")
+        self.add_penalty(self.kernel, self.kernel_regularizer)
         if self.use_bias:
-            self.bias = torch.nn.Parameter(_initialize(self.bias_initializer, (self.units,)))
+            self.bias = initialize(self.bias_initializer, (self.units,), "bias")
+            self.add_penalty(self.bias, self.bias_regularizer)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -145,37 +134,32 @@ class Dense(_ActivatedLayer):
         outputs = inputs @ self.kernel
         return outputs if self.bias is None else outputs + self.bias
 
-    def regularization_losses(self) -> list[torch.Tensor]:
-        terms = []
-        if self.kernel_regularizer is not None:
-            terms.append(self.kernel_regularizer(self.kernel))
-        if self.bias_regularizer is not None and self.bias is not None:
-            terms.append(self.bias_regularizer(self.bias))
-        return terms
-
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "units": self.units,
             "activation": self._config_activation(),
             "use_bias": self.use_bias,
-            "kernel_initializer": _serialize_optional(initializers, self.kernel_initializer),
-            "bias_initializer": _serialize_optional(initializers, self.bias_initializer),
-            "kernel_regularizer": _serialize_optional(regularizers, self.kernel_regularizer),
-            "bias_regularizer": _serialize_optional(regularizers, self.bias_regularizer),
+            "kernel_initializer": serialize_optional(initializers, self.kernel_initializer),
+            "bias_initializer": serialize_optional(initializers, self.bias_initializer),
+            "kernel_regularizer": serialize_optional(regularizers, self.kernel_regularizer),
+            "bias_regularizer": serialize_optional(regularizers, self.bias_regularizer),
         }
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, units={self.units}, activation={self.activation_name!r}"
 
 
-def _initialize(initializer: Any, shape: tuple[int, ...]) -> torch.Tensor:
+def initialize(initializer: Any, shape: tuple[int, ...], role: str) -> torch.nn.Parameter:
+    """A new weight of ``shape`` (floatx) drawn by ``initializer``; ``role`` names it in
+    the error when the initializer is missing."""
     if initializer is None:
-        raise ValueError("Dense needs kernel_initializer and bias_initializer, got None")
-    return initializer(shape)
+        raise ValueError(f"Invalid {role}_initializer: None (expected an initializer)")
+    return torch.nn.Parameter(initializer(shape, dtype=config.floatx_dtype()))
 
 
-def _serialize_optional(module: Any, obj: Any) -> Any:
+def serialize_optional(module: Any, obj: Any) -> Any:
+    """``module.serialize(obj)``, or ``None`` for no object."""
     return None if obj is None else module.serialize(obj)
 
 
@@ -203,51 +187,55 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate}
 
 
-class Flatten(Layer):
-    """Flattens every axis but the batch axis: ``(n, 28, 28) → (n, 784)``."""
+class Embedding(Layer):
+    """Maps integer token ids to dense vectors: ``output[..., :] = embeddings[ids]``.
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        rest = input_shape[1:]
-        size = None if any(d is None for d in rest) else math.prod(d or 0 for d in rest)
-        return (input_shape[0], size)
+    Inputs of shape ``(batch, ...)`` hold ids in ``[0, input_dim)``; outputs add an axis of
+    ``output_dim``. Initialized U(−0.05, 0.05), as Keras.
+    """
 
-    def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs.flatten(1)
+    embeddings: torch.nn.Parameter
 
-
-class Reshape(Layer):
-    """Reshapes each sample to ``target_shape`` (one entry may be -1)."""
-
-    def __init__(self, target_shape: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        shape = tuple(target_shape)
-        if (
-            not shape
-            or sum(d == -1 for d in shape) > 1
-            or any(not isinstance(d, int) or (d <= 0 and d != -1) for d in shape)
-        ):
-            raise ValueError(
-                f"Invalid target_shape: {target_shape!r} (expected positive ints, at most one -1)"
-            )
-        self.target_shape = shape
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if -1 not in self.target_shape:
-            return (input_shape[0], *self.target_shape)
-        rest = input_shape[1:]
-        if any(d is None for d in rest):
-            return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
-        known = math.prod(d for d in self.target_shape if d != -1)
-        return (
-            input_shape[0],
-            *(
-                math.prod(d or 0 for d in rest) // known if d == -1 else d
-                for d in self.target_shape
-            ),
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None,
+        mask_zero: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        check_count("input_dim", input_dim)
+        check_count("output_dim", output_dim)
+        check_argument(
+            "mask_zero",
+            mask_zero,
+            mask_zero is False,
+            "False: deepdescent's layers take no masks; pad and let the model learn the "
+            "padding id, or cut sequences to one length",
         )
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.mask_zero = mask_zero
+
+    def build(self, input_shape: Shape) -> None:
+        self.embeddings = initialize(
+            self.embeddings_initializer, (self.input_dim, self.output_dim), "embeddings"
+        )
+        self.add_penalty(self.embeddings, self.embeddings_regularizer)
+        super().build(input_shape)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs.reshape(inputs.shape[0], *self.target_shape)
+        return torch.nn.functional.embedding(inputs.long(), self.embeddings)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "target_shape": list(self.target_shape)}
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": serialize_optional(initializers, self.embeddings_initializer),
+            "embeddings_regularizer": serialize_optional(regularizers, self.embeddings_regularizer),
+            "mask_zero": self.mask_zero,
+        }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -21,7 +22,13 @@ from safetensors.torch import save as save_tensors
 
 from deepdescent import losses, optimizers
 from deepdescent.training import bind_optimizer
-from deepdescent.utils.io import CheckedArchive, DamagedFileError, atomic_write_bytes
+from deepdescent.utils.io import (
+    CheckedArchive,
+    DamagedFileError,
+    atomic_write_bytes,
+    check_not_keras_file,
+    is_keras_file,
+)
 from deepdescent.utils.io import write_checked_archive as _write_archive
 
 FORMAT = "deepdescent.model"
@@ -40,12 +47,25 @@ _HEADER_BYTES, _HEADER_BYTES_PER_TENSOR = 64 * 2**10, 1024
 _OPTIMIZER_STATE_FLOOR, _OPTIMIZER_STATE_FACTOR = 256 * 2**20, 64
 
 
+#: A model file's members: an open archive, or (a ``.keras`` file's) already read.
+Members = CheckedArchive | Mapping[str, bytes]
+
+
 class ModelFileError(DamagedFileError):
     """The file is not a deepdescent model file, or it was damaged or modified."""
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def optimizer_members(model: Any) -> dict[str, bytes]:
+    """The members holding the state of ``model``'s optimizer (none before its first
+    step, or for an optimizer this library did not make)."""
+    optimizer = model.optimizer
+    if isinstance(optimizer, optimizers.Optimizer) and optimizer.is_bound:
+        return _optimizer_members(optimizer)
+    return {}
 
 
 def _optimizer_members(optimizer: optimizers.Optimizer) -> dict[str, bytes]:
@@ -67,6 +87,12 @@ def _optimizer_members(optimizer: optimizers.Optimizer) -> dict[str, bytes]:
 def save_model(
     model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
 ) -> None:
+    check_not_keras_file(filepath, whole_model=True)
+    if is_keras_file(filepath):
+        from deepdescent.models.keras_format import save_keras
+
+        save_keras(model, filepath, include_optimizer=include_optimizer)
+        return
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -78,13 +104,13 @@ def save_model(
         _CONFIG: json.dumps(config, indent=2).encode(),
         _WEIGHTS: save_tensors(_weights(model)),
     }
-    optimizer = model.optimizer
-    if include_optimizer and isinstance(optimizer, optimizers.Optimizer) and optimizer.is_bound:
-        members.update(_optimizer_members(optimizer))
+    if include_optimizer:
+        members.update(optimizer_members(model))
     _write_archive(filepath, members)
 
 
 def save_weights(model: torch.nn.Module, filepath: str | os.PathLike[str]) -> None:
+    check_not_keras_file(filepath)
     atomic_write_bytes(filepath, save_tensors(_weights(model)))
 
 
@@ -133,28 +159,33 @@ def _load_state(model: torch.nn.Module, data: bytes, source: str) -> None:
 
 
 def _build_model(config: dict[str, Any], filepath: Any) -> Any:
+    from deepdescent.models.model import Model
     from deepdescent.models.sequential import Sequential
 
     if config.get("format") != FORMAT or config.get("version") != VERSION:
         raise ModelFileError(f"{os.fspath(filepath)!r} is not a {_KIND} of version {VERSION}")
-    if config.get("class_name") != "Sequential":
-        raise ModelFileError(
-            f"{os.fspath(filepath)!r} holds a {config.get('class_name')} wrapping a custom torch "
-            "module, whose code cannot be stored; rebuild the module, wrap it in Model(...), "
-            "and call load_weights on this file"
-        )
+    class_name = config.get("class_name")
     architecture = config.get("config")
     if not isinstance(architecture, dict):
         raise ModelFileError(
             f"the architecture in {os.fspath(filepath)!r} is invalid: its config is "
             f"{architecture!r}, not an object"
         )
+    builders: dict[str, Callable[[dict[str, Any]], Model]] = {"Sequential": Sequential.from_config}
+    if "nodes" in architecture:
+        builders["Model"] = Model.from_config
+    if class_name not in builders:
+        raise ModelFileError(
+            f"{os.fspath(filepath)!r} holds a {class_name} whose code cannot be stored (a "
+            "custom torch module or a Model subclass); rebuild the model in Python and call "
+            "load_weights on this file"
+        )
     # Building draws initial weights, which the file's replace: the caller's random
     # streams are left as they were, so loading a model does not change what follows.
     with torch.random.fork_rng(devices=[]):
         try:
-            return Sequential.from_config(architecture)
-        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            return builders[class_name](architecture)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
             raise ModelFileError(
                 f"the architecture in {os.fspath(filepath)!r} is invalid: {error}"
             ) from error
@@ -164,13 +195,13 @@ def _optimizer_limit(model: torch.nn.Module) -> int:
     return _OPTIMIZER_STATE_FLOOR + _OPTIMIZER_STATE_FACTOR * weights_limit(model)
 
 
-def _restore_optimizer(model: Any, archive: CheckedArchive) -> None:
-    meta = archive.read_json(_OPT_META)
+def _restore_optimizer(model: Any, members: Members, source: str) -> None:
+    meta = _read_json(members, _OPT_META, source)
     try:
-        tensors = load_tensors(archive.read(_OPT_STATE, _optimizer_limit(model)))
+        tensors = load_tensors(_read(members, _OPT_STATE, _optimizer_limit(model)))
     except (SafetensorError, ValueError) as error:
         raise ModelFileError(
-            f"the optimizer state in {archive.path!r} cannot be read: {error}"
+            f"the optimizer state in {source!r} cannot be read: {error}"
         ) from error
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
@@ -181,36 +212,78 @@ def _restore_optimizer(model: Any, archive: CheckedArchive) -> None:
         state.setdefault(int(index), {}).update(entries)
     others = {k: v for k, v in meta.items() if k != "scalars"}
     if not isinstance(others.get("param_groups"), list):
-        raise ModelFileError(f"the optimizer state in {archive.path!r} has no parameter groups")
+        raise ModelFileError(f"the optimizer state in {source!r} has no parameter groups")
     bind_optimizer(model).load_state_dict({**others, "state": state})
+
+
+def _read(members: Members, name: str, limit: int) -> bytes:
+    """A member of an archive (its size checked against ``limit`` before it is read) or
+    of members already read (a ``.keras`` file's)."""
+    return members.read(name, limit) if isinstance(members, CheckedArchive) else members[name]
+
+
+def _read_json(members: Members, name: str, source: str) -> dict[str, Any]:
+    if isinstance(members, CheckedArchive):
+        return members.read_json(name)
+    try:
+        value = json.loads(members[name])
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{name} in {source!r} is not valid JSON") from error
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{name} in {source!r} is not a JSON object")
+    return value
 
 
 def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
     """Read a model written by ``Model.save``: architecture, weights, and (when it was
-    compiled) its optimizer, loss, metrics and optimizer state."""
+    compiled) its optimizer, loss, metrics and optimizer state. A ``.keras`` file gives
+    the same when written here, the architecture and weights when written by Keras 3
+    (:mod:`deepdescent.models.keras_format`)."""
+    check_not_keras_file(filepath, whole_model=True)
+    if is_keras_file(filepath):
+        from deepdescent.models.keras_format import load_keras
+
+        return load_keras(filepath, compile=compile)
     with _open(filepath) as archive:
         archive.check_complete()
         config = archive.read_json(_CONFIG)
         model = _build_model(config, filepath)
         _load_state(model, archive.read(_WEIGHTS, weights_limit(model)), os.fspath(filepath))
-        compile_config = config.get("compile")
-        if compile_config is not None and not isinstance(compile_config, dict):
-            raise ModelFileError(
-                f"the compile settings in {os.fspath(filepath)!r} are {compile_config!r}, "
-                "not an object"
-            )
-        if compile and compile_config and compile_config.get("optimizer"):
-            model.compile(
-                optimizer=optimizers.get(compile_config["optimizer"]),
-                loss=losses.deserialize(compile_config["loss"]),
-                metrics=compile_config.get("metrics") or None,
-            )
-            if _OPT_META in archive and _OPT_STATE in archive:
-                _restore_optimizer(model, archive)
+        if compile:
+            restore_compiled(model, config.get("compile"), archive, filepath)
     return model
 
 
+def restore_compiled(
+    model: Any,
+    compile_config: Any,
+    members: Members,
+    filepath: str | os.PathLike[str],
+) -> None:
+    """Compile ``model`` as ``compile_config`` says (``Model.compile_config``) and give
+    its optimizer the state in ``members`` (:func:`optimizer_members`); nothing when
+    the model was saved uncompiled."""
+    if compile_config is not None and not isinstance(compile_config, dict):
+        raise ModelFileError(
+            f"the compile settings in {os.fspath(filepath)!r} are {compile_config!r}, not an object"
+        )
+    if not compile_config or not compile_config.get("optimizer"):
+        return
+    from deepdescent import metrics
+    from deepdescent.models.model import decode_compiled
+
+    model.compile(
+        optimizer=optimizers.get(compile_config["optimizer"]),
+        loss=decode_compiled(compile_config["loss"], losses.deserialize),
+        loss_weights=compile_config.get("loss_weights"),
+        metrics=decode_compiled(compile_config.get("metrics"), metrics.deserialize) or None,
+    )
+    if _OPT_META in members and _OPT_STATE in members:
+        _restore_optimizer(model, members, os.fspath(filepath))
+
+
 def load_weights(model: torch.nn.Module, filepath: str | os.PathLike[str]) -> None:
+    check_not_keras_file(filepath)
     path = os.fspath(filepath)
     if zipfile.is_zipfile(path):
         with _open(path) as archive:

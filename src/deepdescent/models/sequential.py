@@ -21,6 +21,12 @@ class Sequential(Model):
     deepdescent layers or any ``torch.nn.Module``.
     """
 
+    #: Its forward pass is its layers in turn (what the hand-written back-propagation
+    #: replays); False in a subclass that computes otherwise.
+    @property
+    def is_layer_chain(self) -> bool:
+        return type(self).forward is Sequential.forward
+
     def __init__(
         self, layers: Iterable[torch.nn.Module] | None = None, *, name: str = "sequential"
     ) -> None:
@@ -29,20 +35,26 @@ class Sequential(Model):
         for layer in layers or []:
             self.add(layer)
 
-    @property
-    def layers(self) -> list[torch.nn.Module]:
-        return list(self.children())
-
-    def add(self, layer: torch.nn.Module) -> None:
-        """Append a layer; an ``Input`` only sets the input shape."""
+    def add(self, layer: Any) -> None:
+        """Append a layer; an ``Input(shape=...)`` (or ``InputLayer``) only sets the input
+        shape."""
+        if isinstance(layer, layers_lib.SymbolicTensor):
+            source = layer.node.layer if layer.node is not None else None
+            if not isinstance(source, layers_lib.InputLayer):
+                raise TypeError(
+                    "Sequential takes layers, and an Input(shape=...) first; got a symbolic "
+                    "tensor made by a layer (use Model(inputs, outputs) for graphs)"
+                )
+            layer = source
         if not isinstance(layer, torch.nn.Module):
             raise TypeError(
                 f"layer must be a deepdescent layer or torch.nn.Module, got {type(layer).__name__}"
             )
         declared = getattr(layer, "build_input_shape", None)
-        if isinstance(layer, layers_lib.Input) or (not self.layers and declared is not None):
+        is_input = isinstance(layer, layers_lib.InputLayer)
+        if is_input or (not self.layers and declared is not None):
             self._declare_input(declared)
-        if isinstance(layer, layers_lib.Input):
+        if is_input:
             return
         name = self._unique_name(layer)
         if isinstance(layer, Layer):
@@ -82,6 +94,10 @@ class Sequential(Model):
         return self._input_shape is not None and all(
             layer.built for layer in self.layers if isinstance(layer, Layer)
         )
+
+    @built.setter
+    def built(self, value: bool) -> None:
+        self._built = bool(value)
 
     def build(self, input_shape: Shape) -> None:
         """Build every layer for inputs of ``input_shape`` (batch axis first)."""
@@ -127,7 +143,7 @@ class Sequential(Model):
     def from_config(cls, config: dict[str, Any]) -> Sequential:
         model = cls(name=str(config.get("name", "sequential")))
         if config.get("input_shape") is not None:
-            model.add(layers_lib.Input(shape=batch_shape(config["input_shape"])[1:]))
+            model.add(layers_lib.InputLayer(shape=batch_shape(config["input_shape"])[1:]))
         for spec in config.get("layers", []):
             model.add(layers_lib.deserialize(spec))
         return model
@@ -137,10 +153,13 @@ def _build_layer(layer: torch.nn.Module, shape: Shape) -> Shape:
     """Build ``layer`` for ``shape`` and return its output shape."""
     if isinstance(layer, Layer):
         if not layer.built:
-            layer.build(shape)
-        return layer.compute_output_shape(shape)
+            layer.build_for(shape, _device(layer))
+        return cast(Shape, layer.compute_output_shape(shape))
     with torch.no_grad():
-        first = next(iter(layer.parameters()), None)
-        device = first.device if first is not None else None
-        out = layer(torch.zeros((1, *cast(tuple[int, ...], shape[1:])), device=device))
+        out = layer(torch.zeros((1, *cast(tuple[int, ...], shape[1:])), device=_device(layer)))
     return (None, *out.shape[1:])
+
+
+def _device(layer: torch.nn.Module) -> torch.device | None:
+    first = next(iter(layer.parameters()), None)
+    return first.device if first is not None else None

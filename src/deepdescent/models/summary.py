@@ -1,26 +1,31 @@
-"""Keras's ``model.summary()`` table."""
+"""Keras's ``model.summary()`` table: one row per layer with its output shape and
+parameter count, and for a functional model the calls each layer's inputs come from
+(``dense[0][0]``: the first call of ``dense``, its first output)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 if TYPE_CHECKING:
+    from deepdescent.layers.symbolic import SymbolicTensor
     from deepdescent.models.model import Model
 
 _WIDTHS = (33, 24, 15)
+_GRAPH_WIDTHS = (31, 22, 11, 24)
 
 
 def _output_shapes(model: Model) -> dict[str, str]:
     """Each direct child's output shape, from one forward pass on zeros when the input
-    shape is known."""
+    shape is known (declared, or seen in the data given to ``fit``)."""
     shapes: dict[str, str] = {}
-    if model.input_shape is None or not model.built:
+    input_shape = model.input_shape or model.build_input_shape
+    if input_shape is None or not model.built:
         return shapes
     handles = [
         child.register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, str((None, *out.shape[1:])))
+            lambda _m, _i, out, name=name: shapes.__setitem__(name, _shape_text(out))
         )
         for name, child in model.named_children()
     ]
@@ -30,7 +35,7 @@ def _output_shapes(model: Model) -> dict[str, str]:
             model.eval()
             model(
                 torch.zeros(
-                    (1, *cast(tuple[int, ...], model.input_shape[1:])),
+                    (1, *cast(tuple[int, ...], input_shape[1:])),
                     device=model.device,
                     dtype=model.dtype,
                 )
@@ -42,6 +47,14 @@ def _output_shapes(model: Model) -> dict[str, str]:
     return shapes
 
 
+def _shape_text(output: Any) -> str:
+    if isinstance(output, torch.Tensor):
+        return str((None, *output.shape[1:]))
+    if isinstance(output, (list, tuple)):
+        return ", ".join(_shape_text(item) for item in output)
+    return "?"
+
+
 def _format_bytes(count: int) -> str:
     size = float(count)
     for unit in ("B", "KB", "MB", "GB"):
@@ -51,35 +64,74 @@ def _format_bytes(count: int) -> str:
     return f"{size:.2f} GB"
 
 
-def _row(cells: tuple[str, str, str], left: str = "│", mid: str = "│", right: str = "│") -> str:
-    name, shape, params = cells
-    return (
-        f"{left} {name:<{_WIDTHS[0] - 2}} {mid} {shape:<{_WIDTHS[1] - 2}} {mid} "
-        f"{params:>{_WIDTHS[2] - 2}} {right}"
-    )
+def _row(cells: tuple[str, ...], widths: tuple[int, ...], edge: str = "│") -> str:
+    """One table row; a cell of several lines (``\\n``) makes the row that tall."""
+    columns = [cell.split("\n") for cell in cells]
+    height = max(len(lines) for lines in columns)
+    out = []
+    for line in range(height):
+        padded = [
+            f" {text:>{width - 2}} " if i == 2 else f" {text:<{width - 2}} "
+            for i, (lines, width) in enumerate(zip(columns, widths, strict=True))
+            for text in [lines[line] if line < len(lines) else ""]
+        ]
+        out.append(edge + edge.join(padded) + edge)
+    return "\n".join(out)
 
 
-def _rule(left: str, mid: str, right: str, fill: str) -> str:
-    return left + mid.join(fill * w for w in _WIDTHS) + right
+def _rule(left: str, mid: str, right: str, fill: str, widths: tuple[int, ...]) -> str:
+    return left + mid.join(fill * w for w in widths) + right
+
+
+def _reference(tensor: SymbolicTensor) -> str:
+    node = tensor.node
+    if node is None:
+        return "?"
+    return f"{node.layer.name}[{node.layer.inbound_nodes.index(node)}][{tensor.index}]"
+
+
+def _graph_rows(model: Model) -> list[tuple[str, ...]]:
+    graph = model.graph
+    assert graph is not None
+    rows: list[tuple[str, ...]] = []
+    for layer in graph.layers:
+        nodes = [node for node in graph.nodes if node.layer is layer]
+        shapes = ", ".join(str(t.shape) for t in nodes[0].flat_outputs)
+        sources = "\n".join(_reference(t) for node in nodes for t in node.inputs) or "-"
+        rows.append(
+            (f"{layer.name} ({type(layer).__name__})", shapes, f"{layer.count_params():,}", sources)
+        )
+    return rows
+
+
+def _child_rows(model: Model) -> list[tuple[str, ...]]:
+    shapes = _output_shapes(model)
+    return [
+        (
+            f"{name} ({type(child).__name__})",
+            shapes.get(name, "?"),
+            f"{sum(t.numel() for t in (*child.parameters(), *child.buffers())):,}",
+        )
+        for name, child in model.named_children()
+    ]
 
 
 def format_summary(model: Model) -> str:
-    shapes = _output_shapes(model)
+    graph = model.graph is not None
+    widths = _GRAPH_WIDTHS if graph else _WIDTHS
+    header = ("Layer (type)", "Output Shape", "Param #", "Connected to")[: len(widths)]
+    rows = _graph_rows(model) if graph else _child_rows(model)
     lines = [
         f'Model: "{model.name}"',
-        _rule("┏", "┳", "┓", "━"),
-        _row(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
-        _rule("┡", "╇", "┩", "━"),
+        _rule("┏", "┳", "┓", "━", widths),
+        _row(header, widths, "┃"),
+        _rule("┡", "╇", "┩", "━", widths),
     ]
-    children = list(model.named_children())
-    for index, (name, child) in enumerate(children):
-        count = sum(t.numel() for t in (*child.parameters(), *child.buffers()))
-        lines.append(
-            _row((f"{name} ({type(child).__name__})", shapes.get(name, "?"), f"{count:,}"))
-        )
-        if index < len(children) - 1:
-            lines.append(_rule("├", "┼", "┤", "─"))
-    lines.append(_rule("└", "┴", "┘", "─"))
+    for index, cells in enumerate(rows):
+        lines.append(_row(cells, widths))
+        if index < len(rows) - 1:
+            lines.append(_rule("├", "┼", "┤", "─", widths))
+    lines.append(_rule("└", "┴", "┘", "─", widths))
     # Keras counts state that is not trained (batch normalization's moving averages) as
     # non-trainable parameters.
     params = [*model.parameters(), *model.buffers()]

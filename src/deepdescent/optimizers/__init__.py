@@ -8,9 +8,11 @@ from typing import Any
 
 import torch
 
+from deepdescent import schedules
 from deepdescent.optimizers.base import Optimizer
 from deepdescent.optimizers.catalogue import CATALOGUE, OptimizerInfo, classes, info, names
 from deepdescent.optimizers.contract import ModelOutputs, TrainingNeeds
+from deepdescent.optimizers.conventions import CONVENTIONS, PEERS
 from deepdescent.optimizers.first_order.adabelief import AdaBelief
 from deepdescent.optimizers.first_order.adadelta import Adadelta
 from deepdescent.optimizers.first_order.adafactor import Adafactor
@@ -41,12 +43,17 @@ from deepdescent.optimizers.wrappers.lookahead import Lookahead
 from deepdescent.optimizers.wrappers.sam import SAM
 from deepdescent.utils._lookup import lookup
 
+#: Keras's spelling of NAdam.
+Nadam = NAdam
+
 __all__ = [
     "BFGS",
     "CATALOGUE",
+    "CONVENTIONS",
     "KFAC",
     "LARS",
     "LBFGS",
+    "PEERS",
     "SAM",
     "SGD",
     "AdaBelief",
@@ -66,6 +73,7 @@ __all__ = [
     "ModelOutputs",
     "Muon",
     "NAdam",
+    "Nadam",
     "Newton",
     "Optimizer",
     "OptimizerInfo",
@@ -82,6 +90,7 @@ __all__ = [
     "info",
     "is_serializable",
     "names",
+    "schedules",
     "serialize",
 ]
 

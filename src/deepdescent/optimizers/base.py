@@ -14,9 +14,12 @@ multi-tensor body compiled into one pass (:mod:`deepdescent.optimizers.compiled`
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from numbers import Real
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
@@ -25,7 +28,7 @@ import torch
 from deepdescent.optimizers import compiled
 from deepdescent.optimizers.averaging import polyak_weight
 from deepdescent.optimizers.contract import TrainingNeeds
-from deepdescent.optimizers.keras_names import check_keras_names
+from deepdescent.optimizers.conventions import convention_defaults
 from deepdescent.utils._checks import check_argument, check_count, is_real, plain_number
 
 if TYPE_CHECKING:
@@ -123,6 +126,79 @@ def _check_optional_positive(name: str, value: float | None) -> None:
         check_argument(name, value, is_real(value) and value > 0, "a positive number or None")
 
 
+def _is_learning_rate(value: Any) -> bool:
+    """A number or a schedule (a callable that is not a collection of parameters): what
+    Keras passes first, ``Adam(1e-3)``."""
+    if isinstance(value, (bool, torch.Tensor)):
+        return False
+    if isinstance(value, Real):
+        return True
+    return callable(value) and not isinstance(value, (Iterable, torch.optim.Optimizer))
+
+
+# Keras's argument names → this library's (torch.optim's), where a class lacks the former.
+_KERAS_NAMES = {"epsilon": "eps", "rho": "alpha"}
+
+
+def _keras_arguments(
+    owner: str, parameters: Mapping[str, inspect.Parameter], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """``kwargs`` with Keras's names turned into this optimizer's: ``beta_1``/``beta_2``
+    into ``betas``, ``epsilon`` into ``eps``, ``rho`` into RMSprop's ``alpha``."""
+    kwargs = dict(kwargs)
+    if ("beta_1" in kwargs or "beta_2" in kwargs) and "betas" in parameters:
+        if "betas" in kwargs:
+            raise ValueError(f"{owner}: pass betas or beta_1/beta_2 (Keras's names), not both")
+        default = parameters["betas"].default
+        kwargs["betas"] = (kwargs.pop("beta_1", default[0]), kwargs.pop("beta_2", default[1]))
+    for keras_name, name in _KERAS_NAMES.items():
+        if keras_name in kwargs and keras_name not in parameters and name in parameters:
+            if name in kwargs:
+                raise ValueError(f"{owner}: pass {name} or {keras_name} (its Keras name), not both")
+            kwargs[name] = kwargs.pop(keras_name)
+    return kwargs
+
+
+def _apply_convention(
+    cls: type, parameters: Mapping[str, inspect.Parameter], args: tuple, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """``kwargs`` with the defaults of the peer ``kwargs["convention"]`` filled in for
+    every argument the caller left out."""
+    convention = kwargs.pop("convention")
+    given = set(kwargs) | set(list(parameters)[1 : 1 + len(args)])
+    if "learning_rate" in given:
+        given.add("lr")
+    for name, value in convention_defaults(cls.__name__, convention).items():
+        if name not in given:
+            kwargs[name] = value
+    return kwargs
+
+
+def _accept_keras_idioms(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a subclass's ``__init__`` so that it takes Keras's idioms: a learning rate
+    first (``Adam(1e-3)``), Keras's argument names, ``name=``, and ``convention=``."""
+    parameters = inspect.signature(init).parameters
+    takes_params_first = list(parameters)[1:2] == ["params"]
+
+    @functools.wraps(init)
+    def accept(self: Any, *args: Any, **kwargs: Any) -> None:
+        if takes_params_first and args and _is_learning_rate(args[0]):
+            if "lr" in kwargs or "learning_rate" in kwargs:
+                raise TypeError(
+                    f"{type(self).__name__}: a learning rate was given both first and by name"
+                )
+            kwargs["learning_rate"], args = args[0], args[1:]
+        kwargs = _keras_arguments(type(self).__name__, parameters, kwargs)
+        name = kwargs.pop("name", None)
+        if "convention" in kwargs:
+            kwargs = _apply_convention(type(self), parameters, args, kwargs)
+        init(self, *args, **kwargs)
+        if name is not None:
+            self.name = name
+
+    return accept
+
+
 class Optimizer(torch.optim.Optimizer):
     """Base class of every deepdescent optimizer.
 
@@ -176,10 +252,11 @@ class Optimizer(torch.optim.Optimizer):
     #: The update applies decoupled weight decay itself (so the base applies only L2).
     decoupled_decay_in_update: ClassVar[bool] = False
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Optimizer:
-        # Before any constructor runs: Keras's argument names get the torch name to use.
-        check_keras_names(cls, kwargs)
-        return super().__new__(cls)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Keras's idioms, written once for every optimizer: see _accept_keras_idioms.
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _accept_keras_idioms(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -213,6 +290,7 @@ class Optimizer(torch.optim.Optimizer):
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.use_ema, self.ema_momentum = use_ema, plain_number(ema_momentum)
         self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._average_swapped_in = False
         self._accumulated = 0
         _check_optional_positive("clipvalue", clipvalue)
         _check_optional_positive("clipnorm", clipnorm)
@@ -312,6 +390,35 @@ class Optimizer(torch.optim.Optimizer):
         if group.get("fused") is True and self._has_compiled_body():
             self._check_compilable(params)
         self.param_groups.append(group)
+
+    @torch.no_grad()
+    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None) -> None:
+        """Keras's ``apply``: one update with the given gradients, in a custom training
+        step (``optimizer.apply(grads, model.trainable_weights)``). The variables may be
+        ``deepdescent.Variable``s or tensors; a specification binds to them on first use.
+        A ``None`` gradient leaves its variable alone."""
+        if trainable_variables is None:
+            if not self.is_bound:
+                raise ValueError("apply needs trainable_variables the first time")
+            trainable_variables = [p for g in self.param_groups for p in g["params"]]
+        tensors = [getattr(v, "value", v) for v in trainable_variables]
+        if len(tensors) != len(grads):
+            raise ValueError(f"apply got {len(grads)} gradients for {len(tensors)} variables")
+        if not self.is_bound:
+            self.bind(tensors)
+        bound = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(t) not in bound for t in tensors):
+            raise ValueError(
+                f"{type(self).__name__} is bound to other variables than those given to apply"
+            )
+        for tensor, grad in zip(tensors, grads, strict=True):
+            tensor.grad = None if grad is None else torch.as_tensor(grad).to(tensor)
+        self.step()
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> None:
+        """Keras's ``apply_gradients([(grad, variable), ...])``: :meth:`apply`."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients (to ``None`` by default, else to zeros)."""
@@ -441,11 +548,35 @@ class Optimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def finalize_variable_values(self) -> None:
         """Copy the Polyak average θ̂ into the parameters (no-op without ``use_ema``)."""
+        if self._average_swapped_in:
+            self.swap_average()
         for group in self.param_groups if self.is_bound else []:
             for param in group["params"]:
                 average = self.state[param].get("ema")
                 if average is not None:
                     param.copy_(average)
+
+    @torch.no_grad()
+    def swap_average(self) -> None:
+        """Exchange the parameters with their Polyak average θ̂ (``use_ema``); a second
+        call puts everything back (:attr:`average_in_parameters` says which is where)."""
+        pairs = [
+            (param, self.state[param]["ema"])
+            for group in (self.param_groups if self.is_bound else [])
+            for param in group["params"]
+            if "ema" in self.state[param]
+        ]
+        for param, average in pairs:
+            held = param.detach().clone()
+            param.copy_(average)
+            average.copy_(held)
+        if pairs:
+            self._average_swapped_in = not self._average_swapped_in
+
+    @property
+    def average_in_parameters(self) -> bool:
+        """Whether :meth:`swap_average` left the average θ̂ in the parameters."""
+        return self._average_swapped_in
 
     # -- the contract with the training loop (deepdescent.optimizers.contract) -----------
 

@@ -170,10 +170,17 @@ def rule_for(layer: torch.nn.Module) -> LayerRule | None:
 
 
 def supports_backprop(model: Any) -> bool:
-    """Whether every layer of ``model`` has a hand-written backward pass (and nothing —
-    a regularizer, a frozen parameter — needs autograd)."""
+    """Whether ``model`` is a chain of layers (``is_layer_chain``) that each have a
+    hand-written backward pass (and nothing — a regularizer, a frozen parameter — needs
+    autograd)."""
+    # Only a plain chain of layers (Sequential) computes what the rules replay; a
+    # subclass's call() or a graph may combine its layers any way.
+    if not getattr(model, "is_layer_chain", False):
+        return False
     layers = model.layers if hasattr(model, "layers") else None
     if not isinstance(layers, list) or not layers or model.has_regularizers():
+        return False
+    if getattr(model, "loss", None) is None:
         return False
     if not all(rule_for(layer) is not None for layer in layers):
         return False
@@ -273,8 +280,13 @@ class BackpropObjective(Objective):
             raise ValueError("BackpropObjective needs a rule for every layer (supports_backprop)")
         self.rules = cast(list[LayerRule], found)
 
-    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def value_and_grad(
+        self, x: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if sample_weight is not None:
+            raise ValueError("The hand-written back-propagation takes no sample weights")
         layers, rules = self.layers, self.rules
+        loss = cast(losses.Loss, self.loss)
         last = len(layers) - 1
         caches: list[Any] = []
         with torch.no_grad():
@@ -282,7 +294,7 @@ class BackpropObjective(Objective):
             for index, (layer, rule) in enumerate(zip(layers, rules, strict=True)):
                 outputs, cache = rule.forward(layer, outputs, not (self.fold and index == last))
                 caches.append(cache)
-            cost, grad = loss_value_and_grad(self.loss, y, outputs)
+            cost, grad = loss_value_and_grad(loss, y, outputs)
             for index in range(last, 0, -1):
                 grad = cast(
                     torch.Tensor, rules[index].backward(layers[index], caches[index], grad, True)

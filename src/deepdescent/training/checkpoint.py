@@ -32,7 +32,7 @@ from safetensors.torch import save as save_tensors
 
 from deepdescent import metrics
 from deepdescent.callbacks import CallbackList
-from deepdescent.training.data import BatchIterator
+from deepdescent.training.data import BatchIterator, structure_length
 from deepdescent.training.numerics import StepGuard
 from deepdescent.utils.io import (
     CheckedArchive,
@@ -126,7 +126,7 @@ def _as_python_random_state(state: Any) -> tuple[Any, ...]:
 def fingerprint(parts: RunParts) -> dict[str, Any]:
     """What must match for a backup to continue this run."""
     return {
-        "samples": len(parts.batches.x),
+        "samples": structure_length(parts.batches.x),
         "batch_size": parts.batches.batch_size,
         "shuffle": parts.batches.shuffle,
         "optimizer": type(parts.optimizer).__name__,

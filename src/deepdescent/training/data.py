@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -33,6 +33,8 @@ __all__ = [
     "as_tensor",
     "check_batch_size",
     "split_validation",
+    "structure_length",
+    "take",
 ]
 
 DEFAULT_BATCH_SIZE = 32
@@ -73,24 +75,58 @@ def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
     return int(batch_size)
 
 
-Batch = TypeVar("Batch", torch.Tensor, np.ndarray)
+def structure_length(value: Any) -> int:
+    """The number of samples of a tensor, or of a list, tuple or dict of them (each must
+    hold as many)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return len(value)
+    leaves = list(value.values()) if isinstance(value, dict) else list(value)
+    lengths = {structure_length(leaf) for leaf in leaves}
+    if len(lengths) != 1:
+        raise ValueError(f"the arrays given together hold different numbers of samples: {lengths}")
+    return lengths.pop()
+
+
+def take(value: Any, index: slice | torch.Tensor) -> Any:
+    """Rows ``index`` (a slice or a tensor of indices) of a tensor or array, or of every
+    one of a list, tuple or dict; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return value[index] if isinstance(index, slice) else value.index_select(0, index)
+    if isinstance(value, np.ndarray):
+        return value[index if isinstance(index, slice) else index.cpu().numpy()]
+    if isinstance(value, dict):
+        return {k: take(v, index) for k, v in value.items()}
+    return type(value)(take(v, index) for v in value)
+
+
+def _first_tensor(value: Any) -> torch.Tensor:
+    while not isinstance(value, torch.Tensor):
+        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
+    return value
 
 
 def split_validation(
-    x: Batch, y: Batch, fraction: float
-) -> tuple[tuple[Batch, Batch], tuple[Batch, Batch] | None]:
-    """Keras's ``validation_split``: the *last* ``fraction`` of the samples, before shuffling."""
+    arrays: tuple[Any, ...], fraction: float
+) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+    """Keras's ``validation_split``: the *last* ``fraction`` of the samples, before
+    shuffling, of each of ``arrays`` (tensors, structures of them, or ``None``)."""
     if not is_real(fraction) or not 0.0 <= fraction < 1.0:
         raise ValueError(f"Invalid validation_split: {fraction!r} (expected 0 <= value < 1)")
     if fraction == 0:
-        return (x, y), None
-    split_at = math.floor(len(x) * (1.0 - fraction))
-    if split_at == 0 or split_at == len(x):
+        return arrays, None
+    count = structure_length(arrays[0])
+    split_at = math.floor(count * (1.0 - fraction))
+    if split_at == 0 or split_at == count:
         raise ValueError(
-            f"validation_split={fraction} of {len(x)} samples leaves an empty "
+            f"validation_split={fraction} of {count} samples leaves an empty "
             "training or validation set"
         )
-    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+    return (
+        tuple(take(a, slice(None, split_at)) for a in arrays),
+        tuple(take(a, slice(split_at, None)) for a in arrays),
+    )
 
 
 @runtime_checkable
@@ -110,37 +146,43 @@ class ExampleOrder(Protocol):
 
 
 class BatchIterator:
-    """Minibatches of ``(x, y)``, in a fresh random order each epoch when ``shuffle``.
+    """Minibatches of ``(x, y)`` (and sample weights), in a fresh random order each epoch
+    when ``shuffle``.
 
-    Iterating yields ``(batch_index, x_batch, y_batch)`` from the current position to the
-    end of the epoch; :meth:`start_epoch` draws the next order. The last batch of an
-    epoch may be smaller.
+    Iterating yields ``(batch_index, x_batch, y_batch, weight_batch)`` from the current
+    position to the end of the epoch; :meth:`start_epoch` draws the next order. The last
+    batch of an epoch may be smaller.
 
     Args:
-        x, y: the training inputs and targets, on their device.
+        x, y: the training inputs and targets, on their device: tensors, or lists or dicts
+            of tensors (several inputs or outputs); ``y`` may be ``None``.
         batch_size: the minibatch size m.
         shuffle: ``True``: a permutation per epoch; ``False``: the stored order; or an
             :class:`ExampleOrder` (a curriculum), checked against ``len(x)`` here.
         seed: the generator's seed; ``None`` draws one from torch's global generator
             (unless ``shuffle`` is ``False``: an unshuffled run draws nothing).
+        sample_weight: a weight per sample, or ``None``.
     """
 
     def __init__(
         self,
-        x: torch.Tensor,
-        y: torch.Tensor,
+        x: Any,
+        y: Any,
         batch_size: int,
         shuffle: bool | ExampleOrder = True,
         seed: int | None = None,
+        sample_weight: torch.Tensor | None = None,
     ) -> None:
-        self.x, self.y = x, y
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        self.samples = structure_length(x)
         self.batch_size = check_batch_size(batch_size)
         self.strategy = shuffle if isinstance(shuffle, ExampleOrder) else None
         if self.strategy is not None:
-            self.strategy.check(len(x))
+            self.strategy.check(self.samples)
         self.shuffle = bool(shuffle)
         if seed is None:
             seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if self.shuffle else 0
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.position = 0
         self.epoch = -1  # no epoch started yet
@@ -149,7 +191,7 @@ class BatchIterator:
 
     def __len__(self) -> int:
         """The number of minibatches per epoch."""
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(self.samples / self.batch_size)
 
     def start_epoch(self, epoch: int | None = None) -> None:
         """Draw the order of epoch number ``epoch`` (default: the one after the last) and
@@ -163,29 +205,26 @@ class BatchIterator:
     def _draw_order(self) -> torch.Tensor | None:
         if not self.shuffle:
             return None
-        count = len(self.x)
+        count = self.samples
+        device = _first_tensor(self.x).device
         if self.strategy is None:
-            return torch.randperm(count, generator=self.generator).to(self.x.device)
+            return torch.randperm(count, generator=self.generator).to(device)
         order = self.strategy.order(self.epoch, count, self.generator)
         if order.dim() != 1 or len(order) != count or order.is_floating_point():
             raise ValueError(
                 f"{type(self.strategy).__name__}.order returned a tensor of shape "
                 f"{tuple(order.shape)} and dtype {order.dtype}; expected {count} integer indices"
             )
-        return order.to(self.x.device)
+        return order.to(device)
 
-    def __iter__(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[int, Any, Any, torch.Tensor | None]]:
         while self.position < len(self):
             batch = self.position
             start = batch * self.batch_size
             end = start + self.batch_size
-            if self._order is None:
-                xb, yb = self.x[start:end], self.y[start:end]
-            else:
-                index = self._order[start:end]
-                xb, yb = self.x.index_select(0, index), self.y.index_select(0, index)
+            index = slice(start, end) if self._order is None else self._order[start:end]
             self.position += 1
-            yield batch, xb, yb
+            yield batch, take(self.x, index), take(self.y, index), take(self.sample_weight, index)
 
     def state_dict(self) -> dict[str, Any]:
         """The epoch number, the position within the epoch and the generator's state when

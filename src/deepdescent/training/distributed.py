@@ -41,7 +41,7 @@ import torch
 import torch.distributed as dist
 
 from deepdescent.optimizers.contract import TrainingNeeds
-from deepdescent.training.data import BatchIterator, ExampleOrder
+from deepdescent.training.data import BatchIterator, ExampleOrder, structure_length, take
 from deepdescent.training.objective import Objective
 
 if TYPE_CHECKING:
@@ -136,9 +136,12 @@ class ShardObjective(Objective):
     global_loss: bool = False
     world: int = 1
 
-    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def value_and_grad(
+        self, x: Any, y: Any, sample_weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        # fit refuses sample weights in a data-parallel run (_check_parallel in the loop).
         self.model.zero_grad(set_to_none=True)
-        cost, outputs = self(x, y)
+        cost, outputs = self(x, y, sample_weight)
         scale = self.scale()
         (cost * scale).backward()
         cost = cost.detach()
@@ -159,8 +162,8 @@ class ShardedBatches(BatchIterator):
 
     def __init__(
         self,
-        x: torch.Tensor,
-        y: torch.Tensor,
+        x: Any,
+        y: Any,
         batch_size: int,
         shuffle: bool | ExampleOrder,
         seed: int,
@@ -170,21 +173,23 @@ class ShardedBatches(BatchIterator):
         super().__init__(x, y, batch_size, shuffle, seed)
         self.rank, self.world = rank, world
         self.share = (1, 1)  # this rank's rows and the batch's, for the cost's scale
-        last = len(x) % self.batch_size
+        last = self.samples % self.batch_size
         if self.batch_size < world or 0 < last < world:
             raise ValueError(
-                f"Invalid batch_size: {batch_size} with {len(x)} training samples leaves a "
+                f"Invalid batch_size: {batch_size} with {self.samples} training samples leaves a "
                 f"batch of {min(self.batch_size, last or self.batch_size)} rows for {world} "
                 "processes (expected every batch, the last one too, to have at least one row "
                 "per process); choose another batch_size"
             )
 
     def __iter__(self) -> Any:
-        for batch, xb, yb in super().__iter__():
-            sizes = shares(len(xb), self.world)
+        for batch, xb, yb, wb in super().__iter__():
+            rows = structure_length(xb)
+            sizes = shares(rows, self.world)
             start = sum(sizes[: self.rank])
-            self.share = (sizes[self.rank], len(xb))
-            yield batch, xb[start : start + sizes[self.rank]], yb[start : start + sizes[self.rank]]
+            self.share = (sizes[self.rank], rows)
+            own = slice(start, start + sizes[self.rank])
+            yield batch, take(xb, own), take(yb, own), take(wb, own)
 
     def scale(self) -> float:
         """W · n_r / n for the batch being trained on."""
@@ -224,18 +229,25 @@ class DataParallel:
                 "Shampoo or SAM"
             )
 
-    def shared_seed(self) -> int:
-        """A generator seed drawn on every rank (so that their global random streams stay
-        alike) and taken from rank 0."""
-        seed = torch.randint(0, 2**62, (1,), dtype=torch.int64)
-        dist.broadcast(seed, src=0)
-        return int(seed)
+    def shared_seed(self, seed: int) -> int:
+        """Rank 0's ``seed`` (each rank drew its own from its global random stream, so that
+        those streams stay alike)."""
+        shared = torch.tensor([seed], dtype=torch.int64, device=self._collective_device())
+        dist.broadcast(shared, src=0)
+        return int(shared)
 
-    def make_batches(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool | ExampleOrder
-    ) -> ShardedBatches:
+    def make_batches(self, iterator: BatchIterator) -> ShardedBatches:
+        """``iterator``'s minibatches as every rank draws them (rank 0's seed), each cut
+        to this rank's share."""
+        order = iterator.strategy if iterator.strategy is not None else iterator.shuffle
         self.batches = ShardedBatches(
-            x, y, batch_size, shuffle, self.shared_seed(), self.rank, self.world
+            iterator.x,
+            iterator.y,
+            iterator.batch_size,
+            order,
+            self.shared_seed(iterator.seed),
+            self.rank,
+            self.world,
         )
         return self.batches
 

@@ -30,7 +30,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 
@@ -46,6 +46,8 @@ __all__ = [
     "check_finite",
     "nonfinite_policy",
 ]
+
+T = TypeVar("T")
 
 DEFAULT_PATIENCE = 5
 KEEP_EVERY = 50
@@ -163,6 +165,7 @@ class StepGuard:
         self.consecutive = 0  # skipped in a row
         self.skipped_in_epoch = self.admitted_in_epoch = 0
         self.tripped = False
+        self.applied = False  # a non-finite step was applied by the model's own train_step
         self.last: tuple[float, float, float] | None = None  # loss, gradient norm, rate
         self._kept: tuple[dict[str, torch.Tensor], dict[str, Any], int] | None = None
         self._good_since_kept = 0
@@ -173,15 +176,17 @@ class StepGuard:
     def start_epoch(self) -> None:
         self.skipped_in_epoch = self.admitted_in_epoch = 0
 
-    def admit(self, cost: torch.Tensor) -> bool:
+    def admit(self, cost: torch.Tensor, gradients: bool = True) -> bool:
         """Whether to apply the step whose first evaluation gave ``cost`` and left its
-        gradient in the parameters' ``.grad``; counts it either way."""
+        gradient in the parameters' ``.grad``; counts it either way. ``gradients=False``
+        looks at the loss alone (under loss scaling, an overflowing gradient is the
+        scaler's to skip)."""
         self.step += 1
         grads = [
             p.grad
             for group in self.optimizer.param_groups
             for p in group["params"]
-            if p.grad is not None
+            if p.grad is not None and gradients
         ]
         norms = [float(n) for n in torch._foreach_norm([cost.detach().reshape(()), *grads])]
         grad_norms = norms[1:]
@@ -204,12 +209,45 @@ class StepGuard:
             self._trip()
         return False
 
+    def watch_applied(self, take_step: Callable[[], T], loss_of: Callable[[T], float | None]) -> T:
+        """Take a step that applies itself (a model's own ``train_step``) and watch the
+        loss ``loss_of`` reads from its result: such a step cannot be skipped, but the good
+        state is kept before it (when due) and counts as good once its loss — computed at
+        those weights — is finite; after ``patience`` non-finite losses in a row the last
+        good state is put back and training stops, as for skipped steps."""
+        due = self._kept is None or self._good_since_kept >= self.policy.keep_every
+        candidate = self._snapshot() if due else None
+        result = take_step()
+        loss = loss_of(result)
+        self.step += 1
+        finite = loss is None or math.isfinite(loss)
+        if self.agree is not None:
+            finite = self.agree(finite)
+        if finite:
+            self.consecutive = 0
+            self.admitted_in_epoch += 1
+            if candidate is not None:
+                self._kept = (*candidate, self.step)
+                self._good_since_kept = 1
+            else:
+                self._good_since_kept += 1
+            return result
+        self.consecutive += 1
+        self.applied = True
+        self.last = (float(cast(float, loss)), math.nan, _learning_rate(self.optimizer))
+        if self.consecutive >= self.policy.patience:
+            self._trip()
+        return result
+
+    def _snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return weights, _optimizer_snapshot(self.optimizer)
+
     def _keep_if_due(self) -> None:
         if self._kept is not None and self._good_since_kept < self.policy.keep_every:
             self._good_since_kept += 1
             return
-        weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self._kept = (weights, _optimizer_snapshot(self.optimizer), self.step)
+        self._kept = (*self._snapshot(), self.step)
         self._good_since_kept = 1
 
     def _trip(self) -> None:
@@ -230,10 +268,15 @@ class StepGuard:
                 f"the weights and optimizer state of step {self._kept[2]} (the last good "
                 "ones kept) are restored"
             )
+        applied = (
+            "the model's own train_step applied them"
+            if self.applied
+            else "none of them was applied"
+        )
         message = (
             f"Training stopped at step {self.step}: {self.consecutive} steps in a row had a "
             f"non-finite loss or gradient (last: loss {loss}, gradient norm {norm}, "
-            f"learning rate {rate}); none of them was applied, and {restored}. Try a "
+            f"learning rate {rate}); {applied}, and {restored}. Try a "
             "smaller learning rate, gradient clipping (clipnorm=1.0 or global_clipnorm=1.0), "
             "or look for extreme values in the data."
         )

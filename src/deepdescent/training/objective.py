@@ -34,34 +34,44 @@ class Objective:
 
     model: Model
     forward: Callable[[torch.Tensor], torch.Tensor]
-    loss: losses.Loss
+    loss: losses.Loss | None
     to_prediction: Callable[[torch.Tensor], torch.Tensor]
     penalty: Callable[[], torch.Tensor] | None
     auxiliary: Callable[[torch.Tensor], torch.Tensor | None] | None = None
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cost J(θ) on ``(x, y)`` and the model's (pre-activation) outputs."""
+    def __call__(
+        self, x: Any, y: Any, sample_weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        """The cost J(θ) on ``(x, y)`` (each sample's loss weighted by ``sample_weight``)
+        and the model's (pre-activation) outputs."""
         outputs = self.forward(x)
-        cost = self.loss(y, outputs)
-        if self.auxiliary is not None:
-            extra = self.auxiliary(y)
-            if extra is not None:
-                cost = cost + extra
-        if self.penalty is not None:
-            cost = cost + self.penalty()
+        if self.loss is None:
+            cost = self.penalty() if self.penalty is not None else _no_cost()
+        else:
+            cost = self.loss(y, outputs, sample_weight)
+            if self.auxiliary is not None:
+                extra = self.auxiliary(y)
+                if extra is not None:
+                    cost = cost + extra
+            if self.penalty is not None:
+                cost = cost + self.penalty()
         return cost, outputs
 
-    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def value_and_grad(
+        self, x: Any, y: Any, sample_weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Any]:
         """The cost and outputs (detached), with ∇θJ left in the parameters' ``.grad``."""
         self.model.zero_grad(set_to_none=True)
-        cost, outputs = self(x, y)
+        cost, outputs = self(x, y, sample_weight)
         cost.backward()
-        return cost.detach(), outputs.detach()
+        return cost.detach(), _detached(outputs)
 
     def model_outputs(self, x: torch.Tensor, y: torch.Tensor) -> ModelOutputs:
         """The outputs and loss of the minibatch ``(x, y)`` as functions, for optimizers
         that declare ``model_outputs`` (Gauss–Newton products, the sampled Fisher)."""
         loss, forward = self.loss, self.forward
+        if loss is None:
+            raise ValueError("Optimizers that use the model's outputs need a compiled loss")
         return ModelOutputs(
             outputs_fn=lambda: forward(x),
             loss_of_outputs=lambda outputs: loss(y, outputs),
@@ -92,16 +102,34 @@ def objective_parts(model: Model) -> tuple[dict[str, Any], bool]:
     final activation is folded into the loss (where the loss allows)."""
     loss, _ = model.require_compiled("fit")
     last = model.output_activation()
-    fold = loss.folds(last)
+    fold = loss is not None and loss.folds(last)
+    # Without a compiled loss the cost is the layers' own terms (add_loss), which may
+    # appear only once the model has run.
+    penalized = loss is None or model.has_regularizers()
     return {
         "model": model,
         "forward": model.forward_pre_activation if fold else model.forward,
-        "loss": loss.with_logits() if fold else loss,
+        "loss": loss.with_logits() if fold and loss is not None else loss,
         "to_prediction": activations.get(last) if fold else _identity,
-        "penalty": model.regularization_loss if model.has_regularizers() else None,
+        "penalty": model.regularization_loss if penalized else None,
         "auxiliary": model.auxiliary_cost if model.has_auxiliary_heads() else None,
     }, fold
 
 
-def _identity(tensor: torch.Tensor) -> torch.Tensor:
+def _identity(tensor: Any) -> Any:
     return tensor
+
+
+def _detached(outputs: Any) -> Any:
+    if isinstance(outputs, torch.Tensor):
+        return outputs.detach()
+    if isinstance(outputs, dict):
+        return {k: _detached(v) for k, v in outputs.items()}
+    return type(outputs)(_detached(v) for v in outputs)
+
+
+def _no_cost() -> torch.Tensor:
+    raise ValueError(
+        "There is no loss to compute: pass loss= to compile, add terms with add_loss, or "
+        "override train_step"
+    )

@@ -9,8 +9,31 @@ import torch
 
 from deepdescent.utils._config import deserialize, serialize
 from deepdescent.utils._lookup import lookup
+from deepdescent.utils.images import (
+    array_to_img,
+    image_dataset_from_directory,
+    img_to_array,
+    load_img,
+    save_img,
+)
+from deepdescent.utils.py_dataset import PyDataset
+from deepdescent.utils.sequences import pad_sequences
 
-__all__ = ["deserialize", "lookup", "normalize", "serialize", "set_random_seed", "to_categorical"]
+__all__ = [
+    "PyDataset",
+    "array_to_img",
+    "deserialize",
+    "image_dataset_from_directory",
+    "img_to_array",
+    "load_img",
+    "lookup",
+    "normalize",
+    "pad_sequences",
+    "save_img",
+    "serialize",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def to_categorical(y: object, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

@@ -82,11 +82,8 @@ def check_fraction(name: str, value: Any) -> float:
 
 
 def snake_case(name: str) -> str:
-    """``"BatchNormalization"`` → ``"batch_normalization"``: Keras's default names.
-
-    Keras's rule: an underscore before each capitalized word, then between a lower-case
-    letter and a capital, so acronyms stay whole (``"LSTM"`` → ``"lstm"``,
-    ``"KLDivergence"`` → ``"kl_divergence"``, ``"Conv2D"`` → ``"conv2d"``).
-    """
-    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+    """Keras's default names: ``"BatchNormalization"`` → ``"batch_normalization"``,
+    ``"Conv2D"`` → ``"conv2d"``, ``"LSTM"`` → ``"lstm"``, ``"SimpleRNN"`` → ``"simple_rnn"``
+    (a capital starts a word only before lower case, or after a lower-case letter)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()

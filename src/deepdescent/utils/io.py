@@ -28,6 +28,8 @@ __all__ = [
     "atomic_open",
     "atomic_path",
     "atomic_write_bytes",
+    "check_not_keras_file",
+    "is_keras_file",
     "remove_temporaries",
     "write_checked_archive",
 ]
@@ -107,6 +109,36 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path) as stream:
         stream.write(data)
+
+
+_KERAS_2_SUFFIXES = (".h5", ".hdf5")
+
+
+def is_keras_file(filepath: str | os.PathLike[str]) -> bool:
+    """Whether ``filepath`` names a Keras 3 ``.keras`` file (by its suffix)."""
+    return os.fspath(filepath).lower().endswith(".keras")
+
+
+def check_not_keras_file(
+    filepath: str | os.PathLike[str], argument: str = "filepath", whole_model: bool = False
+) -> None:
+    """Refuse a path ending in Keras 2's HDF5 suffixes, which deepdescent neither reads nor
+    writes (a file so named would pass for one Keras could open); and, unless the file
+    holds a whole model (``whole_model``), Keras 3's ``.keras``, which only a whole model
+    is written as."""
+    path = os.fspath(filepath)
+    if path.lower().endswith(_KERAS_2_SUFFIXES):
+        raise ValueError(
+            f"Invalid {argument}: {path!r} (expected a name not ending in .h5 or .hdf5: "
+            "deepdescent does not read or write Keras 2's HDF5 files; save a model as "
+            ".keras or .deepdescent, weights as .safetensors)"
+        )
+    if is_keras_file(path) and not whole_model:
+        raise ValueError(
+            f"Invalid {argument}: {path!r} (expected a name not ending in .keras: a .keras "
+            "file holds a whole model, written by model.save and read by load_model; "
+            "save weights as .safetensors)"
+        )
 
 
 def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:

@@ -1,0 +1,597 @@
+"""Keras 3's ``.keras`` files, read and written for the layers both libraries have.
+
+A ``.keras`` file is a zip of ``config.json`` (the model's architecture as Keras
+serializes it), ``metadata.json`` and ``model.weights.h5`` (each layer's variables under
+``layers/<name>/vars/<i>``, the names made from the layers' classes in model order:
+``dense``, ``dense_1`` ...; a recurrent layer's under ``layers/<name>/cell/vars``).
+:func:`load_keras` rebuilds a ``Sequential`` or functional model from such a file, made
+by Keras or here, and :func:`save_keras` writes one that Keras 3 loads. Weights change
+layout where the libraries differ (convolution kernels are ``(*kernel_size, in, out)`` in
+Keras, ``(out, in, *kernel_size)`` here). Reading runs no code: the classes come from
+:data:`KERAS_LAYERS`, the tensors from HDF5 datasets (``pip install h5py``). Not kept:
+the initializers (the file's weights replace them) and, in a file Keras wrote, the
+compile settings (compile the loaded model); a file written here keeps them, and the
+optimizer's state, in members of its own that Keras does not read. A file that uses what
+this library lacks (constraints, activity regularizers, other layers) is refused, naming
+it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepdescent import layers as layers_lib
+from deepdescent import ops, regularizers
+from deepdescent.layers import InputLayer, Layer, SymbolicTensor, TensorOperation
+from deepdescent.layers.symbolic import flatten
+from deepdescent.models.saving import optimizer_members, restore_compiled
+from deepdescent.utils._checks import snake_case
+from deepdescent.utils.io import atomic_write_bytes
+
+__all__ = ["KERAS_LAYERS", "KerasFileError", "load_keras", "save_keras"]
+
+_CONFIG, _METADATA, _WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+# This library's own members: the compile settings and optimizer state Keras's
+# compile_config cannot express (the optimizers' arguments differ).
+_OURS, _COMPILE = "deepdescent/", "compile.json"
+_DTYPE = {
+    "module": "keras",
+    "class_name": "DTypePolicy",
+    "config": {"name": "float32"},
+    "registered_name": None,
+}
+
+
+class KerasFileError(ValueError):
+    """A ``.keras`` file this library cannot read (or a model it cannot write as one)."""
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError as error:
+        raise ImportError(
+            "Reading and writing .keras files needs h5py: pip install h5py "
+            "(or pip install deepdescent[keras])"
+        ) from error
+    return h5py
+
+
+# -- weights: Keras's layout ↔ this library's ----------------------------------------
+
+
+def _conv_out(kernel: torch.Tensor) -> np.ndarray:
+    """(out, in, *k) → (*k, in, out); also (in, out, *k) → (*k, out, in) for transposes."""
+    rank = kernel.ndim - 2
+    return kernel.detach().cpu().permute(*range(2, 2 + rank), 1, 0).numpy()
+
+
+def _conv_in(kernel: np.ndarray) -> np.ndarray:
+    rank = kernel.ndim - 2
+    return np.ascontiguousarray(np.transpose(kernel, (rank + 1, rank, *range(rank))))
+
+
+Conversion = tuple[str, Callable[[torch.Tensor], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+def _depthwise_out(kernel: torch.Tensor, multiplier: int) -> np.ndarray:
+    """(c·m, 1, kh, kw) → Keras's (kh, kw, c, m)."""
+    grouped = (
+        kernel.detach().cpu().reshape(kernel.shape[0] // multiplier, multiplier, *kernel.shape[2:])
+    )
+    return grouped.permute(2, 3, 0, 1).numpy()
+
+
+def _depthwise_in(kernel: np.ndarray) -> np.ndarray:
+    """Keras's (kh, kw, c, m) → (c·m, 1, kh, kw)."""
+    kh, kw, channels, multiplier = kernel.shape
+    grouped = np.transpose(kernel, (2, 3, 0, 1))
+    return np.ascontiguousarray(grouped.reshape(channels * multiplier, 1, kh, kw))
+
+
+def _weights_of(layer: Layer) -> list[Conversion]:
+    """The layer's variables in Keras's order: (attribute, ours → Keras, Keras → ours)."""
+    same: tuple[Callable[[torch.Tensor], np.ndarray], Callable[[np.ndarray], np.ndarray]] = (
+        lambda t: t.detach().cpu().numpy(),
+        lambda a: a,
+    )
+    conv = (_conv_out, _conv_in)
+    entries: list[Conversion]
+    if isinstance(layer, layers_lib.DepthwiseConv2D):
+        multiplier = layer.depth_multiplier
+        depthwise = ("kernel", lambda t: _depthwise_out(t, multiplier), _depthwise_in)
+        separable = isinstance(layer, layers_lib.SeparableConv2D)
+        entries = [depthwise, ("pointwise_kernel", *conv)] if separable else [depthwise]
+    elif isinstance(
+        layer,
+        (
+            layers_lib.Conv1D,
+            layers_lib.Conv2D,
+            layers_lib.Conv3D,
+            layers_lib.Conv1DTranspose,
+            layers_lib.Conv2DTranspose,
+        ),
+    ):
+        entries = [("kernel", *conv)]
+    elif isinstance(layer, (layers_lib.SimpleRNN, layers_lib.LSTM, layers_lib.GRU)):
+        entries = [("kernel", *same), ("recurrent_kernel", *same)]
+    elif isinstance(layer, layers_lib.Embedding):
+        entries = [("embeddings", *same)]
+    elif isinstance(layer, layers_lib.PReLU):
+        entries = [("alpha", *same)]
+    else:
+        entries = [("kernel", *same)] if hasattr(layer, "kernel") else []
+    if getattr(layer, "bias", None) is not None:
+        entries.append(("bias", *same))
+    return entries
+
+
+def _weight_group(layer: Layer) -> str:
+    recurrent = (layers_lib.SimpleRNN, layers_lib.LSTM, layers_lib.GRU)
+    return "cell/vars" if isinstance(layer, recurrent) else "vars"
+
+
+# -- configs: Keras's ↔ this library's -------------------------------------------------
+
+#: Keras class names this module reads and writes (Keras's ops as graph operations too).
+KERAS_LAYERS = (
+    "Activation",
+    "Add",
+    "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "Concatenate",
+    "Conv1D",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Cropping2D",
+    "Dense",
+    "DepthwiseConv2D",
+    "Dropout",
+    "ELU",
+    "Embedding",
+    "Flatten",
+    "GRU",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "InputLayer",
+    "LSTM",
+    "LeakyReLU",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "PReLU",
+    "Permute",
+    "ReLU",
+    "RepeatVector",
+    "Rescaling",
+    "Reshape",
+    "SeparableConv2D",
+    "SimpleRNN",
+    "Softmax",
+    "Subtract",
+    "UpSampling2D",
+    "ZeroPadding2D",
+)
+# Keras's config entries this library has no use for once the weights are loaded.
+_DROPPED = {
+    "dtype",
+    "seed",
+    "zero_output_for_mask",
+    "sparse",
+    "ragged",
+    "optional",
+    "lora_rank",
+    "lora_alpha",
+    "use_cudnn",
+    "noise_shape",
+    "input_length",
+    "quantization_config",
+}
+_MUST_BE_EMPTY = ("_constraint", "activity_regularizer")
+
+
+def _from_keras_config(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Keras's layer config as this library's constructor arguments."""
+    ours: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in _DROPPED or key.endswith("_initializer"):
+            continue
+        if key.endswith(_MUST_BE_EMPTY):
+            if value is not None:
+                raise KerasFileError(f"{class_name} uses {key}, which deepdescent lacks")
+            continue
+        if key.endswith("_regularizer"):
+            ours[key] = (
+                None
+                if value is None
+                else regularizers.deserialize(
+                    {"class_name": value["class_name"], "config": value.get("config") or {}}
+                )
+            )
+            continue
+        if key == "data_format" and class_name == "Flatten":
+            if value not in (None, "channels_last"):
+                raise KerasFileError("Flatten with data_format='channels_first' is not read")
+            continue
+        if key == "stateful" and value:
+            raise KerasFileError(f"{class_name} is stateful, which deepdescent lacks")
+        if key == "stateful":
+            continue
+        ours[key] = value
+    return ours
+
+
+def _to_keras_config(layer: Layer) -> dict[str, Any]:
+    config = dict(layer.get_config())
+    config["trainable"] = layer.trainable
+    config["dtype"] = _DTYPE
+    for key, value in list(config.items()):
+        if key.endswith("_initializer") and isinstance(value, dict):
+            config[key] = {
+                "module": "keras.initializers",
+                "class_name": value["class_name"],
+                "config": {},
+                "registered_name": None,
+            }
+        elif key.endswith("_regularizer") and isinstance(value, dict):
+            config[key] = {"module": "keras.regularizers", **value, "registered_name": None}
+    return config
+
+
+def _keras_entry(layer: Layer) -> dict[str, Any]:
+    if isinstance(layer, InputLayer):
+        return {
+            "module": "keras.layers",
+            "class_name": "InputLayer",
+            "config": {
+                "batch_shape": list(layer.shape),
+                "dtype": str(layer.input_dtype).removeprefix("torch."),
+                "sparse": False,
+                "ragged": False,
+                "name": layer.name,
+                "optional": False,
+            },
+            "registered_name": None,
+        }
+    if isinstance(layer, TensorOperation):
+        if layer.operation not in ("add", "subtract", "multiply", "divide"):
+            raise KerasFileError(
+                f"the operation {layer.operation!r} cannot be written to a .keras file"
+            )
+        return {
+            "module": "keras.src.ops.numpy",
+            "class_name": layer.operation.capitalize(),
+            "config": {"name": layer.name},
+            "registered_name": None,
+        }
+    name = type(layer).__name__
+    if name not in KERAS_LAYERS:
+        raise KerasFileError(
+            f"{name} cannot be written to a .keras file (the layers that can: "
+            f"{', '.join(KERAS_LAYERS)}); save to a .deepdescent file instead"
+        )
+    return {
+        "module": "keras.layers",
+        "class_name": name,
+        "config": _to_keras_config(layer),
+        "registered_name": None,
+    }
+
+
+def _layer_from_entry(entry: dict[str, Any]) -> Layer:
+    class_name, config = entry["class_name"], dict(entry.get("config") or {})
+    if entry.get("module", "").startswith("keras.src.ops"):
+        operation = snake_case(class_name)
+        if operation not in ops.OPERATIONS or set(config) - {"name"}:
+            raise KerasFileError(f"the Keras operation {class_name} is not read")
+        return TensorOperation(operation, name=config.get("name"))
+    if class_name not in KERAS_LAYERS:
+        raise KerasFileError(
+            f"the file holds a {class_name} layer, which deepdescent does not read from "
+            f".keras files (it reads: {', '.join(KERAS_LAYERS)})"
+        )
+    if class_name == "InputLayer":
+        shape = config.get("batch_shape") or [None, *config["shape"]]
+        return InputLayer(
+            shape=tuple(shape[1:]), dtype=config.get("dtype"), name=config.get("name")
+        )
+    return layers_lib.deserialize(
+        {"class_name": class_name, "config": _from_keras_config(class_name, config)}
+    )
+
+
+# -- the graph ---------------------------------------------------------------------------
+
+
+def _tensor_entry(tensor: SymbolicTensor, index_of: dict[int, int]) -> dict[str, Any]:
+    node = tensor.node
+    assert node is not None
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {
+            "shape": list(tensor.shape),
+            "dtype": tensor.dtype,
+            "keras_history": [node.layer.name, index_of[id(node)], tensor.index],
+        },
+    }
+
+
+def _encode_args(value: Any, index_of: dict[int, int]) -> Any:
+    if isinstance(value, SymbolicTensor):
+        return _tensor_entry(value, index_of)
+    if isinstance(value, (list, tuple)):
+        return [_encode_args(v, index_of) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode_args(v, index_of) for k, v in value.items()}
+    return value
+
+
+def _functional_config(model: Any) -> dict[str, Any]:
+    graph = model.graph
+    index_of: dict[int, int] = {}
+    for layer in graph.layers:
+        for position, node in enumerate(n for n in graph.nodes if n.layer is layer):
+            index_of[id(node)] = position
+    entries = []
+    for layer in graph.layers:
+        entry = _keras_entry(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [
+            {
+                "args": _encode_args(list(node.args), index_of),
+                "kwargs": _encode_args(node.kwargs, index_of),
+            }
+            for node in graph.nodes
+            if node.layer is layer and not isinstance(layer, InputLayer)
+        ]
+        entries.append(entry)
+
+    def history(tensors: list[SymbolicTensor]) -> Any:
+        found = [_tensor_entry(t, index_of)["config"]["keras_history"] for t in tensors]
+        return found[0] if len(found) == 1 else found
+
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": entries,
+        "input_layers": history(graph.flat_inputs),
+        "output_layers": history(graph.flat_outputs),
+    }
+
+
+def _sequential_config(model: Any) -> dict[str, Any]:
+    if model.input_shape is None:
+        raise KerasFileError("The Sequential model has no input shape yet: build it first")
+    entries = [_keras_entry(InputLayer(shape=model.input_shape[1:], name="input_layer"))]
+    shape = model.input_shape
+    for layer in model.layers:
+        entry = _keras_entry(layer)
+        entry["build_config"] = {"input_shape": list(shape)}
+        shape = layer.compute_output_shape(shape)
+        entries.append(entry)
+    return {"name": model.name, "trainable": model.trainable, "dtype": _DTYPE, "layers": entries}
+
+
+def _keras_layers(model: Any) -> list[Layer]:
+    """The layers in Keras's model order (a Sequential's without its input layer)."""
+    return list(model.graph.layers) if model.graph is not None else list(model.layers)
+
+
+def _group_names(layers: list[Layer]) -> list[str]:
+    """Keras's names of the layers' groups in the weights file: the class in snake case,
+    then ``_1``, ``_2`` ... for repeats (operations have no group)."""
+    used: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        base = snake_case(type(layer).__name__)
+        if base in used:
+            used[base] += 1
+            names.append(f"{base}_{used[base]}")
+        else:
+            used[base] = 0
+            names.append(base)
+    return names
+
+
+# -- files ------------------------------------------------------------------------------
+
+
+def save_keras(
+    model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
+) -> None:
+    """Write ``model`` (a ``Sequential`` or functional model of :data:`KERAS_LAYERS`) as
+    a Keras 3 ``.keras`` file, atomically; its compile settings and optimizer state go
+    in members under ``deepdescent/``, which Keras does not read."""
+    from deepdescent.models.sequential import Sequential
+
+    if isinstance(model, Sequential):
+        config = {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": _sequential_config(model),
+            "registered_name": None,
+        }
+    elif getattr(model, "graph", None) is not None:
+        config = {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": _functional_config(model),
+            "registered_name": "Functional",
+        }
+    else:
+        raise KerasFileError(
+            f"A {type(model).__name__} cannot be written as a .keras file (its code "
+            "would be needed): use a Sequential or functional model, or a .deepdescent file"
+        )
+    buffer = io.BytesIO()
+    h5py = _h5py()
+    with h5py.File(buffer, "w") as store:
+        layers = _keras_layers(model)
+        for layer, group in zip(layers, _group_names(layers), strict=True):
+            if isinstance(layer, TensorOperation):
+                continue
+            variables = store.create_group(f"layers/{group}/{_weight_group(layer)}")
+            if _weight_group(layer) != "vars":
+                store.create_group(f"layers/{group}/vars")
+            for index, (attribute, out, _) in enumerate(_weights_of(layer)):
+                variables.create_dataset(str(index), data=out(getattr(layer, attribute)))
+        store.create_group("vars")
+    metadata = {
+        "keras_version": "3.15.1",
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+    }
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr(_METADATA, json.dumps(metadata))
+        zipped.writestr(_CONFIG, json.dumps(config))
+        zipped.writestr(_WEIGHTS, buffer.getvalue())
+        for name, data in _compile_members(model, include_optimizer).items():
+            zipped.writestr(_OURS + name, data)
+    atomic_write_bytes(filepath, archive.getvalue())
+
+
+def _decode_args(value: Any, made: dict[tuple[str, int], list[SymbolicTensor]]) -> Any:
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        name, node, index = value["config"]["keras_history"]
+        return made[(name, node)][index]
+    if isinstance(value, list):
+        return [_decode_args(v, made) for v in value]
+    if isinstance(value, dict):
+        return {k: _decode_args(v, made) for k, v in value.items()}
+    return value
+
+
+def _ready(value: Any, made: dict[tuple[str, int], list[SymbolicTensor]]) -> bool:
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        name, node, _ = value["config"]["keras_history"]
+        return (name, node) in made
+    if isinstance(value, list):
+        return all(_ready(v, made) for v in value)
+    if isinstance(value, dict):
+        return all(_ready(v, made) for v in value.values())
+    return True
+
+
+def _functional_from(config: dict[str, Any]) -> Any:
+    from deepdescent.models.model import Model
+
+    built = {entry["name"]: _layer_from_entry(entry) for entry in config["layers"]}
+    made: dict[tuple[str, int], list[SymbolicTensor]] = {
+        (name, 0): [layer.output] for name, layer in built.items() if isinstance(layer, InputLayer)
+    }
+    pending = [
+        (entry["name"], i, node)
+        for entry in config["layers"]
+        for i, node in enumerate(entry.get("inbound_nodes") or [])
+    ]
+    while pending:
+        ready = [p for p in pending if _ready(p[2], made)]
+        if not ready:
+            raise KerasFileError("The file's graph refers to calls it does not define")
+        for name, index, node in ready:
+            args = _decode_args(node.get("args", []), made)
+            kwargs = {
+                k: v
+                for k, v in _decode_args(node.get("kwargs", {}), made).items()
+                if k not in ("training", "mask") or v not in (None, False)
+            }
+            result = built[name](*args, **kwargs)
+            made[(name, index)] = (
+                list(flatten(result)) if isinstance(result, (list, tuple)) else [result]
+            )
+            pending.remove((name, index, node))
+
+    def tensors(spec: Any) -> Any:
+        if spec and isinstance(spec[0], str):
+            return made[(spec[0], spec[1])][spec[2]]
+        return [tensors(s) for s in spec]
+
+    return Model(
+        tensors(config["input_layers"]), tensors(config["output_layers"]), name=config.get("name")
+    )
+
+
+def _sequential_from(config: dict[str, Any]) -> Any:
+    from deepdescent.models.sequential import Sequential
+
+    model = Sequential(name=config.get("name", "sequential"))
+    for entry in config["layers"]:
+        model.add(_layer_from_entry(entry))
+    return model
+
+
+def _compile_members(model: Any, include_optimizer: bool) -> dict[str, bytes]:
+    compile_config = model.compile_config()
+    if compile_config is None:
+        return {}
+    members = {_COMPILE: json.dumps(compile_config).encode()}
+    return {**members, **optimizer_members(model)} if include_optimizer else members
+
+
+def load_keras(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
+    """A model from a Keras 3 ``.keras`` file (see the module docstring for what is
+    read); compiled (``compile``) when the file was written here from a compiled model."""
+    try:
+        with zipfile.ZipFile(filepath) as archive:
+            config = json.loads(archive.read(_CONFIG))
+            weights = archive.read(_WEIGHTS)
+            ours = {
+                name.removeprefix(_OURS): archive.read(name)
+                for name in archive.namelist()
+                if name.startswith(_OURS)
+            }
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise KerasFileError(
+            f"{os.fspath(filepath)!r} is not a Keras 3 .keras file: {error}"
+        ) from error
+    kind = config.get("class_name")
+    if kind == "Sequential":
+        model = _sequential_from(config["config"])
+    elif kind in ("Functional", "Model"):
+        model = _functional_from(config["config"])
+    else:
+        raise KerasFileError(
+            f"{os.fspath(filepath)!r} holds a {kind}; deepdescent reads Sequential and "
+            "functional models from .keras files"
+        )
+    h5py = _h5py()
+    with h5py.File(io.BytesIO(weights), "r") as store:
+        layers = _keras_layers(model)
+        for layer, group in zip(layers, _group_names(layers), strict=True):
+            if isinstance(layer, (TensorOperation, InputLayer)):
+                continue
+            path = f"layers/{group}/{_weight_group(layer)}"
+            entries = _weights_of(layer)
+            stored = store.get(path, {})
+            if len(stored) != len(entries):
+                raise KerasFileError(
+                    f"layer {layer.name!r} has {len(entries)} weights, the file "
+                    f"{len(stored)} under {path}"
+                )
+            with torch.no_grad():
+                for index, (attribute, _, into) in enumerate(entries):
+                    target = getattr(layer, attribute)
+                    value = torch.from_numpy(into(np.asarray(stored[str(index)])))
+                    if tuple(value.shape) != tuple(target.shape):
+                        raise KerasFileError(
+                            f"layer {layer.name!r}: {attribute} has shape "
+                            f"{tuple(target.shape)}, the file's {tuple(value.shape)}"
+                        )
+                    target.copy_(value)
+    if compile and _COMPILE in ours:
+        restore_compiled(model, json.loads(ours[_COMPILE]), ours, filepath)
+    return model
