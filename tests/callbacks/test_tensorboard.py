@@ -86,3 +86,65 @@ def test_batch_updates_and_steps_per_second(tmp_path):
 def test_bad_arguments_are_named(tmp_path, argument, value):
     with pytest.raises(ValueError, match=argument):
         TensorBoard(tmp_path, **{argument: value})
+
+
+def _pixels(png: bytes | str) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    source = io.BytesIO(png) if isinstance(png, bytes) else png
+    with Image.open(source) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_the_diagnostics_figures_are_images_of_each_epoch(tmp_path):
+    from deepdescent.diagnostics.monitors import CliffMonitor, CurvatureMonitor, SaturationMonitor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    model = Sequential(
+        [layers.Input(shape=(3,)), layers.Dense(4, activation="tanh"), layers.Dense(1)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    monitors = [
+        CurvatureMonitor(x[:16], y[:16], interval=2),
+        CliffMonitor(update_interval=2),
+        SaturationMonitor(x[:16]),
+    ]
+    # TensorBoard first: the figures wait until every monitor has seen the epoch's end.
+    board = TensorBoard(tmp_path, diagnostics=monitors)
+    model.fit(x, y, epochs=3, batch_size=10, verbose=0, callbacks=[board, *monitors])
+    train = _read(tmp_path / "train")
+    for monitor in monitors:
+        tag = f"diagnostics/{type(monitor).__name__}"
+        assert tag in train.Tags()["images"]
+        images = train.Images(tag)
+        assert [image.step for image in images] == [0, 1, 2]
+        # The last image is the monitor's own figure of the whole run.
+        monitor.draw(tmp_path / "final.png")
+        np.testing.assert_array_equal(
+            _pixels(images[-1].encoded_image_string), _pixels(str(tmp_path / "final.png"))
+        )
+
+
+def test_monitors_listed_before_it_are_scalars_too(tmp_path):
+    from deepdescent.diagnostics.monitors import CurvatureMonitor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    model = Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = CurvatureMonitor(x[:16], y[:16], interval=2)
+    model.fit(x, y, epochs=3, batch_size=10, verbose=0, callbacks=[monitor, TensorBoard(tmp_path)])
+    values = [e.value for e in _read(tmp_path / "train").Scalars("epoch_gradient_curvature")]
+    # Each epoch's logs hold the epoch's last measurement (steps 1, 3 and 5 of 4 per epoch).
+    latest = monitor.history["gradient_curvature"]
+    assert values == pytest.approx([latest[1], latest[3], latest[5]], rel=1e-6)
+
+
+def test_diagnostics_must_be_monitors(tmp_path):
+    with pytest.raises(TypeError, match="diagnostics"):
+        TensorBoard(tmp_path, diagnostics=["cliffs"])
+    with pytest.raises(TypeError, match="diagnostics"):
+        TensorBoard(tmp_path, diagnostics="cliffs")

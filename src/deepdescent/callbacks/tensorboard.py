@@ -7,22 +7,45 @@ Written with ``torch.utils.tensorboard`` (which needs the ``tensorboard`` packag
 metrics as ``epoch_<name>`` and ``evaluation_<name>_vs_iterations``. With
 ``histogram_freq=n`` every n epochs the weights (``<layer>/<weight>/histogram``) and the
 gradients of the epoch's last minibatch (``<layer>/<weight>/gradient``) are histograms.
+The diagnostics monitors given as ``diagnostics`` (anything with ``measured`` and
+``draw(path)``: :mod:`deepdescent.diagnostics.monitors`) have their figures written as
+images ``diagnostics/<Monitor>`` in ``log_dir/train`` once per epoch, wherever they are in
+the callbacks; their numbers are in the epoch's logs, hence scalars here, when they come
+before this callback in the list (callbacks see the logs in order, as in Keras).
 Run ``tensorboard --logdir LOG_DIR`` to see them.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from deepdescent.callbacks.callback import Callback
 from deepdescent.callbacks.logs import Logs
 from deepdescent.utils._checks import check_argument, check_count, is_integer
 
 __all__ = ["TensorBoard"]
+
+
+def _check_diagnostics(diagnostics: Sequence[Any]) -> list[Any]:
+    """``diagnostics`` as a list of objects that can draw their figure."""
+    if isinstance(diagnostics, (str, bytes)) or not isinstance(diagnostics, Sequence):
+        raise TypeError(
+            f"diagnostics must be a list of diagnostics monitors, got {type(diagnostics).__name__}"
+        )
+    for monitor in diagnostics:
+        if not (hasattr(monitor, "measured") and callable(getattr(monitor, "draw", None))):
+            raise TypeError(
+                "diagnostics must be a list of diagnostics monitors (with measured and "
+                f"draw(path)), got a {type(monitor).__name__}"
+            )
+    return list(diagnostics)
 
 
 def _summary_writer(log_dir: Path) -> Any:
@@ -48,6 +71,8 @@ class TensorBoard(Callback):
         write_steps_per_second: also write ``epoch_steps_per_second``.
         update_freq: ``"epoch"``, ``"batch"``, or an int n: the training logs every n
             batches as ``batch_<name>``, besides the epoch's.
+        diagnostics: monitors of :mod:`deepdescent.diagnostics.monitors` (also passed to
+            ``fit`` as callbacks, in any order) whose figures are written every epoch.
     """
 
     def __init__(
@@ -61,6 +86,7 @@ class TensorBoard(Callback):
         profile_batch: int = 0,
         embeddings_freq: int = 0,
         embeddings_metadata: Any = None,
+        diagnostics: Sequence[Any] = (),
     ) -> None:
         super().__init__()
         self.log_dir = Path(log_dir)
@@ -77,7 +103,9 @@ class TensorBoard(Callback):
         self.update_freq = 1 if update_freq == "batch" else update_freq
         self.write_graph = bool(write_graph)
         self.write_steps_per_second = bool(write_steps_per_second)
+        self.diagnostics = _check_diagnostics(diagnostics)
         self._writers: dict[str, Any] = {}
+        self._figure_epoch: int | None = None
         self._batches = 0
         self._epoch_batches = 0
         self._epoch_started = 0.0
@@ -94,6 +122,7 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._batches = 0
+        self._figure_epoch = None
         self._writer("train")
 
     def state_dict(self) -> dict[str, Any]:
@@ -106,6 +135,7 @@ class TensorBoard(Callback):
         self._epoch_batches = int(state["epoch_batches"])
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._figures()
         self._epoch_started = time.perf_counter()
         self._epoch_batches = 0
 
@@ -132,6 +162,7 @@ class TensorBoard(Callback):
                 )
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             self._histograms(epoch)
+        self._figure_epoch = epoch
         for writer in self._writers.values():
             writer.flush()
 
@@ -143,7 +174,29 @@ class TensorBoard(Callback):
             if param.grad is not None:
                 writer.add_histogram(f"{tag}/gradient", param.grad.detach().cpu(), epoch)
 
+    def _figures(self) -> None:
+        """The monitors' figures for the epoch that ended, written once every callback has
+        seen its end (drawn at the next epoch's begin or the run's end, so the order of
+        the callbacks does not matter)."""
+        epoch, self._figure_epoch = self._figure_epoch, None
+        if epoch is None or not self.diagnostics:
+            return
+        from PIL import Image
+
+        with tempfile.TemporaryDirectory() as folder:
+            for monitor in self.diagnostics:
+                if not monitor.measured:
+                    continue
+                path = Path(folder) / f"{type(monitor).__name__}.png"
+                monitor.draw(path)
+                with Image.open(path) as image:
+                    pixels = np.asarray(image.convert("RGB"))
+                self._writer("train").add_image(
+                    f"diagnostics/{type(monitor).__name__}", pixels, epoch, dataformats="HWC"
+                )
+
     def on_train_end(self, logs: Logs | None = None) -> None:
+        self._figures()
         for writer in self._writers.values():
             writer.close()
         self._writers = {}

@@ -16,6 +16,7 @@ from deepdescent.viz.training import (
     plot_curvature,
     plot_gradient_norm_and_error,
     plot_learning,
+    plot_measurements,
     plot_saturation,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "plot_history",
     "plot_interpolation",
     "plot_learning",
+    "plot_measurements",
     "plot_saturation",
     "plot_search",
     "plot_spectral_density",

@@ -16,6 +16,7 @@ __all__ = [
     "plot_curvature",
     "plot_gradient_norm_and_error",
     "plot_learning",
+    "plot_measurements",
     "plot_saturation",
 ]
 
@@ -154,4 +155,23 @@ def plot_saturation(
     axis.set(xlabel="epoch", ylabel="fraction", ylim=(-0.02, 1.02))
     axis.grid(alpha=0.3)
     axis.legend()
+    save(figure, path, title)
+
+
+def plot_measurements(
+    history: Mapping[str, Sequence[float]], path: str | os.PathLike[str], title: str | None = None
+) -> None:
+    """A monitor's ``history`` (``"step"``, ``"epoch"`` and each measured name → one value
+    per measurement): one panel per measured quantity against the training step."""
+    names = [name for name in history if name not in ("step", "epoch")]
+    if not names:
+        raise ValueError("history has no measurements to plot")
+    figure, axes = subplots(min(len(names), 4), rows=-(-len(names) // 4))
+    panels = axes.ravel()
+    for axis, name in zip(panels, names, strict=False):
+        axis.plot(history["step"], history[name], marker="o", markersize=3)
+        axis.set(xlabel="step", ylabel=name)
+        axis.grid(alpha=0.3)
+    for axis in panels[len(names) :]:
+        axis.set_visible(False)
     save(figure, path, title)

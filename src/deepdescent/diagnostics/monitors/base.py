@@ -15,6 +15,7 @@ them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -56,6 +57,17 @@ class DiagnosticMonitor(Callback):
 
     def start(self) -> None:
         """Called at the start of training, once the model is known."""
+
+    @property
+    def measured(self) -> bool:
+        """Whether a measurement has been made (so :meth:`draw` has something to draw)."""
+        return bool(self.history)
+
+    def draw(self, path: str | os.PathLike[str]) -> None:
+        """A PNG of the measurements so far: each quantity against the training step."""
+        from deepdescent.viz import plot_measurements
+
+        plot_measurements(self.history, path, title=type(self).__name__)
 
     def record(self) -> None:
         """Measure now and keep the values."""

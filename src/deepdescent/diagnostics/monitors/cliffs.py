@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -61,6 +62,7 @@ class CliffMonitor(Callback):
         self.clip_threshold = (
             None if clip_threshold is None else check_positive("clip_threshold", clip_threshold)
         )
+        self._clip: tuple[str, float] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -176,3 +178,23 @@ class CliffMonitor(Callback):
             "update_interval": self.update_interval,
             "clip_threshold": self.clip_threshold,
         }
+
+    @property
+    def measured(self) -> bool:
+        """Whether an epoch's gradient norms have been read (so :meth:`draw` can draw)."""
+        return len(self.gradient_norms) > 0
+
+    def draw(self, path: str | os.PathLike[str]) -> None:
+        """Every step's gradient norm with spikes (and clipped steps) marked, and each
+        layer's update-to-weight ratio."""
+        from deepdescent.viz import plot_cliffs
+
+        plot_cliffs(
+            self.gradient_norms,
+            self.spikes,
+            self.update_steps,
+            self.update_ratios,
+            path,
+            clipped=None if self._clip is None else self.clipped,
+            title="Cliffs and exploding gradients (§8.2.4)",
+        )

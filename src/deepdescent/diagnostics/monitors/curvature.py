@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from deepdescent.diagnostics._objective import LossArgument
@@ -41,3 +42,10 @@ class CurvatureMonitor(ProbeMonitor):
         if result.predicted_change is not None:
             values["predicted_change"] = result.predicted_change
         return values
+
+    def draw(self, path: str | os.PathLike[str]) -> None:
+        """The book's picture of ill-conditioning along training: gᵀg and gᵀHg, and the
+        predicted change of a step."""
+        from deepdescent.viz import plot_curvature
+
+        plot_curvature(self.history, path, title="Curvature along the gradient (§8.2.1)")

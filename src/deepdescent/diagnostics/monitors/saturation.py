@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from deepdescent.diagnostics.monitors.base import DiagnosticMonitor
@@ -34,3 +35,9 @@ class SaturationMonitor(DiagnosticMonitor):
             values[f"saturated/{layer.layer}"] = layer.saturated_fraction
             values[f"dead/{layer.layer}"] = layer.dead_fraction
         return values
+
+    def draw(self, path: str | os.PathLike[str]) -> None:
+        """Each layer's saturated and dead fractions, epoch by epoch."""
+        from deepdescent.viz import plot_saturation
+
+        plot_saturation(self.history, path, title="Saturated and dead units")
