@@ -143,6 +143,20 @@ def _case_table():
             F.kl_div(_t(np.log(kl_p)), _t(kl_t), reduction="none").sum(-1).numpy(),
         ),
         (
+            # Keras: −Σ (y/‖y‖)(ŷ/‖ŷ‖); row 0's target is zero, which Keras scores 0.
+            "cosine_similarity",
+            losses.CosineSimilarity(),
+            np.vstack([np.zeros((1, 4)), reg_true[1:]]),
+            reg_pred,
+            np.concatenate(
+                [
+                    [0.0],
+                    -np.sum(reg_true[1:] * reg_pred[1:], axis=1)
+                    / (np.linalg.norm(reg_true[1:], axis=1) * np.linalg.norm(reg_pred[1:], axis=1)),
+                ]
+            ),
+        ),
+        (
             "poisson",
             losses.Poisson(),
             counts,
@@ -474,6 +488,7 @@ NAMES = [
     ("kld", losses.KLDivergence),
     ("kl_divergence", losses.KLDivergence),
     ("poisson", losses.Poisson),
+    ("cosine_similarity", losses.CosineSimilarity),
     ("log_cosh", losses.LogCosh),
     ("logcosh", losses.LogCosh),
 ]
@@ -518,3 +533,13 @@ def test_wrapper_config_names_registered_functions_only():
 def test_deserialize_only_builds_loss_classes():
     with pytest.raises(ValueError, match="Unknown loss"):
         losses.deserialize({"class_name": "os.system", "config": {}})
+
+
+def test_cosine_similarity_along_another_axis_and_in_fit_shape():
+    rng = _rng(7)
+    y_true, y_pred = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 4, 2))
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    expected = -np.sum(unit(y_true) * unit(y_pred), axis=1)
+    got = losses.CosineSimilarity(axis=1, reduction="none")(_t(y_true), _t(y_pred))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    assert losses.get("cosine_similarity").get_config()["axis"] == -1

@@ -282,3 +282,87 @@ def test_get_other_identifiers_and_errors():
         metrics.ZeroOneLoss(kind="multilabel")
     with pytest.raises(ValueError, match="cannot be saved"):
         metrics.serialize(metrics.MeanMetricWrapper(lambda y, p: y - p, name="diff"))
+
+
+# ------------------------------------------------- confusion-count metrics (Keras's)
+
+
+def _keras_counts(y_true, y_pred, weight, thresholds):
+    """NumPy transcription of Keras's confusion counts: a decision per entry, positive when
+    y_pred > t; targets positive when nonzero; weights broadcast to y_pred."""
+    positive = (y_true != 0).astype(float)
+    above = (y_pred.reshape(1, -1) > np.asarray(thresholds).reshape(-1, 1)).astype(float)
+    hits, misses = (positive * weight).reshape(1, -1), ((1 - positive) * weight).reshape(1, -1)
+    return (
+        (above * hits).sum(1),
+        (above * misses).sum(1),
+        ((1 - above) * hits).sum(1),
+        ((1 - above) * misses).sum(1),
+    )
+
+
+def _confusion_batches(seed=3):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 2, (40, 3)).astype(float)
+    # Scores that lean towards the label, so the ratios are far from 0 and 1.
+    y_pred = np.clip(0.35 * y_true + rng.uniform(0, 0.65, (40, 3)), 0, 1)
+    weight = rng.uniform(0.5, 2.0, (40, 1))
+    return y_true, y_pred, weight
+
+
+@pytest.mark.parametrize("thresholds", [None, 0.3, [0.2, 0.5, 0.8]])
+def test_precision_and_recall_streamed_with_weights_match_keras_counts(thresholds):
+    y_true, y_pred, weight = _confusion_batches()
+    ts = [0.5] if thresholds is None else np.atleast_1d(thresholds)
+    tp, fp, fn, _ = _keras_counts(y_true, y_pred, np.broadcast_to(weight, y_pred.shape), ts)
+    precision, recall = metrics.Precision(thresholds), metrics.Recall(thresholds)
+    for metric in (precision, recall):
+        for part in (slice(0, 15), slice(15, 40)):
+            metric.update_state(y_true[part], y_pred[part], sample_weight=weight[part])
+    expected_p, expected_r = tp / (tp + fp), tp / (tp + fn)
+    if not isinstance(thresholds, list):
+        expected_p, expected_r = expected_p[0], expected_r[0]
+    np.testing.assert_allclose(precision.result().numpy(), expected_p, rtol=1e-12)
+    np.testing.assert_allclose(recall.result().numpy(), expected_r, rtol=1e-12)
+    precision.reset_state()
+    assert float(np.atleast_1d(precision.result().numpy())[0]) == 0.0  # 0/0 reads 0
+
+
+def _rank_auc(y_true, scores):
+    """The exact ROC AUC: the probability that a positive outscores a negative (ties ½)."""
+    pos, neg = scores[y_true == 1], scores[y_true == 0]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return wins / (len(pos) * len(neg))
+
+
+def test_auc_is_keras_trapezoid_over_its_thresholds_and_near_the_exact_auc():
+    y_true, y_pred, _ = _confusion_batches(seed=5)
+    n = 200
+    thresholds = [-1e-7, *[(i + 1) / (n - 1) for i in range(n - 2)], 1 + 1e-7]
+    tp, fp, fn, tn = _keras_counts(y_true, y_pred, np.ones_like(y_pred), thresholds)
+    tpr, fpr = tp / (tp + fn), fp / (fp + tn)
+    keras_auc = np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
+    auc = metrics.AUC()
+    auc.update_state(y_true[:20], y_pred[:20])
+    auc.update_state(y_true[20:], y_pred[20:])
+    np.testing.assert_allclose(float(auc.result()), keras_auc, rtol=1e-12)
+    assert abs(keras_auc - _rank_auc(y_true.ravel(), y_pred.ravel())) < 0.01
+    logits = metrics.AUC(from_logits=True)
+    logits.update_state(y_true, np.log(y_pred + 1e-9) - np.log1p(-y_pred + 1e-9))
+    assert abs(float(logits.result()) - keras_auc) < 1e-3
+
+
+def test_confusion_metrics_by_name_config_and_refusals():
+    for name, cls in (
+        ("precision", metrics.Precision),
+        ("recall", metrics.Recall),
+        ("auc", metrics.AUC),
+    ):
+        metric = metrics.get(name)
+        assert isinstance(metric, cls) and metric.name == name
+        rebuilt = metrics.deserialize(json.loads(json.dumps(metrics.serialize(metric))))
+        assert type(rebuilt) is cls and rebuilt.get_config() == metric.get_config()
+    with pytest.raises(ValueError, match="thresholds"):
+        metrics.Precision(thresholds=1.5)
+    with pytest.raises(ValueError, match="curve='ROC'"):
+        metrics.AUC(curve="PR")

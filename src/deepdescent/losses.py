@@ -40,6 +40,7 @@ __all__ = [
     "EPSILON",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "CosineSimilarity",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -53,6 +54,7 @@ __all__ = [
     "SquaredHinge",
     "binary_crossentropy",
     "categorical_crossentropy",
+    "cosine_similarity",
     "deserialize",
     "get",
     "hinge",
@@ -384,6 +386,19 @@ def kl_divergence(y_true: Any, y_pred: Any) -> torch.Tensor:
     y_true = y_true.clamp(EPSILON, 1.0)
     y_pred = y_pred.clamp(EPSILON, 1.0)
     return (y_true * (y_true / y_pred).log()).sum(dim=-1)
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> torch.Tensor:
+    """Per-sample −Σ_k ŷ_k y_k / (‖ŷ‖ ‖y‖) over ``axis``: the negated cosine of the angle
+    between target and prediction (−1 when they point the same way), each norm floored at
+    √1e-12 as Keras's ``l2_normalize`` does so that a zero vector gives 0."""
+    y_pred = _as_float(y_pred)
+    y_true, y_pred = match_rank(_cast_like(y_true, y_pred), y_pred)
+
+    def unit(x: torch.Tensor) -> torch.Tensor:
+        return x * x.square().sum(dim=axis, keepdim=True).clamp_min(1e-12).rsqrt()
+
+    return -(unit(y_true) * unit(y_pred)).sum(dim=axis)
 
 
 def poisson(y_true: Any, y_pred: Any) -> torch.Tensor:
@@ -793,6 +808,27 @@ class KLDivergence(_ElementwiseLoss):
         super().__init__(name=name, reduction=reduction)
 
 
+class CosineSimilarity(_ElementwiseLoss):
+    """Negated cosine similarity along ``axis`` (see :func:`cosine_similarity`)."""
+
+    _fn = staticmethod(cosine_similarity)
+
+    def __init__(
+        self,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "cosine_similarity",
+    ):
+        super().__init__(name=name, reduction=reduction)
+        self.axis = axis
+
+    def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+        return cosine_similarity(y_true, y_pred, axis=self.axis)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+
 class Poisson(_ElementwiseLoss):
     """Poisson loss (see :func:`poisson`)."""
 
@@ -818,6 +854,7 @@ _CLASSES: dict[str, type[Loss]] = {
     for cls in (
         BinaryCrossentropy,
         CategoricalCrossentropy,
+        CosineSimilarity,
         Hinge,
         Huber,
         KLDivergence,
@@ -851,6 +888,7 @@ _BY_NAME: dict[str, type[Loss]] = {
     "kld": KLDivergence,
     "kullback_leibler_divergence": KLDivergence,
     "poisson": Poisson,
+    "cosine_similarity": CosineSimilarity,
     "log_cosh": LogCosh,
     "logcosh": LogCosh,
 }
@@ -860,6 +898,7 @@ _FUNCTIONS: dict[str, LossFunction] = {
     for fn in (
         binary_crossentropy,
         categorical_crossentropy,
+        cosine_similarity,
         hinge,
         huber,
         kl_divergence,

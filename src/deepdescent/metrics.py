@@ -29,6 +29,7 @@ from deepdescent.variables import Variable
 
 __all__ = [
     "ACCURACY_KINDS",
+    "AUC",
     "Accuracy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
@@ -38,6 +39,8 @@ __all__ = [
     "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
+    "Precision",
+    "Recall",
     "SparseCategoricalAccuracy",
     "SparseTopKCategoricalAccuracy",
     "TopKCategoricalAccuracy",
@@ -471,6 +474,155 @@ class ZeroOneLoss(MeanMetricWrapper):
         super().__init__(zero_one_loss, name=name, kind=kind, threshold=float(threshold))
 
 
+# --------------------------------------------------------------- confusion counts
+
+
+class _ConfusionCounts(Metric):
+    """Weighted true/false positives/negatives at each of ``thresholds``, as Keras counts
+    them: every entry of ``y_pred`` is one decision, positive when ``y_pred > t``; the
+    target is positive when nonzero; ``sample_weight`` is broadcast to ``y_pred``'s shape.
+    The counts are float64 tensors on the inputs' device."""
+
+    def __init__(self, thresholds: list[float], name: str | None = None):
+        super().__init__(name=name)
+        self.thresholds = torch.tensor(thresholds, dtype=torch.float64)
+        self.true_positives = torch.zeros(len(thresholds), dtype=torch.float64)
+        self.false_positives = torch.zeros_like(self.true_positives)
+        self.true_negatives = torch.zeros_like(self.true_positives)
+        self.false_negatives = torch.zeros_like(self.true_positives)
+
+    def _scores(self, y_pred: torch.Tensor) -> torch.Tensor:
+        return y_pred
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add one batch's counts."""
+        scores = self._scores(torch.as_tensor(y_pred).detach().to(torch.float64))
+        target = torch.as_tensor(y_true, device=scores.device).detach()
+        target, scores = match_rank(target, scores)
+        positive = torch.broadcast_to((target != 0).to(torch.float64), scores.shape)
+        weight = torch.ones_like(scores)
+        if sample_weight is not None:
+            given = torch.as_tensor(sample_weight, device=scores.device).to(torch.float64)
+            given, _ = match_rank(given.detach(), scores)
+            while given.ndim < scores.ndim:
+                given = given.unsqueeze(-1)
+            weight = torch.broadcast_to(given, scores.shape)
+        thresholds = self.thresholds.to(scores.device)
+        above = (scores.reshape(1, -1) > thresholds.reshape(-1, 1)).to(torch.float64)
+        hits = (positive * weight).reshape(1, -1)
+        misses = ((1 - positive) * weight).reshape(1, -1)
+        for name, counts in (
+            ("true_positives", (above * hits).sum(dim=1)),
+            ("false_positives", (above * misses).sum(dim=1)),
+            ("false_negatives", ((1 - above) * hits).sum(dim=1)),
+            ("true_negatives", ((1 - above) * misses).sum(dim=1)),
+        ):
+            setattr(self, name, getattr(self, name).to(scores.device) + counts)
+
+    def reset_state(self) -> None:
+        for name in ("true_positives", "false_positives", "true_negatives", "false_negatives"):
+            setattr(self, name, torch.zeros_like(getattr(self, name)))
+
+
+def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """numerator / denominator, 0 where the denominator is 0 (Keras's ``divide_no_nan``)."""
+    safe = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+    return torch.where(denominator == 0, torch.zeros_like(numerator), numerator / safe)
+
+
+def _check_thresholds(thresholds: Any) -> list[float]:
+    values = (
+        [0.5]
+        if thresholds is None
+        else ([thresholds] if isinstance(thresholds, int | float) else list(thresholds))
+    )
+    if not values or not all(isinstance(t, int | float) and 0 <= t <= 1 for t in values):
+        raise ValueError(
+            f"thresholds must be numbers in [0, 1] (or None for 0.5), got {thresholds!r}"
+        )
+    return [float(t) for t in values]
+
+
+class _ThresholdRatio(_ConfusionCounts):
+    """Precision or recall at ``thresholds`` (0.5 when ``None``): a 0-d result for one
+    threshold, one value per threshold for a list, as Keras's."""
+
+    def __init__(self, thresholds: Any = None, name: str | None = None):
+        self._given_thresholds = thresholds
+        super().__init__(_check_thresholds(thresholds), name=name)
+
+    def _ratio_of_counts(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def result(self) -> torch.Tensor:
+        values = self._ratio_of_counts()
+        single = self._given_thresholds is None or isinstance(self._given_thresholds, int | float)
+        return values[0] if single else values
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "thresholds": self._given_thresholds}
+
+
+class Precision(_ThresholdRatio):
+    """Precision TP / (TP + FP): the fraction of predicted positives that are positive."""
+
+    def _ratio_of_counts(self) -> torch.Tensor:
+        return _ratio(self.true_positives, self.true_positives + self.false_positives)
+
+
+class Recall(_ThresholdRatio):
+    """Recall TP / (TP + FN): the fraction of positives predicted positive."""
+
+    def _ratio_of_counts(self) -> torch.Tensor:
+        return _ratio(self.true_positives, self.true_positives + self.false_negatives)
+
+
+class AUC(_ConfusionCounts):
+    """Area under the ROC curve, approximated as Keras does: the counts at
+    ``num_thresholds`` evenly spaced thresholds (the ends just outside [0, 1]) give the
+    points (FPR, TPR), joined by the trapezoidal rule (Keras's ``"interpolation"``
+    summation). ``from_logits`` passes the predictions through a sigmoid first.
+
+    Only Keras's default ``curve="ROC"`` with ``summation_method="interpolation"`` is
+    here; other values are refused.
+    """
+
+    def __init__(
+        self,
+        num_thresholds: int = 200,
+        curve: str = "ROC",
+        summation_method: str = "interpolation",
+        name: str | None = None,
+        from_logits: bool = False,
+    ):
+        if not isinstance(num_thresholds, int) or num_thresholds < 2:
+            raise ValueError(f"num_thresholds must be an int > 1, got {num_thresholds!r}")
+        if curve != "ROC" or summation_method != "interpolation":
+            raise ValueError(
+                f"AUC here computes curve='ROC' with summation_method='interpolation', got "
+                f"curve={curve!r}, summation_method={summation_method!r}"
+            )
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        super().__init__([-_losses.EPSILON, *inner, 1.0 + _losses.EPSILON], name=name)
+        self.num_thresholds = num_thresholds
+        self.from_logits = from_logits
+
+    def _scores(self, y_pred: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(y_pred) if self.from_logits else y_pred
+
+    def result(self) -> torch.Tensor:
+        tpr = _ratio(self.true_positives, self.true_positives + self.false_negatives)
+        fpr = _ratio(self.false_positives, self.false_positives + self.true_negatives)
+        return ((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2).sum()
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "num_thresholds": self.num_thresholds,
+            "from_logits": self.from_logits,
+        }
+
+
 # --------------------------------------------------------------------------- look-up
 
 _FUNCTIONS: dict[str, MetricFunction] = {
@@ -489,6 +641,7 @@ _FUNCTIONS: dict[str, MetricFunction] = {
 _CLASSES: dict[str, type[Metric]] = {
     cls.__name__: cls
     for cls in (
+        AUC,
         Accuracy,
         BinaryAccuracy,
         CategoricalAccuracy,
@@ -497,6 +650,8 @@ _CLASSES: dict[str, type[Metric]] = {
         MeanAbsolutePercentageError,
         MeanMetricWrapper,
         MeanSquaredError,
+        Precision,
+        Recall,
         SparseCategoricalAccuracy,
         SparseTopKCategoricalAccuracy,
         TopKCategoricalAccuracy,
@@ -528,6 +683,9 @@ _BY_NAME: dict[str, Callable[..., Metric] | str] = {
     "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     "mape": MeanAbsolutePercentageError,
     "mean": Mean,
+    "precision": Precision,
+    "recall": Recall,
+    "auc": AUC,
 }
 
 

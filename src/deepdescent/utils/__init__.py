@@ -16,6 +16,7 @@ from deepdescent.utils.images import (
     load_img,
     save_img,
 )
+from deepdescent.utils.model_plot import plot_model
 from deepdescent.utils.py_dataset import PyDataset
 from deepdescent.utils.sequences import pad_sequences
 
@@ -29,6 +30,7 @@ __all__ = [
     "lookup",
     "normalize",
     "pad_sequences",
+    "plot_model",
     "save_img",
     "serialize",
     "set_random_seed",
