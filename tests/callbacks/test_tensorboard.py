@@ -143,6 +143,17 @@ def test_monitors_listed_before_it_are_scalars_too(tmp_path):
     assert values == pytest.approx([latest[1], latest[3], latest[5]], rel=1e-6)
 
 
+def test_a_monitor_left_out_of_fit_is_reported(tmp_path):
+    from deepdescent.diagnostics.monitors import CliffMonitor
+
+    with pytest.warns(RuntimeWarning, match="CliffMonitor measured nothing"):
+        _fit(tmp_path, diagnostics=[CliffMonitor()])
+    assert (
+        "images" not in _read(tmp_path / "train").Tags()
+        or not _read(tmp_path / "train").Tags()["images"]
+    )
+
+
 def test_diagnostics_must_be_monitors(tmp_path):
     with pytest.raises(TypeError, match="diagnostics"):
         TensorBoard(tmp_path, diagnostics=["cliffs"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,14 @@ class TensorBoard(Callback):
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         self._figures()
+        idle = [type(m).__name__ for m in self.diagnostics if not m.measured]
+        if idle:
+            warnings.warn(
+                f"TensorBoard: {', '.join(idle)} measured nothing during fit, so no figure "
+                "was written; pass the monitors to fit's callbacks too",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
