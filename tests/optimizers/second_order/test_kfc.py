@@ -161,6 +161,31 @@ def test_factors_are_omega_and_gamma_of_a_loop_over_locations(case):
     np.testing.assert_allclose(state["G"].numpy(), reference.gamma(derivatives), rtol=1e-12)
 
 
+def test_factors_of_a_convolution_trained_through_fit():
+    """Through fit (channels-last batches, the softmax folded into the cross-entropy): the
+    convolution's A and G are Ω and Γ of the batch, Ds from each example's own loss."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 5, 5, 2, dtype=torch.float64)
+    labels = torch.arange(8) % 3
+    model = Sequential(
+        [Conv2D(3, 3, padding="same", input_shape=(5, 5, 2)), Flatten(), Dense(3, "softmax")]
+    ).double()
+    conv, dense = model.layers[0], model.layers[2]
+    z = conv(x).detach().requires_grad_()
+    per_example = F.cross_entropy(
+        z.flatten(1) @ dense.kernel + dense.bias, labels, reduction="none"
+    )
+    (derivatives,) = torch.autograd.grad(per_example.sum(), z)  # row n: ∂ℓₙ/∂zₙ
+    optimizer = KFAC(adaptive=False, fisher="empirical", lr=1e-3)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.fit(x, labels, batch_size=8, epochs=1, verbose=0)
+    patches = reference.patches2d(x.numpy(), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    state = optimizer.state[conv.kernel]
+    np.testing.assert_allclose(state["A"].numpy(), reference.omega(patches), rtol=1e-10)
+    expected_g = reference.gamma(derivatives.reshape(8, 25, 3).detach().numpy())
+    np.testing.assert_allclose(state["G"].numpy(), expected_g, rtol=1e-10)
+
+
 def test_a_1x1_convolution_on_a_1x1_input_is_dense_kfac():
     """One location and a 1×1 kernel: the factors and the step are dense K-FAC's exactly."""
     torch.manual_seed(0)
