@@ -6,7 +6,7 @@ MaxPooling2D → Flatten → Dense(10, softmax), sparse categorical cross-entrop
 the first ``--train`` training images and the first ``--test`` test images, the same
 initial weights (seed 0) for every variant. The variants:
 
-* ``adam``: Adam, lr 1e-3 (Keras's default);
+* ``adam``: Adam, lr ``--adam-lr`` (1e-3, Keras's default);
 * ``kfac``: K-FAC (adaptive: α, μ and λ from the quadratic model, sampled Fisher), every
   layer preconditioned, the convolutions by KFC;
 * ``kfac_fallback``: the same K-FAC, but the convolutions are a Conv2D subclass the recorder
@@ -14,11 +14,13 @@ initial weights (seed 0) for every variant. The variants:
   layer is preconditioned).
 
 K-FAC runs with ``curvature_fraction=1`` (the quadratic model on the whole minibatch of
-128; see KFAC's docstring). Each variant trains for ``--epochs`` in a fresh process,
+128; see KFAC's docstring) and λ₀ = ``--damping`` (KFAC's default, 1e-3, unless given).
+Each variant trains for ``--epochs`` in a fresh process,
 ``--repeats`` interleaved rounds; the table gives the median fit time, its ratio to Adam's,
 and the median test error.
 
     python benchmarks/kfc_cnn.py [--epochs 2] [--train 4000] [--test 2000] [--repeats 3]
+                                 [--damping 1e-3] [--adam-lr 1e-3]
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ import time
 import warnings
 
 # The script's folder is on the path when it runs: the shared driver is a sibling.
-from _peers import measure
+from _peers import measure, run_child
 
 BATCH = 128
 VARIANTS = ("adam", "kfac", "kfac_fallback")
 
 
-def run(variant: str, epochs: int, train: int, test: int) -> tuple[float, float]:
+def run(args: argparse.Namespace, variant: str) -> tuple[float, float]:
     import deepdescent as keras
     from deepdescent.datasets import fashion_mnist
     from deepdescent.layers.recording import register_recorder
@@ -46,8 +48,8 @@ def run(variant: str, epochs: int, train: int, test: int) -> tuple[float, float]
     register_recorder(FallbackConv2D, lambda name, layer: None)
     conv = FallbackConv2D if variant == "kfac_fallback" else keras.layers.Conv2D
     (x, y), (xt, yt) = fashion_mnist.load_data()
-    x, xt = x[:train, ..., None] / 255.0, xt[:test, ..., None] / 255.0
-    y, yt = y[:train], yt[:test]
+    x, xt = x[: args.train, ..., None] / 255.0, xt[: args.test, ..., None] / 255.0
+    y, yt = y[: args.train], yt[: args.test]
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -61,15 +63,15 @@ def run(variant: str, epochs: int, train: int, test: int) -> tuple[float, float]
         ]
     )
     optimizer = (
-        keras.optimizers.Adam(1e-3)
+        keras.optimizers.Adam(args.adam_lr)
         if variant == "adam"
-        else keras.optimizers.KFAC(curvature_fraction=1.0)
+        else keras.optimizers.KFAC(curvature_fraction=1.0, damping=args.damping)
     )
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the fallback's notice
         start = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0)
+        model.fit(x, y, batch_size=BATCH, epochs=args.epochs, verbose=0)
         seconds = time.perf_counter() - start
     return seconds, float(model.evaluate(xt, yt, verbose=0)[1])
 
@@ -80,22 +82,24 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=4000)
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--damping", type=float, default=1e-3)
+    parser.add_argument("--adam-lr", type=float, default=1e-3)
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--child", choices=VARIANTS, help="run one variant (internal)")
     args = parser.parse_args()
-    sizes = [str(args.epochs), str(args.train), str(args.test)]
     if args.child:
-        from _peers import run_child
-
-        run_child(lambda: run(args.child, args.epochs, args.train, args.test))
+        run_child(lambda: run(args, args.child))
         return
-    extra = ["--epochs", sizes[0], "--train", sizes[1], "--test", sizes[2]]
+    names = ("epochs", "train", "test", "damping", "adam_lr")
+    extra = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in names]
     entries = [(v, v, None) for v in args.variants]
     results = measure(__file__, entries, args.repeats, extra)
     adam = next((r for r in results if r["variant"] == "adam"), None)
     print(
         f"small CNN on Fashion-MNIST: {args.train} training images, {args.epochs} epochs, "
-        f"batch {BATCH}, test error on {args.test}; {os.cpu_count()} CPUs, "
+        f"batch {BATCH}, Adam lr {args.adam_lr}, K-FAC damping {args.damping}, test error on "
+        f"{args.test}; "
+        f"{os.cpu_count()} CPUs, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, median of "
         f"{args.repeats} fresh processes, interleaved"
     )

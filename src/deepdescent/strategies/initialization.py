@@ -261,7 +261,7 @@ def lsuv(
         "model",
         type(model).__name__,
         bool(records),
-        "a network with Dense or torch.nn.Linear layers (built)",
+        "a network with Dense, torch.nn.Linear or convolution layers (built)",
     )
     inputs = _inputs(model, x)
     check_argument("x", f"a batch of {len(inputs)}", len(inputs) > 1, "a batch of 2 or more")
