@@ -1,4 +1,4 @@
-"""KFC, the Kronecker factors of a convolution layer (Grosse & Martens 2016, §2.1, §3.1),
+"""KFC, the Kronecker factors of a convolution layer (Grosse & Martens 2016, §3, Theorem 1),
 written out with loops over the output locations. Never imports deepdescent.
 
 Notation of the paper: ⟦A⟧ holds one row per output location t, the patch of the input

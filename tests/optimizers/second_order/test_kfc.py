@@ -65,8 +65,9 @@ def _pre_activation(layer, x):
 
 @pytest.mark.parametrize("case", GEOMETRIES)
 def test_expanded_activations_times_the_kernel_give_the_layers_output(case):
-    """⟦A⟧ W̄ᵀ + b (G&M §2.1) equals the convolution torch's kernel computes, location by
-    location: the patches, their column order and the padding are the layer's."""
+    """⟦A⟧ W̄ᵀ + b (G&M's expanded activations) equals the convolution torch's kernel
+    computes, location by location: the patches, their column order and the padding are
+    the layer's."""
     torch.manual_seed(0)
     make, shape = GEOMETRIES[case]
     layer = make().double()
@@ -137,7 +138,7 @@ def _one_step(layer, x, y, **options):
 
 @pytest.mark.parametrize("case", FACTOR_CASES)
 def test_factors_are_omega_and_gamma_of_a_loop_over_locations(case):
-    """A = Ω = E[Σ_t ⟦ã⟧_t⟦ã⟧_tᵀ] and G = Γ = (1/|T|) E[Σ_t Ds_t Ds_tᵀ] (G&M §3.1), with
+    """A = Ω = E[Σ_t ⟦ã⟧_t⟦ã⟧_tᵀ] and G = Γ = (1/|T|) E[Σ_t Ds_t Ds_tᵀ] (G&M §3, Theorem 1), with
     Ds the derivatives of each example's own loss: for ℓₙ the mean of (z − y)² over the
     example's |T| locations and k outputs, Ds = 2 (z − y) / (|T| k)."""
     make, shape, pads, stride, dilation = FACTOR_CASES[case]

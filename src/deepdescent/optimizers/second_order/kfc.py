@@ -3,16 +3,16 @@ r"""KFC: the Kronecker factors of a convolution layer's Fisher block, from its p
 Grosse & Martens, "A Kronecker-factored approximate Fisher matrix for convolution layers",
 ICML 2016 (G&M). A convolution ``s_{i,t} = Σ_{j,δ} w_{i,j,δ} a_{j,t+δ} + b_i`` (output
 channel i at location t ∈ T, input channel j, kernel offset δ ∈ Δ) is an affine map of
-the *expanded activations* ⟦A⟧ (§2.1 of G&M): row t of ⟦A⟧ is the patch the kernel meets
-at t, ``⟦a⟧_t = [a_{j,t+δ}]_{j,δ}``, and with the homogeneous coordinate,
+the *expanded activations* ⟦A⟧ (G&M's expansion operator): row t of ⟦A⟧ is the patch the
+kernel meets at t, ``⟦a⟧_t = [a_{j,t+δ}]_{j,δ}``, and with the homogeneous coordinate,
 ``⟦A⟧_H = [⟦A⟧  1]``, the layer is ``S = ⟦A⟧_H W̄ᵀ``, W̄ = [W  b] with torch's weight
 ``(filters, in_channels, *kernel)`` flattened to ``(filters, in_channels·|Δ|)``. Its
 gradient sums over the locations, ``∇W̄ = DSᵀ ⟦A⟧_H``.
 
 Under independent activations and derivatives (IAD), spatial homogeneity (SH) and
-spatially uncorrelated derivatives (SUD), G&M's Theorem 1 (§3.1) factors the layer's
-Fisher block as ``F̂ = Ω ⊗ Γ`` (in torch's ``vec`` of W̄ᵀ, as M&G 2015's A ⊗ G), with the
-estimators that follow it::
+spatially uncorrelated derivatives (SUD), G&M's Theorem 1 (§3) factors the layer's
+Fisher block as ``F̂ = Ω ⊗ Γ`` (W̄ vectorized column by column, the order of M&G 2015's
+A ⊗ G), with the estimators that follow it::
 
     Ω = E[⟦A⟧_Hᵀ ⟦A⟧_H]            (patches' second moments, summed over the |T| locations)
     Γ = (1/|T|) E[DSᵀ DS]          (derivatives' second moments, averaged over locations)
@@ -31,8 +31,8 @@ With |T| = 1 (a fully connected layer, or a 1×1 kernel on a 1×1 input) these a
 ``Â = ãᵀã / N`` and ``Ĝ = N gᵀg`` (Martens & Grosse 2015, §3, §5), which is how one
 function serves both.
 
-A layer's recording is kept as two tensors with one row per example and one column per
-location: the patches ``(N, |T|, fan-in [+1])`` and the derivatives ``(N, |T|, out)``.
+A layer's recording is kept as two tensors indexed by example, then location: the patches
+``(N, |T|, fan-in [+1])`` and the derivatives ``(N, |T|, out)``.
 """
 
 from __future__ import annotations

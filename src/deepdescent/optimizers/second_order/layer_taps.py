@@ -5,12 +5,12 @@ For a layer ``z = a W + b`` (Keras's kernel) or ``z = W a + b`` (torch's weight)
 over N examples gives ã, the inputs with a column of ones for the bias (the homogeneous
 coordinate of Martens & Grosse 2015, §3), and g = ∂L/∂z, both with one row per example.
 A convolution gives, per example, one such row per output location t: the patch ⟦ã⟧_t
-the kernel meets there and g_t (Grosse & Martens 2016, §2.1; see
+the kernel meets there and g_t (Grosse & Martens 2016; see
 :mod:`~deepdescent.optimizers.second_order.kfc`). From them:
 
 * K-FAC's factors ``Â = ãᵀã / N`` and ``Ĝ = N gᵀg`` (Martens & Grosse 2015, §3, §5), and
   for a convolution KFC's ``Â = Σ_t ⟦ã⟧_t⟦ã⟧_tᵀ / N``, ``Ĝ = (N/|T|) Σ_t g_t g_tᵀ``
-  (Grosse & Martens 2016, §3.1);
+  (Grosse & Martens 2016, §3, Theorem 1);
 * the sums of squared per-example gradients ``Σₙ (ãₙ gₙᵀ)² = (ã ⊙ ã)ᵀ (g ⊙ g)``, elementwise
   (Goodfellow 2015, "Efficient per-example gradient computations"): one matrix product
   per layer, where forming the N per-example gradients would take N times the memory —
