@@ -439,10 +439,7 @@ class Model(Layer):
             callbacks=callbacks,
             data=DataOptions(sample_weight=sample_weight, steps_per_epoch=steps),
         )
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return logs if return_dict else _in_order(self, logs)
 
     def predict(
         self,
@@ -470,14 +467,14 @@ class Model(Layer):
         """One optimizer step on one batch; the running loss and metrics (they accumulate
         over calls, as Keras's do, until ``fit`` or :meth:`reset_metrics`)."""
         logs = training.train_on_batch(self, x, y, sample_weight, class_weight)
-        return logs if return_dict else _in_order(logs)
+        return logs if return_dict else _in_order(self, logs)
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> Any:
         """Loss and metrics on one batch, without training."""
         logs = training.test_on_batch(self, x, y, sample_weight)
-        return logs if return_dict else _in_order(logs)
+        return logs if return_dict else _in_order(self, logs)
 
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs on one batch as NumPy arrays."""
@@ -685,9 +682,13 @@ def _model_form(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
     return module, inputs, outputs
 
 
-def _in_order(logs: dict[str, Any]) -> Any:
-    """Keras's list form of logs: the values in order, or the one value alone."""
-    values = list(logs.values())
+def _in_order(model: Model, logs: dict[str, Any]) -> Any:
+    """Keras's list form of logs (which come sorted by name): the values in the order of
+    ``metrics_names`` (the loss first), then any others (a custom step's) by name; the
+    one value alone."""
+    names = [name for name in model.metrics_names if name in logs]
+    names += [name for name in logs if name not in names]
+    values = [logs[name] for name in names]
     return values[0] if len(values) == 1 else values
 
 
