@@ -102,10 +102,9 @@ def _graph_rows(model: Model) -> list[tuple[str, ...]]:
     for layer in graph.layers:
         nodes = [node for node in graph.nodes if node.layer is layer]
         shapes = ", ".join(str(t.shape) for t in nodes[0].flat_outputs)
-        sources = "\n".join(_reference(t) for node in nodes for t in node.inputs) or "-"
-        rows.append(
-            (f"{layer.name} ({type(layer).__name__})", shapes, f"{layer.count_params():,}", sources)
-        )
+        # Keras ends every source but the last with a comma.
+        sources = ",\n".join(_reference(t) for node in nodes for t in node.inputs) or "-"
+        rows.append((f"{layer.name} ({layer.type_name})", shapes, f"{layer.count_params():,}", sources))
     return rows
 
 
