@@ -19,7 +19,7 @@ from deepdescent.models.functional import Graph, graph_from_config
 from deepdescent.training import steps
 from deepdescent.training.inputs import DataOptions
 from deepdescent.training.outputs import OutputLosses, output_metrics
-from deepdescent.utils._checks import snake_case
+from deepdescent.utils._checks import snake_case, unique_name
 
 
 class Model(Layer):
@@ -93,6 +93,15 @@ class Model(Layer):
 
     # -- structure ---------------------------------------------------------------------
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A layer a subclass keeps (``self.dense1 = layers.Dense(...)``) gets Keras's
+        # default name, unique in the model, in the order the layers are kept: dense,
+        # dense_1 ... (``get_layer`` finds it by its attribute's name too).
+        if isinstance(value, Layer) and value.name is None and "_modules" in self.__dict__:
+            taken = {getattr(child, "name", None) or key for key, child in self.named_children()}
+            value.name = unique_name(snake_case(type(value).__name__), taken)
+        super().__setattr__(name, value)
+
     @property
     def built(self) -> bool:
         return self._built or any(True for _ in self.parameters())
@@ -142,6 +151,9 @@ class Model(Layer):
         if self.module is not None:
             return self.module(*args, **kwargs)
         if type(self).call is not Layer.call:
+            if self.build_input_shape is None and args and isinstance(args[0], torch.Tensor):
+                # The first call builds, as Keras's: summary() then shows each output.
+                self.build_input_shape = (None, *args[0].shape[1:])
             # Called directly (the trainer's objective), call() still learns the mode.
             if "training" in call_parameters(type(self)) and "training" not in kwargs:
                 kwargs["training"] = self.training

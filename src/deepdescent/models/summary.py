@@ -104,15 +104,22 @@ def _graph_rows(model: Model) -> list[tuple[str, ...]]:
         shapes = ", ".join(str(t.shape) for t in nodes[0].flat_outputs)
         # Keras ends every source but the last with a comma.
         sources = ",\n".join(_reference(t) for node in nodes for t in node.inputs) or "-"
-        rows.append((f"{layer.name} ({layer.type_name})", shapes, f"{layer.count_params():,}", sources))
+        params = f"{layer.count_params():,}"
+        rows.append((f"{layer.name} ({layer.type_name})", shapes, params, sources))
     return rows
+
+
+def _child_label(key: str, child: torch.nn.Module) -> str:
+    """``name (Type)``: a layer's own name, a torch module's attribute name."""
+    kind = getattr(child, "type_name", type(child).__name__)
+    return f"{getattr(child, 'name', None) or key} ({kind})"
 
 
 def _child_rows(model: Model) -> list[tuple[str, ...]]:
     outputs = child_outputs(model)
     return [
         (
-            f"{name} ({type(child).__name__})",
+            _child_label(name, child),
             shape_text(outputs[name]) if name in outputs else "?",
             f"{sum(t.numel() for t in (*child.parameters(), *child.buffers())):,}",
         )
