@@ -18,7 +18,7 @@ from deepdescent.layers.symbolic import flatten
 from deepdescent.models.functional import Graph, graph_from_config
 from deepdescent.training import steps
 from deepdescent.training.inputs import DataOptions
-from deepdescent.training.outputs import OutputLosses, output_metrics
+from deepdescent.training.outputs import OutputLosses, OutputMetric, output_metrics
 from deepdescent.utils._checks import snake_case, unique_name
 
 
@@ -695,10 +695,15 @@ def _model_form(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 
 def _in_order(model: Model, logs: dict[str, Any]) -> Any:
-    """Keras's list form of logs (which come sorted by name): the values in the order of
-    ``metrics_names`` (the loss first), then any others (a custom step's) by name; the
-    one value alone."""
-    names = [name for name in model.metrics_names if name in logs]
+    """Keras's list form of logs (which come sorted by name): the loss, each output's
+    loss and a one-output model's metrics in the order of ``metrics``, then the rest (a
+    several-output model's ``<output>_<metric>``, a custom step's) by name; the one
+    value alone."""
+    names = [
+        metric.name
+        for metric in model.metrics
+        if metric.name in logs and not isinstance(metric, OutputMetric)
+    ]
     names += [name for name in logs if name not in names]
     values = [logs[name] for name in names]
     return values[0] if len(values) == 1 else values
