@@ -82,7 +82,7 @@ def _dtype_text(dtype: Any) -> str:
 
 
 def _label(layer: Any, outputs: list[_Output], options: dict[str, bool]) -> str:
-    kind = type(layer).__name__
+    kind = getattr(layer, "type_name", type(layer).__name__)
     lines = [f"{layer.name} ({kind})" if options["show_layer_names"] else kind]
     activation = getattr(layer, "activation", None)
     if options["show_layer_activations"] and callable(activation):
