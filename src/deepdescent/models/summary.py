@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
+
 from deepdescent.utils._layer_outputs import child_outputs, shape_text
 
 if TYPE_CHECKING:
