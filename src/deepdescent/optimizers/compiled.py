@@ -53,6 +53,8 @@ from typing import Any
 
 import torch
 
+from deepdescent.optimizers import handwritten
+
 __all__ = [
     "COMPILE_MIN_ELEMENTS",
     "CompiledRun",
@@ -209,6 +211,10 @@ class CompiledRun:
         params = tensors[0]
         if not params:
             return
+        if handwritten.takes(kernel, tensors) and self._run_by_hand(
+            kernel, tensors, dynamic, static
+        ):
+            return
         dynamic = dict(dynamic)
         decay_options: tuple[Any, ...] = ()
         if self.decay is not None:
@@ -266,6 +272,46 @@ class CompiledRun:
         )
         self.on_compile(seconds)
 
+    def _run_by_hand(
+        self, kernel: Callable[..., None], tensors: Tensors, dynamic: Dynamic, static: Static
+    ) -> bool:
+        """The kernel's hand-written body (:mod:`~deepdescent.optimizers.handwritten`),
+        after the group's weight decay where it belongs before the kernel; ``False`` when
+        the extension failed to build (warned once, unless ``fused=True``, which raises):
+        the compiled body runs instead."""
+        global _by_hand_failed
+        if _by_hand_failed:
+            return False
+        start = time.perf_counter()
+        try:
+            built = handwritten.load()
+        except Exception as error:
+            if self.insist:
+                raise
+            _by_hand_failed = True
+            warnings.warn(
+                f"{self.owner.__name__}: the hand-written body failed to build "
+                f"({type(error).__name__}: {error}); the compiled body runs instead",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+        seconds = time.perf_counter() - start
+        if (self.owner, kernel) not in _BY_HAND_LOADED:
+            _BY_HAND_LOADED.add((self.owner, kernel))
+            _log.info(
+                "%s: loaded the hand-written %s in %.2f s",
+                self.owner.__name__,
+                kernel.__name__,
+                seconds,
+            )
+            self.on_compile(seconds)
+        params, grads, *rest = tensors
+        if self.decay is not None:
+            grads = self.decay(self.group, params, grads)
+        handwritten.BODIES[kernel](built, (params, grads, *rest), dynamic, static)
+        return True
+
     def _run_eagerly(
         self, kernel: Callable[..., None], tensors: Tensors, dynamic: dict[str, Any], static: Static
     ) -> None:
@@ -277,6 +323,8 @@ class CompiledRun:
 
 
 _BODIES: dict[tuple[Any, ...], Callable[..., None] | None] = {}
+_BY_HAND_LOADED: set[tuple[type, Callable[..., None]]] = set()
+_by_hand_failed = False
 
 
 def _frozen(static: Static) -> tuple[Any, ...]:
