@@ -164,7 +164,8 @@ OPTIONS = [
 def test_the_handwritten_body_keeps_float64_precision(cls, options, monkeypatch):
     """Every option of the three methods, on a vector, a matrix and a stack of matrices
     in float64: the hand-written body's iterates equal the multi-tensor body's to 1e-12
-    (only the order of the additions in a norm differs)."""
+    (only the order of the additions in a norm differs), and the parameters' version
+    counters move as under torch's in-place ops."""
     calls = []
     for kernel, body in list(handwritten.BODIES.items()):
 
@@ -174,9 +175,12 @@ def test_the_handwritten_body_keeps_float64_precision(cls, options, monkeypatch)
 
         monkeypatch.setitem(handwritten.BODIES, kernel, recorded)
     fused_params, multi_params = _params(), _params()
+    versions = [p._version for p in fused_params]
     fused = _steps(cls(fused_params, fused=True, **options), fused_params)
     multi = _steps(cls(multi_params, fused=False, **options), multi_params)
     assert len(calls) == 6
+    # written through data pointers, yet counted as in-place changes (autograd's check)
+    assert all(p._version > v for p, v in zip(fused_params, versions, strict=True))
     torch.testing.assert_close(fused, multi, rtol=1e-12, atol=1e-14)
 
 

@@ -19,6 +19,10 @@ weight-decay form) for the life of the process, and inductor's on-disk cache kee
 generated code across processes. Each cached form gets a code object of its own, so
 dynamo's recompile limit (8 per code object) never binds.
 
+Where a kernel has a hand-written CPU body (:mod:`~deepdescent.optimizers.handwritten`:
+LAMB, LARS and Adafactor, whose per-tensor norms inductor cannot fuse into the pass that
+advances the state), :class:`CompiledRun` runs that body instead on CPU.
+
 When. ``fused=True`` compiles; ``fused=False`` never does. ``fused=None`` (the default)
 compiles a parameter group only when it holds at least :data:`COMPILE_MIN_ELEMENTS`
 elements for its device, because a compile costs seconds and the pass it saves is worth
@@ -181,7 +185,8 @@ def compiles(params: Sequence[torch.Tensor], insist: bool) -> bool:
 
 class CompiledRun:
     """The fused body's ``run``: the kernel compiled (once per form), with the group's
-    weight decay applied inside the same pass.
+    weight decay applied inside the same pass, or its hand-written CPU body where it has
+    one and the tensors fit (:func:`~deepdescent.optimizers.handwritten.takes`).
 
     Args:
         owner: the optimizer class (part of the cache key).

@@ -1,15 +1,15 @@
 // The fused CPU bodies of LAMB, LARS and Adafactor, written by hand (see handwritten.py).
 //
 // Each method needs per-tensor norms before it can move the tensor, so a step is two
-// passes per tensor: one that advances the state and sums the squares the norms need,
-// one that moves θ. Inductor's reductions keep their accumulator in a cascade-summation
-// stack in memory, which serialises every add through a load and a store; here the
-// squares go into kLanes independent accumulators (a few vector registers) inside a
-// block, and the blocks add up in double. Both passes are OpenMP/ATen-parallel over
-// elements (at::parallel_for / parallel_reduce, torch's thread count).
+// passes per tensor: one that advances the state and sums every square the norms need,
+// one that moves θ. The squares go into kLanes independent accumulators (a few vector
+// registers) inside a block, and the blocks add up in double. Both passes are parallel
+// over elements (at::parallel_for / parallel_reduce: torch's threads).
 //
 // The arithmetic is the multi-tensor body's, operation by operation, in the tensors'
-// dtype (float or double); only the order of the additions in a norm differs.
+// dtype (float or double), built without contraction into fused multiply-adds; only the
+// order of the additions in a norm differs. A choice inside a loop is made between
+// values already loaded, so that it vectorizes as a blend.
 
 #include <torch/extension.h>
 
@@ -91,6 +91,12 @@ void check_cpu(const torch::Tensor& tensor) {
               "handwritten bodies take contiguous CPU tensors");
 }
 
+// Written through its data pointer: counted as an in-place change, as torch's own
+// in-place ops count it, so that autograd refuses a graph that saved the old values.
+void written(const std::vector<torch::Tensor>& tensors) {
+  for (const auto& tensor : tensors) torch::autograd::impl::bump_version(tensor);
+}
+
 // ---- LAMB -------------------------------------------------------------------------------
 
 template <typename T>
@@ -138,6 +144,9 @@ void lamb(std::vector<torch::Tensor> params, std::vector<torch::Tensor> grads,
                             decay, bounded, low, high);
     });
   }
+  written(params);
+  written(exp_avgs);
+  written(exp_avg_sqs);
 }
 
 // ---- LARS -------------------------------------------------------------------------------
@@ -191,6 +200,8 @@ void lars(std::vector<torch::Tensor> params, std::vector<torch::Tensor> grads,
           lr, momentum, eta, decays[t], shrinks[t], adapts[t]);
     });
   }
+  written(params);
+  written(velocities);
 }
 
 // ---- Adafactor ----------------------------------------------------------------------------
@@ -343,6 +354,10 @@ void adafactor(std::vector<torch::Tensor> params, std::vector<torch::Tensor> gra
                                    rows, cols, o);
     });
   }
+  written(params);
+  written(row_vars);
+  written(col_vars);
+  written(variances);
 }
 
 }  // namespace
