@@ -125,6 +125,21 @@ def test_a_failed_build_raises_under_fused_true(failing_build):
 
 # -- iterates (builds once per machine, then loads) ------------------------------------
 
+
+@pytest.fixture
+def handwritten_calls(monkeypatch):
+    """Each call of a hand-written body, recorded (the body still runs)."""
+    calls = []
+    for kernel, body in list(handwritten.BODIES.items()):
+
+        def recorded(*args, body=body):
+            calls.append(args)
+            body(*args)
+
+        monkeypatch.setitem(handwritten.BODIES, kernel, recorded)
+    return calls
+
+
 OPTIONS = [
     pytest.param(Lamb, {"lr": 0.05, "weight_decay": 0.01}, id="lamb"),
     pytest.param(
@@ -161,24 +176,16 @@ OPTIONS = [
 @pytest.mark.compile
 @NEEDS_A_BUILD
 @pytest.mark.parametrize(("cls", "options"), OPTIONS)
-def test_the_handwritten_body_keeps_float64_precision(cls, options, monkeypatch):
+def test_the_handwritten_body_keeps_float64_precision(cls, options, handwritten_calls):
     """Every option of the three methods, on a vector, a matrix and a stack of matrices
     in float64: the hand-written body's iterates equal the multi-tensor body's to 1e-12
     (only the order of the additions in a norm differs), and the parameters' version
     counters move as under torch's in-place ops."""
-    calls = []
-    for kernel, body in list(handwritten.BODIES.items()):
-
-        def recorded(*args, body=body):
-            calls.append(args)
-            body(*args)
-
-        monkeypatch.setitem(handwritten.BODIES, kernel, recorded)
     fused_params, multi_params = _params(), _params()
     versions = [p._version for p in fused_params]
     fused = _steps(cls(fused_params, fused=True, **options), fused_params)
     multi = _steps(cls(multi_params, fused=False, **options), multi_params)
-    assert len(calls) == 6
+    assert len(handwritten_calls) == 6
     # written through data pointers, yet counted as in-place changes (autograd's check)
     assert all(p._version > v for p, v in zip(fused_params, versions, strict=True))
     torch.testing.assert_close(fused, multi, rtol=1e-12, atol=1e-14)
@@ -195,3 +202,27 @@ def test_loading_counts_in_the_compile_seconds_of_the_first_optimizer(monkeypatc
     _steps(second, second_params, count=2)
     assert first.compile_seconds > 0.0
     assert second.compile_seconds == 0.0
+
+
+@pytest.mark.compile
+@NEEDS_A_BUILD
+@pytest.mark.parametrize("cls", [Lamb, LARS, Adafactor])
+def test_tensors_split_over_two_threads_give_the_same_iterates(cls, handwritten_calls):
+    """Tensors of several parallel tasks and blocks, with tails (100 003 elements, a
+    301 × 333 matrix), on two threads: the partial norms combine to the multi-tensor
+    body's iterates (float64, 1e-12)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        results = []
+        for fused in (True, False):
+            torch.manual_seed(0)
+            params = [
+                torch.randn(100_003, dtype=torch.float64, requires_grad=True),
+                torch.randn(301, 333, dtype=torch.float64, requires_grad=True),
+            ]
+            results.append(_steps(cls(params, lr=0.05, fused=fused), params, count=3))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(handwritten_calls) == 3
+    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-14)
