@@ -7,10 +7,11 @@ one core of the project's machine (2 vCPU AMD EPYC, torch 2.13) such a single-st
 reduction reads at about half the copy's speed per byte: the sum of squares of 10 M
 float32 in 20 tensors took 6.8 ms compiled and 6.6 ms with ``torch._foreach_norm``
 against 9.4 ms for the 12-byte ``_foreach_add_`` in the same rounds (0.46 and 0.50 of its
-speed per byte). Its CPU reductions accumulate through a cascade-summation helper kept
-in memory, one vector accumulator per loop, and no inductor option merges the norm
-loops of a tensor or changes the helper. So the compiled LAMB, LARS and Adafactor
-reached 61-75% of the in-place bound.
+speed per byte). Each such loop is vectorized with one accumulator (a cascade-summation
+helper); ``aggressive_fusion`` leaves the norm loops of a tensor apart, and the ``cpp``
+options do not touch the helper. So the compiled LAMB, LARS and Adafactor reached 62-72%
+of the in-place bound (``benchmarks/optimizer_step.py --no-handwritten``), the
+hand-written ones 99-109% (BENCHMARKS.md).
 
 The C++ here computes every norm a step needs in the pass that advances the state
 (LAMB: ‖x‖ and ‖r‖ while it writes m and v; LARS: ‖w‖ and ‖g‖ in one pass; Adafactor:
@@ -21,7 +22,7 @@ body's, operation by operation and with no contraction into fused multiply-adds;
 the order of the additions in a norm differs (the blocks add up in double).
 
 Built once per machine with ``torch.utils.cpp_extension.load`` (needs a C++ compiler and
-ninja; about 90 s here): ``-O3 -march=native``, under a name that carries a digest of the
+ninja; 90-110 s here): ``-O3 -march=native``, under a name that carries a digest of the
 source, the flags and the CPU, in torch's extension directory (``$TORCH_EXTENSIONS_DIR``,
 by default ``~/.cache/torch_extensions``); later processes load the built library in a
 tenth of a second. :class:`~deepdescent.optimizers.compiled.CompiledRun` runs a body of
