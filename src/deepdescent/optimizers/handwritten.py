@@ -19,7 +19,9 @@ The C++ here computes every norm a step needs in the pass that advances the stat
 the tensor in a second pass: two passes per tensor (three for a factored Adafactor
 matrix), each reading several streams at once. The arithmetic is the multi-tensor
 body's, operation by operation and with no contraction into fused multiply-adds; only
-the order of the additions in a norm differs (the blocks add up in double).
+the order of the additions in a norm differs (the blocks add up in double). The L2 form
+of weight decay (LAMB's and Adafactor's ``decoupled_weight_decay=False``) adds λθ to g
+in a pass of its own before the body, as in the multi-tensor body.
 
 Built once per machine with ``torch.utils.cpp_extension.load`` (needs a C++ compiler and
 ninja; 90-110 s here): ``-O3 -march=native``, under a name that carries a digest of the
