@@ -211,7 +211,8 @@ def test_a_compiled_model_written_as_keras_resumes_training_identically(tmp_path
     model = keras.Sequential(
         [keras.Input(shape=(4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1)]
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", metrics=["mae"])
+    optimizer = keras.optimizers.Adam(1e-2, convention="keras")
+    model.compile(optimizer=optimizer, loss="mse", metrics=["mae"])
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
     y = 2 * x[:, :1]
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)

@@ -33,6 +33,7 @@ from deepdescent import layers as layers_lib
 from deepdescent import ops, regularizers
 from deepdescent.layers import InputLayer, Layer, SymbolicTensor, TensorOperation
 from deepdescent.layers.symbolic import flatten
+from deepdescent.models.keras_compile import compile_from_keras, keras_compile_config
 from deepdescent.models.saving import optimizer_members, restore_compiled
 from deepdescent.utils._checks import snake_case
 from deepdescent.utils.io import atomic_write_bytes
@@ -566,6 +567,7 @@ def save_keras(
     in members under ``deepdescent/``, which Keras does not read."""
     from deepdescent.models.sequential import Sequential
 
+    config: dict[str, Any]
     if isinstance(model, Sequential):
         config = {
             "module": "keras",
@@ -585,6 +587,9 @@ def save_keras(
             f"A {type(model).__name__} cannot be written as a .keras file (its code "
             "would be needed): use a Sequential or functional model, or a .deepdescent file"
         )
+    keras_compiled = keras_compile_config(model, model.compile_config())
+    if keras_compiled is not None:
+        config["compile_config"] = keras_compiled
     buffer = io.BytesIO()
     h5py = _h5py()
     with h5py.File(buffer, "w") as store:
@@ -712,4 +717,6 @@ def load_keras(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
         _read_weights(store, _keras_layers(model))
     if compile and _COMPILE in ours:
         restore_compiled(model, json.loads(ours[_COMPILE]), ours, filepath)
+    elif compile and config.get("compile_config"):
+        compile_from_keras(model, config["compile_config"], repr(os.fspath(filepath)))
     return model

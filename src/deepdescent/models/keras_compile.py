@@ -1,0 +1,326 @@
+"""Keras 3's ``compile_config`` (the compile settings in a ``.keras`` file's
+``config.json``) read into ``Model.compile`` and written from it.
+
+Keras writes the optimizer as its class and Keras-named hyperparameters
+(``learning_rate``, ``beta_1``, ``epsilon``, ``rho`` ..., a decoupled ``weight_decay``),
+the loss and the metrics as Keras names (``"mse"``) or classes with their configs. Read,
+the optimizer becomes this library's class of that name with ``convention="keras"`` (the
+defaults that give Keras's iterates, :mod:`deepdescent.optimizers.conventions`) and
+Keras's arguments; the losses and metrics this library's classes of the same names.
+Written, the optimizer's settings are turned into Keras's names and read back the same
+way: the ``compile_config`` is written only when that gives this optimizer again (its
+every setting), so that Keras 3 trains the loaded model as it was trained here.
+
+Whatever has no equivalent (an optimizer, a loss or a metric, or one of their settings) is
+named in a :class:`KerasCompileWarning`; the model is then read uncompiled, or written
+without a ``compile_config`` (Keras loads it uncompiled), never approximated.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any
+
+import numpy as np
+
+from deepdescent import losses, metrics, optimizers, schedules
+
+__all__ = ["KERAS_OPTIMIZERS", "KerasCompileWarning", "compile_from_keras", "keras_compile_config"]
+
+#: Keras's optimizer classes read and written: this library's class of each, and the
+#: arguments of Keras's own (besides those of every Keras optimizer).
+KERAS_OPTIMIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Adadelta": ("Adadelta", ("rho", "epsilon")),
+    "Adagrad": ("Adagrad", ("initial_accumulator_value", "epsilon")),
+    "Adam": ("Adam", ("beta_1", "beta_2", "epsilon", "amsgrad")),
+    "AdamW": ("AdamW", ("beta_1", "beta_2", "epsilon", "amsgrad")),
+    "Adamax": ("Adamax", ("beta_1", "beta_2", "epsilon")),
+    "Lion": ("Lion", ("beta_1", "beta_2")),
+    "Nadam": ("NAdam", ("beta_1", "beta_2", "epsilon")),
+    "RMSprop": ("RMSprop", ("rho", "momentum", "epsilon", "centered")),
+    "SGD": ("SGD", ("momentum", "nesterov")),
+}
+_EVERY_KERAS_OPTIMIZER = (
+    "learning_rate",
+    "weight_decay",
+    "clipnorm",
+    "global_clipnorm",
+    "clipvalue",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "gradient_accumulation_steps",
+)
+# Keras's loss and metric classes this library has under the same names (its own names
+# such as "mse" are Keras's too).
+_KERAS_LOSSES = frozenset(
+    {
+        "BinaryCrossentropy",
+        "CategoricalCrossentropy",
+        "CosineSimilarity",
+        "Hinge",
+        "Huber",
+        "KLDivergence",
+        "LogCosh",
+        "MeanAbsoluteError",
+        "MeanSquaredError",
+        "Poisson",
+        "SparseCategoricalCrossentropy",
+        "SquaredHinge",
+    }
+)
+_KERAS_METRICS = frozenset(
+    {
+        "AUC",
+        "Accuracy",
+        "BinaryAccuracy",
+        "CategoricalAccuracy",
+        "Mean",
+        "MeanAbsoluteError",
+        "MeanAbsolutePercentageError",
+        "MeanSquaredError",
+        "Precision",
+        "Recall",
+        "SparseCategoricalAccuracy",
+        "SparseTopKCategoricalAccuracy",
+        "TopKCategoricalAccuracy",
+    }
+)
+# Keras's learning-rate schedules this library has under the same names.
+_KERAS_SCHEDULES = frozenset(
+    {
+        "CosineDecay",
+        "CosineDecayRestarts",
+        "ExponentialDecay",
+        "InverseTimeDecay",
+        "PiecewiseConstantDecay",
+        "PolynomialDecay",
+    }
+)
+# Keras's loss and metric arguments that this library's classes lack, at the value that
+# computes what this library does (left out when they have it; named when not).
+_KERAS_DEFAULTS: dict[str, Any] = {"axis": -1, "multi_label": False}
+# This library's optimizer arguments under Keras's names (the rest keep theirs).
+_KERAS_ARGUMENT = {"lr": "learning_rate", "eps": "epsilon"}
+# Keras's optimizer arguments that mean "not used" when None or at these values.
+_KERAS_UNUSED = {
+    "weight_decay": (None, 0.0),
+    "loss_scale_factor": (None,),
+    "gradient_accumulation_steps": (None, 1),
+}
+
+
+class KerasCompileWarning(UserWarning):
+    """Compile settings that a ``.keras`` file cannot carry between Keras 3 and here."""
+
+
+class _NoEquivalent(Exception):
+    """What has no equivalent, in words."""
+
+
+def _float32(value: float) -> float:
+    """Keras keeps hyperparameters in float32 and writes that value (0.01 as
+    0.009999999776482582): the shortest decimal of the float32 is what was meant."""
+    return float(str(np.float32(value)))
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def _learning_rate(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return _float32(value)
+    name = value.get("class_name")
+    if name not in _KERAS_SCHEDULES:
+        raise _NoEquivalent(f"the learning-rate schedule {name}")
+    config = {k: v for k, v in (value.get("config") or {}).items() if k != "name"}
+    try:
+        return schedules.deserialize({"class_name": name, "config": config})
+    except (TypeError, ValueError) as error:
+        raise _NoEquivalent(f"the learning-rate schedule {name} with {error}") from error
+
+
+def _optimizer_from_keras(entry: Any) -> optimizers.Optimizer:
+    """This library's optimizer from Keras's serialized one (or its name)."""
+    if isinstance(entry, str):
+        found = {k.lower(): k for k in KERAS_OPTIMIZERS}
+        entry = {"class_name": found.get(entry.lower(), entry), "config": {}}
+    keras_name = entry.get("class_name")
+    if keras_name not in KERAS_OPTIMIZERS:
+        raise _NoEquivalent(f"Keras's optimizer {keras_name} has no deepdescent equivalent")
+    arguments: dict[str, Any] = {}
+    for key, value in (entry.get("config") or {}).items():
+        if key in _KERAS_UNUSED and value in _KERAS_UNUSED[key]:
+            continue
+        if key == "loss_scale_factor":
+            raise _NoEquivalent(f"Keras's {keras_name} with loss_scale_factor={value!r}")
+        arguments[key] = _learning_rate(value) if key == "learning_rate" else value
+    cls = getattr(optimizers, KERAS_OPTIMIZERS[keras_name][0])
+    if (
+        arguments.get("weight_decay")
+        and "decoupled_weight_decay" in inspect.signature(cls).parameters
+    ):
+        # Keras 3's weight decay is decoupled in every optimizer: θ ← θ − ηλθ.
+        arguments["decoupled_weight_decay"] = True
+    try:
+        return cls(convention="keras", **arguments)
+    except (TypeError, ValueError) as error:
+        raise _NoEquivalent(f"Keras's {keras_name} with {error}") from error
+
+
+def _unused(key: str, value: Any) -> bool:
+    """A Keras argument that changes nothing here: the dtype, None, or Keras's default."""
+    at_default = key in _KERAS_DEFAULTS and _KERAS_DEFAULTS[key] == value
+    return key == "dtype" or value is None or at_default
+
+
+def _object_from_keras(entry: Any, kind: str, known: frozenset[str], table: Any) -> Any:
+    """A loss or metric: Keras's name as it is, or this library's class of Keras's."""
+    if entry is None or isinstance(entry, str):
+        return entry
+    if isinstance(entry, list):
+        return [_object_from_keras(e, kind, known, table) for e in entry]
+    if "class_name" not in entry:  # per output, by name
+        return {k: _object_from_keras(v, kind, known, table) for k, v in entry.items()}
+    name = entry["class_name"]
+    if name not in known:
+        raise _NoEquivalent(f"Keras's {kind} {name} has no deepdescent equivalent")
+    accepted = inspect.signature(getattr(table, name)).parameters
+    config = {
+        k: v for k, v in (entry.get("config") or {}).items() if k in accepted or not _unused(k, v)
+    }
+    try:
+        return table.deserialize({"class_name": name, "config": config})
+    except (TypeError, ValueError) as error:
+        raise _NoEquivalent(f"Keras's {kind} {name} with {error}") from error
+
+
+def compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
+    """Compile ``model`` as Keras's ``compile_config`` says; when something in it has no
+    equivalent here, warn naming it and leave the model uncompiled."""
+    if not isinstance(compile_config, dict) or not compile_config.get("optimizer"):
+        return
+    try:
+        if compile_config.get("weighted_metrics"):
+            raise _NoEquivalent("Keras's weighted_metrics have no deepdescent equivalent")
+        arguments = {
+            "optimizer": _optimizer_from_keras(compile_config["optimizer"]),
+            "loss": _object_from_keras(compile_config.get("loss"), "loss", _KERAS_LOSSES, losses),
+            "metrics": _object_from_keras(
+                compile_config.get("metrics"), "metric", _KERAS_METRICS, metrics
+            ),
+            "loss_weights": compile_config.get("loss_weights"),
+        }
+        model.compile(**arguments)
+    except (_NoEquivalent, ValueError, TypeError) as missing:
+        warnings.warn(
+            f"{source} is loaded uncompiled (compile it): {missing}",
+            KerasCompileWarning,
+            stacklevel=3,
+        )
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def _keras_optimizer(optimizer: Any) -> dict[str, Any]:
+    """Keras's serialized form of ``optimizer``, when Keras's class of that name with
+    those arguments is this optimizer."""
+    name = type(optimizer).__name__
+    keras_name = {ours: theirs for theirs, (ours, _) in KERAS_OPTIMIZERS.items()}.get(name)
+    if keras_name is None or not optimizers.is_serializable(optimizer):
+        raise _NoEquivalent(f"the optimizer {name} has no Keras 3 equivalent")
+    ours = optimizers.serialize(optimizer)["config"]
+    config: dict[str, Any] = {}
+    for key, value in ours.items():
+        if key == "betas":
+            config["beta_1"], config["beta_2"] = value
+        elif key == "alpha" and name == "RMSprop":
+            config["rho"] = value
+        elif key == "lr" and isinstance(value, dict):
+            if value["class_name"] not in _KERAS_SCHEDULES:
+                raise _NoEquivalent(f"the learning-rate schedule {value['class_name']}")
+            config["learning_rate"] = {
+                "module": "keras.optimizers.schedules",
+                **value,
+                "registered_name": None,
+            }
+        elif key == "weight_decay" and not value:
+            config[key] = None
+        else:
+            config[_KERAS_ARGUMENT.get(key, key)] = value
+    entry = _keras_view(
+        {
+            "module": "keras.optimizers",
+            "class_name": keras_name,
+            "config": config,
+            "registered_name": None,
+        }
+    )
+    rebuilt = optimizers.serialize(_optimizer_from_keras(entry))["config"]
+    differing = sorted(k for k in ours if not _same(k, ours[k], rebuilt.get(k)))
+    if differing:
+        settings = ", ".join(f"{k}={ours[k]!r} (Keras's: {rebuilt.get(k)!r})" for k in differing)
+        raise _NoEquivalent(
+            f"{name} with {settings} has no Keras 3 equivalent ({name}(convention='keras') "
+            f"computes Keras's {keras_name})"
+        )
+    return entry
+
+
+def _same(key: str, ours: Any, keras: Any) -> bool:
+    """Keras keeps the learning rate as a float32: equal there is the same rate."""
+    if key == "lr" and isinstance(ours, float) and isinstance(keras, float):
+        return _float32(ours) == _float32(keras)
+    return bool(ours == keras)
+
+
+def _keras_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` with only the arguments Keras's class takes (the others are fixed in
+    Keras: what :func:`_optimizer_from_keras` fills in by ``convention="keras"``)."""
+    own = KERAS_OPTIMIZERS[entry["class_name"]][1]
+    config = {k: v for k, v in entry["config"].items() if k in _EVERY_KERAS_OPTIMIZER + own}
+    return {**entry, "config": config}
+
+
+def _keras_object(value: Any, kind: str, known: frozenset[str]) -> Any:
+    """A loss or metric as Keras serializes it (``kind``: its module's name)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [_keras_object(v, kind, known) for v in value]
+    if "outputs" in value and "class_name" not in value:  # per output, by name
+        return {k: _keras_object(v, kind, known) for k, v in value["outputs"].items()}
+    if value["class_name"] not in known:
+        raise _NoEquivalent(f"{value['class_name']} has no Keras 3 equivalent in keras.{kind}")
+    return {"module": f"keras.{kind}", **value, "registered_name": None}
+
+
+def keras_compile_config(model: Any, compile_config: dict[str, Any] | None) -> Any:
+    """Keras's ``compile_config`` of a model compiled with ``compile_config``
+    (``Model.compile_config()``), or ``None`` (with a warning naming what Keras lacks)."""
+    if compile_config is None:
+        return None
+    try:
+        if compile_config.get("optimizer") is None:
+            name = type(model.optimizer).__name__
+            raise _NoEquivalent(f"the optimizer {name} has no Keras 3 equivalent")
+        return {
+            "optimizer": _keras_optimizer(model.optimizer),
+            "loss": _keras_object(compile_config.get("loss"), "losses", _KERAS_LOSSES),
+            "loss_weights": compile_config.get("loss_weights"),
+            "metrics": _keras_object(compile_config.get("metrics"), "metrics", _KERAS_METRICS),
+            "weighted_metrics": None,
+            "run_eagerly": False,
+            "steps_per_execution": 1,
+            "jit_compile": True,
+        }
+    except _NoEquivalent as missing:
+        warnings.warn(
+            "Keras 3 will load this model uncompiled (deepdescent reads its own compile "
+            f"settings from the file): {missing}",
+            KerasCompileWarning,
+            stacklevel=4,
+        )
+        return None
