@@ -14,7 +14,7 @@ import pytest
 
 import deepdescent as keras
 from deepdescent.models import load_model
-from deepdescent.models.keras_format import KerasFileError
+from deepdescent.models.keras_format import KERAS_LAYERS, KerasFileError
 
 FILES = Path(__file__).parent / "keras_files"
 
@@ -476,3 +476,19 @@ def test_a_keras_text_vectorization_is_refused_saying_why(tmp_path):
     )
     with pytest.raises(KerasFileError, match=r"TextVectorization.*strings"):
         load_model(path)
+
+
+def test_every_layer_both_libraries_have_is_read_and_written_or_refused_saying_why():
+    """Against Keras 3's own list of its layer classes (written by make_keras_files.py)."""
+    lines = (FILES / "keras_layer_names.txt").read_text().splitlines()
+    theirs = {line for line in lines if line and not line.startswith("#")}
+    ours = {
+        name
+        for name in keras.layers.__all__
+        if isinstance(getattr(keras.layers, name), type)
+        and issubclass(getattr(keras.layers, name), keras.layers.Layer)
+    }
+    both = (ours & theirs) - {"Layer"}
+    assert len(both) > 60
+    assert both - set(KERAS_LAYERS) == {"TextVectorization"}
+    assert set(KERAS_LAYERS) <= theirs

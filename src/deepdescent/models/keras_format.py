@@ -7,13 +7,14 @@ serializes it), ``metadata.json`` and ``model.weights.h5`` (each layer's variabl
 :func:`load_keras` rebuilds a ``Sequential`` or functional model from such a file, made
 by Keras or here, and :func:`save_keras` writes one that Keras 3 loads. Weights change
 layout where the libraries differ (convolution kernels are ``(*kernel_size, in, out)`` in
-Keras, ``(out, in, *kernel_size)`` here). Reading runs no code: the classes come from
-:data:`KERAS_LAYERS`, the tensors from HDF5 datasets (``pip install h5py``). Not kept:
-the initializers (the file's weights replace them) and, in a file Keras wrote, the
-compile settings (compile the loaded model); a file written here keeps them, and the
-optimizer's state, in members of its own that Keras does not read. A file that uses what
-this library lacks (constraints, activity regularizers, other layers) is refused, naming
-it.
+Keras, ``(out, in, *kernel_size)`` here; a wrapper's layers have groups of their own).
+Reading runs no code: the classes come from :data:`KERAS_LAYERS`, the tensors from HDF5
+datasets (``pip install h5py``). Not kept: the initializers (the file's weights replace
+them). The compile settings are Keras's ``compile_config`` (read and written by
+:mod:`deepdescent.models.keras_compile`); a file written here also keeps this library's
+own, and the optimizer's state, in members of its own that Keras does not read (and that
+take precedence when read here). A file that uses what this library lacks (constraints,
+activity regularizers, other layers, settings such as ``renorm``) is refused, naming it.
 """
 
 from __future__ import annotations

@@ -189,7 +189,21 @@ def compiled_models(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return made
 
 
+def layer_names() -> None:
+    """Keras's layer classes, one a line: the test that every layer both libraries have
+    is read and written compares deepdescent's layers with these."""
+    names = sorted(
+        name
+        for name in dir(keras.layers)
+        if isinstance(getattr(keras.layers, name), type)
+        and issubclass(getattr(keras.layers, name), keras.layers.Layer)
+    )
+    with open("keras_layer_names.txt", "w") as handle:
+        handle.write(f"# keras.layers of Keras {keras.__version__}\n" + "\n".join(names) + "\n")
+
+
 def main() -> None:
+    layer_names()
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     convnet, sequences = sequential_convnet(), functional_sequences()
