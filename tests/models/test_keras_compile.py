@@ -1,6 +1,7 @@
-"""Keras 3's compile settings in ``.keras`` files: a file Keras compiled loads compiled
-and trains as Keras trained it (``keras_files/compiled_*.keras``, with the predictions
-Keras made after two of its training steps); a compiled model written here carries a
+"""Keras 3's compile settings in ``.keras`` files: a file Keras compiled loads compiled,
+with its optimizer's state, and trains on as Keras trained it (``keras_files/compiled_*
+.keras``, saved by Keras after one training step, with the predictions Keras made after
+two more); a compiled model written here carries a
 ``compile_config`` that reads back as the same optimizer; whatever has no equivalent is
 named in a warning and the model is left uncompiled, never approximated."""
 
@@ -66,11 +67,15 @@ def test_a_model_keras_compiled_loads_compiled_and_trains_as_keras(
     assert (
         compiled_loss if isinstance(compiled_loss, str) else compiled_loss["class_name"]
     ) == loss
+    assert model.optimizer.iterations == 1  # the state Keras kept after its step
     x, labels = made_by_keras["compiled_x"], made_by_keras["compiled_labels"]
     y = np.eye(2, dtype="float32")[labels] if name == "compiled_sgd" else labels
+    before = model.predict(x, verbose=0)
     for _ in range(2):
         model.train_on_batch(x, y)
-    np.testing.assert_allclose(model.predict(x, verbose=0), made_by_keras[name], atol=1e-5)
+    after = model.predict(x, verbose=0)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(after, made_by_keras[name], atol=1e-5)
     assert not load_model(FILES / f"{name}.keras", compile=False).compiled
 
 
@@ -224,3 +229,16 @@ def test_an_optimizer_keras_lacks_is_named_and_no_compile_config_written(
         assert "compile_config" not in json.loads(archive.read("config.json"))
     assert load_model(path).compiled  # from deepdescent's own members
     assert not load_model(keras_part_only(path)).compiled
+
+
+def test_an_optimizer_state_that_is_not_read_is_named(tmp_path, made_by_keras):
+    """Adamax's state is not read: the model is compiled, and the warning says that
+    training resumes from a fresh state."""
+
+    def adamax(compile_config):
+        compile_config["optimizer"]["class_name"] = "Adamax"
+        del compile_config["optimizer"]["config"]["amsgrad"]
+
+    with pytest.warns(KerasCompileWarning, match="Adamax kept over 1 steps is not read"):
+        model = load_model(edited(tmp_path, adamax))
+    assert model.compiled and model.optimizer.iterations == 0

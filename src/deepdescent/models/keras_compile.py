@@ -23,10 +23,17 @@ import warnings
 from typing import Any
 
 import numpy as np
+import torch
 
 from deepdescent import losses, metrics, optimizers, schedules
 
-__all__ = ["KERAS_OPTIMIZERS", "KerasCompileWarning", "compile_from_keras", "keras_compile_config"]
+__all__ = [
+    "KERAS_OPTIMIZERS",
+    "KerasCompileWarning",
+    "compile_from_keras",
+    "keras_compile_config",
+    "restore_keras_state",
+]
 
 #: Keras's optimizer classes read and written: this library's class of each, and the
 #: arguments of Keras's own (besides those of every Keras optimizer).
@@ -219,6 +226,78 @@ def compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
             KerasCompileWarning,
             stacklevel=3,
         )
+
+
+def _keras_slots(optimizer: Any) -> list[tuple[str, ...]] | None:
+    """Keras's optimizer variables after ``iteration`` and ``learning_rate``, as this
+    library's state: blocks in Keras's order, each holding its keys for every weight in
+    turn (Adam's ``m, v`` of the first weight, then of the second ...). ``None`` for an
+    optimizer whose state is not read."""
+    name, settings = type(optimizer).__name__, optimizer.param_groups[0]
+    if name in ("Adam", "AdamW"):
+        amsgrad = [("max_exp_avg_sq",)] if settings["amsgrad"] else []
+        return [("exp_avg", "exp_avg_sq"), *amsgrad]
+    if name == "SGD":
+        return [("momentum_buffer",)] if settings["momentum"] else []
+    if name == "RMSprop":
+        momentum = [("momentum_buffer",)] if settings["momentum"] else []
+        centered = [("grad_avg",)] if settings["centered"] else []
+        return [("square_avg",), *momentum, *centered]
+    return None
+
+
+# Keras's momentum holds the step (SGD: m = μm − ηg, θ ← θ + m; RMSprop: m = μm +
+# ηg/√(v + δ), θ ← θ − m), torch's the step over η (b = μb + g, θ ← θ − ηb): b = m·s/η.
+_STEP_SIGN = {"SGD": -1.0, "RMSprop": 1.0}
+
+
+def restore_keras_state(
+    model: Any,
+    stored: list[np.ndarray],
+    weights: list[tuple[torch.Tensor, Any]],
+    source: str,
+) -> None:
+    """Give the optimizer compiled from Keras's settings the state Keras saved
+    (``stored``: its optimizer variables in order) for ``weights`` (the trainable
+    weights in Keras's order, each with its change of layout); when that state cannot
+    be read, warn that training resumes from a fresh one."""
+    if len(stored) < 2 or int(stored[0]) == 0:
+        return
+    from deepdescent.training.loop import bind_optimizer
+
+    optimizer, steps = bind_optimizer(model), int(stored[0])
+    slots = _keras_slots(optimizer)
+    name, lr = type(optimizer).__name__, optimizer.param_groups[0]["lr"]
+    scheduled = getattr(optimizer, "learning_rate_schedule", None) is not None
+    if (
+        slots is None
+        or (name in _STEP_SIGN and scheduled)
+        or (sum(len(block) for block in slots) * len(weights) != len(stored) - 2)
+    ):
+        warnings.warn(
+            f"{source}: the state Keras's {name} kept over {steps} steps is not read "
+            "(deepdescent reads Adam's, AdamW's, SGD's and RMSprop's, with a constant "
+            "learning rate for the last two): training resumes from a fresh state",
+            KerasCompileWarning,
+            stacklevel=3,
+        )
+        return
+    arrays = iter(stored[2:])
+    states: list[dict[str, np.ndarray]] = [{} for _ in weights]
+    for block in slots:
+        for state in states:
+            for key in block:
+                state[key] = next(arrays)
+    for (weight, into), state in zip(weights, states, strict=True):
+        ours: dict[str, Any] = {}
+        for key, value in state.items():
+            if key == "momentum_buffer":
+                value = value * _STEP_SIGN[name] / lr
+            ours[key] = torch.as_tensor(np.ascontiguousarray(into(value))).to(weight)
+        if name in ("Adam", "AdamW"):
+            ours["step"] = steps
+        optimizer.state[weight] = ours
+    optimizer.iterations = steps
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -34,7 +34,11 @@ from deepdescent import layers as layers_lib
 from deepdescent import ops, regularizers
 from deepdescent.layers import InputLayer, Layer, SymbolicTensor, TensorOperation
 from deepdescent.layers.symbolic import flatten
-from deepdescent.models.keras_compile import compile_from_keras, keras_compile_config
+from deepdescent.models.keras_compile import (
+    compile_from_keras,
+    keras_compile_config,
+    restore_keras_state,
+)
 from deepdescent.models.saving import optimizer_members, restore_compiled
 from deepdescent.utils._checks import snake_case
 from deepdescent.utils.io import atomic_write_bytes
@@ -560,6 +564,21 @@ def _read_weights(store: Any, layers: list[Layer]) -> None:
                     target.copy_(value.to(target.dtype))
 
 
+def _trainable_in_keras_order(layers: list[Layer]) -> list[tuple[torch.Tensor, Any]]:
+    """The trained weights in Keras's order (its optimizer's), each with the change of
+    layout from Keras's."""
+    found: list[tuple[torch.Tensor, Any]] = []
+    for layer in layers:
+        if isinstance(layer, (TensorOperation, InputLayer)):
+            continue
+        for owner, entries in _weight_groups(layer).values():
+            for attribute, _, into in entries:
+                weight = getattr(owner, attribute)
+                if isinstance(weight, torch.nn.Parameter) and weight.requires_grad:
+                    found.append((weight, into))
+    return found
+
+
 def save_keras(
     model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
 ) -> None:
@@ -716,8 +735,14 @@ def load_keras(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
     h5py = _h5py()
     with h5py.File(io.BytesIO(weights), "r") as store:
         _read_weights(store, _keras_layers(model))
+        kept = store.get("optimizer/vars", {})
+        optimizer_state = [np.asarray(kept[str(i)]) for i in range(len(kept))]
     if compile and _COMPILE in ours:
         restore_compiled(model, json.loads(ours[_COMPILE]), ours, filepath)
     elif compile and config.get("compile_config"):
-        compile_from_keras(model, config["compile_config"], repr(os.fspath(filepath)))
+        source = repr(os.fspath(filepath))
+        compile_from_keras(model, config["compile_config"], source)
+        if model.compiled:
+            trained = _trainable_in_keras_order(_keras_layers(model))
+            restore_keras_state(model, optimizer_state, trained, source)
     return model

@@ -169,20 +169,25 @@ COMPILED = {
 
 
 def compiled_models(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Each compiled fixture, and its predictions after two of Keras's training steps on
-    one batch (from the saved state)."""
+    """Each compiled fixture, saved after one of Keras's training steps (so its optimizer
+    keeps a state), and its predictions after two more steps on the same batch."""
     layers = keras.layers
     x = rng.normal(size=(6, 4)).astype("float32")
     labels = np.array([0, 1, 1, 0, 1, 0])
     made = {"compiled_x": x, "compiled_labels": labels}
     for name, arguments in COMPILED.items():
         model = keras.Sequential(
-            [keras.Input(shape=(4,)), layers.Dense(3, activation="tanh"), layers.Dense(2)],
+            [
+                keras.Input(shape=(4,)),
+                layers.Dense(3, activation="tanh"),
+                layers.Dense(2, activation="softmax"),
+            ],
             name=name,
         )
         model.compile(**arguments)
-        save(model, f"{name}.keras")
         y = labels if name != "compiled_sgd" else np.eye(2, dtype="float32")[labels]
+        model.train_on_batch(x, y)
+        save(model, f"{name}.keras")
         for _ in range(2):
             model.train_on_batch(x, y)
         made[name] = model.predict(x, verbose=0)
