@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -265,7 +265,9 @@ def restore_keras_state(
         return
     from deepdescent.training.loop import bind_optimizer
 
-    optimizer, steps = bind_optimizer(model), int(stored[0])
+    # The optimizer compile_from_keras made: one of this library's.
+    optimizer = cast(optimizers.Optimizer, bind_optimizer(model))
+    steps = int(stored[0])
     slots = _keras_slots(optimizer)
     name, lr = type(optimizer).__name__, optimizer.param_groups[0]["lr"]
     scheduled = getattr(optimizer, "learning_rate_schedule", None) is not None
