@@ -27,6 +27,9 @@ def made_by_keras():
     return np.load(FILES / "predictions.npz")
 
 
+_SPARSE = "sparse_categorical_crossentropy"
+
+
 @pytest.mark.parametrize(
     "name, optimizer, settings, loss",
     [
@@ -41,6 +44,16 @@ def made_by_keras():
             keras.optimizers.RMSprop,
             {"lr": 0.01, "alpha": 0.8, "momentum": 0.5, "eps": 1e-7},
             "sparse_categorical_crossentropy",
+        ),
+        ("compiled_adagrad", keras.optimizers.Adagrad, {"lr": 0.1, "eps": 1e-7}, _SPARSE),
+        ("compiled_adadelta", keras.optimizers.Adadelta, {"lr": 1.0, "rho": 0.9}, _SPARSE),
+        ("compiled_adamax", keras.optimizers.Adamax, {"lr": 0.05, "eps": 1e-7}, _SPARSE),
+        ("compiled_nadam", keras.optimizers.NAdam, {"lr": 0.05, "eps": 1e-7}, _SPARSE),
+        (
+            "compiled_lion",
+            keras.optimizers.Lion,
+            {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+            _SPARSE,
         ),
         (
             "compiled_sgd",
@@ -242,3 +255,35 @@ def test_an_optimizer_state_that_is_not_read_is_named(tmp_path, made_by_keras):
     with pytest.warns(KerasCompileWarning, match="Adamax kept over 1 steps is not read"):
         model = load_model(edited(tmp_path, adamax))
     assert model.compiled and model.optimizer.iterations == 0
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        keras.optimizers.Adam(0.01, amsgrad=True, convention="keras"),
+        keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+        keras.optimizers.RMSprop(0.01, momentum=0.5, centered=True, convention="keras"),
+        keras.optimizers.NAdam(0.01, convention="keras"),
+        keras.optimizers.Adadelta(1.0, convention="keras"),
+    ],
+    ids=lambda optimizer: type(optimizer).__name__,
+)
+def test_the_optimizer_state_written_as_keras_variables_reads_back(tmp_path, optimizer):
+    """Through Keras's optimizer variables alone (deepdescent's members removed), the
+    state read back continues training as the model that wrote it."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input(shape=(3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)]
+    )
+    model.compile(optimizer=optimizer, loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = np.random.default_rng(1).normal(size=(8, 2)).astype("float32")
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    model.save(tmp_path / "m.keras")
+    resumed = load_model(keras_part_only(tmp_path / "m.keras"))
+    assert resumed.optimizer.iterations == 3
+    for trained in (model, resumed):
+        trained.train_on_batch(x, y)
+    for ours, theirs in zip(model.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)

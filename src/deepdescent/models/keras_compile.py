@@ -30,8 +30,10 @@ from deepdescent import losses, metrics, optimizers, schedules
 __all__ = [
     "KERAS_OPTIMIZERS",
     "KerasCompileWarning",
+    "TrainedWeight",
     "compile_from_keras",
     "keras_compile_config",
+    "keras_optimizer_state",
     "restore_keras_state",
 ]
 
@@ -237,6 +239,8 @@ def _keras_slots(optimizer: Any) -> list[tuple[str, ...]] | None:
     if name in ("Adam", "AdamW"):
         amsgrad = [("max_exp_avg_sq",)] if settings["amsgrad"] else []
         return [("exp_avg", "exp_avg_sq"), *amsgrad]
+    if name in _PAIRED:
+        return [_PAIRED[name]]
     if name == "SGD":
         return [("momentum_buffer",)] if settings["momentum"] else []
     if name == "RMSprop":
@@ -246,22 +250,49 @@ def _keras_slots(optimizer: Any) -> list[tuple[str, ...]] | None:
     return None
 
 
+# Optimizers whose Keras variables are one block, this library's state keys in order.
+_PAIRED = {
+    "Adagrad": ("sum",),
+    "Adadelta": ("square_avg", "acc_delta"),
+    "Adamax": ("exp_avg", "exp_inf"),
+    "Lion": ("exp_avg",),
+    "NAdam": ("exp_avg", "exp_avg_sq"),
+}
+# Those that count their steps per weight (Keras counts them once, in ``iteration``).
+_COUNTED = ("Adam", "AdamW", "Adagrad", "Adamax", "NAdam")
+# A scalar Keras keeps after the slots, and the state key holding it here for each weight:
+# Nadam's product of its momentum schedule.
+_TRAILING = {"NAdam": "mu_product"}
 # Keras's momentum holds the step (SGD: m = μm − ηg, θ ← θ + m; RMSprop: m = μm +
 # ηg/√(v + δ), θ ← θ − m), torch's the step over η (b = μb + g, θ ← θ − ηb): b = m·s/η.
 _STEP_SIGN = {"SGD": -1.0, "RMSprop": 1.0}
 
 
+#: A trained weight, with its change of layout to Keras's and from it.
+TrainedWeight = tuple[torch.Tensor, Any, Any]
+
+
+def _leading(optimizer: Any) -> int:
+    """Keras's optimizer variables before the slots: ``iteration``, and
+    ``learning_rate`` unless a schedule gives the rate."""
+    return 1 if getattr(optimizer, "learning_rate_schedule", None) is not None else 2
+
+
+def _readable(optimizer: Any, slots: list[tuple[str, ...]] | None) -> bool:
+    """Whether Keras's state converts exactly: SGD's and RMSprop's momentum is the step
+    over a constant learning rate."""
+    scheduled = getattr(optimizer, "learning_rate_schedule", None) is not None
+    return slots is not None and not (type(optimizer).__name__ in _STEP_SIGN and scheduled)
+
+
 def restore_keras_state(
-    model: Any,
-    stored: list[np.ndarray],
-    weights: list[tuple[torch.Tensor, Any]],
-    source: str,
+    model: Any, stored: list[np.ndarray], weights: list[TrainedWeight], source: str
 ) -> None:
     """Give the optimizer compiled from Keras's settings the state Keras saved
     (``stored``: its optimizer variables in order) for ``weights`` (the trainable
-    weights in Keras's order, each with its change of layout); when that state cannot
-    be read, warn that training resumes from a fresh one."""
-    if len(stored) < 2 or int(stored[0]) == 0:
+    weights in Keras's order); when that state cannot be read, warn that training
+    resumes from a fresh one."""
+    if not stored or int(stored[0]) == 0:
         return
     from deepdescent.training.loop import bind_optimizer
 
@@ -270,36 +301,71 @@ def restore_keras_state(
     steps = int(stored[0])
     slots = _keras_slots(optimizer)
     name, lr = type(optimizer).__name__, optimizer.param_groups[0]["lr"]
-    scheduled = getattr(optimizer, "learning_rate_schedule", None) is not None
+    lead = _leading(optimizer)
     if (
         slots is None
-        or (name in _STEP_SIGN and scheduled)
-        or (sum(len(block) for block in slots) * len(weights) != len(stored) - 2)
+        or not _readable(optimizer, slots)
+        or sum(len(block) for block in slots) * len(weights) + (name in _TRAILING)
+        != len(stored) - lead
     ):
         warnings.warn(
             f"{source}: the state Keras's {name} kept over {steps} steps is not read "
-            "(deepdescent reads Adam's, AdamW's, SGD's and RMSprop's, with a constant "
-            "learning rate for the last two): training resumes from a fresh state",
+            "(SGD's and RMSprop's momentum is read with a constant learning rate only): "
+            "training resumes from a fresh state",
             KerasCompileWarning,
             stacklevel=3,
         )
         return
-    arrays = iter(stored[2:])
+    arrays = iter(stored[lead:])
     states: list[dict[str, np.ndarray]] = [{} for _ in weights]
     for block in slots:
         for state in states:
             for key in block:
                 state[key] = next(arrays)
-    for (weight, into), state in zip(weights, states, strict=True):
+    for (weight, _, into), state in zip(weights, states, strict=True):
         ours: dict[str, Any] = {}
         for key, value in state.items():
             if key == "momentum_buffer":
                 value = value * _STEP_SIGN[name] / lr
             ours[key] = torch.as_tensor(np.ascontiguousarray(into(value))).to(weight)
-        if name in ("Adam", "AdamW"):
+        if name in _COUNTED:
             ours["step"] = steps
+        if name in _TRAILING:
+            ours[_TRAILING[name]] = float(stored[-1])
         optimizer.state[weight] = ours
     optimizer.iterations = steps
+
+
+def keras_optimizer_state(model: Any, weights: list[TrainedWeight]) -> list[np.ndarray] | None:
+    """The optimizer's state as Keras's optimizer variables (see
+    :func:`restore_keras_state`), or ``None`` before its first step or where Keras's
+    state would not be this one."""
+    optimizer = model.optimizer
+    if not isinstance(optimizer, optimizers.Optimizer) or not optimizer.is_bound:
+        return None
+    slots = _keras_slots(optimizer)
+    if optimizer.iterations == 0 or slots is None or not _readable(optimizer, slots):
+        return None
+    name, lr = type(optimizer).__name__, optimizer.param_groups[0]["lr"]
+    arrays = [np.array(optimizer.iterations, dtype=np.int64)]
+    if _leading(optimizer) == 2:
+        arrays.append(np.array(lr, dtype=np.float32))
+    for block in slots:
+        for weight, out, _ in weights:
+            state = optimizer.state.get(weight, {})
+            for key in block:
+                if not isinstance(state.get(key), torch.Tensor):
+                    return None
+                value = out(state[key])
+                if key == "momentum_buffer":
+                    value = value * _STEP_SIGN[name] * lr
+                arrays.append(value.astype(np.float32))
+    if name in _TRAILING:
+        first = optimizer.state.get(weights[0][0], {}) if weights else {}
+        if _TRAILING[name] not in first:
+            return None
+        arrays.append(np.array(first[_TRAILING[name]], dtype=np.float32))
+    return arrays
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -35,8 +35,10 @@ from deepdescent import ops, regularizers
 from deepdescent.layers import InputLayer, Layer, SymbolicTensor, TensorOperation
 from deepdescent.layers.symbolic import flatten
 from deepdescent.models.keras_compile import (
+    TrainedWeight,
     compile_from_keras,
     keras_compile_config,
+    keras_optimizer_state,
     restore_keras_state,
 )
 from deepdescent.models.saving import optimizer_members, restore_compiled
@@ -564,18 +566,18 @@ def _read_weights(store: Any, layers: list[Layer]) -> None:
                     target.copy_(value.to(target.dtype))
 
 
-def _trainable_in_keras_order(layers: list[Layer]) -> list[tuple[torch.Tensor, Any]]:
-    """The trained weights in Keras's order (its optimizer's), each with the change of
-    layout from Keras's."""
-    found: list[tuple[torch.Tensor, Any]] = []
+def _trainable_in_keras_order(layers: list[Layer]) -> list[TrainedWeight]:
+    """The trained weights in Keras's order (its optimizer's), each with the changes of
+    layout to Keras's and from it."""
+    found: list[TrainedWeight] = []
     for layer in layers:
         if isinstance(layer, (TensorOperation, InputLayer)):
             continue
         for owner, entries in _weight_groups(layer).values():
-            for attribute, _, into in entries:
+            for attribute, out, into in entries:
                 weight = getattr(owner, attribute)
                 if isinstance(weight, torch.nn.Parameter) and weight.requires_grad:
-                    found.append((weight, into))
+                    found.append((weight, out, into))
     return found
 
 
@@ -614,6 +616,10 @@ def save_keras(
     h5py = _h5py()
     with h5py.File(buffer, "w") as store:
         _write_weights(store, _keras_layers(model))
+        if keras_compiled is not None and include_optimizer:
+            trained = _trainable_in_keras_order(_keras_layers(model))
+            for index, value in enumerate(keras_optimizer_state(model, trained) or []):
+                store.create_dataset(f"optimizer/vars/{index}", data=value)
     metadata = {
         "keras_version": "3.15.1",
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),

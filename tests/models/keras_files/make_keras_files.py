@@ -158,6 +158,26 @@ COMPILED = {
         "loss": "sparse_categorical_crossentropy",
         "metrics": [keras.metrics.SparseCategoricalAccuracy()],
     },
+    "compiled_adagrad": {
+        "optimizer": keras.optimizers.Adagrad(learning_rate=0.1),
+        "loss": "sparse_categorical_crossentropy",
+    },
+    "compiled_adadelta": {
+        "optimizer": keras.optimizers.Adadelta(learning_rate=1.0, rho=0.9),
+        "loss": "sparse_categorical_crossentropy",
+    },
+    "compiled_adamax": {
+        "optimizer": keras.optimizers.Adamax(learning_rate=0.05),
+        "loss": "sparse_categorical_crossentropy",
+    },
+    "compiled_nadam": {
+        "optimizer": keras.optimizers.Nadam(learning_rate=0.05),
+        "loss": "sparse_categorical_crossentropy",
+    },
+    "compiled_lion": {
+        "optimizer": keras.optimizers.Lion(learning_rate=0.01, weight_decay=0.1),
+        "loss": "sparse_categorical_crossentropy",
+    },
     "compiled_sgd": {
         "optimizer": keras.optimizers.SGD(
             learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.01
