@@ -1,5 +1,6 @@
 """Keras 3's ``compile_config`` (the compile settings in a ``.keras`` file's
-``config.json``) read into ``Model.compile`` and written from it.
+``config.json``) and its optimizer's variables, read into ``Model.compile`` and the
+optimizer's state, and written from them.
 
 Keras writes the optimizer as its class and Keras-named hyperparameters
 (``learning_rate``, ``beta_1``, ``epsilon``, ``rho`` ..., a decoupled ``weight_decay``),
@@ -10,6 +11,11 @@ Keras's arguments; the losses and metrics this library's classes of the same nam
 Written, the optimizer's settings are turned into Keras's names and read back the same
 way: the ``compile_config`` is written only when that gives this optimizer again (its
 every setting), so that Keras 3 trains the loaded model as it was trained here.
+
+The optimizer's state travels as Keras's optimizer variables (``optimizer/vars`` in the
+weights file: ``iteration``, the learning rate unless a schedule gives it, then each
+weight's slots in Keras's order), for the nine optimizers both have; Keras's SGD and
+RMSprop momentum is the step itself, this library's (torch's) the step over η.
 
 Whatever has no equivalent (an optimizer, a loss or a metric, or one of their settings) is
 named in a :class:`KerasCompileWarning`; the model is then read uncompiled, or written
