@@ -492,3 +492,18 @@ def test_every_layer_both_libraries_have_is_read_and_written_or_refused_saying_w
     assert len(both) > 60
     assert both - set(KERAS_LAYERS) == {"TextVectorization"}
     assert set(KERAS_LAYERS) <= theirs
+
+
+@pytest.mark.parametrize("name", ["two_heads", "volumes", "wrapped_sequences"])
+def test_the_layers_are_ordered_as_keras_orders_them(name):
+    """The order names the weights' groups and orders Keras's optimizer variables: for
+    a model written here it is computed as Keras 3's ``map_graph`` does, checked against
+    the order Keras wrote in its own files' configs."""
+    from deepdescent.models.keras_format import _keras_layer_order
+
+    with zipfile.ZipFile(FILES / f"{name}.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    keras_order = [entry["name"] for entry in config["config"]["layers"]]
+    model = load_model(FILES / f"{name}.keras", compile=False)
+    assert [layer.name for layer in model.graph.layers] != keras_order
+    assert [layer.name for layer in _keras_layer_order(model.graph)] == keras_order

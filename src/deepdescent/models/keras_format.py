@@ -460,6 +460,40 @@ def _encode_args(value: Any, index_of: dict[int, int]) -> Any:
     return value
 
 
+def _keras_layer_order(graph: Any) -> list[Layer]:
+    """A functional model's layers in the order Keras 3 gives them (its ``map_graph``),
+    which names their groups in the weights file and orders its optimizer's variables:
+    by decreasing depth (the longest path on to an output), ties in the order a
+    depth-first walk back from the outputs first meets them."""
+    met: dict[int, int] = {}
+    finished: set[int] = set()
+    walked: list[Any] = []
+
+    def walk(tensor: SymbolicTensor) -> None:
+        node = tensor.node
+        assert node is not None  # a graph's tensors are made by its calls
+        if id(node) in finished:
+            return
+        met.setdefault(id(node.layer), len(met))
+        for parent in node.inputs:
+            walk(parent)
+        finished.add(id(node))
+        walked.append(node)
+
+    for output in graph.flat_outputs:
+        walk(output)
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(walked):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for parent in node.inputs:
+            key = id(parent.node)
+            node_depth[key] = max(depth + 1, node_depth.get(key, 0))
+    layers = list({id(node.layer): node.layer for node in walked}.values())
+    return sorted(layers, key=lambda layer: (-layer_depth[id(layer)], met[id(layer)]))
+
+
 def _functional_config(model: Any) -> dict[str, Any]:
     graph = model.graph
     index_of: dict[int, int] = {}
@@ -467,7 +501,7 @@ def _functional_config(model: Any) -> dict[str, Any]:
         for position, node in enumerate(n for n in graph.nodes if n.layer is layer):
             index_of[id(node)] = position
     entries = []
-    for layer in graph.layers:
+    for layer in _keras_layer_order(graph):
         entry = _keras_entry(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
@@ -508,9 +542,15 @@ def _sequential_config(model: Any) -> dict[str, Any]:
     return {"name": model.name, "trainable": model.trainable, "dtype": _DTYPE, "layers": entries}
 
 
-def _keras_layers(model: Any) -> list[Layer]:
-    """The layers in Keras's model order (a Sequential's without its input layer)."""
-    return list(model.graph.layers) if model.graph is not None else list(model.layers)
+def _keras_layers(model: Any, config: dict[str, Any] | None = None) -> list[Layer]:
+    """The layers in Keras's model order (a Sequential's without its input layer): a
+    functional model's as ``config`` (the file's) lists them, or as Keras orders them."""
+    if model.graph is None:
+        return list(model.layers)
+    if config is None:
+        return _keras_layer_order(model.graph)
+    named = {layer.name: layer for layer in model.graph.layers}
+    return [named[entry["name"]] for entry in config["layers"]]
 
 
 def _group_names(layers: list[Layer]) -> list[str]:
@@ -738,9 +778,10 @@ def load_keras(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
             f"{os.fspath(filepath)!r} holds a {kind}; deepdescent reads Sequential and "
             "functional models from .keras files"
         )
+    layers = _keras_layers(model, config["config"])
     h5py = _h5py()
     with h5py.File(io.BytesIO(weights), "r") as store:
-        _read_weights(store, _keras_layers(model))
+        _read_weights(store, layers)
         kept = store.get("optimizer/vars", {})
         optimizer_state = [np.asarray(kept[str(i)]) for i in range(len(kept))]
     if compile and _COMPILE in ours:
@@ -749,6 +790,6 @@ def load_keras(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
         source = repr(os.fspath(filepath))
         compile_from_keras(model, config["compile_config"], source)
         if model.compiled:
-            trained = _trainable_in_keras_order(_keras_layers(model))
+            trained = _trainable_in_keras_order(layers)
             restore_keras_state(model, optimizer_state, trained, source)
     return model

@@ -49,6 +49,22 @@ def optimizers(keras):
     }
 
 
+def branching_model(keras):
+    """Conv3D and batch normalization beside TimeDistributed, Bidirectional LSTM and GRU
+    and layer normalization, compiled with SGD and momentum; with its inputs."""
+    layers = keras.layers
+    keras.utils.set_random_seed(0)
+    clips = keras.Input(shape=(4, 5, 5, 2))
+    volume = layers.BatchNormalization()(layers.Conv3D(2, (2, 3, 1), padding="same")(clips))
+    frames = layers.TimeDistributed(layers.Flatten())(clips)
+    frames = layers.Bidirectional(layers.LSTM(3, return_sequences=True))(frames)
+    frames = layers.Bidirectional(layers.GRU(2))(layers.LayerNormalization()(frames))
+    merged = layers.concatenate([layers.GlobalAveragePooling3D()(volume), frames])
+    model = keras.Model(clips, layers.Dense(2)(merged))
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="mse")
+    return model, np.random.default_rng(3).normal(size=(6, 4, 5, 5, 2)).astype("float32")
+
+
 def write(folder: Path) -> None:
     import deepdescent as keras
 
@@ -58,6 +74,16 @@ def write(folder: Path) -> None:
     model, inputs = trained_model_of_every_new_layer()
     model.save(folder / "every_layer.keras")
     arrays = {"a": inputs[0], "b": inputs[1], "every_layer": model.predict(inputs, verbose=0)}
+    # Trained on in Keras too: no random layers (their draws differ), and layers whose
+    # order in Keras's graph is not the order of their calls.
+    branches, clips = branching_model(keras)
+    target = np.random.default_rng(2).normal(size=(len(clips), 2)).astype("float32")
+    for _ in range(STEPS):
+        branches.train_on_batch(clips, target)
+    branches.save(folder / "branches.keras")
+    for _ in range(STEPS):
+        branches.train_on_batch(clips, target)
+    arrays.update(clips=clips, target=target, branches=branches.predict(clips, verbose=0))
     rng = np.random.default_rng(1)
     x = arrays["x"] = rng.normal(size=(6, 4)).astype("float32")
     y = arrays["y"] = rng.normal(size=(6, 2)).astype("float32")
@@ -87,9 +113,14 @@ def read(folder: Path) -> None:
     model = keras.saving.load_model(folder / "every_layer.keras")
     got = model.predict([made["a"], made["b"]], verbose=0)
     print(f"every_layer: max |Keras - deepdescent| = {np.abs(got - made['every_layer']).max():.2e}")
+    branches = keras.saving.load_model(folder / "branches.keras")
+    for _ in range(STEPS):
+        branches.train_on_batch(made["clips"], made["target"])
+    trained = np.abs(branches.predict(made["clips"], verbose=0) - made["branches"]).max()
+    print(f"branches: after {STEPS} more steps of SGD with momentum {trained:.2e}")
     x, y = made["x"], made["y"]
     for name in made.files:
-        if name in ("a", "b", "every_layer", "x", "y"):
+        if name in ("a", "b", "every_layer", "clips", "target", "branches", "x", "y"):
             continue
         compiled = keras.saving.load_model(folder / f"{name}.keras")
         steps = int(compiled.optimizer.iterations) if compiled.compiled else None
