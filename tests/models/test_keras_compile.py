@@ -287,3 +287,18 @@ def test_the_optimizer_state_written_as_keras_variables_reads_back(tmp_path, opt
         trained.train_on_batch(x, y)
     for ours, theirs in zip(model.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
+
+
+def test_a_branching_model_keras_trained_resumes_as_keras(made_by_keras):
+    """Keras's optimizer variables follow its own order of the layers, not the order of
+    their calls, and each wrapper's inner layers (forward, then backward): read in that
+    order, SGD's momentum of every weight resumes as in Keras."""
+    model = load_model(FILES / "compiled_branches.keras")
+    assert model.optimizer.iterations == 1
+    x, y = made_by_keras["branches_x"], made_by_keras["branches_y"]
+    before = model.predict(x, verbose=0)
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    after = model.predict(x, verbose=0)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(after, made_by_keras["compiled_branches"], atol=1e-5)

@@ -227,6 +227,29 @@ def layer_names() -> None:
         handle.write(f"# keras.layers of Keras {keras.__version__}\n" + "\n".join(names) + "\n")
 
 
+def compiled_branches(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A functional model whose layers Keras orders otherwise than their calls (Conv3D
+    and batch normalization beside TimeDistributed, Bidirectional LSTM and GRU, layer
+    normalization), compiled with SGD and momentum: saved after one of Keras's steps, and
+    its predictions after two more (the optimizer's variables in Keras's order)."""
+    layers = keras.layers
+    clips = keras.Input(shape=(3, 4, 4, 1))
+    volume = layers.BatchNormalization()(layers.Conv3D(2, (2, 3, 1), padding="same")(clips))
+    frames = layers.TimeDistributed(layers.Flatten())(clips)
+    frames = layers.Bidirectional(layers.LSTM(2, return_sequences=True))(frames)
+    frames = layers.Bidirectional(layers.GRU(2))(layers.LayerNormalization()(frames))
+    merged = layers.concatenate([layers.GlobalAveragePooling3D()(volume), frames])
+    model = keras.Model(clips, layers.Dense(2)(merged), name="compiled_branches")
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="mse")
+    x = rng.normal(size=(4, 3, 4, 4, 1)).astype("float32")
+    y = rng.normal(size=(4, 2)).astype("float32")
+    model.train_on_batch(x, y)
+    save(model, "compiled_branches.keras")
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    return {"branches_x": x, "branches_y": y, "compiled_branches": model.predict(x, verbose=0)}
+
+
 def main() -> None:
     layer_names()
     keras.utils.set_random_seed(0)
@@ -248,6 +271,7 @@ def main() -> None:
         second=second,
         **new_layers(rng),
         **compiled_models(rng),
+        **compiled_branches(rng),
     )
 
 
