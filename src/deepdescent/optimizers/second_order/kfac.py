@@ -66,9 +66,12 @@ How the statistics are collected: the optimizer declares ``layer_statistics`` (a
 ``autograd``) in its :class:`~deepdescent.optimizers.contract.TrainingNeeds`, so ``fit``
 trains with autograd and, before the first step, calls :meth:`KFAC.prepare` with the
 model's :class:`~deepdescent.layers.recording.LayerRecord`\ s (the layers the registry of
-:mod:`deepdescent.layers.recording` knows: ``Dense`` and ``torch.nn.Linear``; no
-convolution layer exists yet, so the convolution factors of Grosse & Martens 2016 are not
-built), then :meth:`KFAC.release` after the last. In a plain PyTorch loop::
+:mod:`deepdescent.layers.recording` knows: ``Dense``, ``torch.nn.Linear`` and the
+convolutions with one group), then :meth:`KFAC.release` after the last. A convolution's
+factors are KFC's (Grosse & Martens 2016: A from the patches the kernel meets, summed over
+the |T| output locations, G from the output derivatives averaged over them; see
+:mod:`~deepdescent.optimizers.second_order.kfc`), and its proposal is reshaped back to the
+kernel. In a plain PyTorch loop::
 
     opt = KFAC(net.parameters(), adaptive=False)
     opt.prepare(deepdescent.layers.recording.recordable_layers(net))
@@ -140,7 +143,8 @@ def _inverse_from(
 
 
 class KFAC(Optimizer):
-    """K-FAC (Martens & Grosse 2015) for fully connected layers.
+    """K-FAC (Martens & Grosse 2015) for fully connected layers, KFC (Grosse & Martens
+    2016) for convolutions.
 
     Args:
         params: parameters or groups; omit for a Keras-style specification.
@@ -440,16 +444,15 @@ class KFAC(Optimizer):
     def _factors(self, tap: LayerTap, recording: bool) -> dict[str, Any]:
         """The layer's running A and G, updated with this step's estimates (step 1)."""
         state = self.state[tap.weight]
-        pending = tap.take() if recording else None
-        if pending is None:
+        estimates = tap.kronecker_factors() if recording else None
+        if estimates is None:
             if "A" not in state:
                 raise RuntimeError(
                     f"KFAC has no statistics for layer {tap.name!r}: its forward and "
                     "backward pass must run with autograd after prepare() (fit does both)"
                 )
             return state
-        a, g = pending
-        estimate_a, estimate_g = a.T @ a / len(a), (g.T @ g) * len(g)
+        estimate_a, estimate_g = estimates
         count = state["factor_updates"] = state.get("factor_updates", 0) + 1
         if "A" not in state:
             state["A"], state["G"] = estimate_a, estimate_g
