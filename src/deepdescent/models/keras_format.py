@@ -7,13 +7,14 @@ serializes it), ``metadata.json`` and ``model.weights.h5`` (each layer's variabl
 :func:`load_keras` rebuilds a ``Sequential`` or functional model from such a file, made
 by Keras or here, and :func:`save_keras` writes one that Keras 3 loads. Weights change
 layout where the libraries differ (convolution kernels are ``(*kernel_size, in, out)`` in
-Keras, ``(out, in, *kernel_size)`` here). Reading runs no code: the classes come from
-:data:`KERAS_LAYERS`, the tensors from HDF5 datasets (``pip install h5py``). Not kept:
-the initializers (the file's weights replace them) and, in a file Keras wrote, the
-compile settings (compile the loaded model); a file written here keeps them, and the
-optimizer's state, in members of its own that Keras does not read. A file that uses what
-this library lacks (constraints, activity regularizers, other layers) is refused, naming
-it.
+Keras, ``(out, in, *kernel_size)`` here; a wrapper's layers have groups of their own).
+Reading runs no code: the classes come from :data:`KERAS_LAYERS`, the tensors from HDF5
+datasets (``pip install h5py``). Not kept: the initializers (the file's weights replace
+them). The compile settings are Keras's ``compile_config`` (read and written by
+:mod:`deepdescent.models.keras_compile`); a file written here also keeps this library's
+own, and the optimizer's state, in members of its own that Keras does not read (and that
+take precedence when read here). A file that uses what this library lacks (constraints,
+activity regularizers, other layers, settings such as ``renorm``) is refused, naming it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ from deepdescent import layers as layers_lib
 from deepdescent import ops, regularizers
 from deepdescent.layers import InputLayer, Layer, SymbolicTensor, TensorOperation
 from deepdescent.layers.symbolic import flatten
+from deepdescent.models.keras_compile import (
+    TrainedWeight,
+    compile_from_keras,
+    keras_compile_config,
+    keras_optimizer_state,
+    restore_keras_state,
+)
 from deepdescent.models.saving import optimizer_members, restore_compiled
 from deepdescent.utils._checks import snake_case
 from deepdescent.utils.io import atomic_write_bytes
@@ -99,7 +107,7 @@ def _depthwise_in(kernel: np.ndarray) -> np.ndarray:
 
 
 def _weights_of(layer: Layer) -> list[Conversion]:
-    """The layer's variables in Keras's order: (attribute, ours → Keras, Keras → ours)."""
+    """The layer's own variables in Keras's order: (attribute, ours → Keras, Keras → ours)."""
     same: tuple[Callable[[torch.Tensor], np.ndarray], Callable[[np.ndarray], np.ndarray]] = (
         lambda t: t.detach().cpu().numpy(),
         lambda a: a,
@@ -122,12 +130,18 @@ def _weights_of(layer: Layer) -> list[Conversion]:
         ),
     ):
         entries = [("kernel", *conv)]
-    elif isinstance(layer, (layers_lib.SimpleRNN, layers_lib.LSTM, layers_lib.GRU)):
+    elif isinstance(layer, _RECURRENT):
         entries = [("kernel", *same), ("recurrent_kernel", *same)]
     elif isinstance(layer, layers_lib.Embedding):
         entries = [("embeddings", *same)]
     elif isinstance(layer, layers_lib.PReLU):
         entries = [("alpha", *same)]
+    elif isinstance(layer, (layers_lib.BatchNormalization, layers_lib.LayerNormalization)):
+        # γ and β where the layer has them, then batch normalization's moving averages.
+        affine = [(name, *same) for name in ("gamma", "beta") if getattr(layer, name) is not None]
+        moving = [("moving_mean", *same), ("moving_variance", *same)]
+        batch = isinstance(layer, layers_lib.BatchNormalization)
+        entries = affine + moving if batch else affine
     else:
         entries = [("kernel", *same)] if hasattr(layer, "kernel") else []
     if getattr(layer, "bias", None) is not None:
@@ -135,9 +149,30 @@ def _weights_of(layer: Layer) -> list[Conversion]:
     return entries
 
 
-def _weight_group(layer: Layer) -> str:
-    recurrent = (layers_lib.SimpleRNN, layers_lib.LSTM, layers_lib.GRU)
-    return "cell/vars" if isinstance(layer, recurrent) else "vars"
+_RECURRENT = (layers_lib.SimpleRNN, layers_lib.LSTM, layers_lib.GRU)
+WeightGroups = dict[str, tuple[Layer, list[Conversion]]]
+
+
+def _weight_groups(layer: Layer) -> WeightGroups:
+    """The layer's groups in the weights file, each with the layer whose variables it
+    holds: ``vars``; a recurrent layer's under ``cell/vars``; a wrapper's the wrapped
+    layers' under ``forward_layer/`` and ``backward_layer/`` (``Bidirectional``) or
+    ``layer/`` (``TimeDistributed``)."""
+    if isinstance(layer, layers_lib.Bidirectional):
+        return {
+            "vars": (layer, []),
+            **_nested("forward_layer", layer.forward_layer),
+            **_nested("backward_layer", layer.backward_layer),
+        }
+    if isinstance(layer, layers_lib.TimeDistributed):
+        return {"vars": (layer, []), **_nested("layer", layer.layer)}
+    if isinstance(layer, _RECURRENT):
+        return {"vars": (layer, []), "cell/vars": (layer, _weights_of(layer))}
+    return {"vars": (layer, _weights_of(layer))}
+
+
+def _nested(prefix: str, layer: Layer) -> WeightGroups:
+    return {f"{prefix}/{path}": group for path, group in _weight_groups(layer).items()}
 
 
 # -- configs: Keras's ↔ this library's -------------------------------------------------
@@ -149,13 +184,21 @@ KERAS_LAYERS = (
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
+    "AveragePooling3D",
+    "BatchNormalization",
+    "Bidirectional",
+    "CenterCrop",
     "Concatenate",
     "Conv1D",
+    "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
+    "Conv3D",
+    "Cropping1D",
     "Cropping2D",
     "Dense",
     "DepthwiseConv2D",
+    "Dot",
     "Dropout",
     "ELU",
     "Embedding",
@@ -163,27 +206,40 @@ KERAS_LAYERS = (
     "GRU",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "InputLayer",
     "LSTM",
+    "LayerNormalization",
     "LeakyReLU",
     "MaxPooling1D",
     "MaxPooling2D",
+    "MaxPooling3D",
     "Maximum",
     "Minimum",
     "Multiply",
     "PReLU",
     "Permute",
+    "RandomContrast",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "ReLU",
     "RepeatVector",
     "Rescaling",
     "Reshape",
+    "Resizing",
     "SeparableConv2D",
     "SimpleRNN",
     "Softmax",
     "Subtract",
+    "TimeDistributed",
+    "UpSampling1D",
     "UpSampling2D",
+    "ZeroPadding1D",
     "ZeroPadding2D",
 )
 # Keras's config entries this library has no use for once the weights are loaded.
@@ -202,13 +258,55 @@ _DROPPED = {
     "quantization_config",
 }
 _MUST_BE_EMPTY = ("_constraint", "activity_regularizer")
+# Keras's arguments that deepdescent's layer lacks, per class: the value it must have
+# (what deepdescent computes), or None for one with no effect here.
+_KERAS_ONLY: dict[str, dict[str, Any]] = {
+    "BatchNormalization": {
+        "synchronized": None,
+        "renorm": False,
+        "renorm_clipping": None,
+        "renorm_momentum": None,
+    },
+    "LayerNormalization": {"rms_scaling": False},
+    "Resizing": {
+        "pad_to_aspect_ratio": False,
+        "antialias": False,
+        "fill_mode": None,
+        "fill_value": None,
+    },
+}
+# Layers both libraries have that a .keras file cannot carry between them, and why.
+_UNMAPPED = {
+    "TextVectorization": (
+        "it runs on strings, which a deepdescent model does not take as inputs (Keras "
+        "keeps its vocabulary as an asset of the model); apply it before the model: "
+        "model.fit(vectorizer(texts), y)"
+    ),
+}
+# Wrappers' arguments that are layers themselves (Keras entries in the file).
+_WRAPPED = ("layer", "backward_layer")
 
 
 def _from_keras_config(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
     """Keras's layer config as this library's constructor arguments."""
     ours: dict[str, Any] = {}
+    keras_only = _KERAS_ONLY.get(class_name, {})
     for key, value in config.items():
+        if key in keras_only:
+            required = keras_only[key]
+            if required is not None and value != required:
+                raise KerasFileError(
+                    f"{class_name} with {key}={value!r}: deepdescent's {class_name} "
+                    f"computes only {key}={required!r}"
+                )
+            continue
+        if key == "seed" and class_name.startswith("Random"):
+            ours[key] = value
+            continue
         if key in _DROPPED or key.endswith("_initializer"):
+            continue
+        if key in _WRAPPED and isinstance(value, dict):
+            ours[key] = _layer_from_entry(value)
             continue
         if key.endswith(_MUST_BE_EMPTY):
             if value is not None:
@@ -239,6 +337,15 @@ def _to_keras_config(layer: Layer) -> dict[str, Any]:
     config = dict(layer.get_config())
     config["trainable"] = layer.trainable
     config["dtype"] = _DTYPE
+    if isinstance(layer, layers_lib.Bidirectional):
+        config["layer"] = _keras_entry(layer.forward_layer)
+        config["backward_layer"] = _keras_entry(layer.backward_layer)
+    elif isinstance(layer, layers_lib.TimeDistributed):
+        config["layer"] = _keras_entry(layer.layer)
+    elif isinstance(layer, (layers_lib.Cropping1D, layers_lib.ZeroPadding1D)):
+        # Keras's 1-D amounts are one (before, after) pair, not a list of them.
+        key = "cropping" if isinstance(layer, layers_lib.Cropping1D) else "padding"
+        config[key] = list(config[key][0])
     for key, value in list(config.items()):
         if key.endswith("_initializer") and isinstance(value, dict):
             config[key] = {
@@ -250,6 +357,19 @@ def _to_keras_config(layer: Layer) -> dict[str, Any]:
         elif key.endswith("_regularizer") and isinstance(value, dict):
             config[key] = {"module": "keras.regularizers", **value, "registered_name": None}
     return config
+
+
+def _writable_class(layer: Layer) -> str:
+    """The layer's class name, when a .keras file can hold it."""
+    name = type(layer).__name__
+    if name in _UNMAPPED:
+        raise KerasFileError(f"{name} cannot be written to a .keras file: {_UNMAPPED[name]}")
+    if name not in KERAS_LAYERS:
+        raise KerasFileError(
+            f"{name} cannot be written to a .keras file (the layers that can: "
+            f"{', '.join(KERAS_LAYERS)}); save to a .deepdescent file instead"
+        )
+    return name
 
 
 def _keras_entry(layer: Layer) -> dict[str, Any]:
@@ -278,12 +398,7 @@ def _keras_entry(layer: Layer) -> dict[str, Any]:
             "config": {"name": layer.name},
             "registered_name": None,
         }
-    name = type(layer).__name__
-    if name not in KERAS_LAYERS:
-        raise KerasFileError(
-            f"{name} cannot be written to a .keras file (the layers that can: "
-            f"{', '.join(KERAS_LAYERS)}); save to a .deepdescent file instead"
-        )
+    name = _writable_class(layer)
     return {
         "module": "keras.layers",
         "class_name": name,
@@ -299,6 +414,11 @@ def _layer_from_entry(entry: dict[str, Any]) -> Layer:
         if operation not in ops.OPERATIONS or set(config) - {"name"}:
             raise KerasFileError(f"the Keras operation {class_name} is not read")
         return TensorOperation(operation, name=config.get("name"))
+    if class_name in _UNMAPPED:
+        raise KerasFileError(
+            f"the file holds a {class_name} layer, which deepdescent does not read from "
+            f".keras files: {_UNMAPPED[class_name]}"
+        )
     if class_name not in KERAS_LAYERS:
         raise KerasFileError(
             f"the file holds a {class_name} layer, which deepdescent does not read from "
@@ -340,6 +460,40 @@ def _encode_args(value: Any, index_of: dict[int, int]) -> Any:
     return value
 
 
+def _keras_layer_order(graph: Any) -> list[Layer]:
+    """A functional model's layers in the order Keras 3 gives them (its ``map_graph``),
+    which names their groups in the weights file and orders its optimizer's variables:
+    by decreasing depth (the longest path on to an output), ties in the order a
+    depth-first walk back from the outputs first meets them."""
+    met: dict[int, int] = {}
+    finished: set[int] = set()
+    walked: list[Any] = []
+
+    def walk(tensor: SymbolicTensor) -> None:
+        node = tensor.node
+        assert node is not None  # a graph's tensors are made by its calls
+        if id(node) in finished:
+            return
+        met.setdefault(id(node.layer), len(met))
+        for parent in node.inputs:
+            walk(parent)
+        finished.add(id(node))
+        walked.append(node)
+
+    for output in graph.flat_outputs:
+        walk(output)
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(walked):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for parent in node.inputs:
+            key = id(parent.node)
+            node_depth[key] = max(depth + 1, node_depth.get(key, 0))
+    layers = list({id(node.layer): node.layer for node in walked}.values())
+    return sorted(layers, key=lambda layer: (-layer_depth[id(layer)], met[id(layer)]))
+
+
 def _functional_config(model: Any) -> dict[str, Any]:
     graph = model.graph
     index_of: dict[int, int] = {}
@@ -347,7 +501,7 @@ def _functional_config(model: Any) -> dict[str, Any]:
         for position, node in enumerate(n for n in graph.nodes if n.layer is layer):
             index_of[id(node)] = position
     entries = []
-    for layer in graph.layers:
+    for layer in _keras_layer_order(graph):
         entry = _keras_entry(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
@@ -374,6 +528,8 @@ def _functional_config(model: Any) -> dict[str, Any]:
 
 
 def _sequential_config(model: Any) -> dict[str, Any]:
+    for layer in model.layers:
+        _writable_class(layer)
     if model.input_shape is None:
         raise KerasFileError("The Sequential model has no input shape yet: build it first")
     entries = [_keras_entry(InputLayer(shape=model.input_shape[1:], name="input_layer"))]
@@ -386,9 +542,15 @@ def _sequential_config(model: Any) -> dict[str, Any]:
     return {"name": model.name, "trainable": model.trainable, "dtype": _DTYPE, "layers": entries}
 
 
-def _keras_layers(model: Any) -> list[Layer]:
-    """The layers in Keras's model order (a Sequential's without its input layer)."""
-    return list(model.graph.layers) if model.graph is not None else list(model.layers)
+def _keras_layers(model: Any, config: dict[str, Any] | None = None) -> list[Layer]:
+    """The layers in Keras's model order (a Sequential's without its input layer): a
+    functional model's as ``config`` (the file's) lists them, or as Keras orders them."""
+    if model.graph is None:
+        return list(model.layers)
+    if config is None:
+        return _keras_layer_order(model.graph)
+    named = {layer.name: layer for layer in model.graph.layers}
+    return [named[entry["name"]] for entry in config["layers"]]
 
 
 def _group_names(layers: list[Layer]) -> list[str]:
@@ -410,6 +572,55 @@ def _group_names(layers: list[Layer]) -> list[str]:
 # -- files ------------------------------------------------------------------------------
 
 
+def _write_weights(store: Any, layers: list[Layer]) -> None:
+    for layer, name in zip(layers, _group_names(layers), strict=True):
+        if isinstance(layer, TensorOperation):
+            continue
+        for path, (owner, entries) in _weight_groups(layer).items():
+            group = store.create_group(f"layers/{name}/{path}")
+            for index, (attribute, out, _) in enumerate(entries):
+                group.create_dataset(str(index), data=out(getattr(owner, attribute)))
+    store.create_group("vars")
+
+
+def _read_weights(store: Any, layers: list[Layer]) -> None:
+    for layer, name in zip(layers, _group_names(layers), strict=True):
+        if isinstance(layer, (TensorOperation, InputLayer)):
+            continue
+        for path, (owner, entries) in _weight_groups(layer).items():
+            stored = store.get(f"layers/{name}/{path}", {})
+            if len(stored) != len(entries):
+                raise KerasFileError(
+                    f"layer {layer.name!r} has {len(entries)} weights, the file "
+                    f"{len(stored)} under layers/{name}/{path}"
+                )
+            with torch.no_grad():
+                for index, (attribute, _, into) in enumerate(entries):
+                    target = getattr(owner, attribute)
+                    value = torch.from_numpy(into(np.asarray(stored[str(index)])))
+                    if tuple(value.shape) != tuple(target.shape):
+                        raise KerasFileError(
+                            f"layer {layer.name!r}: {attribute} has shape "
+                            f"{tuple(target.shape)}, the file's {tuple(value.shape)}"
+                        )
+                    target.copy_(value.to(target.dtype))
+
+
+def _trainable_in_keras_order(layers: list[Layer]) -> list[TrainedWeight]:
+    """The trained weights in Keras's order (its optimizer's), each with the changes of
+    layout to Keras's and from it."""
+    found: list[TrainedWeight] = []
+    for layer in layers:
+        if isinstance(layer, (TensorOperation, InputLayer)):
+            continue
+        for owner, entries in _weight_groups(layer).values():
+            for attribute, out, into in entries:
+                weight = getattr(owner, attribute)
+                if isinstance(weight, torch.nn.Parameter) and weight.requires_grad:
+                    found.append((weight, out, into))
+    return found
+
+
 def save_keras(
     model: Any, filepath: str | os.PathLike[str], include_optimizer: bool = True
 ) -> None:
@@ -418,6 +629,7 @@ def save_keras(
     in members under ``deepdescent/``, which Keras does not read."""
     from deepdescent.models.sequential import Sequential
 
+    config: dict[str, Any]
     if isinstance(model, Sequential):
         config = {
             "module": "keras",
@@ -437,19 +649,17 @@ def save_keras(
             f"A {type(model).__name__} cannot be written as a .keras file (its code "
             "would be needed): use a Sequential or functional model, or a .deepdescent file"
         )
+    keras_compiled = keras_compile_config(model, model.compile_config())
+    if keras_compiled is not None:
+        config["compile_config"] = keras_compiled
     buffer = io.BytesIO()
     h5py = _h5py()
     with h5py.File(buffer, "w") as store:
-        layers = _keras_layers(model)
-        for layer, group in zip(layers, _group_names(layers), strict=True):
-            if isinstance(layer, TensorOperation):
-                continue
-            variables = store.create_group(f"layers/{group}/{_weight_group(layer)}")
-            if _weight_group(layer) != "vars":
-                store.create_group(f"layers/{group}/vars")
-            for index, (attribute, out, _) in enumerate(_weights_of(layer)):
-                variables.create_dataset(str(index), data=out(getattr(layer, attribute)))
-        store.create_group("vars")
+        _write_weights(store, _keras_layers(model))
+        if keras_compiled is not None and include_optimizer:
+            trained = _trainable_in_keras_order(_keras_layers(model))
+            for index, value in enumerate(keras_optimizer_state(model, trained) or []):
+                store.create_dataset(f"optimizer/vars/{index}", data=value)
     metadata = {
         "keras_version": "3.15.1",
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
@@ -568,30 +778,18 @@ def load_keras(filepath: str | os.PathLike[str], compile: bool = True) -> Any:
             f"{os.fspath(filepath)!r} holds a {kind}; deepdescent reads Sequential and "
             "functional models from .keras files"
         )
+    layers = _keras_layers(model, config["config"])
     h5py = _h5py()
     with h5py.File(io.BytesIO(weights), "r") as store:
-        layers = _keras_layers(model)
-        for layer, group in zip(layers, _group_names(layers), strict=True):
-            if isinstance(layer, (TensorOperation, InputLayer)):
-                continue
-            path = f"layers/{group}/{_weight_group(layer)}"
-            entries = _weights_of(layer)
-            stored = store.get(path, {})
-            if len(stored) != len(entries):
-                raise KerasFileError(
-                    f"layer {layer.name!r} has {len(entries)} weights, the file "
-                    f"{len(stored)} under {path}"
-                )
-            with torch.no_grad():
-                for index, (attribute, _, into) in enumerate(entries):
-                    target = getattr(layer, attribute)
-                    value = torch.from_numpy(into(np.asarray(stored[str(index)])))
-                    if tuple(value.shape) != tuple(target.shape):
-                        raise KerasFileError(
-                            f"layer {layer.name!r}: {attribute} has shape "
-                            f"{tuple(target.shape)}, the file's {tuple(value.shape)}"
-                        )
-                    target.copy_(value)
+        _read_weights(store, layers)
+        kept = store.get("optimizer/vars", {})
+        optimizer_state = [np.asarray(kept[str(i)]) for i in range(len(kept))]
     if compile and _COMPILE in ours:
         restore_compiled(model, json.loads(ours[_COMPILE]), ours, filepath)
+    elif compile and config.get("compile_config"):
+        source = repr(os.fspath(filepath))
+        compile_from_keras(model, config["compile_config"], source)
+        if model.compiled:
+            trained = _trainable_in_keras_order(layers)
+            restore_keras_state(model, optimizer_state, trained, source)
     return model
