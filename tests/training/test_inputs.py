@@ -121,6 +121,41 @@ def test_a_generator_with_steps_per_epoch_carries_on_across_epochs():
     _assert_same_weights(model, _reference()[0])
 
 
+def test_input_that_runs_out_before_steps_per_epoch_ends_the_epoch_as_keras():
+    """Keras 3's epoch iterator: the epoch ends early with a warning, the next one starts
+    the input over — so the training equals plain epochs over the same batches."""
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(Y)), batch_size=8
+    )
+    steps = []
+    model = _model()
+    with pytest.warns(UserWarning, match="ran out of data before steps_per_epoch=5"):
+        history = model.fit(
+            loader,
+            epochs=2,
+            steps_per_epoch=5,
+            verbose=0,
+            callbacks=[LambdaCallback(on_train_batch_end=lambda b, logs: steps.append(b))],
+        )
+    assert steps == [0, 1, 2, 0, 1, 2]
+    reference, expected = _reference()
+    _assert_same_weights(model, reference)
+    np.testing.assert_allclose(history.history["loss"], expected["loss"], rtol=1e-6)
+
+
+def test_a_generator_that_runs_dry_stops_training_without_an_empty_epoch():
+    def three_batches():
+        for start in range(0, 24, 8):
+            yield X[start : start + 8], Y[start : start + 8]
+
+    model = _model()
+    with pytest.warns(UserWarning, match="no batch in epoch 3"):
+        history = model.fit(three_batches(), epochs=4, steps_per_epoch=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert model.optimizer.iterations == 3
+    assert all(np.isfinite(history.history["loss"]))
+
+
 def test_steps_per_epoch_on_arrays_and_validation_steps():
     tests = []
     model = _model()

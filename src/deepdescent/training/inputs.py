@@ -13,13 +13,15 @@ device.
 
 Every source hands out :class:`Batch`es an epoch at a time (:meth:`BatchSource.epoch`);
 ``steps_per_epoch`` takes that many batches per epoch from a stream that carries on
-across epochs (starting over when a re-iterable source runs out). ``class_weight`` turns
+across epochs; a source that runs out ends its epoch early with a warning and starts
+over in the next, as Keras 3 does. ``class_weight`` turns
 into per-sample weights from the labels (class indices or one-hot rows).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -204,7 +206,6 @@ class StreamSource(BatchSource):
             re-iterable sources, the same one for a generator).
         convert: raw batch → :class:`Batch` on the device.
         steps: batches per epoch when known.
-        restartable: whether a new epoch can start over.
     """
 
     def __init__(
@@ -212,10 +213,8 @@ class StreamSource(BatchSource):
         epochs: Callable[[], Iterator[Any]],
         convert: Callable[[Any], Batch],
         steps: int | None,
-        restartable: bool,
     ) -> None:
         self.epochs, self.convert, self.steps = epochs, convert, steps
-        self.restartable = restartable
         self._pending: list[Batch] = []
         self._iterator: Iterator[Any] | None = None
         self.weighted = self.first().sample_weight is not None
@@ -255,11 +254,13 @@ class OneBatch(BatchSource):
 
 
 class StepLimited(BatchSource):
-    """``steps`` batches per epoch from a source whose iteration carries on across epochs;
-    a source that runs out starts over (if it can) or ends the epoch early."""
+    """``steps`` batches per epoch (``argument``: ``steps_per_epoch`` or
+    ``validation_steps``) from a source whose iteration carries on across epochs, as
+    Keras 3's epoch iterator: a source that runs out ends the epoch early with Keras's
+    warning, and the next epoch starts it over."""
 
-    def __init__(self, source: BatchSource, steps: int) -> None:
-        self.source, self.limit = source, steps
+    def __init__(self, source: BatchSource, steps: int, argument: str) -> None:
+        self.source, self.limit, self.argument = source, steps, argument
         self.steps = steps
         self.weighted = source.weighted
         self._stream: Iterator[Batch] | None = None
@@ -268,20 +269,20 @@ class StepLimited(BatchSource):
         return self.source.first()
 
     def epoch(self, number: int | None = None) -> Iterator[Batch]:
-        produced = 0
-        restarted = False
-        while produced < self.limit:
+        for _ in range(self.limit):
             if self._stream is None:
                 self._stream = self.source.epoch()
             batch = next(self._stream, None)
             if batch is None:
                 self._stream = None
-                if restarted or not getattr(self.source, "restartable", True):
-                    return
-                restarted = True
-                continue
-            restarted = False
-            produced += 1
+                warnings.warn(
+                    f"Your input ran out of data before {self.argument}={self.limit} "
+                    "batches; this epoch ends early and the next one starts the input over. "
+                    "Give an input that yields at least that many batches per epoch (or an "
+                    "endless generator).",
+                    stacklevel=2,
+                )
+                return
             yield batch
 
 
@@ -355,7 +356,7 @@ def _stream_source(
 ) -> StreamSource:
     convert = _batch_converter(model, class_weight)
     if isinstance(x, PyDataset):
-        return StreamSource(_py_dataset_epochs(x, shuffle), convert, len(x), True)
+        return StreamSource(_py_dataset_epochs(x, shuffle), convert, len(x))
     if isinstance(x, torch.utils.data.Dataset) and not isinstance(
         x, torch.utils.data.IterableDataset
     ):
@@ -363,17 +364,17 @@ def _stream_source(
     if isinstance(x, torch.utils.data.DataLoader):
         loader = x
         steps = len(loader) if hasattr(loader.dataset, "__len__") else None
-        return StreamSource(lambda: iter(loader), convert, steps, True)
+        return StreamSource(lambda: iter(loader), convert, steps)
     if isinstance(x, Iterator) or hasattr(x, "__next__"):
         generator = x
-        return StreamSource(lambda: generator, convert, None, False)
+        return StreamSource(lambda: generator, convert, None)
     iterable = x
     steps = len(iterable) if hasattr(iterable, "__len__") else None
-    return StreamSource(lambda: iter(iterable), convert, steps, True)
+    return StreamSource(lambda: iter(iterable), convert, steps)
 
 
 def _limited(source: BatchSource, steps: int | None, argument: str) -> BatchSource:
-    return source if steps is None else StepLimited(source, check_count(argument, steps))
+    return source if steps is None else StepLimited(source, check_count(argument, steps), argument)
 
 
 def _array_arrays(

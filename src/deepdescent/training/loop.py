@@ -669,7 +669,17 @@ class EpochLoop:
                 break
             else:
                 self._begin_epoch(epoch)
+                steps_before = self.step
                 self.trainer.train_epoch(self.train.epoch(epoch), self.callbacks, self._after_batch)
+                if self.step == steps_before:
+                    # An epoch without a batch has no loss to log: a generator ran dry.
+                    warnings.warn(
+                        f"The input yielded no batch in epoch {epoch + 1}: training stops "
+                        "there (a generator that has run out cannot start over; pass a "
+                        "DataLoader, a PyDataset or arrays, or an endless generator).",
+                        stacklevel=4,
+                    )
+                    break
             self._end_epoch(epoch)
             if self.model.stop_training:
                 break
