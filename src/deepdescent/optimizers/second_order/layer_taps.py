@@ -60,8 +60,13 @@ class LayerTap:
     def take(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The pending (ã, g) as N-row matrices in the weight's dtype, cleared; ``None``
         when no pass was fully recorded since the last ``take``."""
-        inputs, gradients = self.inputs, self.gradients
+        pending = self.pending()
         self.inputs = self.gradients = None
+        return pending
+
+    def pending(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The pending (ã, g) as :meth:`take` gives them, left pending."""
+        inputs, gradients = self.inputs, self.gradients
         if inputs is None or gradients is None:
             return None
         a = inputs.reshape(-1, inputs.shape[-1]).to(self.weight.dtype)
