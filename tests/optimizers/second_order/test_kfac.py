@@ -218,7 +218,8 @@ def _train(optimizer, model, batches):
 
 def test_running_averages_and_the_inverse_schedule():
     """ε = min(1 − 1/k, stat_decay) (M&G §5): the mean of the first estimates, then the
-    exponential average; the eigendecompositions at the first three steps and every T₃."""
+    exponential average; the factors of the inverses refreshed at the first three steps and
+    every T₃."""
     layer = make_layer("linear")
     optimizer = KFAC(layer.parameters(), adaptive=False, stat_decay=0.6, inverse_update_freq=4)
     optimizer.prepare(recordable_layers(layer))
@@ -233,7 +234,7 @@ def test_running_averages_and_the_inverse_schedule():
         estimate = estimates[k - 1]
         expected = estimate if expected is None else decay * expected + (1 - decay) * estimate
         torch.testing.assert_close(state["A"], expected, rtol=1e-12, atol=1e-14)
-        bases.append(state["A_basis"].clone())
+        bases.append(state["A_refreshed"].clone())
     changed = [not torch.equal(b, a) for a, b in itertools.pairwise(bases)]
     assert changed == [True, True, False, True, False]  # steps 1, 2 and 4 (0-based) refresh
 
@@ -478,10 +479,10 @@ def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
     assert "up" in moves and "down" in moves
 
 
-def test_gamma_moves_greedily_and_inverses_reuse_the_eigendecompositions():
+def test_gamma_moves_greedily_and_inverses_use_the_factors_of_the_last_refresh():
     """γ (M&G §6.6, here every step: T₂ = 1) moves by ω₂ = √(19/20) or stays; when it moves
-    between refreshes, (A + πγ I)⁻¹ is rebuilt from the eigenpairs of the A of the last
-    refresh (M&G §8), not from the running A, which has moved on."""
+    between refreshes, (A + πγ I)⁻¹ is that of the A of the last refresh (M&G §8), not of
+    the running A, which has moved on."""
     layer = make_layer("linear")
     optimizer = KFAC(layer.parameters(), gamma_update_freq=1, inverse_update_freq=10)
     optimizer.prepare(recordable_layers(layer))
@@ -491,7 +492,7 @@ def test_gamma_moves_greedily_and_inverses_reuse_the_eigendecompositions():
     def step(x, y):
         _step_with_outputs(optimizer, layer, x, lambda z: ((z - y) ** 2).mean())
 
-    for x, y in batches[:3]:  # the first three steps refresh the eigendecompositions
+    for x, y in batches[:3]:  # the first three steps refresh the factors
         step(x, y)
     refreshed, moves = state["A"].clone(), []
     for x, y in batches[3:]:
@@ -501,7 +502,9 @@ def test_gamma_moves_greedily_and_inverses_reuse_the_eigendecompositions():
         assert min(abs(ratio - r) for r in (0.95**0.5, 1.0, 0.95**-0.5)) < 1e-12
         moves.append(ratio != 1.0)
         assert not torch.allclose(state["A"], refreshed)  # the running average moved on
-        expected = torch.linalg.inv(refreshed + state["pi"] * gamma * torch.eye(4).double())
+        # the inverses of the γ chosen (made when it was tried), for the next proposal
+        shift = state["pi"] * state["gamma"]
+        expected = torch.linalg.inv(refreshed + shift * torch.eye(4).double())
         torch.testing.assert_close(state["A_inverse"], expected, rtol=1e-9, atol=1e-12)
     assert any(moves)
 
