@@ -352,6 +352,86 @@ def test_auc_is_keras_trapezoid_over_its_thresholds_and_near_the_exact_auc():
     assert abs(float(logits.result()) - keras_auc) < 1e-3
 
 
+def _ratio(numerator, denominator):
+    """Keras's divide_no_nan: 0 where the denominator is 0."""
+    safe = np.where(denominator == 0, 1.0, denominator)
+    return np.where(denominator == 0, 0.0, numerator / safe)
+
+
+def _keras_auc(tp, fp, fn, tn, curve, summation):
+    """NumPy transcription of Keras 3's AUC.result() (keras/src/metrics/
+    confusion_metrics.py): Davis & Goadrich's closed form for PR with interpolation,
+    otherwise a Riemann sum of the curve's points with the chosen heights."""
+    if curve == "PR" and summation == "interpolation":
+        p = tp + fp
+        dtp, dp = tp[:-1] - tp[1:], p[:-1] - p[1:]
+        slope = _ratio(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        p_ratio = np.where((p[:-1] > 0) & (p[1:] > 0), _ratio(p[:-1], np.maximum(p[1:], 0)), 1.0)
+        return np.sum(
+            _ratio(slope * (dtp + intercept * np.log(p_ratio)), np.maximum(tp[1:] + fn[1:], 0))
+        )
+    recall = _ratio(tp, tp + fn)
+    if curve == "ROC":
+        x, y = _ratio(fp, fp + tn), recall
+    elif curve == "PR":
+        x, y = recall, _ratio(tp, tp + fp)
+    else:
+        scale = _ratio(tp + fn, tn + fp)
+        x = np.maximum(np.where(tp == 0, 0.0, 1.0 - scale * _ratio(fn, tp)), 0.0)
+        y = np.where(tp == 0, 1.0, 1.0 - scale * _ratio(fp, tp))
+    heights = {
+        "interpolation": (y[:-1] + y[1:]) / 2,
+        "minoring": np.minimum(y[:-1], y[1:]),
+        "majoring": np.maximum(y[:-1], y[1:]),
+    }[summation]
+    return np.sum((x[:-1] - x[1:]) * heights)
+
+
+@pytest.mark.parametrize("curve", ["ROC", "PR", "PRGAIN"])
+@pytest.mark.parametrize("summation", ["interpolation", "minoring", "majoring"])
+def test_auc_curves_and_summations_match_keras(curve, summation):
+    y_true, y_pred, weight = _confusion_batches(seed=7)
+    n = 50
+    thresholds = [-1e-7, *[(i + 1) / (n - 1) for i in range(n - 2)], 1 + 1e-7]
+    counts = _keras_counts(y_true, y_pred, np.broadcast_to(weight, y_pred.shape), thresholds)
+    auc = metrics.AUC(num_thresholds=n, curve=curve, summation_method=summation)
+    auc.update_state(y_true[:25], y_pred[:25], sample_weight=weight[:25])
+    auc.update_state(y_true[25:], y_pred[25:], sample_weight=weight[25:])
+    np.testing.assert_allclose(
+        float(auc.result()), _keras_auc(*counts, curve, summation), rtol=1e-12
+    )
+
+
+def test_auc_bounds_and_a_perfect_ranking():
+    y_true, y_pred, _ = _confusion_batches(seed=9)
+    low, mid, high = (
+        float(_fill(metrics.AUC(curve="PR", summation_method=s), y_true, y_pred).result())
+        for s in ("minoring", "interpolation", "majoring")
+    )
+    assert low <= mid <= high and high - low > 1e-3
+    separated = np.where(y_true == 1, 0.9, 0.1)
+    for curve in ("ROC", "PR"):
+        perfect = _fill(metrics.AUC(curve=curve), y_true, separated)
+        np.testing.assert_allclose(float(perfect.result()), 1.0, rtol=1e-9)
+
+
+def test_auc_at_given_thresholds_counts_at_those_and_the_two_ends():
+    y_true, y_pred, _ = _confusion_batches(seed=11)
+    given = [0.7, 0.2, 0.45]
+    auc = _fill(metrics.AUC(thresholds=given), y_true, y_pred)
+    ends = [-1e-7, 0.2, 0.45, 0.7, 1 + 1e-7]
+    counts = _keras_counts(y_true, y_pred, np.ones_like(y_pred), ends)
+    np.testing.assert_allclose(
+        float(auc.result()), _keras_auc(*counts, "ROC", "interpolation"), rtol=1e-12
+    )
+
+
+def _fill(metric, y_true, y_pred):
+    metric.update_state(y_true, y_pred)
+    return metric
+
+
 def test_confusion_metrics_by_name_config_and_refusals():
     for name, cls in (
         ("precision", metrics.Precision),
@@ -364,5 +444,11 @@ def test_confusion_metrics_by_name_config_and_refusals():
         assert type(rebuilt) is cls and rebuilt.get_config() == metric.get_config()
     with pytest.raises(ValueError, match="thresholds"):
         metrics.Precision(thresholds=1.5)
-    with pytest.raises(ValueError, match="curve='ROC'"):
-        metrics.AUC(curve="PR")
+    with pytest.raises(ValueError, match="curve"):
+        metrics.AUC(curve="DET")
+    with pytest.raises(ValueError, match="summation_method"):
+        metrics.AUC(summation_method="simpson")
+    configured = metrics.AUC(curve="PR", summation_method="majoring", thresholds=[0.3, 0.6])
+    rebuilt = metrics.deserialize(json.loads(json.dumps(metrics.serialize(configured))))
+    assert rebuilt.get_config() == configured.get_config()
+    assert rebuilt.thresholds.tolist() == configured.thresholds.tolist()

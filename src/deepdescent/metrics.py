@@ -21,7 +21,7 @@ import torch
 
 from deepdescent import losses as _losses
 from deepdescent.losses import match_rank
-from deepdescent.utils._checks import snake_case
+from deepdescent.utils._checks import check_argument, snake_case
 from deepdescent.utils._config import deserialize as _deserialize
 from deepdescent.utils._config import serialize as _serialize
 from deepdescent.utils._lookup import lookup
@@ -30,6 +30,8 @@ from deepdescent.variables import Variable
 __all__ = [
     "ACCURACY_KINDS",
     "AUC",
+    "AUC_CURVES",
+    "AUC_SUMMATIONS",
     "Accuracy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
@@ -577,14 +579,25 @@ class Recall(_ThresholdRatio):
         return _ratio(self.true_positives, self.true_positives + self.false_negatives)
 
 
-class AUC(_ConfusionCounts):
-    """Area under the ROC curve, approximated as Keras does: the counts at
-    ``num_thresholds`` evenly spaced thresholds (the ends just outside [0, 1]) give the
-    points (FPR, TPR), joined by the trapezoidal rule (Keras's ``"interpolation"``
-    summation). ``from_logits`` passes the predictions through a sigmoid first.
+AUC_CURVES = ("ROC", "PR", "PRGAIN")
+AUC_SUMMATIONS = ("interpolation", "minoring", "majoring")
 
-    Only Keras's default ``curve="ROC"`` with ``summation_method="interpolation"`` is
-    here; other values are refused.
+
+class AUC(_ConfusionCounts):
+    """Area under the ROC, precision–recall or precision–recall-gain curve, approximated as
+    Keras does from the counts at ``num_thresholds`` evenly spaced thresholds (the ends
+    just outside [0, 1]) or at the given ``thresholds`` (to which those two ends are
+    added). Between successive thresholds the curve's height is
+
+    - ``"interpolation"``: the mean of the two ends (the trapezoidal rule); for ``"PR"``
+      instead Davis & Goadrich's (2006, §4) interpolation: true and predicted positives
+      vary linearly between the thresholds, so precision is TP/P on that line and its
+      integral has the closed form slope·(ΔTP + intercept·log(P_A/P_B))/(TP+FN);
+    - ``"minoring"`` / ``"majoring"``: the lower / higher end (a lower / upper Riemann sum).
+
+    ``"PRGAIN"`` is Flach & Kull's (2015) precision–recall gain with Keras's fixes: gains
+    read 0 (recall) and 1 (precision) without true positives, and negative recall gains
+    read 0. ``from_logits`` passes the predictions through a sigmoid first.
     """
 
     def __init__(
@@ -593,32 +606,84 @@ class AUC(_ConfusionCounts):
         curve: str = "ROC",
         summation_method: str = "interpolation",
         name: str | None = None,
+        thresholds: list[float] | None = None,
         from_logits: bool = False,
     ):
-        if not isinstance(num_thresholds, int) or num_thresholds < 2:
-            raise ValueError(f"num_thresholds must be an int > 1, got {num_thresholds!r}")
-        if curve != "ROC" or summation_method != "interpolation":
-            raise ValueError(
-                f"AUC here computes curve='ROC' with summation_method='interpolation', got "
-                f"curve={curve!r}, summation_method={summation_method!r}"
-            )
-        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        check_argument("curve", curve, curve in AUC_CURVES, f"one of {AUC_CURVES}")
+        check_argument(
+            "summation_method",
+            summation_method,
+            summation_method in AUC_SUMMATIONS,
+            f"one of {AUC_SUMMATIONS}",
+        )
+        if thresholds is None:
+            if not isinstance(num_thresholds, int) or num_thresholds < 2:
+                raise ValueError(f"num_thresholds must be an int > 1, got {num_thresholds!r}")
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        else:
+            inner = sorted(_check_thresholds(thresholds))
+            num_thresholds = len(inner) + 2
         super().__init__([-_losses.EPSILON, *inner, 1.0 + _losses.EPSILON], name=name)
         self.num_thresholds = num_thresholds
+        self.curve = curve
+        self.summation_method = summation_method
+        self._given_thresholds = None if thresholds is None else list(thresholds)
         self.from_logits = from_logits
 
     def _scores(self, y_pred: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(y_pred) if self.from_logits else y_pred
 
+    def _curve(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The curve's points (x, y), one per threshold, x decreasing."""
+        tp, fp = self.true_positives, self.false_positives
+        fn, tn = self.false_negatives, self.true_negatives
+        recall = _ratio(tp, tp + fn)
+        if self.curve == "ROC":
+            return _ratio(fp, fp + tn), recall
+        if self.curve == "PR":
+            return recall, _ratio(tp, tp + fp)
+        scale = _ratio(tp + fn, tn + fp)
+        recall_gain = torch.where(tp == 0, 0.0, 1.0 - scale * _ratio(fn, tp)).clamp(min=0.0)
+        precision_gain = torch.where(tp == 0, 1.0, 1.0 - scale * _ratio(fp, tp))
+        return recall_gain, precision_gain
+
+    def _interpolated_pr(self) -> torch.Tensor:
+        tp = self.true_positives
+        predicted = tp + self.false_positives
+        gained_tp = tp[:-1] - tp[1:]
+        slope = _ratio(gained_tp, (predicted[:-1] - predicted[1:]).clamp(min=0))
+        intercept = tp[1:] - slope * predicted[1:]
+        both_positive = (predicted[:-1] > 0) & (predicted[1:] > 0)
+        ratio = torch.where(
+            both_positive,
+            _ratio(predicted[:-1], predicted[1:].clamp(min=0)),
+            torch.ones_like(predicted[1:]),
+        )
+        areas = _ratio(
+            slope * (gained_tp + intercept * torch.log(ratio)),
+            (tp[1:] + self.false_negatives[1:]).clamp(min=0),
+        )
+        return areas.sum()
+
     def result(self) -> torch.Tensor:
-        tpr = _ratio(self.true_positives, self.true_positives + self.false_negatives)
-        fpr = _ratio(self.false_positives, self.false_positives + self.true_negatives)
-        return ((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2).sum()
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self._interpolated_pr()
+        x, y = self._curve()
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2
+        elif self.summation_method == "minoring":
+            heights = torch.minimum(y[:-1], y[1:])
+        else:
+            heights = torch.maximum(y[:-1], y[1:])
+        return ((x[:-1] - x[1:]) * heights).sum()
 
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "num_thresholds": self.num_thresholds,
+            "curve": self.curve,
+            "summation_method": self.summation_method,
+            "thresholds": self._given_thresholds,
             "from_logits": self.from_logits,
         }
 

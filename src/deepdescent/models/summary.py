@@ -16,24 +16,28 @@ _WIDTHS = (33, 24, 15)
 _GRAPH_WIDTHS = (31, 22, 11, 24)
 
 
-def _output_shapes(model: Model) -> dict[str, str]:
-    """Each direct child's output shape, from one forward pass on zeros when the input
-    shape is known (declared, or seen in the data given to ``fit``)."""
-    shapes: dict[str, str] = {}
-    input_shape = model.input_shape or model.build_input_shape
-    if input_shape is None or not model.built:
-        return shapes
+def child_outputs(model: Model, input_shape: Any = None) -> dict[str, Any]:
+    """Each direct child's output (a tensor, or a tuple of them) from one forward pass on
+    a single example of zeros, when the input shape is known (``input_shape``, else the
+    model's declared one or the one seen in the data given to ``fit``); the model's own
+    output under the key ``""``. Empty when the model is not built or its input shape is
+    unknown."""
+    outputs: dict[str, Any] = {}
+    input_shape = input_shape or model.input_shape or model.build_input_shape
+    # A Sequential called inside a functional graph has built layers but no input shape
+    # of its own: running it on zeros then builds nothing.
+    layers_built = all(getattr(child, "built", True) for child in model.children())
+    if input_shape is None or not (model.built or layers_built):
+        return outputs
     handles = [
-        child.register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, _shape_text(out))
-        )
+        child.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
         for name, child in model.named_children()
     ]
     try:
         with torch.no_grad():
             was_training = model.training
             model.eval()
-            model(
+            outputs[""] = model(
                 torch.zeros(
                     (1, *cast(tuple[int, ...], input_shape[1:])),
                     device=model.device,
@@ -44,14 +48,15 @@ def _output_shapes(model: Model) -> dict[str, str]:
     finally:
         for handle in handles:
             handle.remove()
-    return shapes
+    return outputs
 
 
-def _shape_text(output: Any) -> str:
+def shape_text(output: Any) -> str:
+    """``output``'s shape as Keras prints it, ``None`` for the batch axis."""
     if isinstance(output, torch.Tensor):
         return str((None, *output.shape[1:]))
     if isinstance(output, (list, tuple)):
-        return ", ".join(_shape_text(item) for item in output)
+        return ", ".join(shape_text(item) for item in output)
     return "?"
 
 
@@ -105,11 +110,11 @@ def _graph_rows(model: Model) -> list[tuple[str, ...]]:
 
 
 def _child_rows(model: Model) -> list[tuple[str, ...]]:
-    shapes = _output_shapes(model)
+    outputs = child_outputs(model)
     return [
         (
             f"{name} ({type(child).__name__})",
-            shapes.get(name, "?"),
+            shape_text(outputs[name]) if name in outputs else "?",
             f"{sum(t.numel() for t in (*child.parameters(), *child.buffers())):,}",
         )
         for name, child in model.named_children()
