@@ -714,7 +714,9 @@ def _shifted_inverse(factor: torch.Tensor, shift: torch.Tensor | float) -> torch
     lower, info = torch.linalg.cholesky_ex(shifted)
     if int(info) != 0:
         return damped_inverse(factor, shift)
-    return torch.cholesky_inverse(lower)
+    # Row-major, as a restored checkpoint holds it: the products that use it then take
+    # the same BLAS path, and a resumed run stays bit-identical.
+    return torch.cholesky_inverse(lower).contiguous()
 
 
 def _per_example_applies(
