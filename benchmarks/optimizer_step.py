@@ -15,10 +15,12 @@ The methods without a torch fused kernel run deepdescent's compiled body (10 M e
 are above :data:`~deepdescent.optimizers.compiled.COMPILE_MIN_ELEMENTS`); the seconds its
 first step spent compiling are printed apart ("compile s"), after the one-off import of
 ``torch._dynamo``. The bytes of LAMB, LARS and Adafactor count the pass their per-tensor
-norms need before the update (the least those methods can move).
+norms need before the update (the least those methods can move); on CPU they run their
+hand-written bodies (:mod:`deepdescent.optimizers.handwritten`; "compile s" is then the
+extension's build or load), or with ``--no-handwritten`` their compiled ones.
 
     python benchmarks/optimizer_step.py [--repeats 15] [--calls 3] [--device cpu|cuda]
-        [--compile-all] [--threads N] [--only LABEL ...]
+        [--compile-all] [--threads N] [--only LABEL ...] [--no-handwritten]
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from deepdescent.optimizers import catalogue, compiled
+from deepdescent.optimizers import catalogue, compiled, handwritten
 
 
 def rows() -> Iterator[tuple[str, catalogue.OptimizerInfo, catalogue.StepBenchmark]]:
@@ -113,9 +115,17 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     parser.add_argument("--only", nargs="+", help="the rows whose labels start so")
+    parser.add_argument(
+        "--no-handwritten",
+        action="store_true",
+        help="run the compiled bodies of LAMB, LARS and Adafactor, not their hand-written "
+        "CPU bodies (deepdescent.optimizers.handwritten)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.no_handwritten:
+        handwritten.BODIES.clear()
     if args.compile_all:
         compiled.COMPILE_MIN_ELEMENTS[torch.device(args.device).type] = 0
     params = make_params(args.size, args.tensors, args.device)

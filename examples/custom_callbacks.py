@@ -64,6 +64,10 @@ class StepDown(keras.callbacks.Callback):
         if epoch in self.epochs:
             self.model.optimizer.learning_rate = self.model.optimizer.learning_rate / 10
 
+    def on_epoch_end(self, epoch, logs=None):
+        # Into the epoch's logs, hence into the History, as Keras's own schedulers do.
+        logs["learning_rate"] = self.model.optimizer.learning_rate
+
 
 def main(samples=1000, epochs=10):
     rng = np.random.default_rng(0)

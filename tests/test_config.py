@@ -56,3 +56,14 @@ def test_standardize_dtype_reads_names_numpy_and_torch():
     assert config.standardize_dtype(np.dtype("uint8")) is torch.uint8
     assert config.standardize_dtype(torch.bfloat16) is torch.bfloat16
     assert config.standardize_dtype(None) is torch.float32
+
+
+def test_tracebacks_are_never_filtered():
+    """Keras hides its own frames unless ``disable_traceback_filtering()`` is called;
+    deepdescent's tracebacks always reach the frame that raised."""
+    config.disable_traceback_filtering()
+    assert config.is_traceback_filtering_enabled() is False
+    with pytest.raises(ValueError) as raised:
+        layers.Dense(-1)
+    frames = [entry.path for entry in raised.traceback]
+    assert any(str(path).endswith("deepdescent/layers/core.py") for path in frames)

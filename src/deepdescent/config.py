@@ -16,11 +16,13 @@ from deepdescent.utils._checks import check_argument, is_number
 __all__ = [
     "DTypePolicy",
     "backend",
+    "disable_traceback_filtering",
     "dtype_policy",
     "epsilon",
     "floatx",
     "floatx_dtype",
     "image_data_format",
+    "is_traceback_filtering_enabled",
     "set_dtype_policy",
     "set_epsilon",
     "set_floatx",
@@ -91,6 +93,17 @@ def set_dtype_policy(policy: str | DTypePolicy) -> None:
 def backend() -> str:
     """The backend's name: ``"torch"``."""
     return "torch"
+
+
+def is_traceback_filtering_enabled() -> bool:
+    """Always ``False``: deepdescent never hides its own frames from a traceback (Keras
+    does by default, to show the user's code first)."""
+    return False
+
+
+def disable_traceback_filtering() -> None:
+    """Keras programs call this to see full tracebacks; deepdescent's are always full,
+    so there is nothing to turn off."""
 
 
 def floatx() -> str:

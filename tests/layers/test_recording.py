@@ -7,7 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepdescent.layers import Dense, Dropout, recording
+from deepdescent.layers import (
+    Conv1D,
+    Conv2D,
+    Conv2DTranspose,
+    Dense,
+    DepthwiseConv2D,
+    Dropout,
+    SeparableConv2D,
+    recording,
+)
 from deepdescent.layers.recording import LayerRecord, recordable_layers, register_recorder
 from deepdescent.models import Model, Sequential
 
@@ -46,8 +55,48 @@ def test_torch_linear_layers_in_any_module_and_the_model_itself():
 
 def test_unbuilt_layers_and_layers_without_a_recorder_are_skipped():
     assert recordable_layers(Sequential([Dense(4), Dense(2)])) == []
-    other = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.Tanh(), torch.nn.Flatten())
+    assert recordable_layers(Sequential([Conv2D(4, 3), Dense(2)])) == []
+    other = torch.nn.Sequential(
+        torch.nn.ConvTranspose1d(1, 2, 3),
+        torch.nn.Conv1d(2, 4, 3, groups=2),
+        torch.nn.LazyConv1d(2, 3),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+    )
     assert recordable_layers(other) == []
+    grouped = Sequential(
+        [
+            Conv2D(4, 3, groups=2, input_shape=(6, 6, 2)),
+            DepthwiseConv2D(3),
+            SeparableConv2D(2, 1),
+            Conv2DTranspose(2, 2),
+        ]
+    )
+    assert recordable_layers(grouped) == []
+
+
+def test_convolutions_with_one_group_in_both_front_ends():
+    """Keras's and torch's convolutions, 1-D to 3-D: the kernel in torch's layout (out
+    first), and the layout of z the geometry says."""
+    model = Sequential(
+        [
+            Conv1D(3, 2, input_shape=(6, 2)),
+            Conv1D(4, 2, data_format="channels_first", padding="same"),
+        ]
+    )
+    records = recordable_layers(model)
+    assert _describe(records) == [
+        ("conv1d", "out_in", (3, 2, 2)),
+        ("conv1d_1", "out_in", (4, 5, 2)),
+    ]
+    assert [r.convolution.channels_last for r in records] == [True, False]
+    assert records[0].weight is model.layers[0].kernel
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, stride=2), torch.nn.Conv3d(2, 3, 1))
+    records = recordable_layers(net)
+    assert _describe(records) == [("0", "out_in", (2, 1, 3, 3)), ("1", "out_in", (3, 2, 1, 1, 1))]
+    assert records[0].convolution.strides == (2, 2)
+    assert records[1].convolution.channels_last is False
+    assert recordable_layers(torch.nn.Linear(2, 1))[0].convolution is None
 
 
 class Scale(torch.nn.Module):

@@ -93,6 +93,22 @@ def test_a_model_is_a_layer_of_another_model():
     torch.testing.assert_close(outer(x), outer.layers[-1](inner(x)))
 
 
+def test_summary_names_an_operators_node_as_keras_does():
+    """``x += residual`` is an ``Add`` node; a row's sources but the last end with a
+    comma, each on its own line."""
+    inputs = keras.Input(shape=(4,))
+    x = layers.Dense(4, name="first")(inputs)
+    residual = x
+    x = layers.Dense(4, name="second")(x)
+    x += residual
+    model = Model(inputs, x[:, :2])
+    rows = model.summary(print_fn=lambda _: None).splitlines()
+    add = next(i for i, row in enumerate(rows) if "(Add)" in row)
+    assert "add (Add)" in rows[add] and rows[add].rstrip("│ ").endswith("second[0][0],")
+    assert rows[add + 1].rstrip("│ ").endswith("first[0][0]")
+    assert any("get_item (GetItem)" in row for row in rows)
+
+
 def test_summary_shows_shapes_and_connections():
     text = _two_in_two_out().summary(print_fn=lambda _: None)
     assert "Connected to" in text

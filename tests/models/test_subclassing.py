@@ -51,6 +51,21 @@ def test_calling_a_model_on_numpy_returns_a_tensor():
     assert isinstance(out, torch.Tensor) and out.shape == (32, 1)
 
 
+def test_layers_kept_by_a_subclass_get_keras_names_and_the_first_call_builds():
+    """Keras names the layers when they are made (dense, dropout, dense_1); the summary
+    after a first call shows them with their outputs' shapes."""
+    model = TwoLayers()
+    assert [layer.name for layer in model.layers] == ["dense", "dropout", "dense_1"]
+    assert model.get_layer("dense_1") is model.out is model.get_layer("out")
+    named = layers.Dense(2, name="mine")
+    model.extra = named
+    assert named.name == "mine"
+    model(X)
+    rows = model.summary(print_fn=lambda _: None).splitlines()
+    assert any("dense (Dense)" in row and "(None, 8)" in row for row in rows)
+    assert any("dense_1 (Dense)" in row and "(None, 1)" in row for row in rows)
+
+
 class Counting(keras.Model):
     """The guide's custom step, with a call counter."""
 

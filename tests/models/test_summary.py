@@ -3,6 +3,7 @@ parameter count against numbers worked out by hand."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from deepdescent.layers import Dense, Dropout, Flatten, Input
@@ -105,3 +106,24 @@ def test_sizes_in_kilobytes_and_megabytes():
     """300·1000 + 1000 = 301,000 float32 numbers = 1,204,000 bytes = 1.15 MB."""
     text = Sequential([Dense(1000, input_shape=(300,))]).summary(print_fn=lambda _: None)
     assert _totals(text)[0] == "Total params: 301,000 (1.15 MB)"
+
+
+def _counts(model):
+    text = model.summary(print_fn=lambda _: None)
+    return [line.strip() for line in text.splitlines() if "params:" in line]
+
+
+def test_after_training_the_optimizers_variables_are_counted_as_keras_does():
+    """Keras adds ``Optimizer params`` once the optimizer has stepped: its iteration count
+    and learning rate, plus one slot per weight for each moment it keeps — none for plain
+    SGD, the first and second moments for Adam (2 + 2·14 = 30 for Dense(2) on 6 inputs,
+    14 weights); the total counts them too."""
+    x, y = np.ones((4, 6), "float32"), np.zeros((4, 2), "float32")
+    for optimizer, expected in (("sgd", 2), ("adam", 30)):
+        model = Sequential([Dense(2, input_shape=(6,))])
+        model.compile(optimizer=optimizer, loss="mse")
+        assert len(_counts(model)) == 3
+        model.fit(x, y, epochs=1, verbose=0)
+        totals = _counts(model)
+        assert totals[3] == f"Optimizer params: {expected} ({4 * expected:.2f} B)"
+        assert totals[0] == f"Total params: {14 + expected} ({4 * (14 + expected):.2f} B)"

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from deepdescent.optimizers import Lookahead, Optimizer, catalogue, compiled
+from deepdescent.optimizers import Lookahead, Optimizer, catalogue, compiled, handwritten
 
 # Every entry of the catalogue with its contract settings, and the variants it names:
 # case name → (entry, constructor kwargs that make the loss fall on the test problems).
@@ -98,21 +98,60 @@ def _has_compiled_body(name):
     return isinstance(optimizer, Optimizer) and optimizer._has_compiled_body()
 
 
+def _has_handwritten_body(name):
+    """Whether the case's multi-tensor kernel has a hand-written CPU body (registered from
+    the module of its class)."""
+    module = SETTINGS[name][0].cls.__module__
+    return any(kernel.__module__ == module for kernel in handwritten.BODIES)
+
+
 COMPILED = [case for case in CASES if _has_compiled_body(case)]
+NEEDS_A_BUILD = pytest.mark.skipif(
+    handwritten.build_problem() is not None, reason=str(handwritten.build_problem())
+)
+# Every fused body: the compiled one of each case, and the hand-written one where it
+# exists (which then runs in the compiled one's place on CPU).
+FUSED_BODIES = [
+    *(pytest.param(name, "compiled", id=f"{name}-compiled") for name in COMPILED),
+    *(
+        pytest.param(name, "handwritten", id=f"{name}-handwritten", marks=NEEDS_A_BUILD)
+        for name in COMPILED
+        if _has_handwritten_body(name)
+    ),
+]
 # Bit for bit: no operation that inductor's CPU code evaluates with a fused multiply-add
 # where the eager kernel rounds twice (addcdiv, addcmul with a non-trivial product).
 BIT_EXACT = {"rprop", "lion", "lookahead", "lookahead_momentum"}
 
 
+@pytest.fixture
+def fused_body(monkeypatch, request):
+    """Selects the fused body of the case: ``compiled`` takes the hand-written bodies
+    away; ``handwritten`` records each call of one. Returns the recorded calls."""
+    calls = []
+    if request.param == "compiled":
+        monkeypatch.setattr(handwritten, "BODIES", {})
+        return calls
+    for kernel, body in list(handwritten.BODIES.items()):
+
+        def recorded(*args, body=body):
+            calls.append(args)
+            body(*args)
+
+        monkeypatch.setitem(handwritten.BODIES, kernel, recorded)
+    return calls
+
+
 @pytest.mark.compile
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # a failed compile warns, runs eagerly
-@pytest.mark.parametrize("name", COMPILED)
-def test_fused_body_equals_multi_tensor_body(name, monkeypatch):
-    """The compiled body (forced for these small tensors by a zero size threshold, which
+@pytest.mark.parametrize(("name", "fused_body"), FUSED_BODIES, indirect=["fused_body"])
+def test_fused_body_equals_multi_tensor_body(name, fused_body, monkeypatch):
+    """Each fused body (forced for these small tensors by a zero size threshold, which
     Lookahead's synchronization follows too) against the multi-tensor body, in float32,
     with weight decay and a learning rate that changes every step: equal to 1e-6
     relative (1e-7 absolute near 0), bit for bit where the operations round alike. Same
-    shapes and options in every run: one compile per case per session."""
+    shapes and options in every run: one compile per case per session, and the
+    hand-written bodies built once per machine."""
     monkeypatch.setitem(compiled.COMPILE_MIN_ELEMENTS, "cpu", 0)
     decay = {} if SETTINGS[name][0].cls is Lookahead else {"weight_decay": 0.01}
     results = []
@@ -125,9 +164,12 @@ def test_fused_body_equals_multi_tensor_body(name, monkeypatch):
                 group["lr"] *= 0.9 if step else 1.0
             run(optimizer, params, lambda ps: quadratic([ps[0]]) + (ps[1] ** 2).sum(), 1)
         results.append([p.detach() for p in params])
-    assert any(
-        key[0] is type(optimizer) and body is not None for key, body in compiled._BODIES.items()
-    )
+    if handwritten.BODIES:
+        assert len(fused_body) == 8  # the hand-written body ran every fused step
+    else:
+        assert any(
+            key[0] is type(optimizer) and body is not None for key, body in compiled._BODIES.items()
+        )
     exact = name in BIT_EXACT
     for fused_result, multi_result in zip(results[1], results[0], strict=True):
         torch.testing.assert_close(

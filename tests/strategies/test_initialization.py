@@ -10,7 +10,7 @@ import pytest
 import torch
 from reference import initialization as reference
 
-from deepdescent.layers import Activation, Dense, Layer
+from deepdescent.layers import Activation, Conv2D, Dense, Flatten, Layer
 from deepdescent.models import Sequential
 from deepdescent.strategies import initialize_biases, lsuv, signal_propagation
 
@@ -167,6 +167,26 @@ def test_lsuv_starts_from_orthonormal_weights_and_warns_when_short_of_iterations
         biased.layers[0].bias.copy_(2.0 * (-1.0) ** torch.arange(16))
     with pytest.warns(RuntimeWarning, match="after 2 rescalings"):
         lsuv(biased, torch.randn(32, 16, dtype=torch.float64), max_iterations=2)
+
+
+def test_lsuv_treats_convolutions_as_their_fan_in_by_filters_matrix():
+    """Mishkin & Matas's networks are convolutional: each kernel, flattened to (filters,
+    fan-in), starts with orthonormal rows, then its output (all locations) reaches unit
+    variance."""
+    torch.manual_seed(0)
+    model = Sequential(
+        [
+            Conv2D(4, 3, activation="tanh", input_shape=(6, 6, 2)),
+            Flatten(),
+            Dense(3, activation="tanh"),
+        ]
+    ).double()
+    variances = lsuv(model, torch.randn(32, 6, 6, 2, dtype=torch.float64), tolerance=0.01, seed=0)
+    assert list(variances) == ["conv2d", "dense"]
+    assert all(abs(v - 1.0) < 0.01 for v in variances.values())
+    rows = model.layers[0].kernel.detach().reshape(4, -1).numpy()
+    gram = rows @ rows.T  # orthonormal rows, then one scale
+    np.testing.assert_allclose(gram, gram[0, 0] * np.eye(4), atol=1e-10)
 
 
 def test_lsuv_refuses_bad_arguments():

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from deepdescent import callbacks, losses
-from deepdescent.layers import Dense
+from deepdescent.layers import Dense, Layer
 from deepdescent.models import Sequential
 from deepdescent.optimizers import SGD, catalogue
 from deepdescent.training.numerics import NonFiniteError, NonFinitePolicy
@@ -143,6 +143,50 @@ def test_a_non_finite_step_is_skipped_as_if_its_batch_were_not_there(name):
     assert all(math.isfinite(v) for v in history.history["loss"])
 
 
+class _Switch(Layer):
+    """Passes its input through, or multiplies it by inf while ``poisoned``."""
+
+    poisoned = False
+
+    def call(self, inputs):
+        return inputs * math.inf if self.poisoned else inputs
+
+
+class _PoisonOneBatch(callbacks.Callback):
+    """Poisons batch ``batch`` of epoch ``epoch``; records each batch's log keys."""
+
+    def __init__(self, switch, epoch, batch):
+        super().__init__()
+        self.switch, self.at, self.epoch, self.keys = switch, (epoch, batch), 0, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.switch.poisoned = (self.epoch, batch) == self.at
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.keys.append(list(logs))
+
+
+def test_skipped_steps_are_logged_from_the_first_skip_on():
+    """Keras's logs until a step is skipped; from then on the epoch's count, and the
+    History gives the epochs before it 0."""
+    x, labels = data()
+    switch = _Switch()
+    model = Sequential([Dense(5, input_shape=(4,)), switch, Dense(3, "softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    poison = _PoisonOneBatch(switch, epoch=1, batch=2)
+    history = model.fit(
+        x, to_categorical(labels, 3), batch_size=BATCH, epochs=3, verbose=0, callbacks=[poison]
+    )
+    assert history.history["skipped_steps"] == [0.0, 1.0, 0.0]
+    batches = len(x) // BATCH
+    first_skip = batches + 2
+    assert poison.keys[:first_skip] == [["loss"]] * first_skip
+    assert poison.keys[first_skip:] == [["loss", "skipped_steps"]] * (3 * batches - first_skip)
+
+
 def diverging(nonfinite="raise", lr=math.inf, callbacks_=(), epochs=3):
     x, labels = data()
     model = model_with(SGD(learning_rate=lr))
@@ -214,8 +258,8 @@ def test_a_models_own_train_step_is_watched_rolled_back_and_explained():
     assert caught.value.step == 6 and math.isnan(caught.value.loss)
     assert "the weights and optimizer state of step 1" in str(caught.value)
     assert_unchanged(model, initial)
-    # Nothing was skipped: the own step applied every one.
-    assert model.history.history["skipped_steps"] == [0.0, 0.0]
+    # Nothing was skipped (the own step applied every one): no count in the logs.
+    assert "skipped_steps" not in model.history.history
 
 
 def test_a_run_stopped_for_non_finite_values_keeps_its_backups(tmp_path):

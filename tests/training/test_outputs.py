@@ -127,3 +127,19 @@ def test_loss_weights_scale_a_single_outputs_loss():
     plain = model.evaluate(X, SCORE, verbose=0)
     model.compile(loss="mse", loss_weights=2.5)
     assert model.evaluate(X, SCORE, verbose=0) == pytest.approx(2.5 * plain, rel=1e-6)
+
+
+def test_evaluate_lists_the_values_in_kerass_order():
+    """Keras 3's list: the loss, each output's loss in output order, then the outputs'
+    metrics by name (``label_categorical_accuracy`` before ``score_mae``)."""
+    model = _model()
+    model.compile(
+        optimizer="sgd",
+        loss=["mse", "categorical_crossentropy"],
+        metrics=[["mae"], ["categorical_accuracy"]],
+    )
+    logs = model.evaluate(X, [SCORE, CLASSES], verbose=0, return_dict=True)
+    order = ["loss", "score_loss", "label_loss", "label_categorical_accuracy", "score_mae"]
+    assert sorted(logs) == sorted(order)
+    values = model.evaluate(X, [SCORE, CLASSES], verbose=0)
+    assert values == pytest.approx([logs[name] for name in order])

@@ -32,7 +32,11 @@ class History(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self.epoch.append(epoch)
+        recorded = max((len(values) for values in self.history.values()), default=0)
         for name, value in (logs or {}).items():
+            if name == "skipped_steps" and name not in self.history:
+                # fit counts skipped steps from the first one on: none before it.
+                self.history[name] = [0.0] * recorded
             self.history.setdefault(name, []).append(float(value))
         if self.model is not None:
             self.model.history = self

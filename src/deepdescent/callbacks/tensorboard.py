@@ -149,6 +149,9 @@ class TensorBoard(Callback):
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = dict(logs or {})
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        rate = _learning_rate(getattr(self.model, "optimizer", None))
+        if rate is not None:  # not in fit's logs (as Keras 3): this callback reads it
+            train["learning_rate"] = rate
         if self.write_steps_per_second:
             elapsed = max(time.perf_counter() - self._epoch_started, 1e-12)
             train["steps_per_second"] = self._epoch_batches / elapsed
@@ -209,3 +212,12 @@ class TensorBoard(Callback):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+
+
+def _learning_rate(optimizer: Any) -> float | None:
+    """The optimizer's current rate (its first group's, for a torch optimizer); ``None``
+    without an optimizer."""
+    rate = getattr(optimizer, "learning_rate", None)
+    if rate is None and getattr(optimizer, "param_groups", None):
+        rate = optimizer.param_groups[0].get("lr")
+    return None if rate is None else float(rate)

@@ -279,6 +279,11 @@ class Layer(torch.nn.Module):
         ]
 
     @property
+    def type_name(self) -> str:
+        """The type shown by ``summary()`` and ``plot_model``: the class's name."""
+        return type(self).__name__
+
+    @property
     def trainable_weights(self) -> list[Variable]:
         """The weights that training changes, as :class:`~deepdescent.variables.Variable`."""
         return self._variables([(n, p) for n, p in self.named_parameters() if p.requires_grad])

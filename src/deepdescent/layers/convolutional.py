@@ -150,6 +150,15 @@ class _Conv(_ActivatedLayer):
             return inputs, tuple(left for left, _ in pads)
         return pad_same(inputs, self.kernel_size, self.strides, self.dilation_rate), 0
 
+    def padded_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The inputs as the kernel slides over them: channels first, with all the padding
+        (the part torch's kernel would add too) in place — what a layer-wise curvature
+        method cuts into patches."""
+        x, padding = self._padded(channels_first(inputs, self.data_format))
+        if padding == 0:
+            return x
+        return F.pad(x, [p for p in reversed(padding) for _ in range(2)])
+
     def pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         """The convolution plus bias, before the activation."""
         x, padding = self._padded(channels_first(inputs, self.data_format))

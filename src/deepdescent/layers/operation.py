@@ -28,6 +28,12 @@ class TensorOperation(Layer):
         super().__init__(**kwargs)
         self.operation = operation
 
+    @property
+    def type_name(self) -> str:
+        """Keras's name for the operation's node: ``add`` → ``Add``, ``get_item`` →
+        ``GetItem``."""
+        return "".join(part.capitalize() for part in self.operation.split("_"))
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
 

@@ -20,7 +20,7 @@ from deepdescent.layers import InputLayer, Layer, SymbolicTensor, TensorOperatio
 from deepdescent.layers import deserialize as deserialize_layer
 from deepdescent.layers import serialize as serialize_layer
 from deepdescent.layers.symbolic import Node, flatten, map_structure
-from deepdescent.utils._checks import snake_case
+from deepdescent.utils._checks import snake_case, unique_name
 
 __all__ = ["Graph", "graph_from_config"]
 
@@ -100,10 +100,7 @@ class Graph:
                     if isinstance(layer, TensorOperation)
                     else snake_case(type(layer).__name__)
                 )
-                name, count = base, 0
-                while name in used:
-                    count += 1
-                    name = f"{base}_{count}"
+                name = unique_name(base, used)
                 layer.name = name
                 used.add(name)
 

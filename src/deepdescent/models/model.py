@@ -18,8 +18,8 @@ from deepdescent.layers.symbolic import flatten
 from deepdescent.models.functional import Graph, graph_from_config
 from deepdescent.training import steps
 from deepdescent.training.inputs import DataOptions
-from deepdescent.training.outputs import OutputLosses, output_metrics
-from deepdescent.utils._checks import snake_case
+from deepdescent.training.outputs import OutputLosses, OutputMetric, output_metrics
+from deepdescent.utils._checks import snake_case, unique_name
 
 
 class Model(Layer):
@@ -93,6 +93,15 @@ class Model(Layer):
 
     # -- structure ---------------------------------------------------------------------
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A layer a subclass keeps (``self.dense1 = layers.Dense(...)``) gets Keras's
+        # default name, unique in the model, in the order the layers are kept: dense,
+        # dense_1 ... (``get_layer`` finds it by its attribute's name too).
+        if isinstance(value, Layer) and value.name is None and "_modules" in self.__dict__:
+            taken = {getattr(child, "name", None) or key for key, child in self.named_children()}
+            value.name = unique_name(snake_case(type(value).__name__), taken)
+        super().__setattr__(name, value)
+
     @property
     def built(self) -> bool:
         return self._built or any(True for _ in self.parameters())
@@ -142,6 +151,9 @@ class Model(Layer):
         if self.module is not None:
             return self.module(*args, **kwargs)
         if type(self).call is not Layer.call:
+            if self.build_input_shape is None and args and isinstance(args[0], torch.Tensor):
+                # The first call builds, as Keras's: summary() then shows each output.
+                self.build_input_shape = (None, *args[0].shape[1:])
             # Called directly (the trainer's objective), call() still learns the mode.
             if "training" in call_parameters(type(self)) and "training" not in kwargs:
                 kwargs["training"] = self.training
@@ -439,10 +451,7 @@ class Model(Layer):
             callbacks=callbacks,
             data=DataOptions(sample_weight=sample_weight, steps_per_epoch=steps),
         )
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return logs if return_dict else _in_order(self, logs)
 
     def predict(
         self,
@@ -470,14 +479,14 @@ class Model(Layer):
         """One optimizer step on one batch; the running loss and metrics (they accumulate
         over calls, as Keras's do, until ``fit`` or :meth:`reset_metrics`)."""
         logs = training.train_on_batch(self, x, y, sample_weight, class_weight)
-        return logs if return_dict else _in_order(logs)
+        return logs if return_dict else _in_order(self, logs)
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> Any:
         """Loss and metrics on one batch, without training."""
         logs = training.test_on_batch(self, x, y, sample_weight)
-        return logs if return_dict else _in_order(logs)
+        return logs if return_dict else _in_order(self, logs)
 
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs on one batch as NumPy arrays."""
@@ -685,9 +694,18 @@ def _model_form(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
     return module, inputs, outputs
 
 
-def _in_order(logs: dict[str, Any]) -> Any:
-    """Keras's list form of logs: the values in order, or the one value alone."""
-    values = list(logs.values())
+def _in_order(model: Model, logs: dict[str, Any]) -> Any:
+    """Keras's list form of logs (which come sorted by name): the loss, each output's
+    loss and a one-output model's metrics in the order of ``metrics``, then the rest (a
+    several-output model's ``<output>_<metric>``, a custom step's) by name; the one
+    value alone."""
+    names = [
+        metric.name
+        for metric in model.metrics
+        if metric.name in logs and not isinstance(metric, OutputMetric)
+    ]
+    names += [name for name in logs if name not in names]
+    values = [logs[name] for name in names]
     return values[0] if len(values) == 1 else values
 
 

@@ -10,7 +10,7 @@ import torch
 from deepdescent import layers as layers_lib
 from deepdescent.layers.base import Layer, Shape, batch_shape
 from deepdescent.models.model import Model
-from deepdescent.utils._checks import snake_case
+from deepdescent.utils._checks import snake_case, unique_name
 
 
 class Sequential(Model):
@@ -78,12 +78,7 @@ class Sequential(Model):
                     "layer names must be unique"
                 )
             return requested
-        base = snake_case(type(layer).__name__)
-        name, count = base, 0
-        while name in taken:
-            count += 1
-            name = f"{base}_{count}"
-        return name
+        return unique_name(snake_case(type(layer).__name__), taken)
 
     @property
     def input_shape(self) -> Shape | None:

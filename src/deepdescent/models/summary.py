@@ -4,9 +4,11 @@ parameter count, and for a functional model the calls each layer's inputs come f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import torch
+
+from deepdescent.utils._layer_outputs import child_outputs, shape_text
 
 if TYPE_CHECKING:
     from deepdescent.layers.symbolic import SymbolicTensor
@@ -14,50 +16,6 @@ if TYPE_CHECKING:
 
 _WIDTHS = (33, 24, 15)
 _GRAPH_WIDTHS = (31, 22, 11, 24)
-
-
-def child_outputs(model: Model, input_shape: Any = None) -> dict[str, Any]:
-    """Each direct child's output (a tensor, or a tuple of them) from one forward pass on
-    a single example of zeros, when the input shape is known (``input_shape``, else the
-    model's declared one or the one seen in the data given to ``fit``); the model's own
-    output under the key ``""``. Empty when the model is not built or its input shape is
-    unknown."""
-    outputs: dict[str, Any] = {}
-    input_shape = input_shape or model.input_shape or model.build_input_shape
-    # A Sequential called inside a functional graph has built layers but no input shape
-    # of its own: running it on zeros then builds nothing.
-    layers_built = all(getattr(child, "built", True) for child in model.children())
-    if input_shape is None or not (model.built or layers_built):
-        return outputs
-    handles = [
-        child.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
-        for name, child in model.named_children()
-    ]
-    try:
-        with torch.no_grad():
-            was_training = model.training
-            model.eval()
-            outputs[""] = model(
-                torch.zeros(
-                    (1, *cast(tuple[int, ...], input_shape[1:])),
-                    device=model.device,
-                    dtype=model.dtype,
-                )
-            )
-            model.train(was_training)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return outputs
-
-
-def shape_text(output: Any) -> str:
-    """``output``'s shape as Keras prints it, ``None`` for the batch axis."""
-    if isinstance(output, torch.Tensor):
-        return str((None, *output.shape[1:]))
-    if isinstance(output, (list, tuple)):
-        return ", ".join(shape_text(item) for item in output)
-    return "?"
 
 
 def _format_bytes(count: int) -> str:
@@ -102,18 +60,24 @@ def _graph_rows(model: Model) -> list[tuple[str, ...]]:
     for layer in graph.layers:
         nodes = [node for node in graph.nodes if node.layer is layer]
         shapes = ", ".join(str(t.shape) for t in nodes[0].flat_outputs)
-        sources = "\n".join(_reference(t) for node in nodes for t in node.inputs) or "-"
-        rows.append(
-            (f"{layer.name} ({type(layer).__name__})", shapes, f"{layer.count_params():,}", sources)
-        )
+        # Keras ends every source but the last with a comma.
+        sources = ",\n".join(_reference(t) for node in nodes for t in node.inputs) or "-"
+        params = f"{layer.count_params():,}"
+        rows.append((f"{layer.name} ({layer.type_name})", shapes, params, sources))
     return rows
+
+
+def _child_label(key: str, child: torch.nn.Module) -> str:
+    """``name (Type)``: a layer's own name, a torch module's attribute name."""
+    kind = getattr(child, "type_name", type(child).__name__)
+    return f"{getattr(child, 'name', None) or key} ({kind})"
 
 
 def _child_rows(model: Model) -> list[tuple[str, ...]]:
     outputs = child_outputs(model)
     return [
         (
-            f"{name} ({type(child).__name__})",
+            _child_label(name, child),
             shape_text(outputs[name]) if name in outputs else "?",
             f"{sum(t.numel() for t in (*child.parameters(), *child.buffers())):,}",
         )
@@ -142,8 +106,32 @@ def format_summary(model: Model) -> str:
     params = [*model.parameters(), *model.buffers()]
     trainable = [p for p in model.parameters() if p.requires_grad]
     frozen = [p for p in params if not any(p is t for t in trainable)]
-    for label, group in (("Total", params), ("Trainable", trainable), ("Non-trainable", frozen)):
-        count = sum(p.numel() for p in group)
-        size = sum(p.numel() * p.element_size() for p in group)
+    counts = {
+        label: (sum(p.numel() for p in group), sum(p.numel() * p.element_size() for p in group))
+        for label, group in (("Trainable", trainable), ("Non-trainable", frozen))
+    }
+    optimizer = _optimizer_variables(model)
+    if optimizer is not None:
+        counts["Optimizer"] = optimizer
+    total = tuple(sum(column) for column in zip(*counts.values(), strict=True))
+    for label, (count, size) in {"Total": total, **counts}.items():
         lines.append(f" {label} params: {count:,} ({_format_bytes(size)})")
     return "\n".join(lines)
+
+
+def _optimizer_variables(model: Model) -> tuple[int, int] | None:
+    """Keras's count (and bytes) of the optimizer's variables once it has taken a step:
+    its iteration count and learning rate (4 bytes each), and every slot — a state
+    tensor the shape of its parameter (momentum, first and second moments ...)."""
+    optimizer = getattr(model, "optimizer", None)
+    state = getattr(optimizer, "state", None)
+    if not state and not getattr(optimizer, "iterations", 0):
+        return None
+    slots = [
+        value
+        for param, entries in (state or {}).items()
+        for value in entries.values()
+        if isinstance(value, torch.Tensor) and value.shape == param.shape
+    ]
+    count = 2 + sum(s.numel() for s in slots)
+    return count, 8 + sum(s.numel() * s.element_size() for s in slots)

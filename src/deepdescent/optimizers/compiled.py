@@ -19,6 +19,10 @@ weight-decay form) for the life of the process, and inductor's on-disk cache kee
 generated code across processes. Each cached form gets a code object of its own, so
 dynamo's recompile limit (8 per code object) never binds.
 
+Where a kernel has a hand-written CPU body (:mod:`~deepdescent.optimizers.handwritten`:
+LAMB, LARS and Adafactor, whose per-tensor norms inductor cannot fuse into the pass that
+advances the state), :class:`CompiledRun` runs that body instead on CPU.
+
 When. ``fused=True`` compiles; ``fused=False`` never does. ``fused=None`` (the default)
 compiles a parameter group only when it holds at least :data:`COMPILE_MIN_ELEMENTS`
 elements for its device, because a compile costs seconds and the pass it saves is worth
@@ -52,6 +56,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+
+from deepdescent.optimizers import handwritten
 
 __all__ = [
     "COMPILE_MIN_ELEMENTS",
@@ -179,7 +185,8 @@ def compiles(params: Sequence[torch.Tensor], insist: bool) -> bool:
 
 class CompiledRun:
     """The fused body's ``run``: the kernel compiled (once per form), with the group's
-    weight decay applied inside the same pass.
+    weight decay applied inside the same pass, or its hand-written CPU body where it has
+    one and the tensors fit (:func:`~deepdescent.optimizers.handwritten.takes`).
 
     Args:
         owner: the optimizer class (part of the cache key).
@@ -208,6 +215,10 @@ class CompiledRun:
     ) -> None:
         params = tensors[0]
         if not params:
+            return
+        if handwritten.takes(kernel, tensors) and self._run_by_hand(
+            kernel, tensors, dynamic, static
+        ):
             return
         dynamic = dict(dynamic)
         decay_options: tuple[Any, ...] = ()
@@ -266,6 +277,46 @@ class CompiledRun:
         )
         self.on_compile(seconds)
 
+    def _run_by_hand(
+        self, kernel: Callable[..., None], tensors: Tensors, dynamic: Dynamic, static: Static
+    ) -> bool:
+        """The kernel's hand-written body (:mod:`~deepdescent.optimizers.handwritten`),
+        after the group's weight decay where it belongs before the kernel; ``False`` when
+        the extension failed to build (warned once, unless ``fused=True``, which raises):
+        the compiled body runs instead."""
+        global _by_hand_failed
+        if _by_hand_failed:
+            return False
+        start = time.perf_counter()
+        try:
+            built = handwritten.load()
+        except Exception as error:
+            if self.insist:
+                raise
+            _by_hand_failed = True
+            warnings.warn(
+                f"{self.owner.__name__}: the hand-written body failed to build "
+                f"({type(error).__name__}: {error}); the compiled body runs instead",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+        seconds = time.perf_counter() - start
+        if (self.owner, kernel) not in _BY_HAND_LOADED:
+            _BY_HAND_LOADED.add((self.owner, kernel))
+            _log.info(
+                "%s: loaded the hand-written %s in %.2f s",
+                self.owner.__name__,
+                kernel.__name__,
+                seconds,
+            )
+            self.on_compile(seconds)
+        params, grads, *rest = tensors
+        if self.decay is not None:
+            grads = self.decay(self.group, params, grads)
+        handwritten.BODIES[kernel](built, (params, grads, *rest), dynamic, static)
+        return True
+
     def _run_eagerly(
         self, kernel: Callable[..., None], tensors: Tensors, dynamic: dict[str, Any], static: Static
     ) -> None:
@@ -277,6 +328,8 @@ class CompiledRun:
 
 
 _BODIES: dict[tuple[Any, ...], Callable[..., None] | None] = {}
+_BY_HAND_LOADED: set[tuple[type, Callable[..., None]]] = set()
+_by_hand_failed = False
 
 
 def _frozen(static: Static) -> tuple[Any, ...]:

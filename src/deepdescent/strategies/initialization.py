@@ -211,10 +211,13 @@ def _output_variance(model: torch.nn.Module, record: LayerRecord, x: torch.Tenso
 
 
 def _orthonormal(record: LayerRecord, seed: int | None) -> torch.Tensor:
+    """Orthonormal weights shaped like the record's; a convolution's kernel is drawn as
+    its (fan-in, filters) matrix, as the paper does."""
     weight = record.weight
-    shape = tuple(weight.shape) if record.layout == "in_out" else tuple(weight.shape)[::-1]
+    flat = weight if record.layout == "in_out" else weight.reshape(len(weight), -1).T
+    shape = tuple(flat.shape)
     drawn = initializers.Orthogonal(seed=seed)(shape, dtype=weight.dtype, device=weight.device)
-    return drawn if record.layout == "in_out" else drawn.T
+    return drawn if record.layout == "in_out" else drawn.T.reshape(weight.shape)
 
 
 @torch.no_grad()
@@ -229,7 +232,7 @@ def lsuv(
 ) -> dict[str, float]:
     """Layer-sequential unit-variance initialization (Mishkin & Matas 2016, Algorithm 1).
 
-    Every recordable layer (``Dense``, ``torch.nn.Linear``; see
+    Every recordable layer (``Dense``, ``torch.nn.Linear``, convolutions; see
     :func:`~deepdescent.layers.recording.recordable_layers`) first gets orthonormal weights
     (unless ``orthonormal=False``); then, from the input layer up, its weights W_L are
     divided by √Var(B_L), with B_L its output before the activation on the batch ``x``,
@@ -258,7 +261,7 @@ def lsuv(
         "model",
         type(model).__name__,
         bool(records),
-        "a network with Dense or torch.nn.Linear layers (built)",
+        "a network with Dense, torch.nn.Linear or convolution layers (built)",
     )
     inputs = _inputs(model, x)
     check_argument("x", f"a batch of {len(inputs)}", len(inputs) > 1, "a batch of 2 or more")

@@ -266,22 +266,23 @@ class Trainer:
             tracker.reset_state()
 
     def results(self) -> dict[str, float]:
+        """The running results, by name in sorted order (as Keras hands logs over)."""
         if self.step_logs is not None:
-            return steps.flatten_logs(self.step_logs)
-        return {t.name: float(t.result()) for t in self.trackers()}
+            return dict(sorted(steps.flatten_logs(self.step_logs).items()))
+        return dict(sorted((t.name, float(t.result())) for t in self.trackers()))
 
     def lazy_results(self, training: bool = False) -> LazyLogs:
-        """The running results as batch logs, read on demand; in training they count the
-        epoch's ``skipped_steps`` too."""
+        """The running results as batch logs, read on demand; in training, once the run
+        has skipped a step, they count the epoch's ``skipped_steps`` too."""
         getters: dict[str, Callable[[], float]]
         if self.step_logs is not None:
             logs = steps.flatten_logs(self.step_logs)
             getters = {name: _constant(value) for name, value in logs.items()}
         else:
             getters = {t.name: _reader(t) for t in self.trackers()}
-        if training:
+        if training and self.guard.skipped_in_run:
             getters["skipped_steps"] = lambda: float(self.guard.skipped_in_epoch)
-        return LazyLogs(getters)
+        return LazyLogs(dict(sorted(getters.items())))
 
     def record(self, batch: Batch, cost: torch.Tensor, outputs: Any) -> None:
         self.loss_tracker.update_state(cost, sample_weight=len(batch))
@@ -716,11 +717,11 @@ class EpochLoop:
         if trainer.guard.skipped_in_epoch and not trainer.guard.admitted_in_epoch:
             # Every step of the epoch was skipped: its training loss is undefined, not 0.
             logs = dict.fromkeys(logs, math.nan)
-        logs["skipped_steps"] = float(trainer.guard.skipped_in_epoch)
+        if trainer.guard.skipped_in_run:
+            logs["skipped_steps"] = float(trainer.guard.skipped_in_epoch)
         if self.validation is not None and (epoch + 1) % self.validation_freq == 0:
             logs.update(validate(trainer, self.validation, self.callbacks))
-        if isinstance(trainer.optimizer, Optimizer):
-            logs["learning_rate"] = trainer.optimizer.learning_rate
+        logs = dict(sorted(logs.items()))
         self.callbacks.on_epoch_end(epoch, logs)
         self.logs = {k: float(v) for k, v in logs.items()}
         if self.backup is not None and self.backup.due_after_epoch():

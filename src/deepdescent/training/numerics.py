@@ -6,7 +6,8 @@ index and the fix.
 
 During training, :class:`StepGuard` looks at each step's first evaluation — the loss and
 the gradient norm — before the optimizer sees it: a step whose loss or gradient is not
-finite is skipped (never applied) and counted in the epoch's logs as ``skipped_steps``.
+finite is skipped (never applied) and counted in the epoch's logs as ``skipped_steps``
+(from the run's first skipped step on: a run that skips none has Keras's logs).
 After ``patience`` consecutive skipped steps (:data:`DEFAULT_PATIENCE`, 5) the guard puts
 back the last good weights and optimizer state it kept, stops training, and ``fit``
 raises :class:`NonFiniteError` (or warns, with ``nonfinite="warn"``) naming the step, the
@@ -164,6 +165,7 @@ class StepGuard:
         self.step = 0  # evaluations seen in the run
         self.consecutive = 0  # skipped in a row
         self.skipped_in_epoch = self.admitted_in_epoch = 0
+        self.skipped_in_run = 0
         self.tripped = False
         self.applied = False  # a non-finite step was applied by the model's own train_step
         self.last: tuple[float, float, float] | None = None  # loss, gradient norm, rate
@@ -200,6 +202,7 @@ class StepGuard:
             return True
         self.consecutive += 1
         self.skipped_in_epoch += 1
+        self.skipped_in_run += 1
         self.last = (
             float(cost.detach()),
             math.sqrt(math.fsum(n * n for n in grad_norms)),
@@ -289,9 +292,12 @@ class StepGuard:
             "consecutive": self.consecutive,
             "skipped_in_epoch": self.skipped_in_epoch,
             "admitted_in_epoch": self.admitted_in_epoch,
+            "skipped_in_run": self.skipped_in_run,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step, self.consecutive = int(state["step"]), int(state["consecutive"])
         self.skipped_in_epoch = int(state["skipped_in_epoch"])
         self.admitted_in_epoch = int(state["admitted_in_epoch"])
+        # A backup written before the count was kept: its epoch's count is all there is.
+        self.skipped_in_run = int(state.get("skipped_in_run", self.skipped_in_epoch))

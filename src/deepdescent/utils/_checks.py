@@ -23,6 +23,7 @@ __all__ = [
     "is_real",
     "plain_number",
     "snake_case",
+    "unique_name",
 ]
 
 
@@ -87,3 +88,13 @@ def snake_case(name: str) -> str:
     (a capital starts a word only before lower case, or after a lower-case letter)."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """Keras's default name for a layer among ``taken`` ones: ``base``, else ``base_1``,
+    ``base_2`` ..."""
+    name, count = base, 0
+    while name in taken:
+        count += 1
+        name = f"{base}_{count}"
+    return name

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deepdescent.utils._checks import check_argument
+from deepdescent.utils._layer_outputs import child_outputs, shape_text
 from deepdescent.utils.io import atomic_path
 
 __all__ = ["ModelGraph", "model_graph", "plot_model"]
@@ -81,7 +82,7 @@ def _dtype_text(dtype: Any) -> str:
 
 
 def _label(layer: Any, outputs: list[_Output], options: dict[str, bool]) -> str:
-    kind = type(layer).__name__
+    kind = getattr(layer, "type_name", type(layer).__name__)
     lines = [f"{layer.name} ({kind})" if options["show_layer_names"] else kind]
     activation = getattr(layer, "activation", None)
     if options["show_layer_activations"] and callable(activation):
@@ -96,9 +97,7 @@ def _label(layer: Any, outputs: list[_Output], options: dict[str, bool]) -> str:
 
 
 def _is_expandable(layer: Any) -> bool:
-    from deepdescent.models.sequential import Sequential
-
-    return isinstance(layer, Sequential) or getattr(layer, "graph", None) is not None
+    return getattr(layer, "is_layer_chain", False) or getattr(layer, "graph", None) is not None
 
 
 def _add_layer(
@@ -131,16 +130,12 @@ def _add_functional(drawing: _Drawing, model: Any) -> _Part:
 
 
 def _torch_outputs(output: Any) -> list[_Output]:
-    from deepdescent.models.summary import shape_text
-
     if isinstance(output, (list, tuple)):
         return [o for item in output for o in _torch_outputs(item)]
     return [_Output(shape_text(output), _dtype_text(getattr(output, "dtype", "?")))]
 
 
 def _add_sequential(drawing: _Drawing, model: Any, input_shape: Any) -> _Part:
-    from deepdescent.models.summary import child_outputs
-
     outputs = child_outputs(model, input_shape)
     parts = [
         _add_layer(drawing, child, _torch_outputs(outputs[name]) if name in outputs else [])
@@ -154,14 +149,10 @@ def _add_sequential(drawing: _Drawing, model: Any, input_shape: Any) -> _Part:
 def _add_model(drawing: _Drawing, model: Any, input_shape: Any = None) -> _Part:
     """Add ``model``'s boxes; ``input_shape`` (batch axis first) when the model is called
     in an enclosing graph on inputs of that shape."""
-    from deepdescent.models.sequential import Sequential
-
     if getattr(model, "graph", None) is not None:
         return _add_functional(drawing, model)
-    if isinstance(model, Sequential) and model.layers:
+    if getattr(model, "is_layer_chain", False) and model.layers:
         return _add_sequential(drawing, model, input_shape)
-    from deepdescent.models.summary import child_outputs
-
     output = child_outputs(model, input_shape).get("")
     box = drawing.box(model, [] if output is None else _torch_outputs(output))
     return _Part([box], [box])

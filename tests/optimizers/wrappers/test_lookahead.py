@@ -134,7 +134,7 @@ def test_an_unbound_spec_binds_through_compile_and_fit():
     history = model.fit(x, y, batch_size=16, epochs=8, verbose=0)
     assert spec.is_bound and spec.base_optimizer.is_bound
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
-    assert history.history["learning_rate"] == [0.1] * 8
+    assert spec.learning_rate == 0.1
     assert spec.iterations == 8 * 13
 
 
@@ -153,7 +153,7 @@ def test_wrapping_a_bound_torch_adam_through_fit():
     x, y = _blobs()
     history = model.fit(x, y, batch_size=16, epochs=8, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
-    assert history.history["learning_rate"] == [0.01] * 8
+    assert model.optimizer.learning_rate == 0.01
 
 
 def test_schedulers_set_the_inner_optimizers_learning_rate():

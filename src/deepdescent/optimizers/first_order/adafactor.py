@@ -32,10 +32,12 @@ Warning:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from deepdescent.optimizers import handwritten
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
 from deepdescent.optimizers.compiled import Run, lerp_, norms
 from deepdescent.utils._checks import check_argument
@@ -279,3 +281,25 @@ def _adafactor_pass(
         torch._foreach_mul_(params, 1.0 - lr * decay)
     torch._foreach_mul_(updates, alphas)
     torch._foreach_sub_(params, updates)
+
+
+def _adafactor_by_hand(
+    module: Any, tensors: Any, dynamic: Mapping[str, Any], static: Mapping[str, Any]
+) -> None:
+    """:func:`_adafactor_pass` by the hand-written CPU body: per vector, V̂ and both norms
+    in one pass, the move in a second; per matrix, R, C and ‖X‖² in one pass, ‖U‖² in a
+    second, the move in a third."""
+    module.adafactor(
+        *tensors,
+        float(dynamic["lr"]),
+        dynamic["weights"],
+        dynamic["relative_steps"],
+        static["eps1s"],
+        static["eps2"],
+        static["d"],
+        static["paper"],
+        static["decay"],
+    )
+
+
+handwritten.register(_adafactor_pass, _adafactor_by_hand)

@@ -28,10 +28,12 @@ Warning:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from deepdescent.optimizers import handwritten
 from deepdescent.optimizers.base import (
     LearningRate,
     Optimizer,
@@ -201,3 +203,25 @@ def _lamb_pass(
         steps = directions()
     torch._foreach_mul_(steps, (lr * ratios).unbind())
     torch._foreach_sub_(params, steps)
+
+
+def _lamb_by_hand(
+    module: Any, tensors: Any, dynamic: Mapping[str, Any], static: Mapping[str, Any]
+) -> None:
+    """:func:`_lamb_pass` by the hand-written CPU body (its moments and both norms in one
+    pass per tensor, the move of x in a second)."""
+    bounds = static["bounds"]
+    module.lamb(
+        *tensors,
+        float(dynamic["lr"]),
+        dynamic["first_corrections"],
+        dynamic["second_corrections"],
+        *static["betas"],
+        static["eps"],
+        static["decay"],
+        bounds is not None,
+        *(bounds or (0.0, 0.0)),
+    )
+
+
+handwritten.register(_lamb_pass, _lamb_by_hand)

@@ -32,11 +32,12 @@ turns off the trust ratio for that group (its ``weight_decay`` still applies).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 
+from deepdescent.optimizers import handwritten
 from deepdescent.optimizers.base import LearningRate, Optimizer, Params, resolve_learning_rate
 from deepdescent.optimizers.compiled import Run, norms
 from deepdescent.utils._checks import check_argument
@@ -224,3 +225,25 @@ def _lars_pass(
             torch._foreach_add_(layer_velocities, steps)
             steps = layer_velocities
         torch._foreach_sub_(layer_params, steps)
+
+
+def _lars_by_hand(
+    module: Any, tensors: Any, dynamic: Mapping[str, Any], static: Mapping[str, Any]
+) -> None:
+    """:func:`_lars_pass` by the hand-written CPU body: per tensor, the two norms in one
+    pass, then the decoupled decay, velocity and move in a second. Each tensor's β of
+    g + βw, its factor 1 − γβ under decoupled decay, and its trust-ratio flag are those
+    of :func:`_layers`."""
+    lr = float(dynamic["lr"])
+    decay, decoupled = static["weight_decay"], static["decoupled"]
+    decays, shrinks = [], []
+    for excluded in static["excluded"]:
+        own = 0.0 if excluded else decay
+        decoupled_here = bool(own) and decoupled
+        decays.append(0.0 if decoupled_here else own)
+        shrinks.append(1.0 - lr * own if decoupled_here else 1.0)
+    adapts = [static["adaptation"] and not excluded for excluded in static["excluded"]]
+    module.lars(*tensors, lr, static["momentum"], static["eta"], decays, shrinks, adapts)
+
+
+handwritten.register(_lars_pass, _lars_by_hand)

@@ -74,9 +74,12 @@ How the statistics are collected: the optimizer declares ``layer_statistics`` (a
 ``autograd``) in its :class:`~deepdescent.optimizers.contract.TrainingNeeds`, so ``fit``
 trains with autograd and, before the first step, calls :meth:`KFAC.prepare` with the
 model's :class:`~deepdescent.layers.recording.LayerRecord`\ s (the layers the registry of
-:mod:`deepdescent.layers.recording` knows: ``Dense`` and ``torch.nn.Linear``; no
-convolution layer exists yet, so the convolution factors of Grosse & Martens 2016 are not
-built), then :meth:`KFAC.release` after the last. In a plain PyTorch loop::
+:mod:`deepdescent.layers.recording` knows: ``Dense``, ``torch.nn.Linear`` and the
+convolutions with one group), then :meth:`KFAC.release` after the last. A convolution's
+factors are KFC's (Grosse & Martens 2016: A from the patches the kernel meets, summed over
+the |T| output locations, G from the output derivatives averaged over them; see
+:mod:`~deepdescent.optimizers.second_order.kfc`), and its proposal is reshaped back to the
+kernel. In a plain PyTorch loop::
 
     opt = KFAC(net.parameters(), adaptive=False)
     opt.prepare(deepdescent.layers.recording.recordable_layers(net))
@@ -152,7 +155,8 @@ def _inverse_from(
 
 
 class KFAC(Optimizer):
-    """K-FAC (Martens & Grosse 2015) for fully connected layers.
+    """K-FAC (Martens & Grosse 2015) for fully connected layers, KFC (Grosse & Martens
+    2016) for convolutions.
 
     Args:
         params: parameters or groups; omit for a Keras-style specification.
@@ -183,8 +187,8 @@ class KFAC(Optimizer):
         min_curvature_examples: the fewest examples that Fisher is taken on (128; the
             whole minibatch when it is smaller). α = −∇hᵀΔ / ΔᵀCΔ divides by an estimate,
             which the noise of a few dozen examples biases upwards (Jensen): 784-32-10 on
-            Fashion-MNIST at batch 128, 2 epochs, reaches test accuracy 0.51 and 0.11
-            (two seeds) with a quarter of the batch, 32 examples, 0.71 and 0.40 with 64,
+            Fashion-MNIST at batch 128, 2 epochs, seeds 0 and 1, reaches test accuracy
+            0.74 and 0.15 with a quarter of the batch, 32 examples, 0.73 and 0.52 with 64,
             0.81 and 0.83 with all 128.
         kl_clip: κ > 0 to clip the fixed steps' predicted KL divergence, or ``None``.
         fisher: ``"auto"``, ``"sampled"`` or ``"empirical"``: the gradients G is made of.
@@ -402,7 +406,11 @@ class KFAC(Optimizer):
             # The gradient pass's (ã, g), for the per-example products of step 3; left
             # pending when they are also this step's statistics.
             keep = recording and not sampling
-            passes = {t: t.pending() if keep else t.take() for t in self._taps} if factored else {}
+            passes = (
+                {t: _as_rows(t.pending() if keep else t.take()) for t in self._taps}
+                if factored
+                else {}
+            )
             if sampling:
                 assert model_outputs is not None
                 self._sampled_pass(model_outputs)
@@ -477,16 +485,15 @@ class KFAC(Optimizer):
     def _factors(self, tap: LayerTap, recording: bool) -> dict[str, Any]:
         """The layer's running A and G, updated with this step's estimates (step 1)."""
         state = self.state[tap.weight]
-        pending = tap.take() if recording else None
-        if pending is None:
+        estimates = tap.kronecker_factors() if recording else None
+        if estimates is None:
             if "A" not in state:
                 raise RuntimeError(
                     f"KFAC has no statistics for layer {tap.name!r}: its forward and "
                     "backward pass must run with autograd after prepare() (fit does both)"
                 )
             return state
-        a, g = pending
-        estimate_a, estimate_g = a.T @ a / len(a), (g.T @ g) * len(g)
+        estimate_a, estimate_g = estimates
         count = state["factor_updates"] = state.get("factor_updates", 0) + 1
         if "A" not in state:
             state["A"], state["G"] = estimate_a, estimate_g
@@ -717,6 +724,16 @@ def _shifted_inverse(factor: torch.Tensor, shift: torch.Tensor | float) -> torch
     # Row-major, as a restored checkpoint holds it: the products that use it then take
     # the same BLAS path, and a resumed run stays bit-identical.
     return torch.cholesky_inverse(lower).contiguous()
+
+
+def _as_rows(
+    record: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A tap's (ã, g) with one row per example and location (the gradient sums over both)."""
+    if record is None:
+        return None
+    a, g = record
+    return a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
 
 
 def _per_example_applies(

@@ -4,13 +4,18 @@ and the gradient reaching its outputs, on the passes the method chooses.
 For a layer ``z = a W + b`` (Keras's kernel) or ``z = W a + b`` (torch's weight), one pass
 over N examples gives ã, the inputs with a column of ones for the bias (the homogeneous
 coordinate of Martens & Grosse 2015, §3), and g = ∂L/∂z, both with one row per example.
-From them:
+A convolution gives, per example, one such row per output location t: the patch ⟦ã⟧_t
+the kernel meets there and g_t (Grosse & Martens 2016; see
+:mod:`~deepdescent.optimizers.second_order.kfc`). From them:
 
-* K-FAC's factors ``Â = ãᵀã / N`` and ``Ĝ = N gᵀg`` (Martens & Grosse 2015, §3, §5);
+* K-FAC's factors ``Â = ãᵀã / N`` and ``Ĝ = N gᵀg`` (Martens & Grosse 2015, §3, §5), and
+  for a convolution KFC's ``Â = Σ_t ⟦ã⟧_t⟦ã⟧_tᵀ / N``, ``Ĝ = (N/|T|) Σ_t g_t g_tᵀ``
+  (Grosse & Martens 2016, §3, Theorem 1);
 * the sums of squared per-example gradients ``Σₙ (ãₙ gₙᵀ)² = (ã ⊙ ã)ᵀ (g ⊙ g)``, elementwise
   (Goodfellow 2015, "Efficient per-example gradient computations"): one matrix product
   per layer, where forming the N per-example gradients would take N times the memory —
-  Hessian-free's diagonal preconditioner (Martens 2010, §4.7).
+  Hessian-free's diagonal preconditioner (Martens 2010, §4.7). A convolution's
+  per-example gradient sums over its locations, so there the N of them are formed.
 
 A :class:`LayerTap` is put on a layer through its
 :class:`~deepdescent.layers.recording.LayerRecord` (the layer's own hook, nothing
@@ -26,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from deepdescent.optimizers.second_order import kfc
+
 if TYPE_CHECKING:
     from deepdescent.layers.recording import LayerRecord
 
@@ -36,13 +43,15 @@ class LayerTap:
     """The inputs ã and output gradients g of one layer's latest recorded pass.
 
     ``bias`` is the layer's bias when the method holds it (``ã`` then has the column of
-    ones), else ``None``; ``layout`` is ``"in_out"`` (Keras) or ``"out_in"`` (torch)."""
+    ones), else ``None``; ``layout`` is ``"in_out"`` (Keras) or ``"out_in"`` (torch; a
+    convolution's weight flattened to ``(filters, in_channels · Πk)``)."""
 
     def __init__(
         self, layer: LayerRecord, bias: torch.Tensor | None, active: Callable[[], bool]
     ) -> None:
         self.name = layer.name or type(layer.module).__name__
         self.weight, self.bias, self.layout = layer.weight, bias, layer.layout
+        self.convolution = layer.convolution
         self.active = active
         self.inputs: torch.Tensor | None = None
         self.gradients: torch.Tensor | None = None
@@ -58,8 +67,10 @@ class LayerTap:
         self.gradients = grad.detach()
 
     def take(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The pending (ã, g) as N-row matrices in the weight's dtype, cleared; ``None``
-        when no pass was fully recorded since the last ``take``."""
+        """The pending (ã, g) as ``(N, |T|, in [+ 1])`` and ``(N, |T|, out)`` tensors in the
+        weight's dtype (|T| = 1 for a fully connected layer, whose leading axes all count
+        as examples), cleared; ``None`` when no pass was fully recorded since the last
+        ``take``."""
         pending = self.pending()
         self.inputs = self.gradients = None
         return pending
@@ -69,20 +80,33 @@ class LayerTap:
         inputs, gradients = self.inputs, self.gradients
         if inputs is None or gradients is None:
             return None
-        a = inputs.reshape(-1, inputs.shape[-1]).to(self.weight.dtype)
+        dtype = self.weight.dtype
+        if self.convolution is None:
+            a = inputs.reshape(-1, 1, inputs.shape[-1]).to(dtype)
+            g = gradients.reshape(-1, 1, gradients.shape[-1]).to(dtype)
+        else:
+            a = kfc.expanded_activations(inputs.to(dtype), self.convolution)
+            g = kfc.location_rows(gradients.to(dtype), self.convolution)
         if self.bias is not None:
-            a = torch.cat([a, a.new_ones(len(a), 1)], dim=1)
-        return a, gradients.reshape(-1, gradients.shape[-1]).to(self.weight.dtype)
+            a = torch.cat([a, a.new_ones(*a.shape[:2], 1)], dim=2)
+        return a, g
+
+    def kronecker_factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """K-FAC's (KFC's) ``(Â, Ĝ)`` of the pending pass, or ``None`` if there is none."""
+        pending = self.take()
+        return None if pending is None else kfc.kronecker_factors(*pending)
 
     def split(self, stacked: torch.Tensor) -> dict[torch.Tensor, torch.Tensor]:
         """A matrix over (ã, g) coordinates — ``(in + 1) × out`` for Keras's layout,
-        ``out × (in + 1)`` for torch's — cut back into the weight's and the bias's parts."""
+        ``out × (in + 1)`` for torch's — cut back into the weight's and the bias's parts
+        (a convolution's weight in its own shape)."""
         if self.layout == "in_out":
             parts = {self.weight: stacked[: self.weight.shape[0]]}
             if self.bias is not None:
                 parts[self.bias] = stacked[-1]
         else:
-            parts = {self.weight: stacked[:, : self.weight.shape[1]]}
+            fan_in = self.weight[0].numel()
+            parts = {self.weight: stacked[:, :fan_in].reshape(self.weight.shape)}
             if self.bias is not None:
                 parts[self.bias] = stacked[:, -1]
         return parts
@@ -91,6 +115,8 @@ class LayerTap:
         """The inverse of :meth:`split`: the weight's and the bias's tensors (a missing
         bias as zeros) as one matrix over (ã, g) coordinates."""
         weight = parts[self.weight]
+        if self.layout == "out_in":
+            weight = weight.reshape(len(weight), -1)
         if self.bias is None:
             return weight
         bias = parts.get(self.bias)
@@ -106,8 +132,7 @@ class LayerTap:
         pending = self.take()
         if pending is None:
             return None
-        a, g = pending
-        sums = (a * a).T @ (g * g) * len(g)
+        sums = kfc.squared_gradient_sums(*pending)
         return self.split(sums if self.layout == "in_out" else sums.T)
 
     def detach(self) -> None:
@@ -143,8 +168,9 @@ def warn_untapped(
     if left:
         warnings.warn(
             f"{method}: {len(left)} parameter(s) are in no layer with a recorder (Dense, "
-            f"torch.nn.Linear; deepdescent.layers.recording.register_recorder adds layer "
-            f"types): {', '.join(left[:8])}{' …' if len(left) > 8 else ''}; {fallback}",
+            f"torch.nn.Linear, convolutions with groups=1; deepdescent.layers.recording."
+            f"register_recorder adds layer types): {', '.join(left[:8])}"
+            f"{' …' if len(left) > 8 else ''}; {fallback}",
             RuntimeWarning,
             stacklevel=3,
         )
