@@ -463,7 +463,9 @@ class KFAC(Optimizer):
             self.iterations < 3
             or self.iterations % self.param_groups[0]["inverse_update_freq"] == 0
         )
-        proposals = [{p: -g for p, g in gradients.items()} for _ in gammas]
+        # −∇h for the parameters no tap preconditions (the taps fill in the others).
+        covered = {p for t in self._taps if t.weight in gradients for p in (t.weight, t.bias)}
+        proposals = [{p: -g for p, g in gradients.items() if p not in covered} for _ in gammas]
         for tap in self._taps:
             if tap.weight not in gradients:
                 continue
