@@ -410,9 +410,9 @@ def _entries() -> list[OptimizerInfo]:
             KFAC,
             second,
             "Martens & Grosse 2015",
-            # At the lecture's batch of 128, a quarter of it (M&G's τ₂, made for batches
-            # of thousands) is too few examples for the quadratic model's α and μ.
-            lecture=LectureRecipe({"curvature_fraction": 1.0}, accuracy=0.6),
+            # At the lecture's batch of 128 the quadratic model takes the whole minibatch
+            # (min_curvature_examples), not M&G's quarter of it.
+            lecture=LectureRecipe({}, accuracy=0.6),
             # A plain loop gives no model outputs for the adaptive step's quadratic model.
             contract={"adaptive": False, "lr": 0.003, "momentum": 0.9},
         ),

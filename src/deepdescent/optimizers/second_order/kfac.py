@@ -28,19 +28,28 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
    squared error and cross-entropy on logits qualify) and is empirical otherwise.
 2. **Inverses with factored Tikhonov damping** (§6.3): ``(A + πγ I)⁻¹`` and
    ``(G + γ/π I)⁻¹`` with ``π = √((tr A / dim A) / (tr G / dim G))`` and the damping
-   strength γ of step 5. The eigendecompositions ``A = Q_A D_A Q_Aᵀ`` are refreshed every
+   strength γ of step 5. The factors the inverses are taken of are refreshed every
    T₃ = ``inverse_update_freq`` steps (20, M&G's) and at the first three; in between, when
-   γ changes, the damped inverses ``Q (D + s)⁻¹ Qᵀ`` are rebuilt from the stored eigenpairs
-   — one matrix product, no new decomposition (§8: the decompositions re-used across
-   dampings).
+   γ changes, the damped inverses are rebuilt from the factors of the last refresh. The
+   inverses are Cholesky's (an eigendecomposition where rounding defeats it): M&G (§8)
+   keep eigendecompositions so that a new γ costs one matrix product, but on one CPU
+   thread an eigendecomposition of a 1000 × 1000 factor takes about three Cholesky
+   inverses, and γ changes only every T₂ steps.
 3. **The proposal** Δ for every layer the optimizer taps (``prepare``); any other
-   parameter takes ``−∇h`` (a first-order step, reported once by a warning).
+   parameter takes ``−∇h`` (a first-order step, reported once by a warning). The
+   gradient of a pass over N examples is ``∇W̃ = gᵀã``, so ``G⁻¹∇W̃A⁻¹ = (gG⁻¹)ᵀ(ãA⁻¹)``:
+   N(out² + in² + out·in) multiply-adds instead of out·in·(out + in), taken where fewer
+   (at batch 250 it halves the cost for the autoencoder's 1000-wide layers), from the
+   gradient pass's rows, when the gradient is theirs (checked; see
+   :func:`_per_example_applies`).
 4. **Step size and momentum from the exact quadratic model** (§7): with δ₀ the previous
    update, α and μ minimize ``M(δ) = ½ δᵀ(F + (λ + η) I)δ + ∇hᵀδ`` over
    ``δ = αΔ + μδ₀``, F the exact Fisher (the Gauss–Newton matrix ``Jᵀ H_L J`` of the
    model's loss at the minibatch's targets, which is the Fisher for a loss that is the
    negative log-likelihood of its outputs; plus the Hessian of the model's penalty), on
-   the first τ₂ = ``curvature_fraction`` (1/4) of the minibatch — a 2 × 2 linear system::
+   τ₂ = ``curvature_fraction`` (1/4) of the minibatch, but at least
+   ``min_curvature_examples`` (128) of its examples (consecutive sub-batches of that size in
+   turn) — a 2 × 2 linear system::
 
        [ΔᵀCΔ   ΔᵀCδ₀ ] [α]     [∇hᵀΔ ]
        [δ₀ᵀCΔ  δ₀ᵀCδ₀] [μ] = − [∇hᵀδ₀],    C = F + (λ + η) I
@@ -48,9 +57,8 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
    (one dimension, μ = 0, at the first step). ``θ ← θ + η_lr δ`` with η_lr = ``lr`` (1).
 5. **The factored damping γ, greedily** (§6.6): γ starts at ``√(λ₀ + η)`` (η the
    coupled ``weight_decay``); every T₂ = ``gamma_update_freq`` steps (20) proposals are
-   also made with ω₂γ and γ/ω₂ (ω₂ = √(19/20)^T₂; through the eigenpairs, so no inverse
-   is formed for them), each gets its own α and μ, and the one whose model minimum M(δ*)
-   is lowest is the step and sets γ.
+   also made with ω₂γ and γ/ω₂ (ω₂ = √(19/20)^T₂), each gets its own α and μ, and the
+   one whose model minimum M(δ*) is lowest is the step and sets γ.
 6. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
    the reduction ratio ``ρ = (h(θ + δ) − h(θ)) / (M(δ) − M(0))`` of the model *without*
    λ (one more forward pass on S) sets ``λ ← ω₁λ`` if ρ > 3/4 and ``λ ← λ/ω₁`` if
@@ -117,6 +125,7 @@ _SHARED = (
     "gamma_update_freq",
     "statistics_fraction",
     "curvature_fraction",
+    "min_curvature_examples",
     "kl_clip",
     "fisher",
 )
@@ -125,6 +134,9 @@ _FISHERS = ("auto", "sampled", "empirical")
 # invertible when the model keeps predicting well (tensorflow/kfac keeps 1e-8 too).
 _OMEGA_BASE, _MIN_DAMPING, _MIN_GAMMA = 19.0 / 20.0, 1e-8, 1e-8
 _GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
+# How closely the gradient must equal the gradient pass's gᵀã (float32 sums in another
+# order) for the per-example product of step 3 to stand for it.
+_PASS_MATCH = 1e-4
 # The defaults of the two modes (see the module docstring).
 _ADAPTIVE_LR, _FIXED_LR, _FIXED_MOMENTUM = 1.0, 0.01, 0.9
 
@@ -163,7 +175,7 @@ class KFAC(Optimizer):
             ``model_outputs``, which ``fit`` gives), or take the fixed step.
         stat_decay: the largest ε in [0, 1) of the factors' running averages (0.95).
         factor_update_freq: record the factors every this many steps (1).
-        inverse_update_freq: T₃, refresh the factors' eigendecompositions every this many
+        inverse_update_freq: T₃, refresh the factors the inverses are taken of every this many
             steps (20).
         damping_update_freq: T₁, adapt λ every this many steps (5).
         gamma_update_freq: T₂, adapt γ every this many steps (20).
@@ -171,9 +183,13 @@ class KFAC(Optimizer):
             runs on (1/8).
         curvature_fraction: τ₂ in (0, 1], the part of the minibatch the exact Fisher of
             the quadratic model is taken on (1/4, M&G's, whose minibatches hold
-            thousands). With minibatches of about a hundred, a quarter is too noisy for
-            α and μ (784-32-10 on Fashion-MNIST at batch 128: test accuracy 0.51 after 2
-            epochs, 0.81 with τ₂ = 1): use 1 there.
+            thousands).
+        min_curvature_examples: the fewest examples that Fisher is taken on (128; the
+            whole minibatch when it is smaller). α = −∇hᵀΔ / ΔᵀCΔ divides by an estimate,
+            which the noise of a few dozen examples biases upwards (Jensen): 784-32-10 on
+            Fashion-MNIST at batch 128, 2 epochs, seeds 0 and 1, reaches test accuracy
+            0.74 and 0.15 with a quarter of the batch, 32 examples, 0.73 and 0.52 with 64,
+            0.81 and 0.83 with all 128.
         kl_clip: κ > 0 to clip the fixed steps' predicted KL divergence, or ``None``.
         fisher: ``"auto"``, ``"sampled"`` or ``"empirical"``: the gradients G is made of.
         foreach, fused: accepted for the common signature (the per-layer algebra has one
@@ -201,6 +217,7 @@ class KFAC(Optimizer):
         gamma_update_freq: int = 20,
         statistics_fraction: float = 0.125,
         curvature_fraction: float = 0.25,
+        min_curvature_examples: int = 128,
         kl_clip: float | None = None,
         fisher: str = "auto",
         decoupled_weight_decay: bool = False,
@@ -235,6 +252,7 @@ class KFAC(Optimizer):
         check_count("inverse_update_freq", inverse_update_freq)
         check_count("damping_update_freq", damping_update_freq)
         check_count("gamma_update_freq", gamma_update_freq)
+        check_count("min_curvature_examples", min_curvature_examples)
         for name, value in (
             ("statistics_fraction", statistics_fraction),
             ("curvature_fraction", curvature_fraction),
@@ -263,6 +281,7 @@ class KFAC(Optimizer):
             "gamma_update_freq": gamma_update_freq,
             "statistics_fraction": statistics_fraction,
             "curvature_fraction": curvature_fraction,
+            "min_curvature_examples": min_curvature_examples,
             "kl_clip": kl_clip,
             "fisher": fisher,
             "decoupled_weight_decay": decoupled_weight_decay,
@@ -271,6 +290,8 @@ class KFAC(Optimizer):
         }
         super().__init__(params, defaults, **clipping)
         self._taps: list[LayerTap] = []
+        # The damped inverses of the other γ tried on a T₂ step, until γ is chosen.
+        self._trials: dict[LayerTap, dict[float, dict[str, torch.Tensor]]] = {}
         # None: the rule between steps (record a training pass on recording steps, for
         # a loop that runs its pass before step()); True/False inside step().
         self._tapping: bool | None = None
@@ -323,6 +344,12 @@ class KFAC(Optimizer):
     def _recording_step(self) -> bool:
         return self.iterations % self.param_groups[0]["factor_update_freq"] == 0
 
+    def _gradient_is_factored(self) -> bool:
+        """Whether the gradient pass is recorded for the per-example products of step 3:
+        with taps, and without element-wise clipping (which could leave the check of
+        :func:`_per_example_applies` untouched while changing other elements)."""
+        return bool(self._taps) and self.clipvalue is None
+
     def _sampling(self, model_outputs: ModelOutputs | None) -> bool:
         """Whether this step's statistics come from a sampled pass (§5)."""
         fisher = self.param_groups[0]["fisher"]
@@ -372,9 +399,18 @@ class KFAC(Optimizer):
             )
         recording = self._recording_step()
         sampling = recording and self._sampling(model_outputs)
-        self._tapping = recording and not sampling
+        factored = closure is not None and self._gradient_is_factored()
+        self._tapping = (recording and not sampling) or factored
         try:
             loss = self._evaluate(closure)
+            # The gradient pass's (ã, g), for the per-example products of step 3; left
+            # pending when they are also this step's statistics.
+            keep = recording and not sampling
+            passes = (
+                {t: _as_rows(t.pending() if keep else t.take()) for t in self._taps}
+                if factored
+                else {}
+            )
             if sampling:
                 assert model_outputs is not None
                 self._sampled_pass(model_outputs)
@@ -383,7 +419,7 @@ class KFAC(Optimizer):
             work = [(g, p, self._apply_weight_decay(g, p, gs)) for g, p, gs in self._clipped_work()]
             gradients = {p: grad for _, ps, gs in work for p, grad in zip(ps, gs, strict=True)}
             gammas = self._gammas()
-            proposals = self._proposals(gradients, recording, gammas)
+            proposals = self._proposals(gradients, recording, gammas, passes)
             if options["adaptive"]:
                 assert model_outputs is not None
                 self._adaptive_step(work, gradients, gammas, proposals, loss, model_outputs)
@@ -414,29 +450,36 @@ class KFAC(Optimizer):
         return [gamma, max(gamma * omega, _MIN_GAMMA), gamma / omega]
 
     def _proposals(
-        self, gradients: dict[torch.Tensor, torch.Tensor], recording: bool, gammas: list[float]
+        self,
+        gradients: dict[torch.Tensor, torch.Tensor],
+        recording: bool,
+        gammas: list[float],
+        passes: dict[LayerTap, tuple[torch.Tensor, torch.Tensor] | None],
     ) -> list[dict[torch.Tensor, torch.Tensor]]:
         """For each γ of ``gammas``: −F̆(γ)⁻¹∇h for the tapped layers' parameters and −∇h
-        for the others (steps 1–3). The first γ uses the explicit damped inverses (rebuilt
-        when γ changed); the others the eigenpairs directly, which needs no inverse."""
+        for the others (steps 1–3). The first γ uses the layers' damped inverses (rebuilt
+        when γ changed); the others new ones, kept until γ is chosen."""
         refresh = (
             self.iterations < 3
             or self.iterations % self.param_groups[0]["inverse_update_freq"] == 0
         )
-        proposals = [{p: -g for p, g in gradients.items()} for _ in gammas]
+        # −∇h for the parameters no tap preconditions (the taps fill in the others).
+        covered = {p for t in self._taps if t.weight in gradients for p in (t.weight, t.bias)}
+        proposals = [{p: -g for p, g in gradients.items() if p not in covered} for _ in gammas]
         for tap in self._taps:
             if tap.weight not in gradients:
                 continue
             state = self._factors(tap, recording)
-            if refresh or "A_basis" not in state:
-                self._decompose(state)
+            if refresh or "A_refreshed" not in state:
+                self._refresh(state)
             if state.get("inverse_gamma") != gammas[0]:
                 self._damp(state, gammas[0])
-            stacked = tap.stack(gradients)
-            directions = [self._precondition(tap, state, stacked)]
-            if len(gammas) > 1:
-                rotated = _rotate(tap, state, stacked)
-                directions += [_eigen_precondition(tap, state, rotated, g) for g in gammas[1:]]
+            stacked, gradient_pass = tap.stack(gradients), passes.get(tap)
+            directions = [self._precondition(tap, state, stacked, gradient_pass)]
+            trials = {gamma: _damped_inverses(state, gamma) for gamma in gammas[1:]}
+            for inverses in trials.values():
+                directions.append(self._precondition(tap, inverses, stacked, gradient_pass))
+            self._trials[tap] = trials
             for proposal, direction in zip(proposals, directions, strict=True):
                 proposal.update({p: -d for p, d in tap.split(direction).items() if p in gradients})
         return proposals
@@ -463,29 +506,37 @@ class KFAC(Optimizer):
         return state
 
     @staticmethod
-    def _decompose(state: dict[str, Any]) -> None:
-        """The factors' eigendecompositions and π (§6.3), kept until the next refresh."""
+    def _refresh(state: dict[str, Any]) -> None:
+        """The factors the inverses are taken of until the next refresh, and π (§6.3)
+        from their traces (tr A / dim A is the mean eigenvalue)."""
         for key in ("A", "G"):
-            eigenvalues, basis = torch.linalg.eigh(state[key])
-            state[f"{key}_eigenvalues"], state[f"{key}_basis"] = eigenvalues.clamp_min(0), basis
+            state[f"{key}_refreshed"] = state[key].clone()
         tiny = torch.finfo(state["A"].dtype).tiny
-        mean_a = state["A_eigenvalues"].mean().clamp_min(tiny)
-        mean_g = state["G_eigenvalues"].mean().clamp_min(tiny)
+        mean_a = (torch.trace(state["A"]) / len(state["A"])).clamp_min(tiny)
+        mean_g = (torch.trace(state["G"]) / len(state["G"])).clamp_min(tiny)
         state["pi"] = torch.sqrt(mean_a / mean_g)
         state.pop("inverse_gamma", None)
 
     @staticmethod
     def _damp(state: dict[str, Any], gamma: float) -> None:
-        """(A + πγ I)⁻¹ and (G + γ/π I)⁻¹ from the stored eigenpairs (§6.3, §8)."""
-        pi = state["pi"]
-        state["A_inverse"] = _inverse_from(state["A_eigenvalues"], state["A_basis"], pi * gamma)
-        state["G_inverse"] = _inverse_from(state["G_eigenvalues"], state["G_basis"], gamma / pi)
+        """(A + πγ I)⁻¹ and (G + γ/π I)⁻¹ of the refreshed factors (§6.3)."""
+        state.update(_damped_inverses(state, gamma))
         state["inverse_gamma"] = gamma
 
     @staticmethod
-    def _precondition(tap: LayerTap, state: dict[str, Any], stacked: torch.Tensor) -> torch.Tensor:
-        """G⁻¹ ∇W̃ A⁻¹ (torch's layout) or A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g) coordinates."""
+    def _precondition(
+        tap: LayerTap,
+        state: dict[str, Any],
+        stacked: torch.Tensor,
+        gradient_pass: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """G⁻¹ ∇W̃ A⁻¹ (torch's layout) or A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g) coordinates;
+        from the gradient pass's N rows when that is cheaper and ∇W̃ is theirs."""
         a_inverse, g_inverse = state["A_inverse"], state["G_inverse"]
+        if gradient_pass is not None and _per_example_applies(tap, stacked, gradient_pass):
+            a, g = gradient_pass
+            inputs, outputs = a @ a_inverse, g @ g_inverse
+            return inputs.T @ outputs if tap.layout == "in_out" else outputs.T @ inputs
         if tap.layout == "in_out":
             return a_inverse @ stacked @ g_inverse
         return g_inverse @ stacked @ a_inverse
@@ -514,7 +565,7 @@ class KFAC(Optimizer):
         momentum = all("previous_update" in self.state[p] for p in params)
         if momentum:
             directions.append([self.state[p]["previous_update"] for p in params])
-        part = model_outputs.chunk(options["curvature_fraction"], self.iterations)
+        part = self._curvature_part(model_outputs)
         undamped = self._curvature_gram(part, params, directions, decay)
         damped = undamped + home["damping"] * _gram(directions, directions)
         linear = torch.stack([dot([gradients[p] for p in params], d) for d in directions])
@@ -528,6 +579,10 @@ class KFAC(Optimizer):
         assert best is not None
         _, index, rows, coefficients = best
         home["gamma"] = gammas[index]
+        for tap, trials in self._trials.items():  # the chosen γ's inverses, already made
+            if home["gamma"] in trials:
+                self.state[tap.weight].update(trials[home["gamma"]], inverse_gamma=home["gamma"])
+        self._trials = {}
         home["alpha"] = float(coefficients[0])
         home["mu"] = float(coefficients[1]) if momentum else 0.0
         if loss is None:  # a loop that ran its pass before step(): h(θ) from the outputs
@@ -545,6 +600,20 @@ class KFAC(Optimizer):
             model = undamped[rows][:, rows]
             predicted = float(0.5 * scaled @ model @ scaled + linear[rows] @ scaled)
             self._adapt_damping(model_outputs, params, decay, value, predicted)
+
+    def _curvature_part(self, model_outputs: ModelOutputs) -> ModelOutputs:
+        """The examples of the quadratic model: ⌈τ₂N⌉ of the N, at least
+        ``min_curvature_examples`` (all N if fewer), the k-th of the whole sub-batches of
+        that size at step k, cyclically (a remainder smaller than the others is skipped)."""
+        options, size = self.param_groups[0], model_outputs.batch_size
+        if model_outputs.rows is None or size is None:
+            return model_outputs
+        wanted = math.ceil(options["curvature_fraction"] * size)
+        count = min(size, max(wanted, options["min_curvature_examples"]))
+        if count == size:
+            return model_outputs
+        start = (self.iterations % (size // count)) * count
+        return model_outputs.rows(slice(start, start + count))
 
     def _curvature_gram(
         self,
@@ -638,27 +707,60 @@ class KFAC(Optimizer):
             param.add_(step, alpha=-lr)
 
 
-def _rotate(tap: LayerTap, state: dict[str, Any], stacked: torch.Tensor) -> torch.Tensor:
-    """A layer's gradient in the eigenbases of its factors: ``Q_Gᵀ ∇W̃ Q_A`` (torch's
-    layout) or ``Q_Aᵀ ∇W̃ Q_G`` (Keras's)."""
-    if tap.layout == "in_out":
-        return state["A_basis"].T @ stacked @ state["G_basis"]
-    return state["G_basis"].T @ stacked @ state["A_basis"]
-
-
-def _eigen_precondition(
-    tap: LayerTap, state: dict[str, Any], rotated: torch.Tensor, gamma: float
-) -> torch.Tensor:
-    """(A ⊗ G damped by γ)⁻¹ applied through the eigenpairs: the rotated gradient divided by
-    ``(d_A + πγ)(d_G + γ/π)`` elementwise and rotated back (no inverse is formed)."""
+def _damped_inverses(state: dict[str, Any], gamma: float) -> dict[str, torch.Tensor]:
     pi = state["pi"]
-    a_values = state["A_eigenvalues"] + pi * gamma
-    g_values = state["G_eigenvalues"] + gamma / pi
-    if tap.layout == "in_out":
-        scaled = rotated / (a_values[:, None] * g_values[None, :])
-        return state["A_basis"] @ scaled @ state["G_basis"].T
-    scaled = rotated / (g_values[:, None] * a_values[None, :])
-    return state["G_basis"] @ scaled @ state["A_basis"].T
+    return {
+        "A_inverse": _shifted_inverse(state["A_refreshed"], pi * gamma),
+        "G_inverse": _shifted_inverse(state["G_refreshed"], gamma / pi),
+    }
+
+
+def _shifted_inverse(factor: torch.Tensor, shift: torch.Tensor | float) -> torch.Tensor:
+    """``(M + shift·I)⁻¹`` by Cholesky (a third of an eigendecomposition's time for the
+    autoencoder's 1000 × 1000 factors); by eigendecomposition (:func:`damped_inverse`)
+    when rounding leaves M + shift·I not numerically positive definite."""
+    shifted = factor + shift * torch.eye(len(factor), dtype=factor.dtype, device=factor.device)
+    lower, info = torch.linalg.cholesky_ex(shifted)
+    if int(info) != 0:
+        return damped_inverse(factor, shift)
+    # Row-major, as a restored checkpoint holds it: the products that use it then take
+    # the same BLAS path, and a resumed run stays bit-identical.
+    return torch.cholesky_inverse(lower).contiguous()
+
+
+def _as_rows(
+    record: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A tap's (ã, g) with one row per example and location (the gradient sums over both)."""
+    if record is None:
+        return None
+    a, g = record
+    return a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
+
+
+def _per_example_applies(
+    tap: LayerTap, stacked: torch.Tensor, gradient_pass: tuple[torch.Tensor, torch.Tensor]
+) -> bool:
+    """Whether ``G⁻¹ ∇W̃ A⁻¹ = (g G⁻¹)ᵀ (ã A⁻¹)`` (torch's layout; Keras's transposed) is
+    the cheaper order: the gradient of a pass over N rows is ``∇W̃ = gᵀã``, so the product
+    costs N(out² + in² + out·in) multiply-adds instead of out·in·(out + in) — fewer when
+    N is small against the layer's widths. ``stacked`` must be that gᵀã: a penalty, coupled
+    weight decay, norm clipping or a layer called twice in the pass make it differ, which
+    the comparison of their row sums, ``gᵀ(ã 1)``, detects (N·(in + out) multiply-adds)."""
+    a, g = gradient_pass
+    rows, (inputs, outputs) = len(a), (a.shape[1], g.shape[1])
+    if rows * (inputs * inputs + outputs * outputs + inputs * outputs) >= (
+        inputs * outputs * (inputs + outputs)
+    ):
+        return False
+    expected = g.T @ a.sum(1)
+    actual = stacked.sum(0) if tap.layout == "in_out" else stacked.sum(1)
+    if actual.shape != expected.shape:
+        return False
+    return bool(
+        torch.linalg.vector_norm(actual - expected)
+        <= _PASS_MATCH * torch.linalg.vector_norm(expected)
+    )
 
 
 def _gram(left: list[list[torch.Tensor]], right: list[list[torch.Tensor]]) -> torch.Tensor:

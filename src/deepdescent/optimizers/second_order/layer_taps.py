@@ -71,8 +71,13 @@ class LayerTap:
         weight's dtype (|T| = 1 for a fully connected layer, whose leading axes all count
         as examples), cleared; ``None`` when no pass was fully recorded since the last
         ``take``."""
-        inputs, gradients = self.inputs, self.gradients
+        pending = self.pending()
         self.inputs = self.gradients = None
+        return pending
+
+    def pending(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The pending (ã, g) as :meth:`take` gives them, left pending."""
+        inputs, gradients = self.inputs, self.gradients
         if inputs is None or gradients is None:
             return None
         dtype = self.weight.dtype
