@@ -128,18 +128,10 @@ BIT_EXACT = {"rprop", "lion", "lookahead", "lookahead_momentum"}
 def fused_body(monkeypatch, request):
     """Selects the fused body of the case: ``compiled`` takes the hand-written bodies
     away; ``handwritten`` records each call of one. Returns the recorded calls."""
-    calls = []
     if request.param == "compiled":
         monkeypatch.setattr(handwritten, "BODIES", {})
-        return calls
-    for kernel, body in list(handwritten.BODIES.items()):
-
-        def recorded(*args, body=body):
-            calls.append(args)
-            body(*args)
-
-        monkeypatch.setitem(handwritten.BODIES, kernel, recorded)
-    return calls
+        return []
+    return request.getfixturevalue("handwritten_calls")
 
 
 @pytest.mark.compile

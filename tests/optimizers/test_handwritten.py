@@ -126,20 +126,6 @@ def test_a_failed_build_raises_under_fused_true(failing_build):
 # -- iterates (builds once per machine, then loads) ------------------------------------
 
 
-@pytest.fixture
-def handwritten_calls(monkeypatch):
-    """Each call of a hand-written body, recorded (the body still runs)."""
-    calls = []
-    for kernel, body in list(handwritten.BODIES.items()):
-
-        def recorded(*args, body=body):
-            calls.append(args)
-            body(*args)
-
-        monkeypatch.setitem(handwritten.BODIES, kernel, recorded)
-    return calls
-
-
 OPTIONS = [
     pytest.param(Lamb, {"lr": 0.05, "weight_decay": 0.01}, id="lamb"),
     pytest.param(

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from optimizers.second_order._seed_network import FASHION, seed_network_test_accuracy
 from reference import hessian_free as reference
 
 from deepdescent import losses
-from deepdescent.datasets import fashion_mnist
 from deepdescent.layers import Dense
 from deepdescent.layers.recording import recordable_layers
 from deepdescent.models import Sequential
@@ -26,9 +25,6 @@ from deepdescent.optimizers.second_order.hessian_free import (
     conjugate_gradient,
     storage_indices,
 )
-from deepdescent.utils import set_random_seed, to_categorical
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 class LogisticRegression:
@@ -565,18 +561,5 @@ def test_invalid_hyperparameters_name_the_argument(argument, value):
 def test_compile_by_name_trains_the_seed_network_on_fashion_mnist():
     """784-32-10 (sigmoid, softmax), 5000 images in batches of 500, 2 epochs (20 steps):
     far above chance (10%)."""
-    (x, y), (xt, yt) = fashion_mnist.load_data()
-    set_random_seed(0)
-    model = Sequential([Dense(32, activation="sigmoid", input_shape=(784,)), Dense(10, "softmax")])
-    model.compile(optimizer="hessian_free", loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(
-        x[:5000].reshape(5000, -1) / 255.0,
-        to_categorical(y[:5000], 10),
-        epochs=2,
-        batch_size=500,
-        verbose=0,
-    )
-    _, accuracy = model.evaluate(
-        xt[:2000].reshape(2000, -1) / 255.0, to_categorical(yt[:2000], 10), verbose=0
-    )
+    accuracy = seed_network_test_accuracy("hessian_free", batch_size=500)
     assert accuracy > 0.7, f"test accuracy {accuracy:.3f} after 2 epochs"

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from optimizers.second_order._seed_network import FASHION, seed_network_test_accuracy
 from reference import shampoo as reference
 
-from deepdescent.datasets import fashion_mnist
-from deepdescent.layers import Dense
-from deepdescent.models import Sequential
 from deepdescent.optimizers.second_order.shampoo import Shampoo
-from deepdescent.utils import set_random_seed, to_categorical
 
 STEPS = 50
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def matrix_least_squares(shape=(4, 3), seed=0):
@@ -197,18 +192,5 @@ def test_invalid_hyperparameters_name_the_argument(argument, value):
 @pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")
 def test_compile_by_name_trains_the_seed_network_on_fashion_mnist():
     """784-32-10 (sigmoid, softmax), 5000 images, 2 epochs: far above chance (10%)."""
-    (x, y), (xt, yt) = fashion_mnist.load_data()
-    set_random_seed(0)
-    model = Sequential([Dense(32, activation="sigmoid", input_shape=(784,)), Dense(10, "softmax")])
-    model.compile(optimizer="shampoo", loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(
-        x[:5000].reshape(5000, -1) / 255.0,
-        to_categorical(y[:5000], 10),
-        epochs=2,
-        batch_size=128,
-        verbose=0,
-    )
-    _, accuracy = model.evaluate(
-        xt[:2000].reshape(2000, -1) / 255.0, to_categorical(yt[:2000], 10), verbose=0
-    )
+    accuracy = seed_network_test_accuracy("shampoo", batch_size=128)
     assert accuracy > 0.7, f"test accuracy {accuracy:.3f} after 2 epochs"
