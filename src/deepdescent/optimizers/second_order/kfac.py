@@ -62,7 +62,17 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
 6. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
    the reduction ratio ``ρ = (h(θ + δ) − h(θ)) / (M(δ) − M(0))`` of the model *without*
    λ (one more forward pass on S) sets ``λ ← ω₁λ`` if ρ > 3/4 and ``λ ← λ/ω₁`` if
-   ρ < 1/4, ω₁ = (19/20)^T₁.
+   ρ < 1/4, ω₁ = (19/20)^T₁. Two safeguards of trust-region methods (Moré 1978; Nocedal
+   & Wright, *Numerical Optimization*, Algorithm 4.1) that M&G do not have: ρ is also
+   measured at the first step and at every step after a measured ρ < 1/4, until one is
+   not; and a measured step that raised h (or made it non-finite) is undone — θ and δ₀
+   stay — with ``λ ← 4λ``, which about quarters the next step where λ dominates the
+   model, as the trust radius is quartered after a poor step. Why: on a small ReLU CNN
+   the first step from λ₀ = 1e-3 raised h (2.3 → 5.5 on its minibatch); the
+   Gauss–Newton model of the saturated softmax then under-estimated the curvature along
+   δ₀ about tenfold (μ = −5.6, then −220), and h reached 1e10 before step T₁ measured ρ.
+   Where the model predicts well this measures ρ at one step in about T₁ as before
+   (the deep autoencoder: 9 steps of the first 40 instead of 8).
 
 With ``adaptive=False`` steps 4–6 are replaced by fixed hyperparameters (the K-FAC of
 Ba, Grosse & Martens 2017 and of Osawa et al. 2019): λ = ``damping`` stays and
@@ -130,10 +140,14 @@ _SHARED = (
     "fisher",
 )
 _FISHERS = ("auto", "sampled", "empirical")
-# M&G §6.5: ω₁ = (19/20)^T₁; λ is kept above a floor so that the damped factors stay
+# M&G §6.5: ω₁ = (19/20)^T₁; λ is not lowered below a floor so that the damped factors stay
 # invertible when the model keeps predicting well (tensorflow/kfac keeps 1e-8 too).
 _OMEGA_BASE, _MIN_DAMPING, _MIN_GAMMA = 19.0 / 20.0, 1e-8, 1e-8
 _GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
+# λ's factor after a rejected step: far out, where λ dominates the model's curvature, the
+# step shrinks as about 1/λ, so this quarters it, as a trust region's radius is quartered
+# after a poor step (Nocedal & Wright, Numerical Optimization, Algorithm 4.1).
+_REJECTION_FACTOR = 4.0
 # How closely the gradient must equal the gradient pass's gᵀã (float32 sums in another
 # order) for the per-example product of step 3 to stand for it.
 _PASS_MATCH = 1e-4
@@ -166,12 +180,11 @@ class KFAC(Optimizer):
         momentum: μ in [0, 1) of the fixed step (0.9); with ``adaptive`` μ is chosen by
             the quadratic model, so giving it is an error.
         damping: λ >= 0 (1e-3): with ``adaptive`` its starting value λ₀, adapted by
-            Levenberg–Marquardt; else fixed (0: none, for factors known to be invertible).
-            1e-3 suits the deep autoencoder (1e-2 trains it more slowly); a ReLU network
-            with max-pooling convolutions may need 1e-2 or more at the start (with 1e-3
-            a small CNN on Fashion-MNIST diverged within 10 steps on one draw of the
-            data: the Gauss–Newton model misses the kinks a large first step crosses, and
-            λ adapts only every T₁ steps). Martens & Grosse start at λ₀ = 150.
+            Levenberg–Marquardt (step 6, which undoes a step that raised the loss and
+            quadruples λ, so a λ₀ too small for the network costs a step or two, not the
+            run); else fixed (0: none, for factors known to be invertible). 1e-3 suits
+            the deep autoencoder (1e-2 trains it more slowly) and trains a small ReLU CNN
+            on Fashion-MNIST as well as 1e-2 does. Martens & Grosse start at λ₀ = 150.
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm:
             see :class:`~deepdescent.optimizers.base.Optimizer`; clipping and coupled decay
             act on the gradient before it is preconditioned, and coupled decay η joins
@@ -182,7 +195,8 @@ class KFAC(Optimizer):
         factor_update_freq: record the factors every this many steps (1).
         inverse_update_freq: T₃, refresh the factors the inverses are taken of every this many
             steps (20).
-        damping_update_freq: T₁, adapt λ every this many steps (5).
+        damping_update_freq: T₁, adapt λ every this many steps (5), and at the steps
+            that step 6 watches.
         gamma_update_freq: T₂, adapt γ every this many steps (20).
         statistics_fraction: τ₁ in (0, 1], the part of the minibatch the sampled pass
             runs on (1/8).
@@ -202,7 +216,8 @@ class KFAC(Optimizer):
 
     :meth:`prepare` (``fit`` calls it) makes the layers known. The optimizer's numbers
     live in the state of the first parameter: ``damping`` (λ), and with ``adaptive``
-    ``gamma``, ``alpha``, ``mu`` and, on adaptation steps, ``reduction_ratio``.
+    ``gamma``, ``alpha``, ``mu``, the last measured ``reduction_ratio`` and, once a step
+    has been undone, ``rejected_steps`` (their count).
     """
 
     def __init__(
@@ -598,13 +613,25 @@ class KFAC(Optimizer):
             sum(c * directions[row][i] for c, row in zip(scaled, rows, strict=True))
             for i in range(len(params))
         ]
+        measuring = self._measures_ratio()
+        # θ as it was, to undo a measured step that raised h (step 6), exactly.
+        before = [p.detach().clone() for p in params] if measuring else None
         torch._foreach_add_(params, update)
-        for param, step in zip(params, update, strict=True):
-            self.state[param]["previous_update"] = step
-        if (self.iterations + 1) % options["damping_update_freq"] == 0:
+        if before is not None:
             model = undamped[rows][:, rows]
             predicted = float(0.5 * scaled @ model @ scaled + linear[rows] @ scaled)
-            self._adapt_damping(model_outputs, params, decay, value, predicted)
+            if not self._adapt_damping(model_outputs, params, decay, value, predicted):
+                torch._foreach_copy_(params, before)
+                return  # δ₀ stays the last update taken
+        for param, step in zip(params, update, strict=True):
+            self.state[param]["previous_update"] = step
+
+    def _measures_ratio(self) -> bool:
+        """Whether ρ is measured after this step (step 6): on every T₁-th step (M&G), and
+        on the first step and on every step after a measured ρ < 1/4 until one is not."""
+        ratio = self._home().get("reduction_ratio")
+        period = self.param_groups[0]["damping_update_freq"]
+        return (self.iterations + 1) % period == 0 or ratio is None or ratio < _POOR_RATIO
 
     def _curvature_part(self, model_outputs: ModelOutputs) -> ModelOutputs:
         """The examples of the quadratic model: ⌈τ₂N⌉ of the N, at least
@@ -648,19 +675,25 @@ class KFAC(Optimizer):
         decay: list[float],
         value: float,
         predicted: float,
-    ) -> None:
-        """λ ← ω₁λ if ρ > 3/4, λ/ω₁ if ρ < 1/4, with ρ from h after the step (§6.5)."""
+    ) -> bool:
+        """Step 6 after a measured step: whether it is kept (h did not rise), and λ ← 4λ if
+        not, else ω₁λ if ρ > 3/4 and λ/ω₁ if ρ < 1/4 (M&G §6.5)."""
         home, options = self._home(), self.param_groups[0]
         new_value = _objective_value(model_outputs.cost(), params, decay)
         ratio = (new_value - value) / predicted if predicted < 0 else -math.inf
         if not math.isfinite(new_value):
             ratio = -math.inf
+        kept = new_value <= value  # False for NaN too
         omega = _OMEGA_BASE ** options["damping_update_freq"]
-        if ratio > _GOOD_RATIO:
-            home["damping"] = max(home["damping"] * omega, _MIN_DAMPING)
+        if not kept:
+            home["damping"] = home["damping"] * _REJECTION_FACTOR
+            home["rejected_steps"] = home.get("rejected_steps", 0) + 1
+        elif ratio > _GOOD_RATIO:  # down to the floor, never up to it (a λ₀ below it)
+            home["damping"] = max(home["damping"] * omega, min(home["damping"], _MIN_DAMPING))
         elif ratio < _POOR_RATIO:
             home["damping"] = home["damping"] / omega
         home["reduction_ratio"] = ratio
+        return kept
 
     # -- fixed: η, μ and λ as given ------------------------------------------------------
 
