@@ -427,10 +427,10 @@ def test_alpha_and_mu_reach_the_minimum_of_a_two_parameter_quadratic():
 
 def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
     """L(z) = mean((z − y)⁴) curves up faster than its quadratic model: from a small λ the
-    model promises too much (a step that raises h is undone, λ ← 4λ; ρ < 1/4: λ ← λ/ω₁)
-    until the steps are short enough to be predicted well (ρ > 3/4: λ ← ω₁λ). ρ of a kept
-    step is recomputed from h and the Gauss–Newton matrix formed with torch.func; the rule
-    is M&G's with T₁ = 1, ω₁ = 19/20."""
+    model promises too much (a try that raises h is undone and λ ← 4λ, up to four tries;
+    ρ < 1/4: λ ← λ/ω₁) until the steps are short enough to be predicted well (ρ > 3/4:
+    λ ← ω₁λ). ρ of the step taken is recomputed from h and the Gauss–Newton matrix formed
+    with torch.func; the rule is M&G's with T₁ = 1, ω₁ = 19/20."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
     net = net.double()
@@ -456,10 +456,13 @@ def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
         damping, rejected = home.get("damping", 1e-4), home.get("rejected_steps", 0)
         _step_with_outputs(optimizer, net, x, loss_of_outputs)
         delta = flatten([p.detach() for p in params]) - before
-        if home.get("rejected_steps", 0) > rejected:  # h rose: undone, λ ← 4λ
+        undone = home.get("rejected_steps", 0) - rejected  # tries that raised h, λ ← 4λ each
+        damping *= 4**undone
+        if undone:
+            moves.append("undone")
+        if undone == 4:  # every try raised h: θ stays
             assert home["reduction_ratio"] < 0 and not delta.any()
-            assert home["damping"] == 4 * damping
-            moves.append("rejected")
+            assert home["damping"] == damping
             continue
         outputs = outputs_at(before)
         jacobian = torch.func.jacrev(outputs_at)(before).reshape(outputs.numel(), -1)
@@ -529,18 +532,36 @@ def _wall_steps(damping, count):
 OMEGA_1 = 0.95**5  # (19/20)^T₁, T₁ = 5
 
 
-def test_a_step_that_raises_the_loss_is_undone_and_damping_quadrupled():
-    """λ₀ = 1: the first step (always measured) goes to w = 3/2, past the wall, where h is
-    higher (ρ < 0): w stays 0 and λ ← 4λ. The second step (measured: the last ρ < 1/4)
-    goes to 3/5, which the model predicts exactly (ρ = 1): kept, λ ← ω₁λ. The third is
-    neither a T₁-th step nor after a poor ρ: not measured, λ stays."""
-    (w1, l1, r1, n1), (w2, l2, r2, n2), (w3, l3, r3, n3) = _wall_steps(1.0, 3)
-    assert _wall(1.5) > _wall(0.0)
-    assert (w1, l1, n1) == (0.0, 4.0, 1)
-    assert r1 == pytest.approx(_ratio(0.0, 1.5), rel=1e-9)
-    assert w2 == pytest.approx(3 / 5, rel=1e-9) and n2 == 1
-    assert r2 == pytest.approx(1.0, rel=1e-9) and l2 == pytest.approx(4.0 * OMEGA_1, rel=1e-12)
-    assert w3 != w2 and (l3, r3, n3) == (l2, r2, 1)
+@pytest.mark.parametrize(
+    ("damping", "undone"),
+    [(1.0, 1), (0.01, 4)],
+    ids=["the second try is kept", "every try raises h"],
+)
+def test_a_step_that_raises_the_loss_is_undone_and_retried_with_four_times_the_damping(
+    damping, undone
+):
+    """The first step (always measured) tries w = 3/(1 + λ) with λ = λ₀, 4λ₀, 16λ₀, 64λ₀
+    until h does not rise. λ₀ = 1: 3/2 is past the wall, higher (ρ < 0): undone, λ ← 4λ;
+    3/5 is predicted exactly (ρ = 1): kept, λ ← ω₁λ. λ₀ = 0.01: all four tries (2.97 …
+    1.83) are higher: w stays 0 with λ = 256λ₀, and the second step (measured: the last
+    ρ < 1/4) reaches 3/(1 + 256λ₀) < 1, ρ = 1. The step after one with ρ = 1 is neither a
+    T₁-th step nor after a poor ρ: not measured, λ stays."""
+    tries = [3 / (1 + damping * 4**k) for k in range(undone)]
+    assert all(_wall(w) > _wall(0.0) for w in tries)
+    (w1, l1, r1, n1), (w2, l2, r2, n2), (w3, l3, r3, n3) = _wall_steps(damping, 3)
+    assert n1 == n2 == n3 == undone
+    if undone < 4:
+        kept, steps = 3 / (1 + damping * 4**undone), [(w1, l1, r1), (w2, l2, r2)]
+        assert _ratio(0.0, tries[-1]) < 0 and _wall(kept) < _wall(0.0)
+    else:
+        assert (w1, l1) == (0.0, damping * 4**4)
+        assert r1 == pytest.approx(_ratio(0.0, tries[-1]), rel=1e-9)
+        kept, steps = 3 / (1 + damping * 4**4), [(w2, l2, r2), (w3, l3, r3)]
+    (w_kept, l_kept, r_kept), (w_next, l_next, r_next) = steps
+    assert w_kept == pytest.approx(kept, rel=1e-9) and kept < 1.0
+    assert r_kept == pytest.approx(1.0, rel=1e-9)
+    assert l_kept == pytest.approx(damping * 4**undone * OMEGA_1, rel=1e-12)
+    assert w_next != w_kept and (l_next, r_next) == (l_kept, r_kept)
 
 
 def test_after_a_poor_reduction_ratio_every_step_is_measured():

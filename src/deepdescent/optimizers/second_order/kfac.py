@@ -62,17 +62,19 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
 6. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
    the reduction ratio ``ρ = (h(θ + δ) − h(θ)) / (M(δ) − M(0))`` of the model *without*
    λ (one more forward pass on S) sets ``λ ← ω₁λ`` if ρ > 3/4 and ``λ ← λ/ω₁`` if
-   ρ < 1/4, ω₁ = (19/20)^T₁. Two safeguards of trust-region methods (Moré 1978; Nocedal
-   & Wright, *Numerical Optimization*, Algorithm 4.1) that M&G do not have: ρ is also
-   measured at the first step and at every step after a measured ρ < 1/4, until one is
-   not; and a measured step that raised h (or made it non-finite) is undone — θ and δ₀
-   stay — with ``λ ← 4λ``, which about quarters the next step where λ dominates the
-   model, as the trust radius is quartered after a poor step. Why: on a small ReLU CNN
-   the first step from λ₀ = 1e-3 raised h (2.3 → 5.5 on its minibatch); the
-   Gauss–Newton model of the saturated softmax then under-estimated the curvature along
-   δ₀ about tenfold (μ = −5.6, then −220), and h reached 1e10 before step T₁ measured ρ.
-   Where the model predicts well this measures ρ at one step in about T₁ as before
-   (the deep autoencoder: 9 steps of the first 40 instead of 8).
+   ρ < 1/4, ω₁ = (19/20)^T₁. Two safeguards of Levenberg–Marquardt and trust-region
+   methods (Moré 1978; Nocedal & Wright, *Numerical Optimization*, Algorithm 4.1) that M&G
+   do not have: ρ is also measured at the first step and at every step after a measured
+   ρ < 1/4, until one is not; and a measured try that raised h (or made it non-finite)
+   is undone, ``λ ← 4λ``, and α, μ are solved again from the same 2-D model with the new
+   λ (no new curvature products: one forward pass per try), up to four tries, after which
+   θ and δ₀ stay as they were. Where λ dominates the model the step shrinks as about
+   1/λ, so each retry about quarters it, as the trust radius is quartered after a poor
+   step. Why: on a small ReLU CNN the first step from λ₀ = 1e-3 raised h (2.3 → 5.5 on
+   its minibatch); the Gauss–Newton model of the saturated softmax then under-estimated
+   the curvature along δ₀ about tenfold (μ = −5.6, then −220), and h reached 1e10 before
+   step T₁ measured ρ. Where the model predicts well this measures ρ at one step in
+   about T₁ as before (the deep autoencoder: 81 of its first 400 steps instead of 80).
 
 With ``adaptive=False`` steps 4–6 are replaced by fixed hyperparameters (the K-FAC of
 Ba, Grosse & Martens 2017 and of Osawa et al. 2019): λ = ``damping`` stays and
@@ -144,10 +146,10 @@ _FISHERS = ("auto", "sampled", "empirical")
 # invertible when the model keeps predicting well (tensorflow/kfac keeps 1e-8 too).
 _OMEGA_BASE, _MIN_DAMPING, _MIN_GAMMA = 19.0 / 20.0, 1e-8, 1e-8
 _GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
-# λ's factor after a rejected step: far out, where λ dominates the model's curvature, the
-# step shrinks as about 1/λ, so this quarters it, as a trust region's radius is quartered
-# after a poor step (Nocedal & Wright, Numerical Optimization, Algorithm 4.1).
-_REJECTION_FACTOR = 4.0
+# Step 6's safeguard: λ's factor after a try that raised h (where λ dominates the model
+# the step shrinks as about 1/λ: a quarter, as Nocedal & Wright's Algorithm 4.1 quarters
+# the trust radius), and the tries after the first, each a forward pass.
+_REJECTION_FACTOR, _RETRIES = 4.0, 3
 # How closely the gradient must equal the gradient pass's gᵀã (float32 sums in another
 # order) for the per-example product of step 3 to stand for it.
 _PASS_MATCH = 1e-4
@@ -181,10 +183,11 @@ class KFAC(Optimizer):
             the quadratic model, so giving it is an error.
         damping: λ >= 0 (1e-3): with ``adaptive`` its starting value λ₀, adapted by
             Levenberg–Marquardt (step 6, which undoes a step that raised the loss and
-            quadruples λ, so a λ₀ too small for the network costs a step or two, not the
-            run); else fixed (0: none, for factors known to be invertible). 1e-3 suits
-            the deep autoencoder (1e-2 trains it more slowly) and trains a small ReLU CNN
-            on Fashion-MNIST as well as 1e-2 does. Martens & Grosse start at λ₀ = 150.
+            retries it with 4λ, so a λ₀ too small for the network costs a few forward
+            passes, not the run); else fixed (0: none, for factors known to be
+            invertible). 1e-3 suits the deep autoencoder (1e-2 trains it more slowly) and
+            trains a small ReLU CNN on Fashion-MNIST as well as 1e-2 does. Martens &
+            Grosse start at λ₀ = 150.
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm:
             see :class:`~deepdescent.optimizers.base.Optimizer`; clipping and coupled decay
             act on the gradient before it is preconditioned, and coupled decay η joins
@@ -216,8 +219,8 @@ class KFAC(Optimizer):
 
     :meth:`prepare` (``fit`` calls it) makes the layers known. The optimizer's numbers
     live in the state of the first parameter: ``damping`` (λ), and with ``adaptive``
-    ``gamma``, ``alpha``, ``mu``, the last measured ``reduction_ratio`` and, once a step
-    has been undone, ``rejected_steps`` (their count).
+    ``gamma``, ``alpha``, ``mu``, the last measured ``reduction_ratio`` and, once a try
+    has been undone, ``rejected_steps`` (the count of tries undone).
     """
 
     def __init__(
@@ -587,7 +590,8 @@ class KFAC(Optimizer):
             directions.append([self.state[p]["previous_update"] for p in params])
         part = self._curvature_part(model_outputs)
         undamped = self._curvature_gram(part, params, directions, decay)
-        damped = undamped + home["damping"] * _gram(directions, directions)
+        squares = _gram(directions, directions)
+        damped = undamped + home["damping"] * squares
         linear = torch.stack([dot([gradients[p] for p in params], d) for d in directions])
         best: tuple[float, int, list[int], torch.Tensor] | None = None
         for index in range(len(proposals)):
@@ -603,26 +607,31 @@ class KFAC(Optimizer):
             if home["gamma"] in trials:
                 self.state[tap.weight].update(trials[home["gamma"]], inverse_gamma=home["gamma"])
         self._trials = {}
-        home["alpha"] = float(coefficients[0])
-        home["mu"] = float(coefficients[1]) if momentum else 0.0
         if loss is None:  # a loop that ran its pass before step(): h(θ) from the outputs
             loss = model_outputs.cost()
         value = _objective_value(loss, params, decay)
-        scaled = coefficients * float(options["lr"])
-        update = [
-            sum(c * directions[row][i] for c, row in zip(scaled, rows, strict=True))
-            for i in range(len(params))
-        ]
-        measuring = self._measures_ratio()
+        model, squares, linear = undamped[rows][:, rows], squares[rows][:, rows], linear[rows]
         # θ as it was, to undo a measured step that raised h (step 6), exactly.
-        before = [p.detach().clone() for p in params] if measuring else None
-        torch._foreach_add_(params, update)
-        if before is not None:
-            model = undamped[rows][:, rows]
-            predicted = float(0.5 * scaled @ model @ scaled + linear[rows] @ scaled)
-            if not self._adapt_damping(model_outputs, params, decay, value, predicted):
-                torch._foreach_copy_(params, before)
-                return  # δ₀ stays the last update taken
+        before = [p.detach().clone() for p in params] if self._measures_ratio() else None
+        for attempt in range(1 + (_RETRIES if before is not None else 0)):
+            if attempt:  # λ was raised: the same 2-D model, re-damped
+                coefficients = _solve_model(model + home["damping"] * squares, linear)
+            home["alpha"] = float(coefficients[0])
+            home["mu"] = float(coefficients[1]) if momentum else 0.0
+            scaled = coefficients * float(options["lr"])
+            update = [
+                sum(c * directions[row][i] for c, row in zip(scaled, rows, strict=True))
+                for i in range(len(params))
+            ]
+            torch._foreach_add_(params, update)
+            if before is None:
+                break
+            predicted = float(0.5 * scaled @ model @ scaled + linear @ scaled)
+            if self._adapt_damping(model_outputs, params, decay, value, predicted):
+                break
+            torch._foreach_copy_(params, before)
+        else:
+            return  # every try raised h: θ and δ₀ stay
         for param, step in zip(params, update, strict=True):
             self.state[param]["previous_update"] = step
 
@@ -676,7 +685,7 @@ class KFAC(Optimizer):
         value: float,
         predicted: float,
     ) -> bool:
-        """Step 6 after a measured step: whether it is kept (h did not rise), and λ ← 4λ if
+        """Step 6 after a measured try: whether it is kept (h did not rise), and λ ← 4λ if
         not, else ω₁λ if ρ > 3/4 and λ/ω₁ if ρ < 1/4 (M&G §6.5)."""
         home, options = self._home(), self.param_groups[0]
         new_value = _objective_value(model_outputs.cost(), params, decay)
