@@ -72,8 +72,8 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
    1/λ, so each retry about quarters it, as the trust radius is quartered after a poor
    step. Why: on a small ReLU CNN the first step from λ₀ = 1e-3 raised h (2.3 → 5.5 on
    its minibatch); the Gauss–Newton model of the saturated softmax then under-estimated
-   the curvature along δ₀ about tenfold (μ = −5.6, then −220), and h reached 1e10 before
-   step T₁ measured ρ. Where the model predicts well this measures ρ at one step in
+   the curvature along δ₀ ninefold or more (μ = −5.6, then −220), and h reached 1e10
+   before step T₁ measured ρ. Where the model predicts well this measures ρ at one step in
    about T₁ as before (the deep autoencoder: 81 of its first 400 steps instead of 80).
 
 With ``adaptive=False`` steps 4–6 are replaced by fixed hyperparameters (the K-FAC of
