@@ -492,22 +492,20 @@ class KFAC(Optimizer):
     def _factors(self, tap: LayerTap, recording: bool) -> dict[str, Any]:
         """The layer's running A and G, updated with this step's estimates (step 1)."""
         state = self.state[tap.weight]
+        count = state.get("factor_updates", 0) + 1
+        if "A" in state:
+            decay = min(1.0 - 1.0 / count, self.param_groups[0]["stat_decay"])
+            if recording and tap.average_kronecker_factors((state["A"], state["G"]), 1 - decay):
+                state["factor_updates"] = count
+            return state
         estimates = tap.kronecker_factors() if recording else None
         if estimates is None:
-            if "A" not in state:
-                raise RuntimeError(
-                    f"KFAC has no statistics for layer {tap.name!r}: its forward and "
-                    "backward pass must run with autograd after prepare() (fit does both)"
-                )
-            return state
-        estimate_a, estimate_g = estimates
-        count = state["factor_updates"] = state.get("factor_updates", 0) + 1
-        if "A" not in state:
-            state["A"], state["G"] = estimate_a, estimate_g
-            return state
-        decay = min(1.0 - 1.0 / count, self.param_groups[0]["stat_decay"])
-        state["A"].lerp_(estimate_a, 1.0 - decay)
-        state["G"].lerp_(estimate_g, 1.0 - decay)
+            raise RuntimeError(
+                f"KFAC has no statistics for layer {tap.name!r}: its forward and "
+                "backward pass must run with autograd after prepare() (fit does both)"
+            )
+        state["A"], state["G"] = estimates
+        state["factor_updates"] = count
         return state
 
     @staticmethod

@@ -96,6 +96,17 @@ class LayerTap:
         pending = self.take()
         return None if pending is None else kfc.kronecker_factors(*pending)
 
+    def average_kronecker_factors(
+        self, factors: tuple[torch.Tensor, torch.Tensor], weight: float
+    ) -> bool:
+        """Move the running ``(A, G)`` towards the pending pass's ``(Â, Ĝ)`` by ``weight`` in
+        place (:func:`~deepdescent.optimizers.second_order.kfc.average_kronecker_factors`);
+        whether there was a pass."""
+        pending = self.take()
+        if pending is not None:
+            kfc.average_kronecker_factors(factors, *pending, weight)
+        return pending is not None
+
     def split(self, stacked: torch.Tensor) -> dict[torch.Tensor, torch.Tensor]:
         """A matrix over (ã, g) coordinates — ``(in + 1) × out`` for Keras's layout,
         ``out × (in + 1)`` for torch's — cut back into the weight's and the bias's parts
