@@ -480,13 +480,13 @@ class KFAC(Optimizer):
             if state.get("inverse_gamma") != gammas[0]:
                 self._damp(state, gammas[0])
             stacked, gradient_pass = tap.stack(gradients), passes.get(tap)
-            directions = [self._precondition(tap, state, stacked, gradient_pass)]
+            directions = [self._proposal(tap, state, stacked, gradient_pass)]
             trials = {gamma: _damped_inverses(state, gamma) for gamma in gammas[1:]}
             for inverses in trials.values():
-                directions.append(self._precondition(tap, inverses, stacked, gradient_pass))
+                directions.append(self._proposal(tap, inverses, stacked, gradient_pass))
             self._trials[tap] = trials
             for proposal, direction in zip(proposals, directions, strict=True):
-                proposal.update({p: -d for p, d in tap.split(direction).items() if p in gradients})
+                proposal.update({p: d for p, d in tap.split(direction).items() if p in gradients})
         return proposals
 
     def _factors(self, tap: LayerTap, recording: bool) -> dict[str, Any]:
@@ -527,22 +527,23 @@ class KFAC(Optimizer):
         state["inverse_gamma"] = gamma
 
     @staticmethod
-    def _precondition(
+    def _proposal(
         tap: LayerTap,
         state: dict[str, Any],
         stacked: torch.Tensor,
         gradient_pass: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """G⁻¹ ∇W̃ A⁻¹ (torch's layout) or A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g) coordinates;
-        from the gradient pass's N rows when that is cheaper and ∇W̃ is theirs."""
+        """Δ = −G⁻¹ ∇W̃ A⁻¹ (torch's layout) or −A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g)
+        coordinates; from the gradient pass's N rows when that is cheaper and ∇W̃ is
+        theirs (the sign then goes on the N rows of g G⁻¹, not on the whole matrix)."""
         a_inverse, g_inverse = state["A_inverse"], state["G_inverse"]
         if gradient_pass is not None and _per_example_applies(tap, stacked, gradient_pass):
             a, g = gradient_pass
-            inputs, outputs = a @ a_inverse, g @ g_inverse
+            inputs, outputs = a @ a_inverse, (g @ g_inverse).neg_()
             return inputs.T @ outputs if tap.layout == "in_out" else outputs.T @ inputs
         if tap.layout == "in_out":
-            return a_inverse @ stacked @ g_inverse
-        return g_inverse @ stacked @ a_inverse
+            return (a_inverse @ stacked @ g_inverse).neg_()
+        return (g_inverse @ stacked @ a_inverse).neg_()
 
     # -- adaptive: α, μ and λ from the quadratic model (M&G §6.5, §7) ------------------
 
@@ -592,10 +593,9 @@ class KFAC(Optimizer):
             loss = model_outputs.cost()
         value = _objective_value(loss, params, decay)
         scaled = coefficients * float(options["lr"])
-        update = [
-            sum(c * directions[row][i] for c, row in zip(scaled, rows, strict=True))
-            for i in range(len(params))
-        ]
+        update = torch._foreach_mul(directions[rows[0]], float(scaled[0]))
+        for c, row in zip(scaled[1:], rows[1:], strict=True):
+            torch._foreach_add_(update, directions[row], alpha=float(c))
         torch._foreach_add_(params, update)
         for param, step in zip(params, update, strict=True):
             self.state[param]["previous_update"] = step
@@ -767,8 +767,17 @@ def _per_example_applies(
 
 
 def _gram(left: list[list[torch.Tensor]], right: list[list[torch.Tensor]]) -> torch.Tensor:
-    """``[uᵢᵀ vⱼ]`` of two lists of vectors, each split like the parameters."""
-    return torch.stack([torch.stack([dot(u, v) for v in right]) for u in left])
+    """``[uᵢᵀ vⱼ]`` of two lists of vectors, each split like the parameters (of one list
+    with itself, the upper triangle mirrored: uᵢᵀuⱼ and uⱼᵀuᵢ are the same sums)."""
+    if left is not right:
+        return torch.stack([torch.stack([dot(u, v) for v in right]) for u in left])
+    upper = {(i, j): dot(left[i], left[j]) for i in range(len(left)) for j in range(i, len(left))}
+    return torch.stack(
+        [
+            torch.stack([upper[min(i, j), max(i, j)] for j in range(len(left))])
+            for i in range(len(left))
+        ]
+    )
 
 
 def _solve_model(matrix: torch.Tensor, linear: torch.Tensor) -> torch.Tensor:
