@@ -178,6 +178,34 @@ def test_gauss_newton_operator_reuses_its_graphs_for_many_products(loss):
     assert len(calls) == 1  # one forward pass for all of it
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gauss_newton_products_do_not_depend_on_the_probe(loss):
+    """Built with a non-zero u to back-propagate, the operator gives the same G v and
+    dᵢᵀ G dⱼ (Jᵀu is linear in u), and its build's backward pass reaches the outputs with
+    that u (the pass a caller records statistics on)."""
+    problem = TinyNet(loss)
+    gauss_newton = _explicit_gauss_newton(problem)
+    reached = []
+
+    def outputs_fn():
+        outputs = problem.net(problem.x)
+        outputs.register_hook(lambda grad: reached.append(grad.detach().clone()))
+        return outputs
+
+    u = torch.randn_like(problem.net(problem.x).detach())
+    operator = GaussNewton(outputs_fn, problem.loss_of_outputs, problem.params, probe=lambda z: u)
+    directions = [problem.random_vectors(seed) for seed in (1, 2)]
+    for vectors in directions:
+        torch.testing.assert_close(
+            flatten(operator(vectors)), gauss_newton @ flatten(vectors), **TOL
+        )
+    flat = torch.stack([flatten(d) for d in directions])
+    torch.testing.assert_close(
+        operator.quadratic_form(directions), flat @ gauss_newton @ flat.T, **TOL
+    )
+    torch.testing.assert_close(reached[0], u, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("chunk_size", [1, 7, 1000])
 def test_hessian_in_chunks_equals_the_whole(chunk_size):
     """The rows batched a chunk at a time are the same matrix, and each chunk reports."""

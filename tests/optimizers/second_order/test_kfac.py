@@ -667,3 +667,73 @@ def test_damped_inverses_by_cholesky_and_by_eigendecomposition_where_it_fails():
     inverse = _shifted_inverse(rounded, 1e-13)
     assert torch.isfinite(inverse).all()
     torch.testing.assert_close(inverse, damped_inverse(rounded, 1e-13), rtol=0, atol=0)
+
+
+# -- the sampled statistics on the backward pass that builds the quadratic model ---------
+
+
+class _RowPairs(torch.nn.Module):
+    """A linear layer applied to each example's two halves: its inputs' leading axis counts
+    2N rows, not the N examples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 2).double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x.reshape(-1, 3)).reshape(len(x), -1)
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_sampled_statistics_on_the_quadratic_models_pass(monkeypatch, pairs):
+    """With ``adaptive``, the sampled statistics (M&G §5) of the first ⌈τ₁N⌉ examples are
+    recorded on the backward pass that builds the model's Gauss–Newton operator when they
+    lead its sub-batch (step 0 here: model on examples 0–3), on their own pass otherwise
+    (step 1: examples 4–7; and a layer whose rows are not the examples): either way
+    A = ãᵀã / n and G = n gᵀg over the n rows the layer sees for them, g the gradient of
+    the sampled loss (here a fixed target t, so the test can compute it) in the layer's
+    outputs — checked against NumPy (that the operator's products do not depend on the u
+    its build back-propagates is tests/test_autodiff.py's)."""
+    torch.manual_seed(0)
+    module = _RowPairs() if pairs else torch.nn.Linear(6, 4).double()
+    layer = module.layer if pairs else module
+    x, y, t = (torch.randn(8, width, dtype=torch.float64) for width in (6, 4, 4))
+
+    def outputs(rows: slice) -> ModelOutputs:
+        return ModelOutputs(
+            lambda: module(x[rows]),
+            lambda z: ((z - y[rows]) ** 2).mean(),
+            sampled_loss=lambda z: ((z - t[rows][: len(z)]) ** 2).sum(1).mean(),
+            batch_size=len(x[rows]),
+            rows=lambda s: outputs(slice(rows.start + s.start, rows.start + s.stop)),
+        )
+
+    options = {"statistics_fraction": 0.25, "curvature_fraction": 0.5}
+    optimizer = KFAC(module.parameters(), min_curvature_examples=4, **options)
+    optimizer.prepare(recordable_layers(module))
+    shared = []
+    original = KFAC._gauss_newton_sampling
+    monkeypatch.setattr(KFAC, "_gauss_newton_sampling", lambda *a: shared.append(1) or original(*a))
+    for step in range(2):
+        weight, bias = (p.detach().numpy().copy() for p in (layer.weight, layer.bias))
+        rows_in = x[:2].numpy().reshape(-1, layer.in_features)
+        rows_in = np.concatenate([rows_in, np.ones((len(rows_in), 1))], axis=1)
+        z = (rows_in @ np.concatenate([weight, bias[:, None]], 1).T).reshape(2, -1)
+        g = (2 * (z - t[:2].numpy()) / 2).reshape(len(rows_in), -1)
+        expected_a, expected_g = rows_in.T @ rows_in / len(rows_in), len(rows_in) * g.T @ g
+        before = {k: v.clone() for k, v in optimizer.state[layer.weight].items() if k in "AG"}
+
+        def closure():
+            optimizer.zero_grad()
+            value = ((module(x) - y) ** 2).mean()
+            value.backward()
+            return value
+
+        optimizer.step(closure, model_outputs=outputs(slice(0, 8)))
+        state = optimizer.state[layer.weight]
+        if step:
+            expected_a = 0.5 * before["A"].numpy() + 0.5 * expected_a
+            expected_g = 0.5 * before["G"].numpy() + 0.5 * expected_g
+        np.testing.assert_allclose(state["A"].numpy(), expected_a, rtol=1e-12)
+        np.testing.assert_allclose(state["G"].numpy(), expected_g, rtol=1e-12)
+        assert len(shared) == 1  # step 0 shares the pass (and a layer of pairs refuses it)

@@ -368,18 +368,80 @@ class KFAC(Optimizer):
             )
         return fisher != "empirical" and can and bool(self._taps)
 
-    def _sampled_pass(self, model_outputs: ModelOutputs) -> None:
+    def _sampled_pass(self, model_outputs: ModelOutputs) -> GaussNewton | None:
         """Record the factors from a pass on the first τ₁ of the minibatch whose backward
-        starts at targets drawn from the model's predictive distribution (M&G §5)."""
-        part = model_outputs.chunk(self.param_groups[0]["statistics_fraction"])
-        assert part.sampled_loss is not None  # _sampling checked it
+        starts at targets drawn from the model's predictive distribution (M&G §5).
+
+        With ``adaptive``, when those examples lead the quadratic model's, that pass is the
+        backward pass that builds the model's Gauss–Newton operator (step 4), which is
+        returned: the u it back-propagates (zero otherwise; the products do not depend on
+        it) is the sampled loss's gradient on those examples, so the statistics cost no
+        forward and backward pass of their own."""
+        fraction = self.param_groups[0]["statistics_fraction"]
+        examples, part = model_outputs.chunk_rows(fraction), model_outputs.chunk(fraction)
+        sampled_loss = part.sampled_loss
+        assert sampled_loss is not None  # _sampling checked it
+        shared = self._shared_examples(model_outputs, examples)
+        operator, recorded = None, False
         self._tapping = True
         try:
             with torch.enable_grad():
-                loss = part.sampled_loss(part.outputs_fn())
-                torch.autograd.grad(loss, [t.weight for t in self._taps], allow_unused=True)
+                if shared is not None:
+                    operator = self._gauss_newton_sampling(model_outputs, shared, sampled_loss)
+                    recorded = self._keep_examples(shared, len(operator.outputs))
+                if not recorded:
+                    loss = sampled_loss(part.outputs_fn())
+                    torch.autograd.grad(loss, [t.weight for t in self._taps], allow_unused=True)
         finally:
             self._tapping = False
+        return operator
+
+    def _shared_examples(self, model_outputs: ModelOutputs, examples: slice | None) -> slice | None:
+        """The leading examples of the quadratic model's sub-batch that are the sampled
+        pass's ``examples`` (``None``: all of the minibatch), or ``None`` when they are not
+        among them or the parameters move in between (decoupled weight decay)."""
+        if not self.param_groups[0]["adaptive"] or any(
+            g["decoupled_weight_decay"] and g["weight_decay"] for g in self.param_groups
+        ):
+            return None
+        curvature = self._curvature_rows(model_outputs)
+        if examples is None:
+            return slice(None) if curvature is None else None
+        if curvature is None or (curvature.start == 0 and examples.stop <= curvature.stop):
+            return slice(0, examples.stop)
+        return None
+
+    def _gauss_newton_sampling(
+        self,
+        model_outputs: ModelOutputs,
+        shared: slice,
+        sampled_loss: Callable[[torch.Tensor], torch.Tensor],
+    ) -> GaussNewton:
+        """The quadratic model's operator, its build's u the gradient of the sampled loss
+        on the ``shared`` examples of the outputs (zero on the others)."""
+
+        def sampled_gradient(outputs: torch.Tensor) -> torch.Tensor:
+            head = outputs[shared].requires_grad_()
+            (gradient,) = torch.autograd.grad(sampled_loss(head), head)
+            probe = torch.zeros_like(outputs)
+            probe[shared] = gradient
+            return probe
+
+        part = self._curvature_part(model_outputs)
+        params = [p for group in self.param_groups for p in self._params_with_grads(group)[0]]
+        return GaussNewton(part.outputs_fn, part.loss_of_outputs, params, probe=sampled_gradient)
+
+    def _keep_examples(self, shared: slice, examples: int) -> bool:
+        """Cut the taps' records of the operator's pass to the ``shared`` examples; where a
+        layer's leading axis is not the examples', drop them all (the caller runs the
+        sampled pass on its own)."""
+        if shared == slice(None):
+            return True
+        if all(tap.keep_examples(shared, examples) for tap in self._taps):
+            return True
+        for tap in self._taps:
+            tap.take()
+        return False
 
     # -- the step --------------------------------------------------------------------
 
@@ -416,9 +478,10 @@ class KFAC(Optimizer):
                 if factored
                 else {}
             )
+            gauss_newton = None
             if sampling:
                 assert model_outputs is not None
-                self._sampled_pass(model_outputs)
+                gauss_newton = self._sampled_pass(model_outputs)
             self._tapping = False
             self._apply_schedule()
             work = [(g, p, self._apply_weight_decay(g, p, gs)) for g, p, gs in self._clipped_work()]
@@ -427,7 +490,9 @@ class KFAC(Optimizer):
             proposals = self._proposals(gradients, recording, gammas, passes)
             if options["adaptive"]:
                 assert model_outputs is not None
-                self._adaptive_step(work, gradients, gammas, proposals, loss, model_outputs)
+                self._adaptive_step(
+                    work, gradients, gammas, proposals, loss, model_outputs, gauss_newton
+                )
             else:
                 self._fixed_step(work, gradients, proposals[0])
         finally:
@@ -555,9 +620,11 @@ class KFAC(Optimizer):
         proposals: list[dict[torch.Tensor, torch.Tensor]],
         loss: Any,
         model_outputs: ModelOutputs,
+        gauss_newton: GaussNewton | None = None,
     ) -> None:
         """Steps 4–5: of the proposals (one per γ tried), the one whose 2-D model reaches the
-        lowest minimum (§6.6), with its α and μ (§7); then λ by Levenberg–Marquardt."""
+        lowest minimum (§6.6), with its α and μ (§7); then λ by Levenberg–Marquardt.
+        ``gauss_newton``: the model's operator when the sampled pass built it."""
         params = list(gradients)
         home, options = self._home(), self.param_groups[0]
         decay = [
@@ -570,7 +637,7 @@ class KFAC(Optimizer):
         if momentum:
             directions.append([self.state[p]["previous_update"] for p in params])
         part = self._curvature_part(model_outputs)
-        undamped = self._curvature_gram(part, params, directions, decay)
+        undamped = self._curvature_gram(part, params, directions, decay, gauss_newton)
         damped = undamped + home["damping"] * _gram(directions, directions)
         linear = torch.stack([dot([gradients[p] for p in params], d) for d in directions])
         best: tuple[float, int, list[int], torch.Tensor] | None = None
@@ -605,18 +672,25 @@ class KFAC(Optimizer):
             self._adapt_damping(model_outputs, params, decay, value, predicted)
 
     def _curvature_part(self, model_outputs: ModelOutputs) -> ModelOutputs:
-        """The examples of the quadratic model: ⌈τ₂N⌉ of the N, at least
+        """The quadratic model's sub-batch (:meth:`_curvature_rows`)."""
+        examples = self._curvature_rows(model_outputs)
+        if examples is None or model_outputs.rows is None:
+            return model_outputs
+        return model_outputs.rows(examples)
+
+    def _curvature_rows(self, model_outputs: ModelOutputs) -> slice | None:
+        """The examples of the quadratic model (``None``: all): ⌈τ₂N⌉ of the N, at least
         ``min_curvature_examples`` (all N if fewer), the k-th of the whole sub-batches of
         that size at step k, cyclically (a remainder smaller than the others is skipped)."""
         options, size = self.param_groups[0], model_outputs.batch_size
         if model_outputs.rows is None or size is None:
-            return model_outputs
+            return None
         wanted = math.ceil(options["curvature_fraction"] * size)
         count = min(size, max(wanted, options["min_curvature_examples"]))
         if count == size:
-            return model_outputs
+            return None
         start = (self.iterations % (size // count)) * count
-        return model_outputs.rows(slice(start, start + count))
+        return slice(start, start + count)
 
     def _curvature_gram(
         self,
@@ -624,13 +698,15 @@ class KFAC(Optimizer):
         params: list[torch.Tensor],
         directions: list[list[torch.Tensor]],
         decay: list[float],
+        gauss_newton: GaussNewton | None = None,
     ) -> torch.Tensor:
-        """``[dᵢᵀ (F + η I) dⱼ]``: the exact Fisher (Gauss–Newton) of the sub-batch, the
-        penalty's Hessian and the coupled weight decay η."""
+        """``[dᵢᵀ (F + η I) dⱼ]``: the exact Fisher (Gauss–Newton) of the sub-batch (by
+        ``gauss_newton`` when it is built already), the penalty's Hessian and the coupled
+        weight decay η."""
         with torch.enable_grad():
-            gram = GaussNewton(part.outputs_fn, part.loss_of_outputs, params).quadratic_form(
-                directions
-            )
+            if gauss_newton is None:
+                gauss_newton = GaussNewton(part.outputs_fn, part.loss_of_outputs, params)
+            gram = gauss_newton.quadratic_form(directions)
             if part.penalty is not None:
                 curved = [hessian_vector_product(part.penalty, params, d) for d in directions]
                 gram = gram + _gram(directions, curved)
