@@ -669,6 +669,31 @@ def test_damped_inverses_by_cholesky_and_by_eigendecomposition_where_it_fails():
     torch.testing.assert_close(inverse, damped_inverse(rounded, 1e-13), rtol=0, atol=0)
 
 
+def test_a_tried_gammas_inverse_is_applied_by_cholesky_solves():
+    """A γ tried on a T₂ step keeps (M + sI)'s Cholesky factor: (M + sI)⁻¹X and X(M + sI)⁻¹
+    by triangular solves equal LAPACK's general solve, and its explicit inverse (made when
+    that γ is chosen) ``torch.linalg.inv`` (float64); where Cholesky fails the
+    eigendecomposition's explicit inverse serves both sides."""
+    from deepdescent.optimizers.second_order.kfac import _ShiftedInverse, damped_inverse
+
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(3, 5, generator=generator, dtype=torch.float64)
+    factor, x = rows.T @ rows, torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    shifted = factor + 0.3 * torch.eye(5, dtype=torch.float64)
+    inverse = _ShiftedInverse.factored(factor, 0.3)
+    assert inverse.cholesky
+    tolerance = {"rtol": 1e-10, "atol": 1e-12}
+    torch.testing.assert_close(inverse.left(x), torch.linalg.solve(shifted, x), **tolerance)
+    torch.testing.assert_close(inverse.right(x.T), torch.linalg.solve(shifted, x).T, **tolerance)
+    torch.testing.assert_close(inverse.explicit(), torch.linalg.inv(shifted), **tolerance)
+    rounded = factor - 1e-12 * torch.eye(5, dtype=torch.float64)
+    fallback = _ShiftedInverse.factored(rounded, 1e-13)
+    assert not fallback.cholesky
+    explicit = damped_inverse(rounded, 1e-13)
+    torch.testing.assert_close(fallback.left(x), explicit @ x, rtol=0, atol=0)
+    torch.testing.assert_close(fallback.right(x.T), x.T @ explicit, rtol=0, atol=0)
+
+
 # -- the sampled statistics on the backward pass that builds the quadratic model ---------
 
 

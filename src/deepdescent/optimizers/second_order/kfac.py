@@ -137,6 +137,8 @@ _GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
 # How closely the gradient must equal the gradient pass's gᵀã (float32 sums in another
 # order) for the per-example product of step 3 to stand for it.
 _PASS_MATCH = 1e-4
+# The damped inverses a layer's state holds.
+_INVERSES = ("A_inverse", "G_inverse")
 # The defaults of the two modes (see the module docstring).
 _ADAPTIVE_LR, _FIXED_LR, _FIXED_MOMENTUM = 1.0, 0.01, 0.9
 
@@ -296,7 +298,7 @@ class KFAC(Optimizer):
         super().__init__(params, defaults, **clipping)
         self._taps: list[LayerTap] = []
         # The damped inverses of the other γ tried on a T₂ step, until γ is chosen.
-        self._trials: dict[LayerTap, dict[float, dict[str, torch.Tensor]]] = {}
+        self._trials: dict[LayerTap, dict[float, dict[str, _ShiftedInverse]]] = {}
         # None: the rule between steps (record a training pass on recording steps, for
         # a loop that runs its pass before step()); True/False inside step().
         self._tapping: bool | None = None
@@ -545,10 +547,11 @@ class KFAC(Optimizer):
             if state.get("inverse_gamma") != gammas[0]:
                 self._damp(state, gammas[0])
             stacked, gradient_pass = tap.stack(gradients), passes.get(tap)
-            directions = [self._proposal(tap, state, stacked, gradient_pass)]
-            trials = {gamma: _damped_inverses(state, gamma) for gamma in gammas[1:]}
-            for inverses in trials.values():
-                directions.append(self._proposal(tap, inverses, stacked, gradient_pass))
+            inverses = {key: _ShiftedInverse(state[key]) for key in _INVERSES}
+            directions = [self._proposal(tap, inverses, stacked, gradient_pass)]
+            trials = {gamma: _trial_inverses(state, gamma) for gamma in gammas[1:]}
+            for trial in trials.values():
+                directions.append(self._proposal(tap, trial, stacked, gradient_pass))
             self._trials[tap] = trials
             for proposal, direction in zip(proposals, directions, strict=True):
                 proposal.update({p: d for p, d in tap.split(direction).items() if p in gradients})
@@ -594,21 +597,21 @@ class KFAC(Optimizer):
     @staticmethod
     def _proposal(
         tap: LayerTap,
-        state: dict[str, Any],
+        inverses: dict[str, _ShiftedInverse],
         stacked: torch.Tensor,
         gradient_pass: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Δ = −G⁻¹ ∇W̃ A⁻¹ (torch's layout) or −A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g)
         coordinates; from the gradient pass's N rows when that is cheaper and ∇W̃ is
         theirs (the sign then goes on the N rows of g G⁻¹, not on the whole matrix)."""
-        a_inverse, g_inverse = state["A_inverse"], state["G_inverse"]
+        a_inverse, g_inverse = inverses["A_inverse"], inverses["G_inverse"]
         if gradient_pass is not None and _per_example_applies(tap, stacked, gradient_pass):
             a, g = gradient_pass
-            inputs, outputs = a @ a_inverse, (g @ g_inverse).neg_()
+            inputs, outputs = a_inverse.right(a), g_inverse.right(g).neg_()
             return inputs.T @ outputs if tap.layout == "in_out" else outputs.T @ inputs
         if tap.layout == "in_out":
-            return (a_inverse @ stacked @ g_inverse).neg_()
-        return (g_inverse @ stacked @ a_inverse).neg_()
+            return g_inverse.right(a_inverse.left(stacked)).neg_()
+        return a_inverse.right(g_inverse.left(stacked)).neg_()
 
     # -- adaptive: α, μ and λ from the quadratic model (M&G §6.5, §7) ------------------
 
@@ -652,7 +655,10 @@ class KFAC(Optimizer):
         home["gamma"] = gammas[index]
         for tap, trials in self._trials.items():  # the chosen γ's inverses, already made
             if home["gamma"] in trials:
-                self.state[tap.weight].update(trials[home["gamma"]], inverse_gamma=home["gamma"])
+                self.state[tap.weight].update(
+                    {key: inverse.explicit() for key, inverse in trials[home["gamma"]].items()},
+                    inverse_gamma=home["gamma"],
+                )
         self._trials = {}
         home["alpha"] = float(coefficients[0])
         home["mu"] = float(coefficients[1]) if momentum else 0.0
@@ -787,10 +793,16 @@ class KFAC(Optimizer):
 
 
 def _damped_inverses(state: dict[str, Any], gamma: float) -> dict[str, torch.Tensor]:
+    """(A + πγ I)⁻¹ and (G + γ/π I)⁻¹ of the refreshed factors, explicit."""
+    return {key: inverse.explicit() for key, inverse in _trial_inverses(state, gamma).items()}
+
+
+def _trial_inverses(state: dict[str, Any], gamma: float) -> dict[str, _ShiftedInverse]:
+    """(A + πγ I)⁻¹ and (G + γ/π I)⁻¹ of the refreshed factors, as Cholesky factors."""
     pi = state["pi"]
     return {
-        "A_inverse": _shifted_inverse(state["A_refreshed"], pi * gamma),
-        "G_inverse": _shifted_inverse(state["G_refreshed"], gamma / pi),
+        "A_inverse": _ShiftedInverse.factored(state["A_refreshed"], pi * gamma),
+        "G_inverse": _ShiftedInverse.factored(state["G_refreshed"], gamma / pi),
     }
 
 
@@ -798,13 +810,48 @@ def _shifted_inverse(factor: torch.Tensor, shift: torch.Tensor | float) -> torch
     """``(M + shift·I)⁻¹`` by Cholesky (a third of an eigendecomposition's time for the
     autoencoder's 1000 × 1000 factors); by eigendecomposition (:func:`damped_inverse`)
     when rounding leaves M + shift·I not numerically positive definite."""
-    shifted = factor + shift * torch.eye(len(factor), dtype=factor.dtype, device=factor.device)
-    lower, info = torch.linalg.cholesky_ex(shifted)
-    if int(info) != 0:
-        return damped_inverse(factor, shift)
-    # Row-major, as a restored checkpoint holds it: the products that use it then take
-    # the same BLAS path, and a resumed run stays bit-identical.
-    return torch.cholesky_inverse(lower).contiguous()
+    return _ShiftedInverse.factored(factor, shift).explicit()
+
+
+class _ShiftedInverse:
+    """``(M + s I)⁻¹`` of a symmetric factor, applied to matrices: by the explicit inverse
+    (the γ in use: one product per step), or by the Cholesky factor L (a γ only tried on a
+    T₂ step: two triangular solves; the factorization takes a third of the explicit
+    inverse's time for a 1000 × 1000 factor), made explicit only if that γ is chosen.
+    ``matrix`` is the inverse, or L when ``cholesky``."""
+
+    def __init__(self, matrix: torch.Tensor, cholesky: bool = False) -> None:
+        self.matrix, self.cholesky = matrix, cholesky
+
+    @classmethod
+    def factored(cls, factor: torch.Tensor, shift: torch.Tensor | float) -> _ShiftedInverse:
+        """By Cholesky; by eigendecomposition (:func:`damped_inverse`, explicit) when
+        rounding leaves M + s I not numerically positive definite."""
+        eye = torch.eye(len(factor), dtype=factor.dtype, device=factor.device)
+        lower, info = torch.linalg.cholesky_ex(factor + shift * eye)
+        if int(info) != 0:
+            return cls(damped_inverse(factor, shift))
+        return cls(lower, cholesky=True)
+
+    def left(self, matrix: torch.Tensor) -> torch.Tensor:
+        """``(M + s I)⁻¹ X``."""
+        if self.cholesky:
+            return torch.cholesky_solve(matrix, self.matrix)
+        return self.matrix @ matrix
+
+    def right(self, matrix: torch.Tensor) -> torch.Tensor:
+        """``X (M + s I)⁻¹``."""
+        if self.cholesky:
+            return torch.cholesky_solve(matrix.T, self.matrix).T
+        return matrix @ self.matrix
+
+    def explicit(self) -> torch.Tensor:
+        """``(M + s I)⁻¹`` as a matrix."""
+        if not self.cholesky:
+            return self.matrix
+        # Row-major, as a restored checkpoint holds it: the products that use it then take
+        # the same BLAS path, and a resumed run stays bit-identical.
+        return torch.cholesky_inverse(self.matrix).contiguous()
 
 
 def _as_rows(
