@@ -479,12 +479,13 @@ def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
 def test_gamma_moves_greedily_and_inverses_use_the_factors_of_the_last_refresh():
     """γ (M&G §6.6, here every step: T₂ = 1) moves by ω₂ = √(19/20) or stays; when it moves
     between refreshes, (A + πγ I)⁻¹ is that of the A of the last refresh (M&G §8), not of
-    the running A, which has moved on."""
+    the running A, which has moved on; at a refresh (step 10) that of the new A, whichever
+    of the three γ is chosen."""
     layer = make_layer("linear")
     optimizer = KFAC(layer.parameters(), gamma_update_freq=1, inverse_update_freq=10)
     optimizer.prepare(recordable_layers(layer))
     state = optimizer.state[layer.weight]
-    batches = _linear_batches(10)
+    batches = _linear_batches(13)
 
     def step(x, y):
         _step_with_outputs(optimizer, layer, x, lambda z: ((z - y) ** 2).mean())
@@ -492,13 +493,16 @@ def test_gamma_moves_greedily_and_inverses_use_the_factors_of_the_last_refresh()
     for x, y in batches[:3]:  # the first three steps refresh the factors
         step(x, y)
     refreshed, moves = state["A"].clone(), []
-    for x, y in batches[3:]:
+    for k, (x, y) in enumerate(batches[3:], start=3):
         gamma = state["gamma"]
         step(x, y)
         ratio = state["gamma"] / gamma
         assert min(abs(ratio - r) for r in (0.95**0.5, 1.0, 0.95**-0.5)) < 1e-12
         moves.append(ratio != 1.0)
-        assert not torch.allclose(state["A"], refreshed)  # the running average moved on
+        if k == 10:  # T₃: a refresh, and every γ tried on the new factors
+            refreshed = state["A"].clone()
+        else:
+            assert not torch.allclose(state["A"], refreshed)  # the running average moved on
         # the inverses of the γ chosen (made when it was tried), for the next proposal
         shift = state["pi"] * state["gamma"]
         expected = torch.linalg.inv(refreshed + shift * torch.eye(4).double())

@@ -544,14 +544,22 @@ class KFAC(Optimizer):
             state = self._factors(tap, recording)
             if refresh or "A_refreshed" not in state:
                 self._refresh(state)
-            if state.get("inverse_gamma") != gammas[0]:
+            # On a T₂ step the current γ's inverses, if they must be made anew, are tried
+            # like the others: only the chosen γ's are made explicit.
+            current = state.get("inverse_gamma") == gammas[0]
+            if not current and len(gammas) == 1:
                 self._damp(state, gammas[0])
+                current = True
+            trials = {
+                gamma: _trial_inverses(state, gamma)
+                for gamma in (gammas[1:] if current else gammas)
+            }
+            inverses = [{key: _ShiftedInverse(state[key]) for key in _INVERSES}] if current else []
             stacked, gradient_pass = tap.stack(gradients), passes.get(tap)
-            inverses = {key: _ShiftedInverse(state[key]) for key in _INVERSES}
-            directions = [self._proposal(tap, inverses, stacked, gradient_pass)]
-            trials = {gamma: _trial_inverses(state, gamma) for gamma in gammas[1:]}
-            for trial in trials.values():
-                directions.append(self._proposal(tap, trial, stacked, gradient_pass))
+            directions = [
+                self._proposal(tap, tried, stacked, gradient_pass)
+                for tried in inverses + list(trials.values())
+            ]
             self._trials[tap] = trials
             for proposal, direction in zip(proposals, directions, strict=True):
                 proposal.update({p: d for p, d in tap.split(direction).items() if p in gradients})
