@@ -32,6 +32,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
+# torch imports this (and sympy: half a second of CPU) at the process's first
+# torch.autograd.grad with given grad_outputs, which would charge it to the first method
+# that calls one (K-FAC): imported here, it is charged to none.
+import torch.fx.experimental.symbolic_shapes
 import torch.nn.functional as F
 from scipy.optimize import minimize
 
