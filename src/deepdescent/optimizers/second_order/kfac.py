@@ -21,7 +21,10 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
    ``Â = ãᵀã/N``, ``Ĝ = N gᵀg`` over N examples. ``fisher`` chooses the g: ``"sampled"``,
    the paper's, back-propagates the loss at targets drawn from the model's predictive
    distribution, on the first τ₁ = ``statistics_fraction`` (1/8, M&G's) of the minibatch —
-   one more pass on an eighth of it; ``"empirical"`` reuses the gradients of the training
+   one more pass on an eighth of it, or none with ``adaptive`` when those examples lead
+   the quadratic model's (step 4): the backward pass that builds its Gauss–Newton products
+   back-propagates a vector u on which they do not depend, so it carries the sampled
+   loss's gradient; ``"empirical"`` reuses the gradients of the training
    loss at the observed targets — free, but the empirical Fisher is a poorer curvature
    (Kunstner et al. 2019); ``"auto"`` samples when the step is given ``model_outputs``
    whose loss is a negative log-likelihood it can sample from (``fit`` gives them; mean
@@ -58,7 +61,8 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
 5. **The factored damping γ, greedily** (§6.6): γ starts at ``√(λ₀ + η)`` (η the
    coupled ``weight_decay``); every T₂ = ``gamma_update_freq`` steps (20) proposals are
    also made with ω₂γ and γ/ω₂ (ω₂ = √(19/20)^T₂), each gets its own α and μ, and the
-   one whose model minimum M(δ*) is lowest is the step and sets γ.
+   one whose model minimum M(δ*) is lowest is the step and sets γ. The γ tried are
+   applied by Cholesky solves; only the chosen one's inverses are made explicit.
 6. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
    the reduction ratio ``ρ = (h(θ + δ) − h(θ)) / (M(δ) − M(0))`` of the model *without*
    λ (one more forward pass on S) sets ``λ ← ω₁λ`` if ρ > 3/4 and ``λ ← λ/ω₁`` if
