@@ -27,12 +27,10 @@ import torch
 # torch imports this (and sympy, half a second) at the first torch.autograd.grad of the
 # process: imported here, it is charged to no run.
 import torch.fx.experimental.symbolic_shapes
-from second_order import AutoencoderRun, deep_autoencoder, options_autoencoder
+from second_order import AutoencoderRun, autoencoder_problem, options_autoencoder
 
-from deepdescent.datasets import fashion_mnist
 from deepdescent.optimizers.first_order.adam import Adam
 from deepdescent.optimizers.second_order.kfac import KFAC
-from deepdescent.utils import set_random_seed
 
 
 def load_kfac(path: str) -> type:
@@ -54,14 +52,7 @@ def main() -> None:
     options_autoencoder(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    (x, _), (xt, _) = fashion_mnist.load_data()
-    n, m = args.ae_samples, args.ae_test
-    data = (
-        (x[:n].reshape(n, -1) / 255.0).astype("float32"),
-        (xt[:m].reshape(m, -1) / 255.0).astype("float32"),
-    )
-    set_random_seed(args.ae_seed)
-    initial = [p.detach().clone() for p in deep_autoencoder().parameters()]
+    data, initial = autoencoder_problem(args)
     makers = [
         ("Adam", lambda: Adam(learning_rate=args.adam_rate), args.adam_batch),
         ("K-FAC", KFAC, args.kfac_batch),

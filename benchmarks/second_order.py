@@ -318,14 +318,10 @@ def first_time_below(run: AutoencoderRun, target: float, cpu: bool = False) -> f
     return None
 
 
-def section_autoencoder(args: argparse.Namespace) -> None:
-    """Test error against wall time, from the same initial weights: Adam and SGD with
-    momentum (learning rates tuned), K-FAC and Hessian-free."""
+def autoencoder_problem(args: argparse.Namespace) -> tuple[tuple[np.ndarray, np.ndarray], list]:
+    """The first ``--ae-samples`` training and ``--ae-test`` test images (flattened, in
+    [0, 1]) and the initial weights every method starts from (seed ``--ae-seed``)."""
     from deepdescent.datasets import fashion_mnist
-    from deepdescent.optimizers.first_order.adam import Adam
-    from deepdescent.optimizers.first_order.sgd import SGD
-    from deepdescent.optimizers.second_order.hessian_free import HessianFree
-    from deepdescent.optimizers.second_order.kfac import KFAC
     from deepdescent.utils import set_random_seed
 
     (x, _), (xt, _) = fashion_mnist.load_data()
@@ -335,7 +331,18 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         (xt[:m].reshape(m, -1) / 255.0).astype("float32"),
     )
     set_random_seed(args.ae_seed)
-    initial = [p.detach().clone() for p in deep_autoencoder().parameters()]
+    return data, [p.detach().clone() for p in deep_autoencoder().parameters()]
+
+
+def section_autoencoder(args: argparse.Namespace) -> None:
+    """Test error against wall time, from the same initial weights: Adam and SGD with
+    momentum (learning rates tuned), K-FAC and Hessian-free."""
+    from deepdescent.optimizers.first_order.adam import Adam
+    from deepdescent.optimizers.first_order.sgd import SGD
+    from deepdescent.optimizers.second_order.hessian_free import HessianFree
+    from deepdescent.optimizers.second_order.kfac import KFAC
+
+    data, initial = autoencoder_problem(args)
     adam_lr = tune(
         "Adam", lambda r: Adam(learning_rate=r), args.adam_lr, args.adam_batch, data, initial, args
     )
