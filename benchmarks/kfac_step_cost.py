@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     options_autoencoder(parser)
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error(f"--epochs must be at least 2 (the first is left out), got {args.epochs}")
     torch.set_num_threads(1)
     data, initial = autoencoder_problem(args)
     makers = [
