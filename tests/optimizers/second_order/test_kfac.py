@@ -658,17 +658,18 @@ def test_damped_inverses_by_cholesky_and_by_eigendecomposition_where_it_fails():
     """(M + sI)⁻¹ of a positive semi-definite factor: Cholesky's equals LAPACK's general
     inverse; where rounding has left M with eigenvalues below −s, Cholesky fails and the
     eigendecomposition (eigenvalues below 0 taken as 0) of ``damped_inverse`` is used."""
-    from deepdescent.optimizers.second_order.kfac import _shifted_inverse, damped_inverse
+    from deepdescent.optimizers.second_order.kfac import _ShiftedInverse, damped_inverse
 
     generator = torch.Generator().manual_seed(0)
     rows = torch.randn(3, 5, generator=generator, dtype=torch.float64)
     factor = rows.T @ rows  # rank 3 of 5
     expected = torch.linalg.inv(factor + 0.3 * torch.eye(5, dtype=torch.float64))
-    torch.testing.assert_close(_shifted_inverse(factor, 0.3), expected, rtol=1e-10, atol=1e-12)
+    inverse = _ShiftedInverse.factored(factor, 0.3).explicit()
+    torch.testing.assert_close(inverse, expected, rtol=1e-10, atol=1e-12)
     rounded = factor - 1e-12 * torch.eye(5, dtype=torch.float64)
     with pytest.raises(torch.linalg.LinAlgError):
         torch.linalg.cholesky(rounded + 1e-13 * torch.eye(5, dtype=torch.float64))
-    inverse = _shifted_inverse(rounded, 1e-13)
+    inverse = _ShiftedInverse.factored(rounded, 1e-13).explicit()
     assert torch.isfinite(inverse).all()
     torch.testing.assert_close(inverse, damped_inverse(rounded, 1e-13), rtol=0, atol=0)
 

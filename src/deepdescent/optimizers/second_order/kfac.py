@@ -301,7 +301,8 @@ class KFAC(Optimizer):
         }
         super().__init__(params, defaults, **clipping)
         self._taps: list[LayerTap] = []
-        # The damped inverses of the other γ tried on a T₂ step, until γ is chosen.
+        # The damped inverses (Cholesky factors) of the γ tried on a T₂ step, until γ is
+        # chosen.
         self._trials: dict[LayerTap, dict[float, dict[str, _ShiftedInverse]]] = {}
         # None: the rule between steps (record a training pass on recording steps, for
         # a loop that runs its pass before step()); True/False inside step().
@@ -665,7 +666,7 @@ class KFAC(Optimizer):
         assert best is not None
         _, index, rows, coefficients = best
         home["gamma"] = gammas[index]
-        for tap, trials in self._trials.items():  # the chosen γ's inverses, already made
+        for tap, trials in self._trials.items():  # the chosen γ's inverses, made explicit
             if home["gamma"] in trials:
                 self.state[tap.weight].update(
                     {key: inverse.explicit() for key, inverse in trials[home["gamma"]].items()},
@@ -818,19 +819,13 @@ def _trial_inverses(state: dict[str, Any], gamma: float) -> dict[str, _ShiftedIn
     }
 
 
-def _shifted_inverse(factor: torch.Tensor, shift: torch.Tensor | float) -> torch.Tensor:
-    """``(M + shift·I)⁻¹`` by Cholesky (a third of an eigendecomposition's time for the
-    autoencoder's 1000 × 1000 factors); by eigendecomposition (:func:`damped_inverse`)
-    when rounding leaves M + shift·I not numerically positive definite."""
-    return _ShiftedInverse.factored(factor, shift).explicit()
-
-
 class _ShiftedInverse:
-    """``(M + s I)⁻¹`` of a symmetric factor, applied to matrices: by the explicit inverse
-    (the γ in use: one product per step), or by the Cholesky factor L (a γ only tried on a
-    T₂ step: two triangular solves; the factorization takes a third of the explicit
-    inverse's time for a 1000 × 1000 factor), made explicit only if that γ is chosen.
-    ``matrix`` is the inverse, or L when ``cholesky``."""
+    """``(M + s I)⁻¹`` of a symmetric positive semi-definite factor, applied to matrices: by
+    the explicit inverse (the γ in use: one product per step), or by the Cholesky factor L
+    (a γ only tried on a T₂ step: two triangular solves; the factorization takes a third of
+    the explicit inverse's time for a 1000 × 1000 factor, and an eigendecomposition three
+    explicit inverses'), made explicit only if that γ is chosen. ``matrix`` is the inverse,
+    or L when ``cholesky``."""
 
     def __init__(self, matrix: torch.Tensor, cholesky: bool = False) -> None:
         self.matrix, self.cholesky = matrix, cholesky
