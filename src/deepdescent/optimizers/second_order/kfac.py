@@ -66,7 +66,19 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
 6. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
    the reduction ratio ``ρ = (h(θ + δ) − h(θ)) / (M(δ) − M(0))`` of the model *without*
    λ (one more forward pass on S) sets ``λ ← ω₁λ`` if ρ > 3/4 and ``λ ← λ/ω₁`` if
-   ρ < 1/4, ω₁ = (19/20)^T₁.
+   ρ < 1/4, ω₁ = (19/20)^T₁. Two safeguards of Levenberg–Marquardt and trust-region
+   methods (Moré 1978; Nocedal & Wright, *Numerical Optimization*, Algorithm 4.1) that M&G
+   do not have: ρ is also measured at the first step and at every step after a measured
+   ρ < 1/4, until one is not; and a measured try that raised h (or made it non-finite)
+   is undone, ``λ ← 4λ``, and α, μ are solved again from the same 2-D model with the new
+   λ (no new curvature products: one forward pass per try), up to four tries, after which
+   θ and δ₀ stay as they were. Where λ dominates the model the step shrinks as about
+   1/λ, so each retry about quarters it, as the trust radius is quartered after a poor
+   step. Why: on a small ReLU CNN the first step from λ₀ = 1e-3 raised h (2.3 → 5.5 on
+   its minibatch); the Gauss–Newton model of the saturated softmax then under-estimated
+   the curvature along δ₀ ninefold or more (μ = −5.6, then −220), and h reached 1e10
+   before step T₁ measured ρ. Where the model predicts well this measures ρ at one step in
+   about T₁ as before (the deep autoencoder: 81 of its first 400 steps instead of 80).
 
 With ``adaptive=False`` steps 4–6 are replaced by fixed hyperparameters (the K-FAC of
 Ba, Grosse & Martens 2017 and of Osawa et al. 2019): λ = ``damping`` stays and
@@ -134,10 +146,14 @@ _SHARED = (
     "fisher",
 )
 _FISHERS = ("auto", "sampled", "empirical")
-# M&G §6.5: ω₁ = (19/20)^T₁; λ is kept above a floor so that the damped factors stay
+# M&G §6.5: ω₁ = (19/20)^T₁; λ is not lowered below a floor so that the damped factors stay
 # invertible when the model keeps predicting well (tensorflow/kfac keeps 1e-8 too).
 _OMEGA_BASE, _MIN_DAMPING, _MIN_GAMMA = 19.0 / 20.0, 1e-8, 1e-8
 _GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
+# Step 6's safeguard: λ's factor after a try that raised h (where λ dominates the model
+# the step shrinks as about 1/λ: a quarter, as Nocedal & Wright's Algorithm 4.1 quarters
+# the trust radius), and the tries after the first, each a forward pass.
+_REJECTION_FACTOR, _RETRIES = 4.0, 3
 # How closely the gradient must equal the gradient pass's gᵀã (float32 sums in another
 # order) for the per-example product of step 3 to stand for it.
 _PASS_MATCH = 1e-4
@@ -172,12 +188,12 @@ class KFAC(Optimizer):
         momentum: μ in [0, 1) of the fixed step (0.9); with ``adaptive`` μ is chosen by
             the quadratic model, so giving it is an error.
         damping: λ >= 0 (1e-3): with ``adaptive`` its starting value λ₀, adapted by
-            Levenberg–Marquardt; else fixed (0: none, for factors known to be invertible).
-            1e-3 suits the deep autoencoder (1e-2 trains it more slowly); a ReLU network
-            with max-pooling convolutions may need 1e-2 or more at the start (with 1e-3
-            a small CNN on Fashion-MNIST diverged within 10 steps on one draw of the
-            data: the Gauss–Newton model misses the kinks a large first step crosses, and
-            λ adapts only every T₁ steps). Martens & Grosse start at λ₀ = 150.
+            Levenberg–Marquardt (step 6, which undoes a step that raised the loss and
+            retries it with 4λ, so a λ₀ too small for the network costs a few forward
+            passes, not the run); else fixed (0: none, for factors known to be
+            invertible). 1e-3 suits the deep autoencoder (1e-2 trains it more slowly) and
+            trains a small ReLU CNN on Fashion-MNIST as well as 1e-2 does. Martens &
+            Grosse start at λ₀ = 150.
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm:
             see :class:`~deepdescent.optimizers.base.Optimizer`; clipping and coupled decay
             act on the gradient before it is preconditioned, and coupled decay η joins
@@ -188,7 +204,8 @@ class KFAC(Optimizer):
         factor_update_freq: record the factors every this many steps (1).
         inverse_update_freq: T₃, refresh the factors the inverses are taken of every this many
             steps (20).
-        damping_update_freq: T₁, adapt λ every this many steps (5).
+        damping_update_freq: T₁, adapt λ every this many steps (5), and at the steps
+            that step 6 watches.
         gamma_update_freq: T₂, adapt γ every this many steps (20).
         statistics_fraction: τ₁ in (0, 1], the part of the minibatch the sampled pass
             runs on (1/8).
@@ -208,7 +225,8 @@ class KFAC(Optimizer):
 
     :meth:`prepare` (``fit`` calls it) makes the layers known. The optimizer's numbers
     live in the state of the first parameter: ``damping`` (λ), and with ``adaptive``
-    ``gamma``, ``alpha``, ``mu`` and, on adaptation steps, ``reduction_ratio``.
+    ``gamma``, ``alpha``, ``mu``, the last measured ``reduction_ratio`` and, once a try
+    has been undone, ``rejected_steps`` (the count of tries undone).
     """
 
     def __init__(
@@ -654,7 +672,8 @@ class KFAC(Optimizer):
             directions.append([self.state[p]["previous_update"] for p in params])
         part = self._curvature_part(model_outputs)
         undamped = self._curvature_gram(part, params, directions, decay, gauss_newton)
-        damped = undamped + home["damping"] * _gram(directions, directions)
+        squares = _gram(directions, directions)
+        damped = undamped + home["damping"] * squares
         linear = torch.stack([dot([gradients[p] for p in params], d) for d in directions])
         best: tuple[float, int, list[int], torch.Tensor] | None = None
         for index in range(len(proposals)):
@@ -673,22 +692,39 @@ class KFAC(Optimizer):
                     inverse_gamma=home["gamma"],
                 )
         self._trials = {}
-        home["alpha"] = float(coefficients[0])
-        home["mu"] = float(coefficients[1]) if momentum else 0.0
         if loss is None:  # a loop that ran its pass before step(): h(θ) from the outputs
             loss = model_outputs.cost()
         value = _objective_value(loss, params, decay)
-        scaled = coefficients * float(options["lr"])
-        update = torch._foreach_mul(directions[rows[0]], float(scaled[0]))
-        for c, row in zip(scaled[1:], rows[1:], strict=True):
-            torch._foreach_add_(update, directions[row], alpha=float(c))
-        torch._foreach_add_(params, update)
+        model, squares, linear = undamped[rows][:, rows], squares[rows][:, rows], linear[rows]
+        # θ as it was, to undo a measured step that raised h (step 6), exactly.
+        before = [p.detach().clone() for p in params] if self._measures_ratio() else None
+        for attempt in range(1 + (_RETRIES if before is not None else 0)):
+            if attempt:  # λ was raised: the same 2-D model, re-damped
+                coefficients = _solve_model(model + home["damping"] * squares, linear)
+            home["alpha"] = float(coefficients[0])
+            home["mu"] = float(coefficients[1]) if momentum else 0.0
+            scaled = coefficients * float(options["lr"])
+            update = torch._foreach_mul(directions[rows[0]], float(scaled[0]))
+            for c, row in zip(scaled[1:], rows[1:], strict=True):
+                torch._foreach_add_(update, directions[row], alpha=float(c))
+            torch._foreach_add_(params, update)
+            if before is None:
+                break
+            predicted = float(0.5 * scaled @ model @ scaled + linear @ scaled)
+            if self._adapt_damping(model_outputs, params, decay, value, predicted):
+                break
+            torch._foreach_copy_(params, before)
+        else:
+            return  # every try raised h: θ and δ₀ stay
         for param, step in zip(params, update, strict=True):
             self.state[param]["previous_update"] = step
-        if (self.iterations + 1) % options["damping_update_freq"] == 0:
-            model = undamped[rows][:, rows]
-            predicted = float(0.5 * scaled @ model @ scaled + linear[rows] @ scaled)
-            self._adapt_damping(model_outputs, params, decay, value, predicted)
+
+    def _measures_ratio(self) -> bool:
+        """Whether ρ is measured after this step (step 6): on every T₁-th step (M&G), and
+        on the first step and on every step after a measured ρ < 1/4 until one is not."""
+        ratio = self._home().get("reduction_ratio")
+        period = self.param_groups[0]["damping_update_freq"]
+        return (self.iterations + 1) % period == 0 or ratio is None or ratio < _POOR_RATIO
 
     def _curvature_part(self, model_outputs: ModelOutputs) -> ModelOutputs:
         """The quadratic model's sub-batch (:meth:`_curvature_rows`)."""
@@ -741,19 +777,25 @@ class KFAC(Optimizer):
         decay: list[float],
         value: float,
         predicted: float,
-    ) -> None:
-        """λ ← ω₁λ if ρ > 3/4, λ/ω₁ if ρ < 1/4, with ρ from h after the step (§6.5)."""
+    ) -> bool:
+        """Step 6 after a measured try: whether it is kept (h did not rise), and λ ← 4λ if
+        not, else ω₁λ if ρ > 3/4 and λ/ω₁ if ρ < 1/4 (M&G §6.5)."""
         home, options = self._home(), self.param_groups[0]
         new_value = _objective_value(model_outputs.cost(), params, decay)
         ratio = (new_value - value) / predicted if predicted < 0 else -math.inf
         if not math.isfinite(new_value):
             ratio = -math.inf
+        kept = new_value <= value  # False for NaN too
         omega = _OMEGA_BASE ** options["damping_update_freq"]
-        if ratio > _GOOD_RATIO:
-            home["damping"] = max(home["damping"] * omega, _MIN_DAMPING)
+        if not kept:
+            home["damping"] = home["damping"] * _REJECTION_FACTOR
+            home["rejected_steps"] = home.get("rejected_steps", 0) + 1
+        elif ratio > _GOOD_RATIO:  # down to the floor, never up to it (a λ₀ below it)
+            home["damping"] = max(home["damping"] * omega, min(home["damping"], _MIN_DAMPING))
         elif ratio < _POOR_RATIO:
             home["damping"] = home["damping"] / omega
         home["reduction_ratio"] = ratio
+        return kept
 
     # -- fixed: η, μ and λ as given ------------------------------------------------------
 
