@@ -583,12 +583,13 @@ def test_after_a_poor_reduction_ratio_every_step_is_measured():
 def test_gamma_moves_greedily_and_inverses_use_the_factors_of_the_last_refresh():
     """γ (M&G §6.6, here every step: T₂ = 1) moves by ω₂ = √(19/20) or stays; when it moves
     between refreshes, (A + πγ I)⁻¹ is that of the A of the last refresh (M&G §8), not of
-    the running A, which has moved on."""
+    the running A, which has moved on; at a refresh (step 10) that of the new A, whichever
+    of the three γ is chosen."""
     layer = make_layer("linear")
     optimizer = KFAC(layer.parameters(), gamma_update_freq=1, inverse_update_freq=10)
     optimizer.prepare(recordable_layers(layer))
     state = optimizer.state[layer.weight]
-    batches = _linear_batches(10)
+    batches = _linear_batches(13)
 
     def step(x, y):
         _step_with_outputs(optimizer, layer, x, lambda z: ((z - y) ** 2).mean())
@@ -596,13 +597,16 @@ def test_gamma_moves_greedily_and_inverses_use_the_factors_of_the_last_refresh()
     for x, y in batches[:3]:  # the first three steps refresh the factors
         step(x, y)
     refreshed, moves = state["A"].clone(), []
-    for x, y in batches[3:]:
+    for k, (x, y) in enumerate(batches[3:], start=3):
         gamma = state["gamma"]
         step(x, y)
         ratio = state["gamma"] / gamma
         assert min(abs(ratio - r) for r in (0.95**0.5, 1.0, 0.95**-0.5)) < 1e-12
         moves.append(ratio != 1.0)
-        assert not torch.allclose(state["A"], refreshed)  # the running average moved on
+        if k == 10:  # T₃: a refresh, and every γ tried on the new factors
+            refreshed = state["A"].clone()
+        else:
+            assert not torch.allclose(state["A"], refreshed)  # the running average moved on
         # the inverses of the γ chosen (made when it was tried), for the next proposal
         shift = state["pi"] * state["gamma"]
         expected = torch.linalg.inv(refreshed + shift * torch.eye(4).double())
@@ -758,16 +762,112 @@ def test_damped_inverses_by_cholesky_and_by_eigendecomposition_where_it_fails():
     """(M + sI)⁻¹ of a positive semi-definite factor: Cholesky's equals LAPACK's general
     inverse; where rounding has left M with eigenvalues below −s, Cholesky fails and the
     eigendecomposition (eigenvalues below 0 taken as 0) of ``damped_inverse`` is used."""
-    from deepdescent.optimizers.second_order.kfac import _shifted_inverse, damped_inverse
+    from deepdescent.optimizers.second_order.kfac import _ShiftedInverse, damped_inverse
 
     generator = torch.Generator().manual_seed(0)
     rows = torch.randn(3, 5, generator=generator, dtype=torch.float64)
     factor = rows.T @ rows  # rank 3 of 5
     expected = torch.linalg.inv(factor + 0.3 * torch.eye(5, dtype=torch.float64))
-    torch.testing.assert_close(_shifted_inverse(factor, 0.3), expected, rtol=1e-10, atol=1e-12)
+    inverse = _ShiftedInverse.factored(factor, 0.3).explicit()
+    torch.testing.assert_close(inverse, expected, rtol=1e-10, atol=1e-12)
     rounded = factor - 1e-12 * torch.eye(5, dtype=torch.float64)
     with pytest.raises(torch.linalg.LinAlgError):
         torch.linalg.cholesky(rounded + 1e-13 * torch.eye(5, dtype=torch.float64))
-    inverse = _shifted_inverse(rounded, 1e-13)
+    inverse = _ShiftedInverse.factored(rounded, 1e-13).explicit()
     assert torch.isfinite(inverse).all()
     torch.testing.assert_close(inverse, damped_inverse(rounded, 1e-13), rtol=0, atol=0)
+
+
+def test_a_tried_gammas_inverse_is_applied_by_cholesky_solves():
+    """A γ tried on a T₂ step keeps (M + sI)'s Cholesky factor: (M + sI)⁻¹X and X(M + sI)⁻¹
+    by triangular solves equal LAPACK's general solve, and its explicit inverse (made when
+    that γ is chosen) ``torch.linalg.inv`` (float64); where Cholesky fails the
+    eigendecomposition's explicit inverse serves both sides."""
+    from deepdescent.optimizers.second_order.kfac import _ShiftedInverse, damped_inverse
+
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(3, 5, generator=generator, dtype=torch.float64)
+    factor, x = rows.T @ rows, torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    shifted = factor + 0.3 * torch.eye(5, dtype=torch.float64)
+    inverse = _ShiftedInverse.factored(factor, 0.3)
+    assert inverse.cholesky
+    tolerance = {"rtol": 1e-10, "atol": 1e-12}
+    torch.testing.assert_close(inverse.left(x), torch.linalg.solve(shifted, x), **tolerance)
+    torch.testing.assert_close(inverse.right(x.T), torch.linalg.solve(shifted, x).T, **tolerance)
+    torch.testing.assert_close(inverse.explicit(), torch.linalg.inv(shifted), **tolerance)
+    rounded = factor - 1e-12 * torch.eye(5, dtype=torch.float64)
+    fallback = _ShiftedInverse.factored(rounded, 1e-13)
+    assert not fallback.cholesky
+    explicit = damped_inverse(rounded, 1e-13)
+    torch.testing.assert_close(fallback.left(x), explicit @ x, rtol=0, atol=0)
+    torch.testing.assert_close(fallback.right(x.T), x.T @ explicit, rtol=0, atol=0)
+
+
+# -- the sampled statistics on the backward pass that builds the quadratic model ---------
+
+
+class _RowPairs(torch.nn.Module):
+    """A linear layer applied to each example's two halves: its inputs' leading axis counts
+    2N rows, not the N examples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 2).double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x.reshape(-1, 3)).reshape(len(x), -1)
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_sampled_statistics_on_the_quadratic_models_pass(monkeypatch, pairs):
+    """With ``adaptive``, the sampled statistics (M&G §5) of the first ⌈τ₁N⌉ examples are
+    recorded on the backward pass that builds the model's Gauss–Newton operator when they
+    lead its sub-batch (step 0 here: model on examples 0–3), on their own pass otherwise
+    (step 1: examples 4–7; and a layer whose rows are not the examples): either way
+    A = ãᵀã / n and G = n gᵀg over the n rows the layer sees for them, g the gradient of
+    the sampled loss (here a fixed target t, so the test can compute it) in the layer's
+    outputs — checked against NumPy (that the operator's products do not depend on the u
+    its build back-propagates is tests/test_autodiff.py's)."""
+    torch.manual_seed(0)
+    module = _RowPairs() if pairs else torch.nn.Linear(6, 4).double()
+    layer = module.layer if pairs else module
+    x, y, t = (torch.randn(8, width, dtype=torch.float64) for width in (6, 4, 4))
+
+    def outputs(rows: slice) -> ModelOutputs:
+        return ModelOutputs(
+            lambda: module(x[rows]),
+            lambda z: ((z - y[rows]) ** 2).mean(),
+            sampled_loss=lambda z: ((z - t[rows][: len(z)]) ** 2).sum(1).mean(),
+            batch_size=len(x[rows]),
+            rows=lambda s: outputs(slice(rows.start + s.start, rows.start + s.stop)),
+        )
+
+    options = {"statistics_fraction": 0.25, "curvature_fraction": 0.5}
+    optimizer = KFAC(module.parameters(), min_curvature_examples=4, **options)
+    optimizer.prepare(recordable_layers(module))
+    shared = []
+    original = KFAC._gauss_newton_sampling
+    monkeypatch.setattr(KFAC, "_gauss_newton_sampling", lambda *a: shared.append(1) or original(*a))
+    for step in range(2):
+        weight, bias = (p.detach().numpy().copy() for p in (layer.weight, layer.bias))
+        rows_in = x[:2].numpy().reshape(-1, layer.in_features)
+        rows_in = np.concatenate([rows_in, np.ones((len(rows_in), 1))], axis=1)
+        z = (rows_in @ np.concatenate([weight, bias[:, None]], 1).T).reshape(2, -1)
+        g = (2 * (z - t[:2].numpy()) / 2).reshape(len(rows_in), -1)
+        expected_a, expected_g = rows_in.T @ rows_in / len(rows_in), len(rows_in) * g.T @ g
+        before = {k: v.clone() for k, v in optimizer.state[layer.weight].items() if k in "AG"}
+
+        def closure():
+            optimizer.zero_grad()
+            value = ((module(x) - y) ** 2).mean()
+            value.backward()
+            return value
+
+        optimizer.step(closure, model_outputs=outputs(slice(0, 8)))
+        state = optimizer.state[layer.weight]
+        if step:
+            expected_a = 0.5 * before["A"].numpy() + 0.5 * expected_a
+            expected_g = 0.5 * before["G"].numpy() + 0.5 * expected_g
+        np.testing.assert_allclose(state["A"].numpy(), expected_a, rtol=1e-12)
+        np.testing.assert_allclose(state["G"].numpy(), expected_g, rtol=1e-12)
+        assert len(shared) == 1  # step 0 shares the pass (and a layer of pairs refuses it)
