@@ -147,6 +147,40 @@ def test_follows_martens_on_logistic_regression(curvature, preconditioner):
     assert problem.f(theirs[-1]) < 0.8 * problem.f(THETA0)
 
 
+def test_fit_feeds_the_diagonal_preconditioner_the_gradient_pass():
+    """Under fit the step's gradient pass runs before step() (the trainer evaluates it
+    first): the taps record it there, so M = ((1/N) Σ ∇ℓₙ² + λ)^¾ comes from that pass
+    and fit follows the transcription with the preconditioner (not plain CG, which two
+    CG iterations on these 6 parameters tell apart)."""
+    problem = LogisticRegression()
+    theirs, _ = reference.hessian_free(
+        THETA0,
+        problem.f,
+        problem.grad,
+        problem.curvature,
+        steps=8,
+        damping=1e-3,
+        max_cg_iter=2,
+        squared_gradients=problem.squared_gradients,
+    )
+    plain, _ = reference.hessian_free(
+        THETA0, problem.f, problem.grad, problem.curvature, steps=8, damping=1e-3, max_cg_iter=2
+    )
+    model = Sequential([Dense(1, "sigmoid", input_shape=(5,))]).double()
+    with torch.no_grad():
+        model.layers[0].kernel.copy_(torch.from_numpy(THETA0[:5, None]))
+        model.layers[0].bias.copy_(torch.from_numpy(THETA0[5:]))
+    options = {"damping": 1e-3, "max_cg_iter": 2, "curvature_fraction": 1.0}
+    model.compile(optimizer=HessianFree(**options), loss="binary_crossentropy")
+    ours = [THETA0.copy()]
+    for _ in range(8):
+        model.fit(problem.x, problem.y[:, None], batch_size=60, shuffle=False, verbose=0)
+        layer = model.layers[0]
+        ours.append(torch.cat([layer.kernel.detach()[:, 0], layer.bias.detach()]).numpy())
+    assert_paths_close(ours, theirs)
+    assert np.abs(theirs[2] - plain[2]).max() > 1e-3  # the preconditioner changes the path
+
+
 def test_backtracking_damping_increase_and_line_search_on_a_poor_model():
     """Curvature 20 times too small: the model over-promises (ρ < 1/4, λ grows by 3/2),
     the late CG iterates overshoot (backtracking keeps an earlier one) and the line search

@@ -20,8 +20,10 @@ off (so a test can show what it buys):
    ℓₙ the loss of example n. The squared per-example gradients are not an estimate: for
    every layer the optimizer taps (``prepare``, as for K-FAC) their sum is one matrix
    product, ``(ã ⊙ ã)ᵀ(g ⊙ g)`` of the layer's inputs and output gradients recorded on the
-   step's gradient pass (Goodfellow 2015); a parameter outside those layers takes 0 there
-   (M = λ^ξ for it), and without any tap M is a multiple of I, i.e. plain CG.
+   step's gradient pass (Goodfellow 2015) — the closure's inside ``step``, or the last
+   training pass before it (``fit`` evaluates the gradient before calling ``step``); a
+   parameter outside those layers takes 0 there (M = λ^ξ for it), and without any tap M
+   is a multiple of I, i.e. plain CG.
 3. **Warm start** (§4.5; ``warm_start_decay`` ζ, 0.95; 0: off): CG starts from
    ``x₀ = ζ x_prev``, x_prev the previous step's last CG iterate.
 4. **Martens's relative-progress stopping rule** (§4.4; ``cg_tolerance`` ε, 5e-4;
@@ -369,7 +371,10 @@ class HessianFree(Optimizer):
         }
         super().__init__(params, defaults, **clipping)
         self._taps: list[LayerTap] = []
-        self._tapping = False
+        # The taps record any training pass between steps (``fit`` evaluates the step's
+        # gradient before calling ``step``) and the closure's inside a step, never the
+        # step's own curvature products and evaluations of f.
+        self._tapping = True
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; only ``lr`` and the weight decay may differ from the first group's,
@@ -434,24 +439,24 @@ class HessianFree(Optimizer):
                 a function of them, for Gauss–Newton products and cheap values of f.
             progress: called with (i, max_cg_iter, "CG") after CG iteration i.
         """
-        self._tapping = bool(self._taps)
-        try:
-            loss, value = self._begin_closure_step(closure)
-        finally:
-            self._tapping = False
+        loss, value = self._begin_closure_step(closure)
         assert closure is not None  # _begin_closure_step raised otherwise
         params, l2, rates = self._participants()
-        if params:
-            product = self._curvature_product(closure, params, model_outputs)
-            # f alone, for steps 5–7: a forward pass when the outputs are at hand.
-            values = (
-                _Values(closure, True)
-                if model_outputs is None
-                else _Values(model_outputs.cost, False)
-            )
-            report = _cg_progress(progress, self.param_groups[0]["max_cg_iter"])
-            self._newton_step(values, params, l2, rates, value, product, report)
-            self._decay_decoupled()
+        self._tapping = False
+        try:
+            if params:
+                product = self._curvature_product(closure, params, model_outputs)
+                # f alone, for steps 5–7: a forward pass when the outputs are at hand.
+                values = (
+                    _Values(closure, True)
+                    if model_outputs is None
+                    else _Values(model_outputs.cost, False)
+                )
+                report = _cg_progress(progress, self.param_groups[0]["max_cg_iter"])
+                self._newton_step(values, params, l2, rates, value, product, report)
+                self._decay_decoupled()
+        finally:
+            self._tapping = True
         self._end_step()
         return loss
 
