@@ -248,6 +248,34 @@ def test_conjugate_gradient_keeps_the_iterates_martens_backtracks_over():
     assert run.reason == "relative progress below tolerance"
 
 
+def test_conjugate_gradient_reuses_its_workspace_for_the_kept_iterates():
+    """With a workspace, the kept iterates are copies in its tensors, the same ones run
+    after run (remade when the shapes change), and equal the transcription's."""
+    rng = np.random.default_rng(1)
+    m = rng.normal(size=(12, 12))
+    a, g = m @ m.T / 12 + 0.5 * np.eye(12), rng.normal(size=12)
+    matrix, workspace = torch.from_numpy(a), []
+    theirs, _ = reference.conjugate_gradient(a, g, np.zeros(12), 8, None, 1.3)
+
+    def run(size):
+        return conjugate_gradient(
+            lambda v: [matrix[:size, :size] @ v[0]],
+            [torch.from_numpy(g[:size])],
+            [torch.zeros(size, dtype=torch.float64)],
+            8,
+            None,
+            1.3,
+            workspace=workspace,
+        )
+
+    first, second = run(12), run(12)
+    for one, other, (_, x) in zip(first.kept[:-1], second.kept[:-1], theirs, strict=False):
+        assert one.x[0] is other.x[0]
+        np.testing.assert_allclose(other.x[0].numpy(), x, rtol=1e-12, atol=1e-14)
+    assert len(workspace) == len(storage_indices(1.3, 8)) == len(second.kept) - 1
+    assert run(5).kept[0].x[0].shape == (5,)
+
+
 def test_backtracking_returns_the_best_iterate():
     """From the last kept iterate backwards while f falls (§4.6): here f is 5, 3, 1, 2, 4
     at the kept iterates in CG order, so it evaluates 4, 2, 1, then 3 (worse: stop) and

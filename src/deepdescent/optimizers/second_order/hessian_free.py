@@ -177,19 +177,27 @@ def conjugate_gradient(
     backtrack_factor: float,
     preconditioner: _Tensors | None = None,
     progress: Callable[[int], None] | None = None,
+    workspace: list[_Tensors] | None = None,
 ) -> ConjugateGradientRun:
     """Preconditioned CG on φ(x) = ½ xᵀAx + gᵀx (A = ``product``, symmetric) from
     ``start``, with Martens's relative-progress stopping test (``tolerance`` ε; ``None``
     runs to ``max_iter``); keeps the iterates backtracking needs. ``preconditioner`` is
     the diagonal of M (positive; ``None``: M = I), ``progress(i)`` is called after
-    iteration i."""
+    iteration i. The kept iterates are copied into the tensors of ``workspace`` (a list
+    of tensor lists shaped like x, extended as needed, overwritten; fresh copies when
+    ``None``)."""
     # Contiguous copies: a strided vector (a parameter stored transposed) makes every dot
     # and update of the iteration several times slower.
     x = [t.contiguous().clone() for t in start]
     residual = [-g.contiguous() for g in gradient]  # r = −g − Ax, the negative gradient of φ
+    value = 0.0  # φ(x)
     if any(bool(t.any()) for t in x):
         torch._foreach_sub_(residual, product(x))
-    solved = _preconditioned(residual, preconditioner)  # z = M⁻¹r
+        value = 0.5 * float(dot(x, gradient) - dot(x, residual))  # φ = ½xᵀ(g − r)
+    # The vectors of the iteration are updated in place: a fresh tensor the size of the
+    # model costs more than the arithmetic on it (its pages are new to the process).
+    solved = residual if preconditioner is None else [torch.empty_like(r) for r in residual]
+    _precondition(solved, residual, preconditioner)  # z = M⁻¹r
     direction = [z.clone() for z in solved]
     rz = float(dot(residual, solved))
     keep = storage_indices(backtrack_factor, max_iter)
@@ -204,15 +212,17 @@ def conjugate_gradient(
         alpha = rz / curvature
         torch._foreach_add_(x, direction, alpha=alpha)
         torch._foreach_add_(residual, a_direction, alpha=-alpha)
-        linear = float(dot(gradient, x))
-        value = 0.5 * (linear - float(dot(x, residual)))  # φ = ½xᵀ(g − r)
+        # φ(x + αd) = φ(x) − α dᵀr + ½α² dᵀAd, and dᵀr = rᵀz (the previous directions are
+        # conjugate, r orthogonal to them): two passes over the vectors fewer than ½xᵀ(g − r).
+        value -= 0.5 * alpha * rz
         values.append(value)
         run.iterations = i
         if progress is not None:
             progress(i)
         if i in keep:
-            run.kept.append(Iterate(i, [t.clone() for t in x], value, linear))
-        solved = _preconditioned(residual, preconditioner)
+            copy = _stored(x, workspace, len(run.kept))
+            run.kept.append(Iterate(i, copy, value, float(dot(gradient, x))))
+        _precondition(solved, residual, preconditioner)
         new_rz = float(dot(residual, solved))
         if new_rz == 0:
             run.reason = "the residual vanished (the system is solved)"
@@ -226,16 +236,37 @@ def conjugate_gradient(
         ):
             run.reason = "relative progress below tolerance"
             break
-        direction = list(torch._foreach_add(solved, direction, alpha=new_rz / rz))
+        torch._foreach_mul_(direction, new_rz / rz)
+        torch._foreach_add_(direction, solved)  # d ← z + (rᵀz / r_prevᵀz_prev) d
         rz = new_rz
     run.last = x
     if run.iterations and (not run.kept or run.kept[-1].index != run.iterations):
-        run.kept.append(Iterate(run.iterations, x, values[-1], linear))
+        run.kept.append(Iterate(run.iterations, x, values[-1], float(dot(gradient, x))))
     return run
 
 
-def _preconditioned(residual: _Tensors, diagonal: _Tensors | None) -> _Tensors:
-    return residual if diagonal is None else list(torch._foreach_div(residual, diagonal))
+def _precondition(solved: _Tensors, residual: _Tensors, diagonal: _Tensors | None) -> None:
+    """z ← M⁻¹r in place (``solved`` is ``residual`` itself when M = I)."""
+    if diagonal is not None:
+        for out, r, m in zip(solved, residual, diagonal, strict=True):
+            torch.div(r, m, out=out)
+
+
+def _stored(x: _Tensors, workspace: list[_Tensors] | None, slot: int) -> _Tensors:
+    """A copy of x in ``workspace[slot]`` (made or remade there when missing or shaped
+    otherwise), or a fresh copy without a workspace."""
+    if workspace is None:
+        return [t.clone() for t in x]
+    if slot == len(workspace):
+        workspace.append([])
+    buffers = workspace[slot]
+    if len(buffers) != len(x) or any(
+        b.shape != t.shape or b.dtype != t.dtype or b.device != t.device
+        for b, t in zip(buffers, x, strict=False)
+    ):
+        buffers[:] = [torch.empty_like(t) for t in x]
+    torch._foreach_copy_(buffers, x)
+    return buffers
 
 
 def backtrack(evaluate: Callable[[Iterate], float], kept: Sequence[Iterate]) -> tuple[int, float]:
@@ -275,7 +306,9 @@ class HessianFree(Optimizer):
         foreach, fused: accepted for the common signature.
 
     The optimizer's numbers live in the state of the first parameter: ``damping`` (λ),
-    ``reduction_ratio``, ``cg_iterations`` and ``cg_stop`` (why CG stopped).
+    ``reduction_ratio``, ``cg_iterations`` and ``cg_stop`` (why CG stopped). Between
+    steps it keeps the tensors of the kept CG iterates (one copy of the parameters per
+    iteration ⌈γʲ⌉ reached so far) to reuse them: the memory a step needs anyway.
     """
 
     training_needs = TrainingNeeds(
@@ -375,6 +408,8 @@ class HessianFree(Optimizer):
         # gradient before calling ``step``) and the closure's inside a step, never the
         # step's own curvature products and evaluations of f.
         self._tapping = True
+        # The tensors CG copies its kept iterates into, reused from step to step.
+        self._workspace: list[_Tensors] = []
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; only ``lr`` and the weight decay may differ from the first group's,
@@ -580,6 +615,7 @@ class HessianFree(Optimizer):
             options["backtrack_factor"],
             preconditioner=self._preconditioner(params, damping),
             progress=progress,
+            workspace=self._workspace,
         )
         home["cg_iterations"], home["cg_stop"] = run.iterations, run.reason
         for param, last in zip(params, run.last, strict=True):
@@ -591,7 +627,11 @@ class HessianFree(Optimizer):
         lines: dict[int, LineFunction] = {}
 
         def evaluate(kept: Iterate) -> float:
-            direction = [x * rate for x, rate in zip(kept.x, rates, strict=True)]
+            direction = (
+                kept.x
+                if all(rate == 1 for rate in rates)
+                else [x * rate for x, rate in zip(kept.x, rates, strict=True)]
+            )
             line = lines[kept.index] = values.line(params, direction, l2)
             return line(1.0)[0]
 
