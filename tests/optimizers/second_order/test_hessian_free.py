@@ -147,31 +147,44 @@ def test_follows_martens_on_logistic_regression(curvature, preconditioner):
     assert problem.f(theirs[-1]) < 0.8 * problem.f(THETA0)
 
 
-def test_fit_feeds_the_diagonal_preconditioner_the_gradient_pass():
+@pytest.mark.parametrize(
+    ("exponent", "fraction"), [(0.75, 1.0), (0.5, 1.0), (1.0, 1.0), (0.6, 1.0), (0.75, 0.25)]
+)
+def test_fit_feeds_the_diagonal_preconditioner_the_gradient_pass(exponent, fraction):
     """Under fit the step's gradient pass runs before step() (the trainer evaluates it
-    first): the taps record it there, so M = ((1/N) Σ ∇ℓₙ² + λ)^¾ comes from that pass
-    and fit follows the transcription with the preconditioner (not plain CG, which two
-    CG iterations on these 6 parameters tell apart)."""
+    first): the taps record it there, so M = ((1/k) Σ_{n≤k} ∇ℓₙ² + λ)^ξ comes from that
+    pass (k = ⌈fraction · N⌉ of its examples) and fit follows the transcription with the
+    preconditioner (not plain CG, which two CG iterations on these 6 parameters tell
+    apart)."""
     problem = LogisticRegression()
+    rows = math.ceil(fraction * len(problem.y))
+    head = LogisticRegression()
+    head.x_tilde, head.y = problem.x_tilde[:rows], problem.y[:rows]
+    options = {"damping": 1e-3, "max_cg_iter": 2}
     theirs, _ = reference.hessian_free(
         THETA0,
         problem.f,
         problem.grad,
         problem.curvature,
         steps=8,
-        damping=1e-3,
-        max_cg_iter=2,
-        squared_gradients=problem.squared_gradients,
+        squared_gradients=head.squared_gradients,
+        xi=exponent,
+        **options,
     )
     plain, _ = reference.hessian_free(
-        THETA0, problem.f, problem.grad, problem.curvature, steps=8, damping=1e-3, max_cg_iter=2
+        THETA0, problem.f, problem.grad, problem.curvature, steps=8, **options
     )
     model = Sequential([Dense(1, "sigmoid", input_shape=(5,))]).double()
     with torch.no_grad():
         model.layers[0].kernel.copy_(torch.from_numpy(THETA0[:5, None]))
         model.layers[0].bias.copy_(torch.from_numpy(THETA0[5:]))
-    options = {"damping": 1e-3, "max_cg_iter": 2, "curvature_fraction": 1.0}
-    model.compile(optimizer=HessianFree(**options), loss="binary_crossentropy")
+    optimizer = HessianFree(
+        curvature_fraction=1.0,
+        preconditioner_exponent=exponent,
+        preconditioner_fraction=fraction,
+        **options,
+    )
+    model.compile(optimizer=optimizer, loss="binary_crossentropy")
     ours = [THETA0.copy()]
     for _ in range(8):
         model.fit(problem.x, problem.y[:, None], batch_size=60, shuffle=False, verbose=0)
@@ -604,6 +617,8 @@ def test_config_round_trip():
         ("curvature_fraction", 0.0),
         ("preconditioner", "full"),
         ("preconditioner_exponent", 1.5),
+        ("preconditioner_fraction", 0.0),
+        ("preconditioner_fraction", 1.5),
         ("backtracking", "yes"),
         ("adapt_damping", 1),
         ("warm_start_decay", 1.5),

@@ -23,7 +23,8 @@ off (so a test can show what it buys):
    step's gradient pass (Goodfellow 2015) — the closure's inside ``step``, or the last
    training pass before it (``fit`` evaluates the gradient before calling ``step``); a
    parameter outside those layers takes 0 there (M = λ^ξ for it), and without any tap M
-   is a multiple of I, i.e. plain CG.
+   is a multiple of I, i.e. plain CG. ``preconditioner_fraction`` (1: off) averages them
+   over the first part of the pass's examples only, a matrix product that much smaller.
 3. **Warm start** (§4.5; ``warm_start_decay`` ζ, 0.95; 0: off): CG starts from
    ``x₀ = ζ x_prev``, x_prev the previous step's last CG iterate.
 4. **Martens's relative-progress stopping rule** (§4.4; ``cg_tolerance`` ε, 5e-4;
@@ -128,6 +129,7 @@ _SHARED = (
     "curvature_fraction",
     "preconditioner",
     "preconditioner_exponent",
+    "preconditioner_fraction",
     "max_cg_iter",
     "cg_tolerance",
     "warm_start_decay",
@@ -269,6 +271,16 @@ def _stored(x: _Tensors, workspace: list[_Tensors] | None, slot: int) -> _Tensor
     return buffers
 
 
+def _power(tensor: torch.Tensor, exponent: float) -> torch.Tensor:
+    """``tensor ** exponent`` in place (positive entries), by square roots where the
+    exponent allows: ``pow`` costs several times a square root per element."""
+    if exponent == 0.75:
+        return tensor.mul_(tensor.sqrt()).sqrt_()
+    if exponent == 0.5:
+        return tensor.sqrt_()
+    return tensor if exponent == 1 else tensor.pow_(exponent)
+
+
 def backtrack(evaluate: Callable[[Iterate], float], kept: Sequence[Iterate]) -> tuple[int, float]:
     """Martens's CG-backtracking (§4.6): from the last kept iterate backwards, evaluate
     f(θ + xᵢ) while it decreases; the index (into ``kept``) of the best one evaluated and
@@ -296,6 +308,8 @@ class HessianFree(Optimizer):
         curvature_fraction: the part of the minibatch B is taken on, in (0, 1] (1/4).
         preconditioner: ``"diagonal"`` (Martens's) or ``None``.
         preconditioner_exponent: ξ in (0, 1] (0.75).
+        preconditioner_fraction: the part of the gradient pass's examples the squared
+            gradients are averaged over, in (0, 1] (1: all, Martens).
         max_cg_iter: the most CG iterations per step (Martens: 250).
         cg_tolerance: ε > 0 of the relative-progress test (Martens: 5e-4), or ``None``.
         warm_start_decay: ζ in [0, 1], CG starts at ζ times the previous last iterate.
@@ -327,6 +341,7 @@ class HessianFree(Optimizer):
         curvature_fraction: float = 0.25,
         preconditioner: str | None = "diagonal",
         preconditioner_exponent: float = 0.75,
+        preconditioner_fraction: float = 1.0,
         max_cg_iter: int = 250,
         cg_tolerance: float | None = 5e-4,
         warm_start_decay: float = 0.95,
@@ -361,6 +376,12 @@ class HessianFree(Optimizer):
             is_number(preconditioner_exponent) and 0 < preconditioner_exponent <= 1,
             "a number in (0, 1]",
         )
+        check_argument(
+            "preconditioner_fraction",
+            preconditioner_fraction,
+            is_number(preconditioner_fraction) and 0 < preconditioner_fraction <= 1,
+            "a number in (0, 1]",
+        )
         check_count("max_cg_iter", max_cg_iter)
         check_argument(
             "cg_tolerance",
@@ -391,6 +412,7 @@ class HessianFree(Optimizer):
             "curvature_fraction": curvature_fraction,
             "preconditioner": preconditioner,
             "preconditioner_exponent": preconditioner_exponent,
+            "preconditioner_fraction": preconditioner_fraction,
             "max_cg_iter": max_cg_iter,
             "cg_tolerance": cg_tolerance,
             "warm_start_decay": warm_start_decay,
@@ -557,10 +579,10 @@ class HessianFree(Optimizer):
             )
         squares: dict[torch.Tensor, torch.Tensor] = {}
         for tap in self._taps:
-            squares.update(tap.squared_gradient_sums() or {})
+            squares.update(tap.squared_gradient_sums(options["preconditioner_fraction"]) or {})
         exponent = options["preconditioner_exponent"]
         return [
-            (squares[p] + damping).pow_(exponent)
+            _power(squares[p].add_(damping), exponent)
             if p in squares
             else torch.full_like(p, damping**exponent)
             for p in params
