@@ -238,8 +238,8 @@ def conjugate_gradient(
         ):
             run.reason = "relative progress below tolerance"
             break
-        torch._foreach_mul_(direction, new_rz / rz)
-        torch._foreach_add_(direction, solved)  # d ← z + (rᵀz / r_prevᵀz_prev) d
+        for d, z in zip(direction, solved, strict=True):  # d ← z + (rᵀz / r_prevᵀz_prev) d
+            torch.add(z, d, alpha=new_rz / rz, out=d)
         rz = new_rz
     run.last = x
     if run.iterations and (not run.kept or run.kept[-1].index != run.iterations):
