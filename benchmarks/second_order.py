@@ -347,6 +347,7 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         "damping": args.hf_damping,
         "max_cg_iter": args.hf_cg,
         "curvature_fraction": args.hf_curvature,
+        "backtracking": args.hf_backtracking,
     }
     methods = [
         (f"Adam (lr {adam_lr:g})", lambda: Adam(learning_rate=adam_lr), args.adam_batch),
@@ -358,7 +359,8 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         ("K-FAC (adaptive, defaults)", KFAC, args.kfac_batch),
         (
             f"Hessian-free (λ₀ {args.hf_damping:g}, max_cg_iter {args.hf_cg}, curvature on "
-            f"{args.hf_curvature:g} of the batch)",
+            f"{args.hf_curvature:g} of the batch, "
+            f"{'with' if args.hf_backtracking else 'without'} CG-backtracking)",
             lambda: HessianFree(**hf_options),
             args.hf_batch,
         ),
@@ -467,6 +469,12 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--hf-damping", type=float, default=0.1, help="Hessian-free's λ₀")
     group.add_argument(
         "--hf-curvature", type=float, default=0.1, help="Hessian-free's curvature_fraction"
+    )
+    group.add_argument(
+        "--hf-backtracking",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Hessian-free's CG-backtracking (one more forward pass a step at least)",
     )
     group.add_argument("--ae-plot", default="", help="write the plot (PNG) there")
 

@@ -289,6 +289,22 @@ def test_conjugate_gradient_reuses_its_workspace_for_the_kept_iterates():
     assert run(5).kept[0].x[0].shape == (5,)
 
 
+def test_without_backtracking_conjugate_gradient_keeps_the_last_iterate_only():
+    """backtrack_factor None (HessianFree(backtracking=False)): no copies, the same last
+    iterate and φ as the transcription."""
+    rng = np.random.default_rng(2)
+    m = rng.normal(size=(10, 10))
+    a, g = m @ m.T / 10 + 0.5 * np.eye(10), rng.normal(size=10)
+    _, last = reference.conjugate_gradient(a, g, np.zeros(10), 6, None, 1.3)
+    matrix = torch.from_numpy(a)
+    run = conjugate_gradient(
+        lambda v: [matrix @ v[0]], [torch.from_numpy(g)], [torch.zeros(10).double()], 6, None, None
+    )
+    assert [k.index for k in run.kept] == [6] and run.kept[0].x is run.last
+    np.testing.assert_allclose(run.last[0].numpy(), last, rtol=1e-12, atol=1e-14)
+    assert run.kept[0].value == pytest.approx(0.5 * last @ a @ last + g @ last, rel=1e-9)
+
+
 def test_backtracking_returns_the_best_iterate():
     """From the last kept iterate backwards while f falls (§4.6): here f is 5, 3, 1, 2, 4
     at the kept iterates in CG order, so it evaluates 4, 2, 1, then 3 (worse: stop) and

@@ -176,18 +176,18 @@ def conjugate_gradient(
     start: _Tensors,
     max_iter: int,
     tolerance: float | None,
-    backtrack_factor: float,
+    backtrack_factor: float | None,
     preconditioner: _Tensors | None = None,
     progress: Callable[[int], None] | None = None,
     workspace: list[_Tensors] | None = None,
 ) -> ConjugateGradientRun:
     """Preconditioned CG on φ(x) = ½ xᵀAx + gᵀx (A = ``product``, symmetric) from
     ``start``, with Martens's relative-progress stopping test (``tolerance`` ε; ``None``
-    runs to ``max_iter``); keeps the iterates backtracking needs. ``preconditioner`` is
-    the diagonal of M (positive; ``None``: M = I), ``progress(i)`` is called after
-    iteration i. The kept iterates are copied into the tensors of ``workspace`` (a list
-    of tensor lists shaped like x, extended as needed, overwritten; fresh copies when
-    ``None``)."""
+    runs to ``max_iter``); keeps the iterates backtracking needs (``backtrack_factor``
+    γ; ``None``: the last one only). ``preconditioner`` is the diagonal of M (positive;
+    ``None``: M = I), ``progress(i)`` is called after iteration i. The kept iterates are
+    copied into the tensors of ``workspace`` (a list of tensor lists shaped like x,
+    extended as needed, overwritten; fresh copies when ``None``)."""
     # Contiguous copies: a strided vector (a parameter stored transposed) makes every dot
     # and update of the iteration several times slower.
     x = [t.contiguous().clone() for t in start]
@@ -202,7 +202,7 @@ def conjugate_gradient(
     _precondition(solved, residual, preconditioner)  # z = M⁻¹r
     direction = [z.clone() for z in solved]
     rz = float(dot(residual, solved))
-    keep = storage_indices(backtrack_factor, max_iter)
+    keep = set() if backtrack_factor is None else storage_indices(backtrack_factor, max_iter)
     values: list[float] = []
     run = ConjugateGradientRun()
     for i in range(1, max_iter + 1):
@@ -634,7 +634,7 @@ class HessianFree(Optimizer):
             start,
             options["max_cg_iter"],
             options["cg_tolerance"],
-            options["backtrack_factor"],
+            options["backtrack_factor"] if options["backtracking"] else None,
             preconditioner=self._preconditioner(params, damping),
             progress=progress,
             workspace=self._workspace,
