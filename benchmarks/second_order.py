@@ -465,7 +465,7 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sgd-batch", type=int, default=100)
     group.add_argument("--kfac-batch", type=int, default=125)
     group.add_argument("--hf-batch", type=int, default=500)
-    group.add_argument("--hf-cg", type=int, default=10, help="Hessian-free's max_cg_iter")
+    group.add_argument("--hf-cg", type=int, default=6, help="Hessian-free's max_cg_iter")
     group.add_argument("--hf-damping", type=float, default=0.1, help="Hessian-free's λ₀")
     group.add_argument(
         "--hf-curvature", type=float, default=0.1, help="Hessian-free's curvature_fraction"
