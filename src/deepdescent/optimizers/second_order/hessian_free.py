@@ -77,6 +77,14 @@ Warning:
     on the host: one device synchronisation per CG iteration and per evaluation of f.
     Neither Keras nor torch.optim has Hessian-free; the defaults are Martens's (λ₀ = 1
     here, which his heuristic adapts).
+
+Note:
+    With minibatches instead of Martens's whole-set gradient, a short CG run per step
+    can buy more per second than a long one: on the deep autoencoder of
+    ``benchmarks/second_order.py`` (5000 images, CPU) ``max_cg_iter=6``,
+    ``curvature_fraction=0.1`` and ``backtracking=False`` at batch 500 ended 10 epochs
+    below Adam's error at about 3 times Adam's time per epoch, where 10 iterations with
+    backtracking ended lower still at about 4 times (BENCHMARKS.md).
 """
 
 from __future__ import annotations
