@@ -4,7 +4,8 @@ K-FAC whose convolutions take the first-order fallback, on a small CNN on Fashio
 The network: Conv2D(16, 3, relu, "same") → MaxPooling2D → Conv2D(32, 3, relu, "same") →
 MaxPooling2D → Flatten → Dense(10, softmax), sparse categorical cross-entropy, batch 128,
 the first ``--train`` training images and the first ``--test`` test images, the same
-initial weights (seed 0) for every variant. The variants:
+initial weights (seed 0) for every variant (``--draw N`` trains on a random draw of
+``--train`` images instead, NumPy's generator seeded with N). The variants:
 
 * ``adam``: Adam, lr ``--adam-lr`` (1e-3, Keras's default);
 * ``kfac``: K-FAC (adaptive: α, μ and λ from the quadratic model, sampled Fisher), every
@@ -20,7 +21,7 @@ Each variant trains for ``--epochs`` in a fresh process,
 and the median test error.
 
     python benchmarks/kfc_cnn.py [--epochs 2] [--train 4000] [--test 2000] [--repeats 3]
-                                 [--damping 1e-3] [--adam-lr 1e-3]
+                                 [--damping 1e-3] [--adam-lr 1e-3] [--draw 0]
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ VARIANTS = ("adam", "kfac", "kfac_fallback")
 
 
 def run(args: argparse.Namespace, variant: str) -> tuple[float, float]:
+    import numpy as np
+
     import deepdescent as keras
     from deepdescent.datasets import fashion_mnist
     from deepdescent.layers.recording import register_recorder
@@ -48,8 +51,11 @@ def run(args: argparse.Namespace, variant: str) -> tuple[float, float]:
     register_recorder(FallbackConv2D, lambda name, layer: None)
     conv = FallbackConv2D if variant == "kfac_fallback" else keras.layers.Conv2D
     (x, y), (xt, yt) = fashion_mnist.load_data()
-    x, xt = x[: args.train, ..., None] / 255.0, xt[: args.test, ..., None] / 255.0
-    y, yt = y[: args.train], yt[: args.test]
+    chosen = np.arange(args.train)
+    if args.draw:
+        chosen = np.random.default_rng(args.draw).choice(len(x), args.train, replace=False)
+    x, xt = x[chosen, ..., None] / 255.0, xt[: args.test, ..., None] / 255.0
+    y, yt = y[chosen], yt[: args.test]
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -84,13 +90,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--damping", type=float, default=1e-3)
     parser.add_argument("--adam-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--draw", type=int, default=0, help="0: the first --train images; N: N's random draw"
+    )
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--child", choices=VARIANTS, help="run one variant (internal)")
     args = parser.parse_args()
     if args.child:
         run_child(lambda: run(args, args.child))
         return
-    names = ("epochs", "train", "test", "damping", "adam_lr")
+    names = ("epochs", "train", "test", "damping", "adam_lr", "draw")
     extra = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in names]
     entries = [(v, v, None) for v in args.variants]
     results = measure(__file__, entries, args.repeats, extra)

@@ -28,13 +28,19 @@ import itertools
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+
+# torch imports this (and sympy: half a second of CPU) at the process's first
+# torch.autograd.grad with given grad_outputs, which would charge it to the first method
+# that calls one (K-FAC): imported here, it is charged to none.
+import torch.fx.experimental.symbolic_shapes
 import torch.nn.functional as F
 from scipy.optimize import minimize
 
+from deepdescent.callbacks import Callback
 from deepdescent.optimizers.second_order.lbfgs import LBFGS
 
 # -- L-BFGS ----------------------------------------------------------------------------------
@@ -217,12 +223,19 @@ class AutoencoderRun:
     """One method on the autoencoder, trained an epoch at a time from the shared initial
     weights: the seconds of each training epoch (wall, and the process's CPU time, which
     the other jobs of a shared machine move less) and the errors after it (computed
-    outside the timed part)."""
+    outside the timed part).
 
-    def __init__(self, name: str, make, batch: int, initial: list, args) -> None:
-        from deepdescent.callbacks import Callback
+    ``batch`` is one minibatch size, or one per epoch (the last kept for the epochs after):
+    Martens & Grosse (2015, §13) grow K-FAC's minibatch during training. With ``checks``
+    = k > 1 the test error is also measured k − 1 times inside each epoch (the clock
+    stopped meanwhile), so that the time at which a method first reaches an error is
+    known to a k-th of an epoch (:func:`first_time_below`)."""
 
-        self.name, self.batch, self.args = name, batch, args
+    def __init__(
+        self, name: str, make, batch: int | Sequence[int], initial: list, args, checks: int = 1
+    ) -> None:
+        self.name, self.args, self.checks = name, args, checks
+        self.batches = [batch] if isinstance(batch, int) else list(batch)
         self.model = deep_autoencoder().to(args.device)
         with torch.no_grad():
             for param, value in zip(self.model.parameters(), initial, strict=True):
@@ -233,34 +246,35 @@ class AutoencoderRun:
         self.cpu_seconds: list[float] = []
         self.train_errors: list[float] = []
         self.test_errors: list[float] = []
-        run = self
+        # (wall s, CPU s, test error) at every check, the ends of epochs included.
+        self.trace: list[tuple[float, float, float]] = []
 
-        class Clock(Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                synchronize(args.device)
-                self.start, self.cpu = time.perf_counter(), time.process_time()
+    @property
+    def batch(self) -> int:
+        """The minibatch size of the next epoch (of the last one trained, once done)."""
+        return self.batches[min(len(self.seconds), len(self.batches) - 1)]
 
-            def on_epoch_end(self, epoch, logs=None):
-                synchronize(args.device)
-                run.seconds.append(time.perf_counter() - self.start)
-                run.cpu_seconds.append(time.process_time() - self.cpu)
-
-        self.clock = Clock()
+    def batch_of(self, epoch: int) -> int:
+        return self.batches[min(epoch, len(self.batches) - 1)]
 
     def epoch(self, data: tuple[np.ndarray, np.ndarray]) -> None:
         train, test = data
-        done = len(self.seconds)
+        done, batch = len(self.seconds), self.batch
+        clock = _Clock(self, test, math.ceil(len(train) / batch))
         self.model.fit(
             train,
             train,
-            batch_size=self.batch,
+            batch_size=batch,
             epochs=done + 1,
             initial_epoch=done,
             verbose=0,
-            callbacks=[self.clock],
+            callbacks=[clock],
         )
+        self.seconds.append(clock.wall)
+        self.cpu_seconds.append(clock.cpu)
         self.train_errors.append(reconstruction_error(self.model, train))
         self.test_errors.append(reconstruction_error(self.model, test))
+        self.trace.append((self.elapsed[-1], self.cpu_elapsed[-1], self.test_errors[-1]))
 
     @property
     def elapsed(self) -> list[float]:
@@ -269,6 +283,38 @@ class AutoencoderRun:
     @property
     def cpu_elapsed(self) -> list[float]:
         return list(itertools.accumulate(self.cpu_seconds))
+
+
+class _Clock(Callback):
+    """Times one epoch of a run, less the test errors measured at its checks."""
+
+    def __init__(self, run: AutoencoderRun, test: np.ndarray, steps: int) -> None:
+        super().__init__()
+        self.run, self.test, self.wall, self.cpu = run, test, 0.0, 0.0
+        self.at = {round(k * steps / run.checks) for k in range(1, run.checks)} - {0, steps}
+
+    def _start(self) -> None:
+        synchronize(self.run.args.device)
+        self.started, self.started_cpu = time.perf_counter(), time.process_time()
+
+    def _stop(self) -> None:
+        synchronize(self.run.args.device)
+        self.wall += time.perf_counter() - self.started
+        self.cpu += time.process_time() - self.started_cpu
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 in self.at:
+            self._stop()
+            before = sum(self.run.seconds), sum(self.run.cpu_seconds)
+            error = reconstruction_error(self.run.model, self.test)
+            self.run.trace.append((before[0] + self.wall, before[1] + self.cpu, error))
+            self._start()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop()
 
 
 def gradient_seconds(run: AutoencoderRun, train: np.ndarray) -> float:
@@ -304,23 +350,18 @@ def tune(label: str, make, rates: list[float], batch: int, data, initial, args) 
 
 
 def first_time_below(run: AutoencoderRun, target: float, cpu: bool = False) -> float | None:
-    """The wall (or CPU) time at the end of the first epoch whose test error is <=
-    ``target``."""
-    elapsed = run.cpu_elapsed if cpu else run.elapsed
-    for seconds, error in zip(elapsed, run.test_errors, strict=True):
+    """The wall (or CPU) time of the first check (see :class:`AutoencoderRun`) whose test
+    error is <= ``target``."""
+    for wall, cpu_seconds, error in run.trace:
         if error <= target:
-            return seconds
+            return cpu_seconds if cpu else wall
     return None
 
 
-def section_autoencoder(args: argparse.Namespace) -> None:
-    """Test error against wall time, from the same initial weights: Adam and SGD with
-    momentum (learning rates tuned), K-FAC and Hessian-free."""
+def autoencoder_problem(args: argparse.Namespace) -> tuple[tuple[np.ndarray, np.ndarray], list]:
+    """The first ``--ae-samples`` training and ``--ae-test`` test images (flattened, in
+    [0, 1]) and the initial weights every method starts from (seed ``--ae-seed``)."""
     from deepdescent.datasets import fashion_mnist
-    from deepdescent.optimizers.first_order.adam import Adam
-    from deepdescent.optimizers.first_order.sgd import SGD
-    from deepdescent.optimizers.second_order.hessian_free import HessianFree
-    from deepdescent.optimizers.second_order.kfac import KFAC
     from deepdescent.utils import set_random_seed
 
     (x, _), (xt, _) = fashion_mnist.load_data()
@@ -330,7 +371,18 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         (xt[:m].reshape(m, -1) / 255.0).astype("float32"),
     )
     set_random_seed(args.ae_seed)
-    initial = [p.detach().clone() for p in deep_autoencoder().parameters()]
+    return data, [p.detach().clone() for p in deep_autoencoder().parameters()]
+
+
+def section_autoencoder(args: argparse.Namespace) -> None:
+    """Test error against wall time, from the same initial weights: Adam and SGD with
+    momentum (learning rates tuned), K-FAC and Hessian-free."""
+    from deepdescent.optimizers.first_order.adam import Adam
+    from deepdescent.optimizers.first_order.sgd import SGD
+    from deepdescent.optimizers.second_order.hessian_free import HessianFree
+    from deepdescent.optimizers.second_order.kfac import KFAC
+
+    data, initial = autoencoder_problem(args)
     adam_lr = tune(
         "Adam", lambda r: Adam(learning_rate=r), args.adam_lr, args.adam_batch, data, initial, args
     )
@@ -357,6 +409,7 @@ def section_autoencoder(args: argparse.Namespace) -> None:
             args.sgd_batch,
         ),
         ("K-FAC (adaptive, defaults)", KFAC, args.kfac_batch),
+        ("K-FAC, growing batch (M&G §13)", KFAC, args.kfac_growing_batch),
         (
             f"Hessian-free (λ₀ {args.hf_damping:g}, max_cg_iter {args.hf_cg}, curvature on "
             f"{args.hf_curvature:g} of the batch, "
@@ -365,14 +418,17 @@ def section_autoencoder(args: argparse.Namespace) -> None:
             args.hf_batch,
         ),
     ]
-    runs = [AutoencoderRun(name, make, batch, initial, args) for name, make, batch in methods]
-    gradients: dict[int, list[float]] = {run.batch: [] for run in runs}
+    runs = [
+        AutoencoderRun(name, make, batch, initial, args, checks=args.ae_checks)
+        for name, make, batch in methods
+    ]
+    gradients: dict[int, list[float]] = {}
     for _ in range(args.ae_epochs):  # epochs interleaved across methods: the same machine load
         for run in runs:
             run.epoch(data)
         for run in runs:
             for _ in range(3):
-                gradients[run.batch].append(gradient_seconds(run, data[0]))
+                gradients.setdefault(run.batch, []).append(gradient_seconds(run, data[0]))
     print_autoencoder(runs, {b: statistics.median(t) for b, t in gradients.items()}, args)
     if args.ae_plot:
         plot_autoencoder(runs, args.ae_plot)
@@ -388,32 +444,32 @@ def print_autoencoder(runs: list[AutoencoderRun], gradient: dict[int, float], ar
         f"first {n} Fashion-MNIST training images (test: first {args.ae_test} test images), "
         f"{epochs} epochs interleaved across methods, float32 on {args.device}, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads; error = squared "
-        f"reconstruction error per image; s/epoch the median over the epochs; a gradient is "
-        f"one forward and backward pass at the method's batch (median of {3 * epochs})"
+        f"reconstruction error per image; the test error measured {args.ae_checks} times per "
+        f"epoch for the time to Adam's error; a gradient is one forward and backward pass at "
+        f"the method's batch (median of 3 per epoch); step cost the median over epochs"
     )
     print(
-        "| method | batch | steps / epoch | s / epoch | time vs Adam | step cost (gradients "
-        f"at its batch) | epoch cost (gradient passes at batch {adam.batch}) | train error | "
-        f"test error | time to Adam's {epochs}-epoch test error ({target:.2f}) | CPU time to "
-        "it |"
+        f"| method | batch | steps / epoch | s / epoch (mean) | {epochs} epochs vs Adam, wall | "
+        f"CPU | step cost (gradients at its batch) | epoch cost (gradient passes at batch "
+        f"{adam.batch}) | train error | test error | time to Adam's {epochs}-epoch test error "
+        f"({target:.2f}) | CPU time to it |"
     )
-    print("| --- |" + " ---: |" * 10)
-    adam_epoch = statistics.median(adam.seconds)
+    print("| --- |" + " ---: |" * 11)
     gradient_pass = math.ceil(n / adam.batch) * gradient[adam.batch]
     for run in runs:
-        steps = math.ceil(n / run.batch)
-        per_epoch = statistics.median(run.seconds)
-        reached = first_time_below(run, target)
-        when = (
-            "not reached" if reached is None else f"{reached:.0f} s ({reached / adam_total:.2f}x)"
+        batches = [run.batch_of(epoch) for epoch in range(epochs)]
+        steps = [math.ceil(n / batch) for batch in batches]
+        step_cost = statistics.median(
+            seconds / count / gradient[batch]
+            for seconds, count, batch in zip(run.seconds, steps, batches, strict=True)
         )
-        cpu = first_time_below(run, target, cpu=True)
-        when_cpu = "not reached" if cpu is None else f"{cpu:.0f} s ({cpu / adam_cpu:.2f}x)"
+        per_epoch = run.elapsed[-1] / epochs
         print(
-            f"| {run.name} | {run.batch} | {steps} | {per_epoch:.2f} | "
-            f"{per_epoch / adam_epoch:.2f}x | {per_epoch / steps / gradient[run.batch]:.2f} | "
-            f"{per_epoch / gradient_pass:.2f} | {run.train_errors[-1]:.2f} | "
-            f"{run.test_errors[-1]:.2f} | {when} | {when_cpu} |"
+            f"| {run.name} | {_spread(batches)} | {_spread(steps)} | {per_epoch:.2f} | "
+            f"{run.elapsed[-1] / adam_total:.2f}x | {run.cpu_elapsed[-1] / adam_cpu:.2f}x | "
+            f"{step_cost:.2f} | {per_epoch / gradient_pass:.2f} | {run.train_errors[-1]:.2f} | "
+            f"{run.test_errors[-1]:.2f} | {_reached(run, target, adam_total)} | "
+            f"{_reached(run, target, adam_cpu, cpu=True)} |"
         )
     print("\nTest error after each epoch (cumulative seconds in brackets)")
     print("| epoch | " + " | ".join(run.name for run in runs) + " |")
@@ -423,6 +479,16 @@ def print_autoencoder(runs: list[AutoencoderRun], gradient: dict[int, float], ar
             f"{run.test_errors[epoch]:.2f} ({run.elapsed[epoch]:.0f} s)" for run in runs
         )
         print(f"| {epoch + 1} | {cells} |")
+
+
+def _spread(values: list[int]) -> str:
+    """``125`` for a constant, ``125 → 2500`` for values that change."""
+    return f"{values[0]}" if len(set(values)) == 1 else f"{values[0]} → {values[-1]}"
+
+
+def _reached(run: AutoencoderRun, target: float, peer: float, cpu: bool = False) -> str:
+    seconds = first_time_below(run, target, cpu=cpu)
+    return "not reached" if seconds is None else f"{seconds:.1f} s ({seconds / peer:.2f}x)"
 
 
 def plot_autoencoder(runs: list[AutoencoderRun], path: str) -> None:
@@ -437,7 +503,9 @@ def plot_autoencoder(runs: list[AutoencoderRun], path: str) -> None:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for run in runs:
-        axes.plot([0.0, *run.elapsed], [math.nan, *run.test_errors], marker="o", label=run.name)
+        walls = [wall for wall, _, _ in run.trace]
+        errors = [error for _, _, error in run.trace]
+        axes.plot([0.0, *walls], [math.nan, *errors], marker=".", label=run.name)
     axes.axhline(runs[0].test_errors[-1], color="grey", linestyle="--", linewidth=1)
     axes.set_xlabel("wall time (s)")
     axes.set_ylabel("test reconstruction error")
@@ -464,6 +532,19 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--adam-batch", type=int, default=100)
     group.add_argument("--sgd-batch", type=int, default=100)
     group.add_argument("--kfac-batch", type=int, default=125)
+    group.add_argument(
+        "--kfac-growing-batch",
+        type=int,
+        nargs="+",
+        default=[125, 125, 250, 500, 1000, 2000, 2500],
+        help="the second K-FAC run's minibatch per epoch, the last kept for the later epochs",
+    )
+    group.add_argument(
+        "--ae-checks",
+        type=int,
+        default=4,
+        help="test errors measured per epoch (the clock stopped), for the time to Adam's error",
+    )
     group.add_argument("--hf-batch", type=int, default=500)
     group.add_argument("--hf-cg", type=int, default=6, help="Hessian-free's max_cg_iter")
     group.add_argument("--hf-damping", type=float, default=0.1, help="Hessian-free's λ₀")

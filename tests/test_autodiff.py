@@ -158,7 +158,6 @@ def test_gauss_newton_operator_reuses_its_graphs_for_many_products(loss):
     """Built once, the operator gives G v for several v (the graphs are kept), and the
     quadratic forms dᵢᵀ G dⱼ of a few directions."""
     problem = TinyNet(loss)
-    gauss_newton = _explicit_gauss_newton(problem)
     calls = []
 
     def outputs_fn():
@@ -166,7 +165,14 @@ def test_gauss_newton_operator_reuses_its_graphs_for_many_products(loss):
         return problem.net(problem.x)
 
     operator = GaussNewton(outputs_fn, problem.loss_of_outputs, problem.params)
-    directions = [problem.random_vectors(seed) for seed in (1, 2, 3)]
+    _assert_gauss_newton_products(operator, problem, (1, 2, 3))
+    assert len(calls) == 1  # one forward pass for all of it
+
+
+def _assert_gauss_newton_products(operator, problem, seeds):
+    """G v for random v of ``seeds`` and their quadratic forms equal the explicit G's."""
+    gauss_newton = _explicit_gauss_newton(problem)
+    directions = [problem.random_vectors(seed) for seed in seeds]
     for vectors in directions:
         torch.testing.assert_close(
             flatten(operator(vectors)), gauss_newton @ flatten(vectors), **TOL
@@ -175,7 +181,25 @@ def test_gauss_newton_operator_reuses_its_graphs_for_many_products(loss):
     torch.testing.assert_close(
         operator.quadratic_form(directions), flat @ gauss_newton @ flat.T, **TOL
     )
-    assert len(calls) == 1  # one forward pass for all of it
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gauss_newton_products_do_not_depend_on_the_probe(loss):
+    """Built with a non-zero u to back-propagate, the operator gives the same G v and
+    dᵢᵀ G dⱼ (Jᵀu is linear in u), and its build's backward pass reaches the outputs with
+    that u (the pass a caller records statistics on)."""
+    problem = TinyNet(loss)
+    reached = []
+
+    def outputs_fn():
+        outputs = problem.net(problem.x)
+        outputs.register_hook(lambda grad: reached.append(grad.detach().clone()))
+        return outputs
+
+    u = torch.randn_like(problem.net(problem.x).detach())
+    operator = GaussNewton(outputs_fn, problem.loss_of_outputs, problem.params, probe=lambda z: u)
+    _assert_gauss_newton_products(operator, problem, (1, 2))
+    torch.testing.assert_close(reached[0], u, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 1000])

@@ -174,6 +174,10 @@ class GaussNewton:
         outputs_fn: builds the network outputs z = f(θ) (e.g. logits), any shape.
         loss_of_outputs: L(z), the scalar loss as a function of those outputs.
         params: the tensors θ.
+        probe: z ↦ the value of u the build back-propagates (zeros when ``None``). The
+            products do not depend on it (``Jᵀu`` is linear in u), so the build's backward
+            pass can do other work on the way: K-FAC records the statistics of its sampled
+            Fisher on it, which spares their own forward and backward passes.
     """
 
     def __init__(
@@ -181,13 +185,18 @@ class GaussNewton:
         outputs_fn: Callable[[], torch.Tensor],
         loss_of_outputs: Callable[[torch.Tensor], torch.Tensor],
         params: Tensors,
+        probe: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if not params:
             raise ValueError("params is empty: nothing to differentiate with respect to")
         self.params = list(params)
         with torch.enable_grad():
             self.outputs = outputs_fn()
-            self.probe = torch.zeros_like(self.outputs, requires_grad=True)
+            start = None if probe is None else probe(self.outputs.detach())
+            if start is None:
+                self.probe = torch.zeros_like(self.outputs, requires_grad=True)
+            else:
+                self.probe = start.detach().requires_grad_()
             self.transposed = _grad([self.outputs], self.params, [self.probe], create_graph=True)
             self.z = self.outputs.detach().requires_grad_()
             loss = _check_scalar(loss_of_outputs(self.z), "loss_of_outputs")

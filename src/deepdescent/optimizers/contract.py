@@ -105,8 +105,15 @@ class ModelOutputs:
         """The ``index``-th (counted cyclically) of the consecutive sub-batches of
         ⌈``fraction`` · batch_size⌉ examples that tile the minibatch; ``self`` when
         ``fraction`` is 1 or the minibatch cannot be cut (no ``rows``)."""
-        if fraction >= 1 or self.rows is None or self.batch_size is None:
+        examples = self.chunk_rows(fraction, index)
+        if examples is None or self.rows is None:
             return self
+        return self.rows(examples)
+
+    def chunk_rows(self, fraction: float, index: int = 0) -> slice | None:
+        """The examples :meth:`chunk` keeps, or ``None`` when it keeps the whole minibatch."""
+        if fraction >= 1 or self.rows is None or self.batch_size is None:
+            return None
         size = max(1, math.ceil(fraction * self.batch_size))
         start = (index % math.ceil(self.batch_size / size)) * size
-        return self.rows(slice(start, min(start + size, self.batch_size)))
+        return slice(start, min(start + size, self.batch_size))

@@ -427,9 +427,10 @@ def test_alpha_and_mu_reach_the_minimum_of_a_two_parameter_quadratic():
 
 def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
     """L(z) = mean((z − y)⁴) curves up faster than its quadratic model: from a small λ the
-    model promises too much (ρ < 1/4: λ ← λ/ω₁) until the steps are short enough to be
-    predicted well (ρ > 3/4: λ ← ω₁λ). ρ is recomputed from h and the Gauss–Newton matrix
-    formed with torch.func; the rule is M&G's with T₁ = 1, ω₁ = 19/20."""
+    model promises too much (a try that raises h is undone and λ ← 4λ, up to four tries;
+    ρ < 1/4: λ ← λ/ω₁) until the steps are short enough to be predicted well (ρ > 3/4:
+    λ ← ω₁λ). ρ of the step taken is recomputed from h and the Gauss–Newton matrix formed
+    with torch.func; the rule is M&G's with T₁ = 1, ω₁ = 19/20."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
     net = net.double()
@@ -452,9 +453,17 @@ def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
     moves = []
     for _ in range(25):
         before = flatten([p.detach() for p in params]).clone()
-        damping = home.get("damping", 1e-4)
+        damping, rejected = home.get("damping", 1e-4), home.get("rejected_steps", 0)
         _step_with_outputs(optimizer, net, x, loss_of_outputs)
         delta = flatten([p.detach() for p in params]) - before
+        undone = home.get("rejected_steps", 0) - rejected  # tries that raised h, λ ← 4λ each
+        damping *= 4**undone
+        if undone:
+            moves.append("undone")
+        if undone == 4:  # every try raised h: θ stays
+            assert home["reduction_ratio"] < 0 and not delta.any()
+            assert home["damping"] == damping
+            continue
         outputs = outputs_at(before)
         jacobian = torch.func.jacrev(outputs_at)(before).reshape(outputs.numel(), -1)
         curvature = torch.func.hessian(lambda z: loss_of_outputs(z.reshape(y.shape)))(
@@ -473,18 +482,114 @@ def test_damping_follows_the_reduction_ratio_on_a_loss_that_needs_it():
             moves.append("up")
         else:
             assert home["damping"] == damping
-    assert "up" in moves and "down" in moves
+    assert "up" in moves and "down" in moves, moves
+
+
+# h(w) = ½(w − 3)² + κ·max(0, w − 1)²: quadratic up to w = 1, steep beyond (κ = 20). From
+# w = 0 the Gauss–Newton model there (curvature 1, gradient −3) minimizes at
+# δ = 3 / (1 + λ) and knows nothing of the wall; beyond w = 1 the curvature is 1 + 2κ.
+KAPPA = 20.0
+
+
+def _wall(w):
+    return 0.5 * (w - 3.0) ** 2 + KAPPA * max(0.0, w - 1.0) ** 2
+
+
+def _ratio(w, step):
+    """ρ of a step from w by the model at w (exact on either side of the wall)."""
+    curvature = 1.0 + 2 * KAPPA * (w > 1.0)
+    gradient = (w - 3.0) + 2 * KAPPA * max(0.0, w - 1.0)
+    return (_wall(w + step) - _wall(w)) / (gradient * step + 0.5 * curvature * step**2)
+
+
+def _wall_steps(damping, count):
+    """K-FAC (defaults but λ₀) on one weight w (z = w·1, four examples), ``count`` steps;
+    the weight, λ, ρ and the rejections after each."""
+    layer = torch.nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        layer.weight.zero_()
+    x = torch.ones(4, 1, dtype=torch.float64)
+
+    def loss_of_outputs(z):
+        return (0.5 * (z - 3.0) ** 2 + KAPPA * F.relu(z - 1.0) ** 2).mean()
+
+    optimizer = KFAC(layer.parameters(), damping=damping)
+    optimizer.prepare(recordable_layers(layer))
+    home, trace = optimizer.state[layer.weight], []
+    for _ in range(count):
+        _step_with_outputs(optimizer, layer, x, loss_of_outputs)
+        trace.append(
+            (
+                float(layer.weight.detach()),
+                home["damping"],
+                home.get("reduction_ratio"),
+                home.get("rejected_steps", 0),
+            )
+        )
+    return trace
+
+
+OMEGA_1 = 0.95**5  # (19/20)^T₁, T₁ = 5
+
+
+@pytest.mark.parametrize(
+    ("damping", "undone"),
+    [(1.0, 1), (0.01, 4)],
+    ids=["the second try is kept", "every try raises h"],
+)
+def test_a_step_that_raises_the_loss_is_undone_and_retried_with_four_times_the_damping(
+    damping, undone
+):
+    """The first step (always measured) tries w = 3/(1 + λ) with λ = λ₀, 4λ₀, 16λ₀, 64λ₀
+    until h does not rise. λ₀ = 1: 3/2 is past the wall, higher (ρ < 0): undone, λ ← 4λ;
+    3/5 is predicted exactly (ρ = 1): kept, λ ← ω₁λ. λ₀ = 0.01: all four tries (2.97 …
+    1.83) are higher: w stays 0 with λ = 256λ₀, and the second step (measured: the last
+    ρ < 1/4) reaches 3/(1 + 256λ₀) < 1, ρ = 1. The step after one with ρ = 1 is neither a
+    T₁-th step nor after a poor ρ: not measured, λ stays."""
+    tries = [3 / (1 + damping * 4**k) for k in range(undone)]
+    assert all(_wall(w) > _wall(0.0) for w in tries)
+    (w1, l1, r1, n1), (w2, l2, r2, n2), (w3, l3, r3, n3) = _wall_steps(damping, 3)
+    assert n1 == n2 == n3 == undone
+    if undone < 4:
+        kept, steps = 3 / (1 + damping * 4**undone), [(w1, l1, r1), (w2, l2, r2)]
+        assert _ratio(0.0, tries[-1]) < 0 and _wall(kept) < _wall(0.0)
+    else:
+        assert (w1, l1) == (0.0, damping * 4**4)
+        assert r1 == pytest.approx(_ratio(0.0, tries[-1]), rel=1e-9)
+        kept, steps = 3 / (1 + damping * 4**4), [(w2, l2, r2), (w3, l3, r3)]
+    (w_kept, l_kept, r_kept), (w_next, l_next, r_next) = steps
+    assert w_kept == pytest.approx(kept, rel=1e-9) and kept < 1.0
+    assert r_kept == pytest.approx(1.0, rel=1e-9)
+    assert l_kept == pytest.approx(damping * 4**undone * OMEGA_1, rel=1e-12)
+    assert w_next != w_kept and (l_next, r_next) == (l_kept, r_kept)
+
+
+def test_after_a_poor_reduction_ratio_every_step_is_measured():
+    """λ₀ = 3/1.35 − 1: the first step reaches w = 1.35, past the wall but lower
+    (0 < ρ < 1/4): kept, λ ← λ/ω₁. The second step is measured although not a T₁-th one:
+    from 1.35 the model is exact (curvature 1 + 2κ; its step to 1.35 − 12.35 / (41 + λ)
+    stays beyond the wall), ρ = 1, λ ← ω₁λ; then the third is not measured."""
+    damping = 3 / 1.35 - 1
+    (w1, l1, r1, _), (w2, l2, r2, _), (w3, l3, r3, n3) = _wall_steps(damping, 3)
+    assert w1 == pytest.approx(1.35, rel=1e-9)
+    assert 0 < r1 < 0.25 and r1 == pytest.approx(_ratio(0.0, 1.35), rel=1e-9)
+    assert l1 == pytest.approx(damping / OMEGA_1, rel=1e-12)
+    expected = 1.35 - 12.35 / (41 + l1)
+    assert w2 == pytest.approx(expected, rel=1e-9) and expected > 1.0
+    assert r2 == pytest.approx(1.0, rel=1e-9) and l2 == pytest.approx(l1 * OMEGA_1, rel=1e-12)
+    assert w3 != w2 and (l3, r3, n3) == (l2, r2, 0)
 
 
 def test_gamma_moves_greedily_and_inverses_use_the_factors_of_the_last_refresh():
     """γ (M&G §6.6, here every step: T₂ = 1) moves by ω₂ = √(19/20) or stays; when it moves
     between refreshes, (A + πγ I)⁻¹ is that of the A of the last refresh (M&G §8), not of
-    the running A, which has moved on."""
+    the running A, which has moved on; at a refresh (step 10) that of the new A, whichever
+    of the three γ is chosen."""
     layer = make_layer("linear")
     optimizer = KFAC(layer.parameters(), gamma_update_freq=1, inverse_update_freq=10)
     optimizer.prepare(recordable_layers(layer))
     state = optimizer.state[layer.weight]
-    batches = _linear_batches(10)
+    batches = _linear_batches(13)
 
     def step(x, y):
         _step_with_outputs(optimizer, layer, x, lambda z: ((z - y) ** 2).mean())
@@ -492,13 +597,16 @@ def test_gamma_moves_greedily_and_inverses_use_the_factors_of_the_last_refresh()
     for x, y in batches[:3]:  # the first three steps refresh the factors
         step(x, y)
     refreshed, moves = state["A"].clone(), []
-    for x, y in batches[3:]:
+    for k, (x, y) in enumerate(batches[3:], start=3):
         gamma = state["gamma"]
         step(x, y)
         ratio = state["gamma"] / gamma
         assert min(abs(ratio - r) for r in (0.95**0.5, 1.0, 0.95**-0.5)) < 1e-12
         moves.append(ratio != 1.0)
-        assert not torch.allclose(state["A"], refreshed)  # the running average moved on
+        if k == 10:  # T₃: a refresh, and every γ tried on the new factors
+            refreshed = state["A"].clone()
+        else:
+            assert not torch.allclose(state["A"], refreshed)  # the running average moved on
         # the inverses of the γ chosen (made when it was tried), for the next proposal
         shift = state["pi"] * state["gamma"]
         expected = torch.linalg.inv(refreshed + shift * torch.eye(4).double())
@@ -654,16 +762,112 @@ def test_damped_inverses_by_cholesky_and_by_eigendecomposition_where_it_fails():
     """(M + sI)⁻¹ of a positive semi-definite factor: Cholesky's equals LAPACK's general
     inverse; where rounding has left M with eigenvalues below −s, Cholesky fails and the
     eigendecomposition (eigenvalues below 0 taken as 0) of ``damped_inverse`` is used."""
-    from deepdescent.optimizers.second_order.kfac import _shifted_inverse, damped_inverse
+    from deepdescent.optimizers.second_order.kfac import _ShiftedInverse, damped_inverse
 
     generator = torch.Generator().manual_seed(0)
     rows = torch.randn(3, 5, generator=generator, dtype=torch.float64)
     factor = rows.T @ rows  # rank 3 of 5
     expected = torch.linalg.inv(factor + 0.3 * torch.eye(5, dtype=torch.float64))
-    torch.testing.assert_close(_shifted_inverse(factor, 0.3), expected, rtol=1e-10, atol=1e-12)
+    inverse = _ShiftedInverse.factored(factor, 0.3).explicit()
+    torch.testing.assert_close(inverse, expected, rtol=1e-10, atol=1e-12)
     rounded = factor - 1e-12 * torch.eye(5, dtype=torch.float64)
     with pytest.raises(torch.linalg.LinAlgError):
         torch.linalg.cholesky(rounded + 1e-13 * torch.eye(5, dtype=torch.float64))
-    inverse = _shifted_inverse(rounded, 1e-13)
+    inverse = _ShiftedInverse.factored(rounded, 1e-13).explicit()
     assert torch.isfinite(inverse).all()
     torch.testing.assert_close(inverse, damped_inverse(rounded, 1e-13), rtol=0, atol=0)
+
+
+def test_a_tried_gammas_inverse_is_applied_by_cholesky_solves():
+    """A γ tried on a T₂ step keeps (M + sI)'s Cholesky factor: (M + sI)⁻¹X and X(M + sI)⁻¹
+    by triangular solves equal LAPACK's general solve, and its explicit inverse (made when
+    that γ is chosen) ``torch.linalg.inv`` (float64); where Cholesky fails the
+    eigendecomposition's explicit inverse serves both sides."""
+    from deepdescent.optimizers.second_order.kfac import _ShiftedInverse, damped_inverse
+
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(3, 5, generator=generator, dtype=torch.float64)
+    factor, x = rows.T @ rows, torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    shifted = factor + 0.3 * torch.eye(5, dtype=torch.float64)
+    inverse = _ShiftedInverse.factored(factor, 0.3)
+    assert inverse.cholesky
+    tolerance = {"rtol": 1e-10, "atol": 1e-12}
+    torch.testing.assert_close(inverse.left(x), torch.linalg.solve(shifted, x), **tolerance)
+    torch.testing.assert_close(inverse.right(x.T), torch.linalg.solve(shifted, x).T, **tolerance)
+    torch.testing.assert_close(inverse.explicit(), torch.linalg.inv(shifted), **tolerance)
+    rounded = factor - 1e-12 * torch.eye(5, dtype=torch.float64)
+    fallback = _ShiftedInverse.factored(rounded, 1e-13)
+    assert not fallback.cholesky
+    explicit = damped_inverse(rounded, 1e-13)
+    torch.testing.assert_close(fallback.left(x), explicit @ x, rtol=0, atol=0)
+    torch.testing.assert_close(fallback.right(x.T), x.T @ explicit, rtol=0, atol=0)
+
+
+# -- the sampled statistics on the backward pass that builds the quadratic model ---------
+
+
+class _RowPairs(torch.nn.Module):
+    """A linear layer applied to each example's two halves: its inputs' leading axis counts
+    2N rows, not the N examples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 2).double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x.reshape(-1, 3)).reshape(len(x), -1)
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_sampled_statistics_on_the_quadratic_models_pass(monkeypatch, pairs):
+    """With ``adaptive``, the sampled statistics (M&G §5) of the first ⌈τ₁N⌉ examples are
+    recorded on the backward pass that builds the model's Gauss–Newton operator when they
+    lead its sub-batch (step 0 here: model on examples 0–3), on their own pass otherwise
+    (step 1: examples 4–7; and a layer whose rows are not the examples): either way
+    A = ãᵀã / n and G = n gᵀg over the n rows the layer sees for them, g the gradient of
+    the sampled loss (here a fixed target t, so the test can compute it) in the layer's
+    outputs — checked against NumPy (that the operator's products do not depend on the u
+    its build back-propagates is tests/test_autodiff.py's)."""
+    torch.manual_seed(0)
+    module = _RowPairs() if pairs else torch.nn.Linear(6, 4).double()
+    layer = module.layer if pairs else module
+    x, y, t = (torch.randn(8, width, dtype=torch.float64) for width in (6, 4, 4))
+
+    def outputs(rows: slice) -> ModelOutputs:
+        return ModelOutputs(
+            lambda: module(x[rows]),
+            lambda z: ((z - y[rows]) ** 2).mean(),
+            sampled_loss=lambda z: ((z - t[rows][: len(z)]) ** 2).sum(1).mean(),
+            batch_size=len(x[rows]),
+            rows=lambda s: outputs(slice(rows.start + s.start, rows.start + s.stop)),
+        )
+
+    options = {"statistics_fraction": 0.25, "curvature_fraction": 0.5}
+    optimizer = KFAC(module.parameters(), min_curvature_examples=4, **options)
+    optimizer.prepare(recordable_layers(module))
+    shared = []
+    original = KFAC._gauss_newton_sampling
+    monkeypatch.setattr(KFAC, "_gauss_newton_sampling", lambda *a: shared.append(1) or original(*a))
+    for step in range(2):
+        weight, bias = (p.detach().numpy().copy() for p in (layer.weight, layer.bias))
+        rows_in = x[:2].numpy().reshape(-1, layer.in_features)
+        rows_in = np.concatenate([rows_in, np.ones((len(rows_in), 1))], axis=1)
+        z = (rows_in @ np.concatenate([weight, bias[:, None]], 1).T).reshape(2, -1)
+        g = (2 * (z - t[:2].numpy()) / 2).reshape(len(rows_in), -1)
+        expected_a, expected_g = rows_in.T @ rows_in / len(rows_in), len(rows_in) * g.T @ g
+        before = {k: v.clone() for k, v in optimizer.state[layer.weight].items() if k in "AG"}
+
+        def closure():
+            optimizer.zero_grad()
+            value = ((module(x) - y) ** 2).mean()
+            value.backward()
+            return value
+
+        optimizer.step(closure, model_outputs=outputs(slice(0, 8)))
+        state = optimizer.state[layer.weight]
+        if step:
+            expected_a = 0.5 * before["A"].numpy() + 0.5 * expected_a
+            expected_g = 0.5 * before["G"].numpy() + 0.5 * expected_g
+        np.testing.assert_allclose(state["A"].numpy(), expected_a, rtol=1e-12)
+        np.testing.assert_allclose(state["G"].numpy(), expected_g, rtol=1e-12)
+        assert len(shared) == 1  # step 0 shares the pass (and a layer of pairs refuses it)

@@ -162,6 +162,23 @@ def test_factors_are_omega_and_gamma_of_a_loop_over_locations(case):
     np.testing.assert_allclose(state["G"].numpy(), reference.gamma(derivatives), rtol=1e-12)
 
 
+def test_running_factors_move_towards_omega_and_gamma_in_place():
+    """A ← (1 − w) A + w Ω and G ← (1 − w) G + w Γ on the factors' own storage, Ω and Γ of
+    the pass's patches and derivatives (g = Ds / N: the pass's loss is the examples' mean)."""
+    rng = np.random.default_rng(3)
+    patches, derivatives = rng.normal(size=(5, 3, 4)), rng.normal(size=(5, 3, 2))
+    start = [m @ m.T for m in (rng.normal(size=(5, 5)), rng.normal(size=(2, 2)))]
+    factors = tuple(torch.from_numpy(m.copy()) for m in start)
+    storage = [f.data_ptr() for f in factors]
+    homogeneous = torch.from_numpy(np.concatenate([patches, np.ones((5, 3, 1))], axis=2))
+    kfc.average_kronecker_factors(factors, homogeneous, torch.from_numpy(derivatives / 5), 0.3)
+    expected = [0.7 * start[0] + 0.3 * reference.omega(patches)]
+    expected.append(0.7 * start[1] + 0.3 * reference.gamma(derivatives))
+    for factor, want in zip(factors, expected, strict=True):
+        np.testing.assert_allclose(factor.numpy(), want, rtol=1e-12)
+    assert [f.data_ptr() for f in factors] == storage
+
+
 def test_factors_of_a_convolution_trained_through_fit():
     """Through fit (channels-last batches, the softmax folded into the cross-entropy): the
     convolution's A and G are Ω and Γ of the batch, Ds from each example's own loss."""

@@ -21,7 +21,10 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
    ``Â = ãᵀã/N``, ``Ĝ = N gᵀg`` over N examples. ``fisher`` chooses the g: ``"sampled"``,
    the paper's, back-propagates the loss at targets drawn from the model's predictive
    distribution, on the first τ₁ = ``statistics_fraction`` (1/8, M&G's) of the minibatch —
-   one more pass on an eighth of it; ``"empirical"`` reuses the gradients of the training
+   one more pass on an eighth of it, or none with ``adaptive`` when those examples lead
+   the quadratic model's (step 4): the backward pass that builds its Gauss–Newton products
+   back-propagates a vector u on which they do not depend, so it carries the sampled
+   loss's gradient; ``"empirical"`` reuses the gradients of the training
    loss at the observed targets — free, but the empirical Fisher is a poorer curvature
    (Kunstner et al. 2019); ``"auto"`` samples when the step is given ``model_outputs``
    whose loss is a negative log-likelihood it can sample from (``fit`` gives them; mean
@@ -58,11 +61,24 @@ One step k on a minibatch S (``adaptive=True``, the default, M&G's Algorithm 2):
 5. **The factored damping γ, greedily** (§6.6): γ starts at ``√(λ₀ + η)`` (η the
    coupled ``weight_decay``); every T₂ = ``gamma_update_freq`` steps (20) proposals are
    also made with ω₂γ and γ/ω₂ (ω₂ = √(19/20)^T₂), each gets its own α and μ, and the
-   one whose model minimum M(δ*) is lowest is the step and sets γ.
+   one whose model minimum M(δ*) is lowest is the step and sets γ. The γ tried are
+   applied by Cholesky solves; only the chosen one's inverses are made explicit.
 6. **Levenberg–Marquardt damping** (§6.5), every T₁ = ``damping_update_freq`` steps (5):
    the reduction ratio ``ρ = (h(θ + δ) − h(θ)) / (M(δ) − M(0))`` of the model *without*
    λ (one more forward pass on S) sets ``λ ← ω₁λ`` if ρ > 3/4 and ``λ ← λ/ω₁`` if
-   ρ < 1/4, ω₁ = (19/20)^T₁.
+   ρ < 1/4, ω₁ = (19/20)^T₁. Two safeguards of Levenberg–Marquardt and trust-region
+   methods (Moré 1978; Nocedal & Wright, *Numerical Optimization*, Algorithm 4.1) that M&G
+   do not have: ρ is also measured at the first step and at every step after a measured
+   ρ < 1/4, until one is not; and a measured try that raised h (or made it non-finite)
+   is undone, ``λ ← 4λ``, and α, μ are solved again from the same 2-D model with the new
+   λ (no new curvature products: one forward pass per try), up to four tries, after which
+   θ and δ₀ stay as they were. Where λ dominates the model the step shrinks as about
+   1/λ, so each retry about quarters it, as the trust radius is quartered after a poor
+   step. Why: on a small ReLU CNN the first step from λ₀ = 1e-3 raised h (2.3 → 5.5 on
+   its minibatch); the Gauss–Newton model of the saturated softmax then under-estimated
+   the curvature along δ₀ ninefold or more (μ = −5.6, then −220), and h reached 1e10
+   before step T₁ measured ρ. Where the model predicts well this measures ρ at one step in
+   about T₁ as before (the deep autoencoder: 81 of its first 400 steps instead of 80).
 
 With ``adaptive=False`` steps 4–6 are replaced by fixed hyperparameters (the K-FAC of
 Ba, Grosse & Martens 2017 and of Osawa et al. 2019): λ = ``damping`` stays and
@@ -130,13 +146,19 @@ _SHARED = (
     "fisher",
 )
 _FISHERS = ("auto", "sampled", "empirical")
-# M&G §6.5: ω₁ = (19/20)^T₁; λ is kept above a floor so that the damped factors stay
+# M&G §6.5: ω₁ = (19/20)^T₁; λ is not lowered below a floor so that the damped factors stay
 # invertible when the model keeps predicting well (tensorflow/kfac keeps 1e-8 too).
 _OMEGA_BASE, _MIN_DAMPING, _MIN_GAMMA = 19.0 / 20.0, 1e-8, 1e-8
 _GOOD_RATIO, _POOR_RATIO = 0.75, 0.25
+# Step 6's safeguard: λ's factor after a try that raised h (where λ dominates the model
+# the step shrinks as about 1/λ: a quarter, as Nocedal & Wright's Algorithm 4.1 quarters
+# the trust radius), and the tries after the first, each a forward pass.
+_REJECTION_FACTOR, _RETRIES = 4.0, 3
 # How closely the gradient must equal the gradient pass's gᵀã (float32 sums in another
 # order) for the per-example product of step 3 to stand for it.
 _PASS_MATCH = 1e-4
+# The damped inverses a layer's state holds.
+_INVERSES = ("A_inverse", "G_inverse")
 # The defaults of the two modes (see the module docstring).
 _ADAPTIVE_LR, _FIXED_LR, _FIXED_MOMENTUM = 1.0, 0.01, 0.9
 
@@ -166,12 +188,12 @@ class KFAC(Optimizer):
         momentum: μ in [0, 1) of the fixed step (0.9); with ``adaptive`` μ is chosen by
             the quadratic model, so giving it is an error.
         damping: λ >= 0 (1e-3): with ``adaptive`` its starting value λ₀, adapted by
-            Levenberg–Marquardt; else fixed (0: none, for factors known to be invertible).
-            1e-3 suits the deep autoencoder (1e-2 trains it more slowly); a ReLU network
-            with max-pooling convolutions may need 1e-2 or more at the start (with 1e-3
-            a small CNN on Fashion-MNIST diverged within 10 steps on one draw of the
-            data: the Gauss–Newton model misses the kinks a large first step crosses, and
-            λ adapts only every T₁ steps). Martens & Grosse start at λ₀ = 150.
+            Levenberg–Marquardt (step 6, which undoes a step that raised the loss and
+            retries it with 4λ, so a λ₀ too small for the network costs a few forward
+            passes, not the run); else fixed (0: none, for factors known to be
+            invertible). 1e-3 suits the deep autoencoder (1e-2 trains it more slowly) and
+            trains a small ReLU CNN on Fashion-MNIST as well as 1e-2 does. Martens &
+            Grosse start at λ₀ = 150.
         weight_decay, decoupled_weight_decay, clipvalue, clipnorm, global_clipnorm:
             see :class:`~deepdescent.optimizers.base.Optimizer`; clipping and coupled decay
             act on the gradient before it is preconditioned, and coupled decay η joins
@@ -182,7 +204,8 @@ class KFAC(Optimizer):
         factor_update_freq: record the factors every this many steps (1).
         inverse_update_freq: T₃, refresh the factors the inverses are taken of every this many
             steps (20).
-        damping_update_freq: T₁, adapt λ every this many steps (5).
+        damping_update_freq: T₁, adapt λ every this many steps (5), and at the steps
+            that step 6 watches.
         gamma_update_freq: T₂, adapt γ every this many steps (20).
         statistics_fraction: τ₁ in (0, 1], the part of the minibatch the sampled pass
             runs on (1/8).
@@ -202,7 +225,8 @@ class KFAC(Optimizer):
 
     :meth:`prepare` (``fit`` calls it) makes the layers known. The optimizer's numbers
     live in the state of the first parameter: ``damping`` (λ), and with ``adaptive``
-    ``gamma``, ``alpha``, ``mu`` and, on adaptation steps, ``reduction_ratio``.
+    ``gamma``, ``alpha``, ``mu``, the last measured ``reduction_ratio`` and, once a try
+    has been undone, ``rejected_steps`` (the count of tries undone).
     """
 
     def __init__(
@@ -295,8 +319,9 @@ class KFAC(Optimizer):
         }
         super().__init__(params, defaults, **clipping)
         self._taps: list[LayerTap] = []
-        # The damped inverses of the other γ tried on a T₂ step, until γ is chosen.
-        self._trials: dict[LayerTap, dict[float, dict[str, torch.Tensor]]] = {}
+        # The damped inverses (Cholesky factors) of the γ tried on a T₂ step, until γ is
+        # chosen.
+        self._trials: dict[LayerTap, dict[float, dict[str, _ShiftedInverse]]] = {}
         # None: the rule between steps (record a training pass on recording steps, for
         # a loop that runs its pass before step()); True/False inside step().
         self._tapping: bool | None = None
@@ -368,18 +393,80 @@ class KFAC(Optimizer):
             )
         return fisher != "empirical" and can and bool(self._taps)
 
-    def _sampled_pass(self, model_outputs: ModelOutputs) -> None:
+    def _sampled_pass(self, model_outputs: ModelOutputs) -> GaussNewton | None:
         """Record the factors from a pass on the first τ₁ of the minibatch whose backward
-        starts at targets drawn from the model's predictive distribution (M&G §5)."""
-        part = model_outputs.chunk(self.param_groups[0]["statistics_fraction"])
-        assert part.sampled_loss is not None  # _sampling checked it
+        starts at targets drawn from the model's predictive distribution (M&G §5).
+
+        With ``adaptive``, when those examples lead the quadratic model's, that pass is the
+        backward pass that builds the model's Gauss–Newton operator (step 4), which is
+        returned: the u it back-propagates (zero otherwise; the products do not depend on
+        it) is the sampled loss's gradient on those examples, so the statistics cost no
+        forward and backward pass of their own."""
+        fraction = self.param_groups[0]["statistics_fraction"]
+        examples, part = model_outputs.chunk_rows(fraction), model_outputs.chunk(fraction)
+        sampled_loss = part.sampled_loss
+        assert sampled_loss is not None  # _sampling checked it
+        shared = self._shared_examples(model_outputs, examples)
+        operator, recorded = None, False
         self._tapping = True
         try:
             with torch.enable_grad():
-                loss = part.sampled_loss(part.outputs_fn())
-                torch.autograd.grad(loss, [t.weight for t in self._taps], allow_unused=True)
+                if shared is not None:
+                    operator = self._gauss_newton_sampling(model_outputs, shared, sampled_loss)
+                    recorded = self._keep_examples(shared, len(operator.outputs))
+                if not recorded:
+                    loss = sampled_loss(part.outputs_fn())
+                    torch.autograd.grad(loss, [t.weight for t in self._taps], allow_unused=True)
         finally:
             self._tapping = False
+        return operator
+
+    def _shared_examples(self, model_outputs: ModelOutputs, examples: slice | None) -> slice | None:
+        """The leading examples of the quadratic model's sub-batch that are the sampled
+        pass's ``examples`` (``None``: all of the minibatch), or ``None`` when they are not
+        among them or the parameters move in between (decoupled weight decay)."""
+        if not self.param_groups[0]["adaptive"] or any(
+            g["decoupled_weight_decay"] and g["weight_decay"] for g in self.param_groups
+        ):
+            return None
+        curvature = self._curvature_rows(model_outputs)
+        if examples is None:
+            return slice(None) if curvature is None else None
+        if curvature is None or (curvature.start == 0 and examples.stop <= curvature.stop):
+            return slice(0, examples.stop)
+        return None
+
+    def _gauss_newton_sampling(
+        self,
+        model_outputs: ModelOutputs,
+        shared: slice,
+        sampled_loss: Callable[[torch.Tensor], torch.Tensor],
+    ) -> GaussNewton:
+        """The quadratic model's operator, its build's u the gradient of the sampled loss
+        on the ``shared`` examples of the outputs (zero on the others)."""
+
+        def sampled_gradient(outputs: torch.Tensor) -> torch.Tensor:
+            head = outputs[shared].requires_grad_()
+            (gradient,) = torch.autograd.grad(sampled_loss(head), head)
+            probe = torch.zeros_like(outputs)
+            probe[shared] = gradient
+            return probe
+
+        part = self._curvature_part(model_outputs)
+        params = [p for group in self.param_groups for p in self._params_with_grads(group)[0]]
+        return GaussNewton(part.outputs_fn, part.loss_of_outputs, params, probe=sampled_gradient)
+
+    def _keep_examples(self, shared: slice, examples: int) -> bool:
+        """Cut the taps' records of the operator's pass to the ``shared`` examples; where a
+        layer's leading axis is not the examples', drop them all (the caller runs the
+        sampled pass on its own)."""
+        if shared == slice(None):
+            return True
+        if all(tap.keep_examples(shared, examples) for tap in self._taps):
+            return True
+        for tap in self._taps:
+            tap.take()
+        return False
 
     # -- the step --------------------------------------------------------------------
 
@@ -416,9 +503,10 @@ class KFAC(Optimizer):
                 if factored
                 else {}
             )
+            gauss_newton = None
             if sampling:
                 assert model_outputs is not None
-                self._sampled_pass(model_outputs)
+                gauss_newton = self._sampled_pass(model_outputs)
             self._tapping = False
             self._apply_schedule()
             work = [(g, p, self._apply_weight_decay(g, p, gs)) for g, p, gs in self._clipped_work()]
@@ -427,7 +515,9 @@ class KFAC(Optimizer):
             proposals = self._proposals(gradients, recording, gammas, passes)
             if options["adaptive"]:
                 assert model_outputs is not None
-                self._adaptive_step(work, gradients, gammas, proposals, loss, model_outputs)
+                self._adaptive_step(
+                    work, gradients, gammas, proposals, loss, model_outputs, gauss_newton
+                )
             else:
                 self._fixed_step(work, gradients, proposals[0])
         finally:
@@ -477,37 +567,44 @@ class KFAC(Optimizer):
             state = self._factors(tap, recording)
             if refresh or "A_refreshed" not in state:
                 self._refresh(state)
-            if state.get("inverse_gamma") != gammas[0]:
+            # On a T₂ step the current γ's inverses, if they must be made anew, are tried
+            # like the others: only the chosen γ's are made explicit.
+            current = state.get("inverse_gamma") == gammas[0]
+            if not current and len(gammas) == 1:
                 self._damp(state, gammas[0])
+                current = True
+            trials = {
+                gamma: _trial_inverses(state, gamma)
+                for gamma in (gammas[1:] if current else gammas)
+            }
+            inverses = [{key: _ShiftedInverse(state[key]) for key in _INVERSES}] if current else []
             stacked, gradient_pass = tap.stack(gradients), passes.get(tap)
-            directions = [self._precondition(tap, state, stacked, gradient_pass)]
-            trials = {gamma: _damped_inverses(state, gamma) for gamma in gammas[1:]}
-            for inverses in trials.values():
-                directions.append(self._precondition(tap, inverses, stacked, gradient_pass))
+            directions = [
+                self._proposal(tap, tried, stacked, gradient_pass)
+                for tried in inverses + list(trials.values())
+            ]
             self._trials[tap] = trials
             for proposal, direction in zip(proposals, directions, strict=True):
-                proposal.update({p: -d for p, d in tap.split(direction).items() if p in gradients})
+                proposal.update({p: d for p, d in tap.split(direction).items() if p in gradients})
         return proposals
 
     def _factors(self, tap: LayerTap, recording: bool) -> dict[str, Any]:
         """The layer's running A and G, updated with this step's estimates (step 1)."""
         state = self.state[tap.weight]
+        count = state.get("factor_updates", 0) + 1
+        if "A" in state:
+            decay = min(1.0 - 1.0 / count, self.param_groups[0]["stat_decay"])
+            if recording and tap.average_kronecker_factors((state["A"], state["G"]), 1 - decay):
+                state["factor_updates"] = count
+            return state
         estimates = tap.kronecker_factors() if recording else None
         if estimates is None:
-            if "A" not in state:
-                raise RuntimeError(
-                    f"KFAC has no statistics for layer {tap.name!r}: its forward and "
-                    "backward pass must run with autograd after prepare() (fit does both)"
-                )
-            return state
-        estimate_a, estimate_g = estimates
-        count = state["factor_updates"] = state.get("factor_updates", 0) + 1
-        if "A" not in state:
-            state["A"], state["G"] = estimate_a, estimate_g
-            return state
-        decay = min(1.0 - 1.0 / count, self.param_groups[0]["stat_decay"])
-        state["A"].lerp_(estimate_a, 1.0 - decay)
-        state["G"].lerp_(estimate_g, 1.0 - decay)
+            raise RuntimeError(
+                f"KFAC has no statistics for layer {tap.name!r}: its forward and "
+                "backward pass must run with autograd after prepare() (fit does both)"
+            )
+        state["A"], state["G"] = estimates
+        state["factor_updates"] = count
         return state
 
     @staticmethod
@@ -529,22 +626,23 @@ class KFAC(Optimizer):
         state["inverse_gamma"] = gamma
 
     @staticmethod
-    def _precondition(
+    def _proposal(
         tap: LayerTap,
-        state: dict[str, Any],
+        inverses: dict[str, _ShiftedInverse],
         stacked: torch.Tensor,
         gradient_pass: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """G⁻¹ ∇W̃ A⁻¹ (torch's layout) or A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g) coordinates;
-        from the gradient pass's N rows when that is cheaper and ∇W̃ is theirs."""
-        a_inverse, g_inverse = state["A_inverse"], state["G_inverse"]
+        """Δ = −G⁻¹ ∇W̃ A⁻¹ (torch's layout) or −A⁻¹ ∇W̃ G⁻¹ (Keras's), over (ã, g)
+        coordinates; from the gradient pass's N rows when that is cheaper and ∇W̃ is
+        theirs (the sign then goes on the N rows of g G⁻¹, not on the whole matrix)."""
+        a_inverse, g_inverse = inverses["A_inverse"], inverses["G_inverse"]
         if gradient_pass is not None and _per_example_applies(tap, stacked, gradient_pass):
             a, g = gradient_pass
-            inputs, outputs = a @ a_inverse, g @ g_inverse
+            inputs, outputs = a_inverse.right(a), g_inverse.right(g).neg_()
             return inputs.T @ outputs if tap.layout == "in_out" else outputs.T @ inputs
         if tap.layout == "in_out":
-            return a_inverse @ stacked @ g_inverse
-        return g_inverse @ stacked @ a_inverse
+            return g_inverse.right(a_inverse.left(stacked)).neg_()
+        return a_inverse.right(g_inverse.left(stacked)).neg_()
 
     # -- adaptive: α, μ and λ from the quadratic model (M&G §6.5, §7) ------------------
 
@@ -556,9 +654,11 @@ class KFAC(Optimizer):
         proposals: list[dict[torch.Tensor, torch.Tensor]],
         loss: Any,
         model_outputs: ModelOutputs,
+        gauss_newton: GaussNewton | None = None,
     ) -> None:
         """Steps 4–5: of the proposals (one per γ tried), the one whose 2-D model reaches the
-        lowest minimum (§6.6), with its α and μ (§7); then λ by Levenberg–Marquardt."""
+        lowest minimum (§6.6), with its α and μ (§7); then λ by Levenberg–Marquardt.
+        ``gauss_newton``: the model's operator when the sampled pass built it."""
         params = list(gradients)
         home, options = self._home(), self.param_groups[0]
         decay = [
@@ -571,8 +671,9 @@ class KFAC(Optimizer):
         if momentum:
             directions.append([self.state[p]["previous_update"] for p in params])
         part = self._curvature_part(model_outputs)
-        undamped = self._curvature_gram(part, params, directions, decay)
-        damped = undamped + home["damping"] * _gram(directions, directions)
+        undamped = self._curvature_gram(part, params, directions, decay, gauss_newton)
+        squares = _gram(directions, directions)
+        damped = undamped + home["damping"] * squares
         linear = torch.stack([dot([gradients[p] for p in params], d) for d in directions])
         best: tuple[float, int, list[int], torch.Tensor] | None = None
         for index in range(len(proposals)):
@@ -584,41 +685,67 @@ class KFAC(Optimizer):
         assert best is not None
         _, index, rows, coefficients = best
         home["gamma"] = gammas[index]
-        for tap, trials in self._trials.items():  # the chosen γ's inverses, already made
+        for tap, trials in self._trials.items():  # the chosen γ's inverses, made explicit
             if home["gamma"] in trials:
-                self.state[tap.weight].update(trials[home["gamma"]], inverse_gamma=home["gamma"])
+                self.state[tap.weight].update(
+                    {key: inverse.explicit() for key, inverse in trials[home["gamma"]].items()},
+                    inverse_gamma=home["gamma"],
+                )
         self._trials = {}
-        home["alpha"] = float(coefficients[0])
-        home["mu"] = float(coefficients[1]) if momentum else 0.0
         if loss is None:  # a loop that ran its pass before step(): h(θ) from the outputs
             loss = model_outputs.cost()
         value = _objective_value(loss, params, decay)
-        scaled = coefficients * float(options["lr"])
-        update = [
-            sum(c * directions[row][i] for c, row in zip(scaled, rows, strict=True))
-            for i in range(len(params))
-        ]
-        torch._foreach_add_(params, update)
+        model, squares, linear = undamped[rows][:, rows], squares[rows][:, rows], linear[rows]
+        # θ as it was, to undo a measured step that raised h (step 6), exactly.
+        before = [p.detach().clone() for p in params] if self._measures_ratio() else None
+        for attempt in range(1 + (_RETRIES if before is not None else 0)):
+            if attempt:  # λ was raised: the same 2-D model, re-damped
+                coefficients = _solve_model(model + home["damping"] * squares, linear)
+            home["alpha"] = float(coefficients[0])
+            home["mu"] = float(coefficients[1]) if momentum else 0.0
+            scaled = coefficients * float(options["lr"])
+            update = torch._foreach_mul(directions[rows[0]], float(scaled[0]))
+            for c, row in zip(scaled[1:], rows[1:], strict=True):
+                torch._foreach_add_(update, directions[row], alpha=float(c))
+            torch._foreach_add_(params, update)
+            if before is None:
+                break
+            predicted = float(0.5 * scaled @ model @ scaled + linear @ scaled)
+            if self._adapt_damping(model_outputs, params, decay, value, predicted):
+                break
+            torch._foreach_copy_(params, before)
+        else:
+            return  # every try raised h: θ and δ₀ stay
         for param, step in zip(params, update, strict=True):
             self.state[param]["previous_update"] = step
-        if (self.iterations + 1) % options["damping_update_freq"] == 0:
-            model = undamped[rows][:, rows]
-            predicted = float(0.5 * scaled @ model @ scaled + linear[rows] @ scaled)
-            self._adapt_damping(model_outputs, params, decay, value, predicted)
+
+    def _measures_ratio(self) -> bool:
+        """Whether ρ is measured after this step (step 6): on every T₁-th step (M&G), and
+        on the first step and on every step after a measured ρ < 1/4 until one is not."""
+        ratio = self._home().get("reduction_ratio")
+        period = self.param_groups[0]["damping_update_freq"]
+        return (self.iterations + 1) % period == 0 or ratio is None or ratio < _POOR_RATIO
 
     def _curvature_part(self, model_outputs: ModelOutputs) -> ModelOutputs:
-        """The examples of the quadratic model: ⌈τ₂N⌉ of the N, at least
+        """The quadratic model's sub-batch (:meth:`_curvature_rows`)."""
+        examples = self._curvature_rows(model_outputs)
+        if examples is None or model_outputs.rows is None:
+            return model_outputs
+        return model_outputs.rows(examples)
+
+    def _curvature_rows(self, model_outputs: ModelOutputs) -> slice | None:
+        """The examples of the quadratic model (``None``: all): ⌈τ₂N⌉ of the N, at least
         ``min_curvature_examples`` (all N if fewer), the k-th of the whole sub-batches of
         that size at step k, cyclically (a remainder smaller than the others is skipped)."""
         options, size = self.param_groups[0], model_outputs.batch_size
         if model_outputs.rows is None or size is None:
-            return model_outputs
+            return None
         wanted = math.ceil(options["curvature_fraction"] * size)
         count = min(size, max(wanted, options["min_curvature_examples"]))
         if count == size:
-            return model_outputs
+            return None
         start = (self.iterations % (size // count)) * count
-        return model_outputs.rows(slice(start, start + count))
+        return slice(start, start + count)
 
     def _curvature_gram(
         self,
@@ -626,13 +753,15 @@ class KFAC(Optimizer):
         params: list[torch.Tensor],
         directions: list[list[torch.Tensor]],
         decay: list[float],
+        gauss_newton: GaussNewton | None = None,
     ) -> torch.Tensor:
-        """``[dᵢᵀ (F + η I) dⱼ]``: the exact Fisher (Gauss–Newton) of the sub-batch, the
-        penalty's Hessian and the coupled weight decay η."""
+        """``[dᵢᵀ (F + η I) dⱼ]``: the exact Fisher (Gauss–Newton) of the sub-batch (by
+        ``gauss_newton`` when it is built already), the penalty's Hessian and the coupled
+        weight decay η."""
         with torch.enable_grad():
-            gram = GaussNewton(part.outputs_fn, part.loss_of_outputs, params).quadratic_form(
-                directions
-            )
+            if gauss_newton is None:
+                gauss_newton = GaussNewton(part.outputs_fn, part.loss_of_outputs, params)
+            gram = gauss_newton.quadratic_form(directions)
             if part.penalty is not None:
                 curved = [hessian_vector_product(part.penalty, params, d) for d in directions]
                 gram = gram + _gram(directions, curved)
@@ -648,19 +777,25 @@ class KFAC(Optimizer):
         decay: list[float],
         value: float,
         predicted: float,
-    ) -> None:
-        """λ ← ω₁λ if ρ > 3/4, λ/ω₁ if ρ < 1/4, with ρ from h after the step (§6.5)."""
+    ) -> bool:
+        """Step 6 after a measured try: whether it is kept (h did not rise), and λ ← 4λ if
+        not, else ω₁λ if ρ > 3/4 and λ/ω₁ if ρ < 1/4 (M&G §6.5)."""
         home, options = self._home(), self.param_groups[0]
         new_value = _objective_value(model_outputs.cost(), params, decay)
         ratio = (new_value - value) / predicted if predicted < 0 else -math.inf
         if not math.isfinite(new_value):
             ratio = -math.inf
+        kept = new_value <= value  # False for NaN too
         omega = _OMEGA_BASE ** options["damping_update_freq"]
-        if ratio > _GOOD_RATIO:
-            home["damping"] = max(home["damping"] * omega, _MIN_DAMPING)
+        if not kept:
+            home["damping"] = home["damping"] * _REJECTION_FACTOR
+            home["rejected_steps"] = home.get("rejected_steps", 0) + 1
+        elif ratio > _GOOD_RATIO:  # down to the floor, never up to it (a λ₀ below it)
+            home["damping"] = max(home["damping"] * omega, min(home["damping"], _MIN_DAMPING))
         elif ratio < _POOR_RATIO:
             home["damping"] = home["damping"] / omega
         home["reduction_ratio"] = ratio
+        return kept
 
     # -- fixed: η, μ and λ as given ------------------------------------------------------
 
@@ -713,24 +848,59 @@ class KFAC(Optimizer):
 
 
 def _damped_inverses(state: dict[str, Any], gamma: float) -> dict[str, torch.Tensor]:
+    """(A + πγ I)⁻¹ and (G + γ/π I)⁻¹ of the refreshed factors, explicit."""
+    return {key: inverse.explicit() for key, inverse in _trial_inverses(state, gamma).items()}
+
+
+def _trial_inverses(state: dict[str, Any], gamma: float) -> dict[str, _ShiftedInverse]:
+    """(A + πγ I)⁻¹ and (G + γ/π I)⁻¹ of the refreshed factors, as Cholesky factors."""
     pi = state["pi"]
     return {
-        "A_inverse": _shifted_inverse(state["A_refreshed"], pi * gamma),
-        "G_inverse": _shifted_inverse(state["G_refreshed"], gamma / pi),
+        "A_inverse": _ShiftedInverse.factored(state["A_refreshed"], pi * gamma),
+        "G_inverse": _ShiftedInverse.factored(state["G_refreshed"], gamma / pi),
     }
 
 
-def _shifted_inverse(factor: torch.Tensor, shift: torch.Tensor | float) -> torch.Tensor:
-    """``(M + shift·I)⁻¹`` by Cholesky (a third of an eigendecomposition's time for the
-    autoencoder's 1000 × 1000 factors); by eigendecomposition (:func:`damped_inverse`)
-    when rounding leaves M + shift·I not numerically positive definite."""
-    shifted = factor + shift * torch.eye(len(factor), dtype=factor.dtype, device=factor.device)
-    lower, info = torch.linalg.cholesky_ex(shifted)
-    if int(info) != 0:
-        return damped_inverse(factor, shift)
-    # Row-major, as a restored checkpoint holds it: the products that use it then take
-    # the same BLAS path, and a resumed run stays bit-identical.
-    return torch.cholesky_inverse(lower).contiguous()
+class _ShiftedInverse:
+    """``(M + s I)⁻¹`` of a symmetric positive semi-definite factor, applied to matrices: by
+    the explicit inverse (the γ in use: one product per step), or by the Cholesky factor L
+    (a γ only tried on a T₂ step: two triangular solves; the factorization takes a third of
+    the explicit inverse's time for a 1000 × 1000 factor, and an eigendecomposition three
+    explicit inverses'), made explicit only if that γ is chosen. ``matrix`` is the inverse,
+    or L when ``cholesky``."""
+
+    def __init__(self, matrix: torch.Tensor, cholesky: bool = False) -> None:
+        self.matrix, self.cholesky = matrix, cholesky
+
+    @classmethod
+    def factored(cls, factor: torch.Tensor, shift: torch.Tensor | float) -> _ShiftedInverse:
+        """By Cholesky; by eigendecomposition (:func:`damped_inverse`, explicit) when
+        rounding leaves M + s I not numerically positive definite."""
+        eye = torch.eye(len(factor), dtype=factor.dtype, device=factor.device)
+        lower, info = torch.linalg.cholesky_ex(factor + shift * eye)
+        if int(info) != 0:
+            return cls(damped_inverse(factor, shift))
+        return cls(lower, cholesky=True)
+
+    def left(self, matrix: torch.Tensor) -> torch.Tensor:
+        """``(M + s I)⁻¹ X``."""
+        if self.cholesky:
+            return torch.cholesky_solve(matrix, self.matrix)
+        return self.matrix @ matrix
+
+    def right(self, matrix: torch.Tensor) -> torch.Tensor:
+        """``X (M + s I)⁻¹``."""
+        if self.cholesky:
+            return torch.cholesky_solve(matrix.T, self.matrix).T
+        return matrix @ self.matrix
+
+    def explicit(self) -> torch.Tensor:
+        """``(M + s I)⁻¹`` as a matrix."""
+        if not self.cholesky:
+            return self.matrix
+        # Row-major, as a restored checkpoint holds it: the products that use it then take
+        # the same BLAS path, and a resumed run stays bit-identical.
+        return torch.cholesky_inverse(self.matrix).contiguous()
 
 
 def _as_rows(
@@ -769,8 +939,17 @@ def _per_example_applies(
 
 
 def _gram(left: list[list[torch.Tensor]], right: list[list[torch.Tensor]]) -> torch.Tensor:
-    """``[uᵢᵀ vⱼ]`` of two lists of vectors, each split like the parameters."""
-    return torch.stack([torch.stack([dot(u, v) for v in right]) for u in left])
+    """``[uᵢᵀ vⱼ]`` of two lists of vectors, each split like the parameters (of one list
+    with itself, the upper triangle mirrored: uᵢᵀuⱼ and uⱼᵀuᵢ are the same sums)."""
+    if left is not right:
+        return torch.stack([torch.stack([dot(u, v) for v in right]) for u in left])
+    upper = {(i, j): dot(left[i], left[j]) for i in range(len(left)) for j in range(i, len(left))}
+    return torch.stack(
+        [
+            torch.stack([upper[min(i, j), max(i, j)] for j in range(len(left))])
+            for i in range(len(left))
+        ]
+    )
 
 
 def _solve_model(matrix: torch.Tensor, linear: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,13 @@ import torch
 if TYPE_CHECKING:
     from deepdescent.layers.recording import Convolution
 
-__all__ = ["expanded_activations", "kronecker_factors", "location_rows", "squared_gradient_sums"]
+__all__ = [
+    "average_kronecker_factors",
+    "expanded_activations",
+    "kronecker_factors",
+    "location_rows",
+    "squared_gradient_sums",
+]
 
 
 def expanded_activations(inputs: torch.Tensor, convolution: Convolution) -> torch.Tensor:
@@ -79,6 +85,24 @@ def kronecker_factors(
     a = patches.reshape(-1, patches.shape[-1])
     g = derivatives.reshape(-1, derivatives.shape[-1])
     return a.T @ a / examples, (g.T @ g) * (examples / locations)
+
+
+def average_kronecker_factors(
+    factors: tuple[torch.Tensor, torch.Tensor],
+    patches: torch.Tensor,
+    derivatives: torch.Tensor,
+    weight: float,
+) -> None:
+    """``A ← (1 − w) A + w Â`` and ``G ← (1 − w) G + w Ĝ`` in place (the running averages of
+    :func:`kronecker_factors`' estimates), each one ``addmm``: the estimates are never
+    formed, which spares three passes over each factor (the product, its scaling and the
+    average) — most of the cost when the rows are few, as on K-FAC's sampled pass."""
+    examples, locations = patches.shape[:2]
+    a = patches.reshape(-1, patches.shape[-1])
+    g = derivatives.reshape(-1, derivatives.shape[-1])
+    a_factor, g_factor = factors
+    a_factor.addmm_(a.T, a, beta=1.0 - weight, alpha=weight / examples)
+    g_factor.addmm_(g.T, g, beta=1.0 - weight, alpha=weight * examples / locations)
 
 
 def squared_gradient_sums(patches: torch.Tensor, derivatives: torch.Tensor) -> torch.Tensor:

@@ -92,10 +92,32 @@ class LayerTap:
             a = torch.cat([a, a.new_ones(*a.shape[:2], 1)], dim=2)
         return a, g
 
+    def keep_examples(self, examples: slice, total: int) -> bool:
+        """Cut the pending record to ``examples`` of a pass over ``total`` examples, the
+        leading axis of the layer's inputs and output gradients; ``False`` (the record left
+        as it is) when that axis is not ``total`` long."""
+        if self.inputs is None or self.gradients is None:
+            return True
+        if len(self.inputs) != total or len(self.gradients) != total:
+            return False
+        self.inputs, self.gradients = self.inputs[examples], self.gradients[examples]
+        return True
+
     def kronecker_factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """K-FAC's (KFC's) ``(Â, Ĝ)`` of the pending pass, or ``None`` if there is none."""
         pending = self.take()
         return None if pending is None else kfc.kronecker_factors(*pending)
+
+    def average_kronecker_factors(
+        self, factors: tuple[torch.Tensor, torch.Tensor], weight: float
+    ) -> bool:
+        """Move the running ``(A, G)`` towards the pending pass's ``(Â, Ĝ)`` by ``weight`` in
+        place (:func:`~deepdescent.optimizers.second_order.kfc.average_kronecker_factors`);
+        whether there was a pass."""
+        pending = self.take()
+        if pending is not None:
+            kfc.average_kronecker_factors(factors, *pending, weight)
+        return pending is not None
 
     def split(self, stacked: torch.Tensor) -> dict[torch.Tensor, torch.Tensor]:
         """A matrix over (ã, g) coordinates — ``(in + 1) × out`` for Keras's layout,
