@@ -399,6 +399,7 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         "damping": args.hf_damping,
         "max_cg_iter": args.hf_cg,
         "curvature_fraction": args.hf_curvature,
+        "backtracking": args.hf_backtracking,
     }
     methods = [
         (f"Adam (lr {adam_lr:g})", lambda: Adam(learning_rate=adam_lr), args.adam_batch),
@@ -411,7 +412,8 @@ def section_autoencoder(args: argparse.Namespace) -> None:
         ("K-FAC, growing batch (M&G §13)", KFAC, args.kfac_growing_batch),
         (
             f"Hessian-free (λ₀ {args.hf_damping:g}, max_cg_iter {args.hf_cg}, curvature on "
-            f"{args.hf_curvature:g} of the batch)",
+            f"{args.hf_curvature:g} of the batch, "
+            f"{'with' if args.hf_backtracking else 'without'} CG-backtracking)",
             lambda: HessianFree(**hf_options),
             args.hf_batch,
         ),
@@ -544,10 +546,16 @@ def options_autoencoder(parser: argparse.ArgumentParser) -> None:
         help="test errors measured per epoch (the clock stopped), for the time to Adam's error",
     )
     group.add_argument("--hf-batch", type=int, default=500)
-    group.add_argument("--hf-cg", type=int, default=10, help="Hessian-free's max_cg_iter")
+    group.add_argument("--hf-cg", type=int, default=6, help="Hessian-free's max_cg_iter")
     group.add_argument("--hf-damping", type=float, default=0.1, help="Hessian-free's λ₀")
     group.add_argument(
         "--hf-curvature", type=float, default=0.1, help="Hessian-free's curvature_fraction"
+    )
+    group.add_argument(
+        "--hf-backtracking",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Hessian-free's CG-backtracking (one more forward pass a step at least)",
     )
     group.add_argument("--ae-plot", default="", help="write the plot (PNG) there")
 

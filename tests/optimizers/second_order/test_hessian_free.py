@@ -147,6 +147,53 @@ def test_follows_martens_on_logistic_regression(curvature, preconditioner):
     assert problem.f(theirs[-1]) < 0.8 * problem.f(THETA0)
 
 
+@pytest.mark.parametrize(
+    ("exponent", "fraction"), [(0.75, 1.0), (0.5, 1.0), (1.0, 1.0), (0.6, 1.0), (0.75, 0.25)]
+)
+def test_fit_feeds_the_diagonal_preconditioner_the_gradient_pass(exponent, fraction):
+    """Under fit the step's gradient pass runs before step() (the trainer evaluates it
+    first): the taps record it there, so M = ((1/k) Σ_{n≤k} ∇ℓₙ² + λ)^ξ comes from that
+    pass (k = ⌈fraction · N⌉ of its examples) and fit follows the transcription with the
+    preconditioner (not plain CG, which two CG iterations on these 6 parameters tell
+    apart)."""
+    problem = LogisticRegression()
+    rows = math.ceil(fraction * len(problem.y))
+    head = LogisticRegression()
+    head.x_tilde, head.y = problem.x_tilde[:rows], problem.y[:rows]
+    options = {"damping": 1e-3, "max_cg_iter": 2}
+    theirs, _ = reference.hessian_free(
+        THETA0,
+        problem.f,
+        problem.grad,
+        problem.curvature,
+        steps=8,
+        squared_gradients=head.squared_gradients,
+        xi=exponent,
+        **options,
+    )
+    plain, _ = reference.hessian_free(
+        THETA0, problem.f, problem.grad, problem.curvature, steps=8, **options
+    )
+    model = Sequential([Dense(1, "sigmoid", input_shape=(5,))]).double()
+    with torch.no_grad():
+        model.layers[0].kernel.copy_(torch.from_numpy(THETA0[:5, None]))
+        model.layers[0].bias.copy_(torch.from_numpy(THETA0[5:]))
+    optimizer = HessianFree(
+        curvature_fraction=1.0,
+        preconditioner_exponent=exponent,
+        preconditioner_fraction=fraction,
+        **options,
+    )
+    model.compile(optimizer=optimizer, loss="binary_crossentropy")
+    ours = [THETA0.copy()]
+    for _ in range(8):
+        model.fit(problem.x, problem.y[:, None], batch_size=60, shuffle=False, verbose=0)
+        layer = model.layers[0]
+        ours.append(torch.cat([layer.kernel.detach()[:, 0], layer.bias.detach()]).numpy())
+    assert_paths_close(ours, theirs)
+    assert np.abs(theirs[2] - plain[2]).max() > 1e-3  # the preconditioner changes the path
+
+
 def test_backtracking_damping_increase_and_line_search_on_a_poor_model():
     """Curvature 20 times too small: the model over-promises (ρ < 1/4, λ grows by 3/2),
     the late CG iterates overshoot (backtracking keeps an earlier one) and the line search
@@ -212,6 +259,50 @@ def test_conjugate_gradient_keeps_the_iterates_martens_backtracks_over():
         assert kept.linear == pytest.approx(g @ x, rel=1e-9)
     np.testing.assert_allclose(run.last[0].numpy(), last, rtol=0, atol=1e-9 * np.abs(last).max())
     assert run.reason == "relative progress below tolerance"
+
+
+def test_conjugate_gradient_reuses_its_workspace_for_the_kept_iterates():
+    """With a workspace, the kept iterates are copies in its tensors, the same ones run
+    after run (remade when the shapes change), and equal the transcription's."""
+    rng = np.random.default_rng(1)
+    m = rng.normal(size=(12, 12))
+    a, g = m @ m.T / 12 + 0.5 * np.eye(12), rng.normal(size=12)
+    matrix, workspace = torch.from_numpy(a), []
+    theirs, _ = reference.conjugate_gradient(a, g, np.zeros(12), 8, None, 1.3)
+
+    def run(size):
+        return conjugate_gradient(
+            lambda v: [matrix[:size, :size] @ v[0]],
+            [torch.from_numpy(g[:size])],
+            [torch.zeros(size, dtype=torch.float64)],
+            8,
+            None,
+            1.3,
+            workspace=workspace,
+        )
+
+    first, second = run(12), run(12)
+    for one, other, (_, x) in zip(first.kept[:-1], second.kept[:-1], theirs, strict=False):
+        assert one.x[0] is other.x[0]
+        np.testing.assert_allclose(other.x[0].numpy(), x, rtol=1e-12, atol=1e-14)
+    assert len(workspace) == len(storage_indices(1.3, 8)) == len(second.kept) - 1
+    assert run(5).kept[0].x[0].shape == (5,)
+
+
+def test_without_backtracking_conjugate_gradient_keeps_the_last_iterate_only():
+    """backtrack_factor None (HessianFree(backtracking=False)): no copies, the same last
+    iterate and φ as the transcription."""
+    rng = np.random.default_rng(2)
+    m = rng.normal(size=(10, 10))
+    a, g = m @ m.T / 10 + 0.5 * np.eye(10), rng.normal(size=10)
+    _, last = reference.conjugate_gradient(a, g, np.zeros(10), 6, None, 1.3)
+    matrix = torch.from_numpy(a)
+    run = conjugate_gradient(
+        lambda v: [matrix @ v[0]], [torch.from_numpy(g)], [torch.zeros(10).double()], 6, None, None
+    )
+    assert [k.index for k in run.kept] == [6] and run.kept[0].x is run.last
+    np.testing.assert_allclose(run.last[0].numpy(), last, rtol=1e-12, atol=1e-14)
+    assert run.kept[0].value == pytest.approx(0.5 * last @ a @ last + g @ last, rel=1e-9)
 
 
 def test_backtracking_returns_the_best_iterate():
@@ -542,6 +633,8 @@ def test_config_round_trip():
         ("curvature_fraction", 0.0),
         ("preconditioner", "full"),
         ("preconditioner_exponent", 1.5),
+        ("preconditioner_fraction", 0.0),
+        ("preconditioner_fraction", 1.5),
         ("backtracking", "yes"),
         ("adapt_damping", 1),
         ("warm_start_decay", 1.5),

@@ -20,8 +20,11 @@ off (so a test can show what it buys):
    ℓₙ the loss of example n. The squared per-example gradients are not an estimate: for
    every layer the optimizer taps (``prepare``, as for K-FAC) their sum is one matrix
    product, ``(ã ⊙ ã)ᵀ(g ⊙ g)`` of the layer's inputs and output gradients recorded on the
-   step's gradient pass (Goodfellow 2015); a parameter outside those layers takes 0 there
-   (M = λ^ξ for it), and without any tap M is a multiple of I, i.e. plain CG.
+   step's gradient pass (Goodfellow 2015) — the closure's inside ``step``, or the last
+   training pass before it (``fit`` evaluates the gradient before calling ``step``); a
+   parameter outside those layers takes 0 there (M = λ^ξ for it), and without any tap M
+   is a multiple of I, i.e. plain CG. ``preconditioner_fraction`` (1: off) averages them
+   over the first part of the pass's examples only, a matrix product that much smaller.
 3. **Warm start** (§4.5; ``warm_start_decay`` ζ, 0.95; 0: off): CG starts from
    ``x₀ = ζ x_prev``, x_prev the previous step's last CG iterate.
 4. **Martens's relative-progress stopping rule** (§4.4; ``cg_tolerance`` ε, 5e-4;
@@ -74,6 +77,14 @@ Warning:
     on the host: one device synchronisation per CG iteration and per evaluation of f.
     Neither Keras nor torch.optim has Hessian-free; the defaults are Martens's (λ₀ = 1
     here, which his heuristic adapts).
+
+Note:
+    With minibatches instead of Martens's whole-set gradient, a short CG run per step
+    can buy more per second than a long one: on the deep autoencoder of
+    ``benchmarks/second_order.py`` (5000 images, CPU) ``max_cg_iter=6``,
+    ``curvature_fraction=0.1`` and ``backtracking=False`` at batch 500 ended 10 epochs
+    below Adam's error at about 3 times Adam's time per epoch, where 10 iterations with
+    backtracking ended lower still at about 4 times (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -126,6 +137,7 @@ _SHARED = (
     "curvature_fraction",
     "preconditioner",
     "preconditioner_exponent",
+    "preconditioner_fraction",
     "max_cg_iter",
     "cg_tolerance",
     "warm_start_decay",
@@ -172,25 +184,33 @@ def conjugate_gradient(
     start: _Tensors,
     max_iter: int,
     tolerance: float | None,
-    backtrack_factor: float,
+    backtrack_factor: float | None,
     preconditioner: _Tensors | None = None,
     progress: Callable[[int], None] | None = None,
+    workspace: list[_Tensors] | None = None,
 ) -> ConjugateGradientRun:
     """Preconditioned CG on φ(x) = ½ xᵀAx + gᵀx (A = ``product``, symmetric) from
     ``start``, with Martens's relative-progress stopping test (``tolerance`` ε; ``None``
-    runs to ``max_iter``); keeps the iterates backtracking needs. ``preconditioner`` is
-    the diagonal of M (positive; ``None``: M = I), ``progress(i)`` is called after
-    iteration i."""
+    runs to ``max_iter``); keeps the iterates backtracking needs (``backtrack_factor``
+    γ; ``None``: the last one only). ``preconditioner`` is the diagonal of M (positive;
+    ``None``: M = I), ``progress(i)`` is called after iteration i. The kept iterates are
+    copied into the tensors of ``workspace`` (a list of tensor lists shaped like x,
+    extended as needed, overwritten; fresh copies when ``None``)."""
     # Contiguous copies: a strided vector (a parameter stored transposed) makes every dot
     # and update of the iteration several times slower.
     x = [t.contiguous().clone() for t in start]
     residual = [-g.contiguous() for g in gradient]  # r = −g − Ax, the negative gradient of φ
+    value = 0.0  # φ(x)
     if any(bool(t.any()) for t in x):
         torch._foreach_sub_(residual, product(x))
-    solved = _preconditioned(residual, preconditioner)  # z = M⁻¹r
+        value = 0.5 * float(dot(x, gradient) - dot(x, residual))  # φ = ½xᵀ(g − r)
+    # The vectors of the iteration are updated in place: a fresh tensor the size of the
+    # model costs more than the arithmetic on it (its pages are new to the process).
+    solved = residual if preconditioner is None else [torch.empty_like(r) for r in residual]
+    _precondition(solved, residual, preconditioner)  # z = M⁻¹r
     direction = [z.clone() for z in solved]
     rz = float(dot(residual, solved))
-    keep = storage_indices(backtrack_factor, max_iter)
+    keep = set() if backtrack_factor is None else storage_indices(backtrack_factor, max_iter)
     values: list[float] = []
     run = ConjugateGradientRun()
     for i in range(1, max_iter + 1):
@@ -202,15 +222,17 @@ def conjugate_gradient(
         alpha = rz / curvature
         torch._foreach_add_(x, direction, alpha=alpha)
         torch._foreach_add_(residual, a_direction, alpha=-alpha)
-        linear = float(dot(gradient, x))
-        value = 0.5 * (linear - float(dot(x, residual)))  # φ = ½xᵀ(g − r)
+        # φ(x + αd) = φ(x) − α dᵀr + ½α² dᵀAd, and dᵀr = rᵀz (the previous directions are
+        # conjugate, r orthogonal to them): two passes over the vectors fewer than ½xᵀ(g − r).
+        value -= 0.5 * alpha * rz
         values.append(value)
         run.iterations = i
         if progress is not None:
             progress(i)
         if i in keep:
-            run.kept.append(Iterate(i, [t.clone() for t in x], value, linear))
-        solved = _preconditioned(residual, preconditioner)
+            copy = _stored(x, workspace, len(run.kept))
+            run.kept.append(Iterate(i, copy, value, float(dot(gradient, x))))
+        _precondition(solved, residual, preconditioner)
         new_rz = float(dot(residual, solved))
         if new_rz == 0:
             run.reason = "the residual vanished (the system is solved)"
@@ -224,16 +246,47 @@ def conjugate_gradient(
         ):
             run.reason = "relative progress below tolerance"
             break
-        direction = list(torch._foreach_add(solved, direction, alpha=new_rz / rz))
+        for d, z in zip(direction, solved, strict=True):  # d ← z + (rᵀz / r_prevᵀz_prev) d
+            torch.add(z, d, alpha=new_rz / rz, out=d)
         rz = new_rz
     run.last = x
     if run.iterations and (not run.kept or run.kept[-1].index != run.iterations):
-        run.kept.append(Iterate(run.iterations, x, values[-1], linear))
+        run.kept.append(Iterate(run.iterations, x, values[-1], float(dot(gradient, x))))
     return run
 
 
-def _preconditioned(residual: _Tensors, diagonal: _Tensors | None) -> _Tensors:
-    return residual if diagonal is None else list(torch._foreach_div(residual, diagonal))
+def _precondition(solved: _Tensors, residual: _Tensors, diagonal: _Tensors | None) -> None:
+    """z ← M⁻¹r in place (``solved`` is ``residual`` itself when M = I)."""
+    if diagonal is not None:
+        for out, r, m in zip(solved, residual, diagonal, strict=True):
+            torch.div(r, m, out=out)
+
+
+def _stored(x: _Tensors, workspace: list[_Tensors] | None, slot: int) -> _Tensors:
+    """A copy of x in ``workspace[slot]`` (made or remade there when missing or shaped
+    otherwise), or a fresh copy without a workspace."""
+    if workspace is None:
+        return [t.clone() for t in x]
+    if slot == len(workspace):
+        workspace.append([])
+    buffers = workspace[slot]
+    if len(buffers) != len(x) or any(
+        b.shape != t.shape or b.dtype != t.dtype or b.device != t.device
+        for b, t in zip(buffers, x, strict=False)
+    ):
+        buffers[:] = [torch.empty_like(t) for t in x]
+    torch._foreach_copy_(buffers, x)
+    return buffers
+
+
+def _power(tensor: torch.Tensor, exponent: float) -> torch.Tensor:
+    """``tensor ** exponent`` in place (positive entries), by square roots where the
+    exponent allows: ``pow`` costs several times a square root per element."""
+    if exponent == 0.75:
+        return tensor.mul_(tensor.sqrt()).sqrt_()
+    if exponent == 0.5:
+        return tensor.sqrt_()
+    return tensor if exponent == 1 else tensor.pow_(exponent)
 
 
 def backtrack(evaluate: Callable[[Iterate], float], kept: Sequence[Iterate]) -> tuple[int, float]:
@@ -263,6 +316,8 @@ class HessianFree(Optimizer):
         curvature_fraction: the part of the minibatch B is taken on, in (0, 1] (1/4).
         preconditioner: ``"diagonal"`` (Martens's) or ``None``.
         preconditioner_exponent: ξ in (0, 1] (0.75).
+        preconditioner_fraction: the part of the gradient pass's examples the squared
+            gradients are averaged over, in (0, 1] (1: all, Martens).
         max_cg_iter: the most CG iterations per step (Martens: 250).
         cg_tolerance: ε > 0 of the relative-progress test (Martens: 5e-4), or ``None``.
         warm_start_decay: ζ in [0, 1], CG starts at ζ times the previous last iterate.
@@ -273,7 +328,9 @@ class HessianFree(Optimizer):
         foreach, fused: accepted for the common signature.
 
     The optimizer's numbers live in the state of the first parameter: ``damping`` (λ),
-    ``reduction_ratio``, ``cg_iterations`` and ``cg_stop`` (why CG stopped).
+    ``reduction_ratio``, ``cg_iterations`` and ``cg_stop`` (why CG stopped). Between
+    steps it keeps the tensors of the kept CG iterates (one copy of the parameters per
+    iteration ⌈γʲ⌉ reached so far) to reuse them: the memory a step needs anyway.
     """
 
     training_needs = TrainingNeeds(
@@ -292,6 +349,7 @@ class HessianFree(Optimizer):
         curvature_fraction: float = 0.25,
         preconditioner: str | None = "diagonal",
         preconditioner_exponent: float = 0.75,
+        preconditioner_fraction: float = 1.0,
         max_cg_iter: int = 250,
         cg_tolerance: float | None = 5e-4,
         warm_start_decay: float = 0.95,
@@ -326,6 +384,12 @@ class HessianFree(Optimizer):
             is_number(preconditioner_exponent) and 0 < preconditioner_exponent <= 1,
             "a number in (0, 1]",
         )
+        check_argument(
+            "preconditioner_fraction",
+            preconditioner_fraction,
+            is_number(preconditioner_fraction) and 0 < preconditioner_fraction <= 1,
+            "a number in (0, 1]",
+        )
         check_count("max_cg_iter", max_cg_iter)
         check_argument(
             "cg_tolerance",
@@ -356,6 +420,7 @@ class HessianFree(Optimizer):
             "curvature_fraction": curvature_fraction,
             "preconditioner": preconditioner,
             "preconditioner_exponent": preconditioner_exponent,
+            "preconditioner_fraction": preconditioner_fraction,
             "max_cg_iter": max_cg_iter,
             "cg_tolerance": cg_tolerance,
             "warm_start_decay": warm_start_decay,
@@ -369,7 +434,12 @@ class HessianFree(Optimizer):
         }
         super().__init__(params, defaults, **clipping)
         self._taps: list[LayerTap] = []
-        self._tapping = False
+        # The taps record any training pass between steps (``fit`` evaluates the step's
+        # gradient before calling ``step``) and the closure's inside a step, never the
+        # step's own curvature products and evaluations of f.
+        self._tapping = True
+        # The tensors CG copies its kept iterates into, reused from step to step.
+        self._workspace: list[_Tensors] = []
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; only ``lr`` and the weight decay may differ from the first group's,
@@ -434,24 +504,24 @@ class HessianFree(Optimizer):
                 a function of them, for Gauss–Newton products and cheap values of f.
             progress: called with (i, max_cg_iter, "CG") after CG iteration i.
         """
-        self._tapping = bool(self._taps)
-        try:
-            loss, value = self._begin_closure_step(closure)
-        finally:
-            self._tapping = False
+        loss, value = self._begin_closure_step(closure)
         assert closure is not None  # _begin_closure_step raised otherwise
         params, l2, rates = self._participants()
-        if params:
-            product = self._curvature_product(closure, params, model_outputs)
-            # f alone, for steps 5–7: a forward pass when the outputs are at hand.
-            values = (
-                _Values(closure, True)
-                if model_outputs is None
-                else _Values(model_outputs.cost, False)
-            )
-            report = _cg_progress(progress, self.param_groups[0]["max_cg_iter"])
-            self._newton_step(values, params, l2, rates, value, product, report)
-            self._decay_decoupled()
+        self._tapping = False
+        try:
+            if params:
+                product = self._curvature_product(closure, params, model_outputs)
+                # f alone, for steps 5–7: a forward pass when the outputs are at hand.
+                values = (
+                    _Values(closure, True)
+                    if model_outputs is None
+                    else _Values(model_outputs.cost, False)
+                )
+                report = _cg_progress(progress, self.param_groups[0]["max_cg_iter"])
+                self._newton_step(values, params, l2, rates, value, product, report)
+                self._decay_decoupled()
+        finally:
+            self._tapping = True
         self._end_step()
         return loss
 
@@ -517,10 +587,10 @@ class HessianFree(Optimizer):
             )
         squares: dict[torch.Tensor, torch.Tensor] = {}
         for tap in self._taps:
-            squares.update(tap.squared_gradient_sums() or {})
+            squares.update(tap.squared_gradient_sums(options["preconditioner_fraction"]) or {})
         exponent = options["preconditioner_exponent"]
         return [
-            (squares[p] + damping).pow_(exponent)
+            _power(squares[p].add_(damping), exponent)
             if p in squares
             else torch.full_like(p, damping**exponent)
             for p in params
@@ -572,9 +642,10 @@ class HessianFree(Optimizer):
             start,
             options["max_cg_iter"],
             options["cg_tolerance"],
-            options["backtrack_factor"],
+            options["backtrack_factor"] if options["backtracking"] else None,
             preconditioner=self._preconditioner(params, damping),
             progress=progress,
+            workspace=self._workspace,
         )
         home["cg_iterations"], home["cg_stop"] = run.iterations, run.reason
         for param, last in zip(params, run.last, strict=True):
@@ -586,7 +657,11 @@ class HessianFree(Optimizer):
         lines: dict[int, LineFunction] = {}
 
         def evaluate(kept: Iterate) -> float:
-            direction = [x * rate for x, rate in zip(kept.x, rates, strict=True)]
+            direction = (
+                kept.x
+                if all(rate == 1 for rate in rates)
+                else [x * rate for x, rate in zip(kept.x, rates, strict=True)]
+            )
             line = lines[kept.index] = values.line(params, direction, l2)
             return line(1.0)[0]
 

@@ -25,6 +25,7 @@ passes (curvature products, evaluations of the loss) leave it alone.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -147,14 +148,26 @@ class LayerTap:
             return torch.cat([weight, bias[None, :]], 0)
         return torch.cat([weight, bias[:, None]], 1)
 
-    def squared_gradient_sums(self) -> dict[torch.Tensor, torch.Tensor] | None:
+    def squared_gradient_sums(
+        self, fraction: float = 1.0
+    ) -> dict[torch.Tensor, torch.Tensor] | None:
         """``(1/N) Σₙ (∇ℓₙ)²`` for the weight and the bias, with ℓₙ the loss of example n
         (the pass's loss being their mean, so its g is ∇_z ℓₙ / N): the diagonal of the
-        empirical Fisher, from the pending pass (``None`` if there is none)."""
+        empirical Fisher, from the pending pass (``None`` if there is none). With
+        ``fraction`` < 1, the mean over the pass's first k = ⌈fraction · N⌉ examples only,
+        ``(1/k) Σ_{n≤k} (∇ℓₙ)²`` (``fit``'s minibatches are in random order)."""
         pending = self.take()
         if pending is None:
             return None
-        sums = kfc.squared_gradient_sums(*pending)
+        patches, derivatives = pending
+        examples = len(patches)
+        rows = max(1, math.ceil(fraction * examples))
+        if rows >= examples:
+            sums = kfc.squared_gradient_sums(patches, derivatives)
+        else:
+            # kfc's sum over k rows scales by k, and each ∇ℓₙ carries the pass's N.
+            sums = kfc.squared_gradient_sums(patches[:rows], derivatives[:rows])
+            sums *= (examples / rows) ** 2
         return self.split(sums if self.layout == "in_out" else sums.T)
 
     def detach(self) -> None:
