@@ -115,3 +115,26 @@ def test_each_rank_takes_its_share_of_the_same_permutation():
     assert [a + b for a, b in zip(*seen, strict=True)] == [
         xb.reshape(-1).tolist() for _, xb, _, _ in single
     ]
+
+
+def test_the_process_group_resolve_makes_is_destroyed_at_exit(tmp_path, monkeypatch):
+    """``resolve`` registers the group's destruction for exit time: left to the interpreter's
+    finalization, gloo can abort a rank that trained successfully."""
+    from training._distributed import model_for
+
+    real_init = torch.distributed.init_process_group
+    store = f"file://{tmp_path / 'store'}"
+    at_exit = []
+    monkeypatch.setattr(distributed, "launched_by_torchrun", lambda: True)
+    monkeypatch.setattr(
+        distributed.dist,
+        "init_process_group",
+        lambda backend: real_init(backend, init_method=store, rank=0, world_size=1),
+    )
+    monkeypatch.setattr(distributed.atexit, "register", at_exit.append)
+    assert distributed.resolve(None, model_for("sgd")) is None  # a world of one
+    assert torch.distributed.is_initialized()
+    assert at_exit == [distributed.destroy_process_group]
+    at_exit[0]()
+    assert not torch.distributed.is_initialized()
+    at_exit[0]()  # nothing left to destroy: no error

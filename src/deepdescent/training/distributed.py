@@ -32,6 +32,7 @@ participant that declares ``needs_autograd`` and the trainer takes the autograd 
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ __all__ = [
     "DataParallel",
     "ShardObjective",
     "ShardedBatches",
+    "destroy_process_group",
     "is_primary",
     "launched_by_torchrun",
     "rank",
@@ -108,9 +110,20 @@ def resolve(distributed: bool | None, model: Model) -> DataParallel | None:
     if not initialized:
         backend = "nccl" if model.device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        atexit.register(destroy_process_group)
     if dist.get_world_size() == 1:
         return None
     return DataParallel(model)
+
+
+def destroy_process_group() -> None:
+    """Destroy the process group :func:`resolve` made (registered to run at exit, while the
+    interpreter is still whole): left to the interpreter's finalization, gloo's worker
+    threads drop tensors they hold without the GIL, and a run that succeeded can end in
+    ``terminate called without an active exception`` (SIGABRT), which torchrun reports as
+    a failed rank."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class _Outputs(torch.nn.Module):
