@@ -94,7 +94,9 @@ def test_ignore_class_is_a_valid_label():
     x, labels = data()
     labels[3] = -1
     model = model_with(loss=losses.SparseCategoricalCrossentropy(ignore_class=-1))
-    model.fit(x, labels, batch_size=BATCH, verbose=0)
+    history = model.fit(x, labels, batch_size=BATCH, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_soft_labels_that_do_not_sum_to_one_warn():
